@@ -1,0 +1,56 @@
+#include "analysis/measures.h"
+
+#include <cmath>
+#include <limits>
+
+namespace sernn {
+namespace {
+torch::Tensor as_cpu64(const torch::Tensor& w) {
+  TORCH_CHECK(w.dim() == 2 && w.size(0) == w.size(1), "expected a square matrix, got ", w.sizes());
+  return w.detach().to(torch::kCPU, torch::kFloat64);
+}
+
+/// -Σ p log2 p over the last dimension with 0 log 0 = 0.
+torch::Tensor entropy_bits(const torch::Tensor& p) {
+  auto safe = torch::where(p > 0, p, torch::ones_like(p));
+  return -(p * safe.log2()).sum(-1);
+}
+}  // namespace
+
+double weight_entropy(const torch::Tensor& w_) {
+  auto a = as_cpu64(w_).abs();
+  auto s = a.sum(1, true);
+  auto p = a / torch::where(s > 0, s, torch::ones_like(s));
+  return entropy_bits(p).mean().item<double>();
+}
+
+torch::Tensor eigenvalues(const torch::Tensor& w_) {
+  auto ev = torch::linalg::eigvals(as_cpu64(w_));
+  auto re = torch::real(ev), im = torch::imag(ev);
+  auto order = torch::argsort(re, 0, /*descending=*/true);
+  return torch::stack({re.index_select(0, order), im.index_select(0, order)}, 1);
+}
+
+double lambda_max(const torch::Tensor& w) {
+  const double re = eigenvalues(w)[0][0].item<double>();
+  return re > 0 ? std::log(re) : -std::numeric_limits<double>::infinity();
+}
+
+double spectral_entropy(const torch::Tensor& w) {
+  auto ev = eigenvalues(w);
+  auto mag = ev.pow(2).sum(1).sqrt();
+  const double total = mag.sum().item<double>();
+  if (total <= 0) return 0.0;
+  return entropy_bits(mag / total).item<double>();
+}
+
+double total_weight(const torch::Tensor& w) { return as_cpu64(w).abs().sum().item<double>(); }
+
+double symmetry(const torch::Tensor& w_) {
+  auto w = as_cpu64(w_);
+  const double total = w.pow(2).sum().item<double>();
+  if (total <= 0) return 1.0;
+  return ((w + w.t()) / 2).pow(2).sum().item<double>() / total;
+}
+
+}  // namespace sernn

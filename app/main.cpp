@@ -1,0 +1,65 @@
+// The `sernn` program: subcommands over the sernn libraries.
+// Exit codes (DESIGN §7): 0 success, 2 bad input (config, CLI, data files), 1 anything else.
+#include <cstring>
+#include <iostream>
+
+#include <cxxopts.hpp>
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "app/commands.h"
+#include "core/errors.h"
+
+namespace sernn {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> list{
+      {"train", "train one network into a run directory", cmd_train},
+  };
+  return list;
+}
+
+}  // namespace sernn
+
+namespace {
+void usage() {
+  std::cout << "sernn — spatially embedded recurrent neural networks on LibTorch\n\n"
+               "usage: sernn <command> [options]   (sernn <command> --help for its options)\n\ncommands:\n";
+  for (const auto& c : sernn::commands()) std::cout << fmt::format("  {:<10} {}\n", c.name, c.summary);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    usage();
+    return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::cout << "sernn 0.1.0 (LibTorch " << TORCH_VERSION << ")\n";
+    return 0;
+  }
+  for (const auto& c : sernn::commands()) {
+    if (std::strcmp(argv[1], c.name) != 0) continue;
+    const std::string prog = std::string("sernn ") + c.name;
+    std::vector<char*> args{const_cast<char*>(prog.c_str())};
+    for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+    try {
+      return c.run(static_cast<int>(args.size()), args.data());
+    } catch (const sernn::InputError& e) {
+      std::cerr << "sernn " << c.name << ": error: " << e.what() << "\n";
+      return 2;
+    } catch (const cxxopts::exceptions::exception& e) {
+      std::cerr << "sernn " << c.name << ": error: " << e.what() << " (see sernn " << c.name << " --help)\n";
+      return 2;
+    } catch (const c10::Error& e) {
+      std::cerr << "sernn " << c.name << ": error: " << e.what_without_backtrace() << "\n";
+      return 1;
+    } catch (const std::exception& e) {
+      std::cerr << "sernn " << c.name << ": error: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  std::cerr << "sernn: unknown command '" << argv[1] << "'\n";
+  usage();
+  return 2;
+}

@@ -1,0 +1,127 @@
+#include "app/setup.h"
+
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/errors.h"
+#include "core/geometry.h"
+#include "core/io.h"
+#include "models/rate_rnn.h"
+#include "regularizers/penalties.h"
+#include "tasks/onechoice.h"
+
+namespace sernn {
+
+int64_t apply_threads(const Config& config) {
+  int64_t n = config.get_int("train.threads");
+  if (n == 0) n = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  at::set_num_threads(static_cast<int>(n));
+  return n;
+}
+
+torch::Device resolve_device(const Config& config) {
+  const std::string name = config.get_string("train.device");
+  std::unique_ptr<torch::Device> dev;
+  try {
+    dev = std::make_unique<torch::Device>(name);
+  } catch (const c10::Error&) {
+    throw InputError(fmt::format("key 'train.device': unknown device '{}' (use cpu, cuda or cuda:N)", name));
+  }
+  if (dev->is_cuda() && !torch::cuda::is_available())
+    throw InputError(fmt::format("key 'train.device': '{}' requested but this LibTorch has no usable CUDA device", name));
+  if (!dev->is_cuda() && !dev->is_cpu())
+    throw InputError(fmt::format("key 'train.device': unsupported device '{}' (use cpu or cuda)", name));
+  return *dev;
+}
+
+torch::Tensor resolve_coords(const Config& config) {
+  const int64_t n = config.get_int("model.hidden");
+  const std::string path = config.get_string("model.coords");
+  torch::Tensor coords;
+  std::string from;
+  if (!path.empty()) {
+    coords = read_coords_csv(path);
+    from = fmt::format("model.coords = {}", path);
+  } else {
+    const auto grid = config.get_int_list("model.grid");
+    if (grid.size() != 3)
+      throw InputError(fmt::format("key 'model.grid': expected 3 dimensions, got {}", grid.size()));
+    coords = grid_coordinates(grid);
+    from = fmt::format("model.grid = [{}, {}, {}]", grid[0], grid[1], grid[2]);
+  }
+  if (coords.size(0) != n)
+    throw InputError(fmt::format("{} gives {} neurons but model.hidden = {}", from, coords.size(0), n));
+  return coords;
+}
+
+std::shared_ptr<Task> make_task(const Config& config) {
+  const std::string kind = config.get_string("task.kind");
+  if (kind == "onechoice") {
+    OneChoiceOptions o;
+    o.train_size = config.get_int("task.train_size");
+    o.val_size = config.get_int("task.val_size");
+    o.test_size = config.get_int("task.test_size");
+    o.noise = config.get_float("task.noise");
+    o.shuffle_labels = config.get_bool("task.shuffle_labels");
+    o.seed = static_cast<uint64_t>(config.get_int("train.seed"));
+    return std::make_shared<OneChoiceTask>(o);
+  }
+  throw InputError(fmt::format("key 'task.kind': task '{}' is not available in this build", kind));
+}
+
+std::shared_ptr<Network> make_network(const Config& config, const Task& task) {
+  torch::manual_seed(static_cast<uint64_t>(config.get_int("train.seed")));
+  const std::string kind = config.get_string("model.kind");
+  if (kind == "rate") {
+    RateRNNOptions o(task.input_size(), config.get_int("model.hidden"), task.num_classes());
+    o.alpha(config.get_float("model.alpha"))
+        .tanh(config.get_string("model.activation") == "tanh")
+        .reference(config.get_string("model.impl") == "reference");
+    return RateRNN(o).ptr();
+  }
+  throw InputError(fmt::format("key 'model.kind': model '{}' is not available in this build", kind));
+}
+
+std::shared_ptr<Penalty> make_config_penalty(const Config& config, const torch::Tensor& coords) {
+  const bool spiking = config.get_string("model.kind") == "spiking";
+  WiringPenaltyOptions o;
+  o.distance = distance_matrix(coords).to(torch::kFloat32);
+  const std::string grad = config.get_string("regularizer.comm_grad");
+  o.comm_grad = grad == "full" ? CommGrad::Full : grad == "detached" ? CommGrad::Detached
+                                                  : (spiking ? CommGrad::Detached : CommGrad::Full);
+  const std::string strength = config.get_string("regularizer.strength");
+  o.strength = strength == "in" ? Strength::In : strength == "out" ? Strength::Out
+                                                 : (spiking ? Strength::In : Strength::Out);
+  o.comms_factor = config.get_float("regularizer.comms_factor");
+  return make_penalty(config.get_string("regularizer.kind"), o, config.get_float("regularizer.resolvent_alpha"));
+}
+
+nlohmann::json train_run(const Config& config, const std::string& out_dir, bool resume, bool quiet) {
+  apply_threads(config);
+  const auto device = resolve_device(config);
+  const auto coords = resolve_coords(config);
+  auto task = make_task(config);
+  auto net = make_network(config, *task);
+  auto penalty = make_config_penalty(config, coords);
+
+  make_dirs(out_dir);
+  atomic_write_text(out_dir + "/config.json", config.to_json().dump(2) + "\n");
+  atomic_write_text(out_dir + "/coords.csv", matrix_to_csv(coords));
+
+  TrainerOptions t;
+  t.out_dir = out_dir;
+  t.epochs = config.get_int("train.epochs");
+  t.batch_size = config.get_int("train.batch_size");
+  t.lr = config.get_float("train.lr");
+  t.seed = static_cast<uint64_t>(config.get_int("train.seed"));
+  t.gamma = config.get_float("regularizer.gamma");
+  t.grad_clip = config.get_float("train.grad_clip");
+  t.log_every = config.get_int("train.log_every");
+  t.quiet = quiet;
+  t.device = device;
+  Trainer trainer(net, task, penalty, t);
+  return trainer.fit(resume);
+}
+
+}  // namespace sernn

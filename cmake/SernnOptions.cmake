@@ -1,0 +1,32 @@
+# Build options and the per-target defaults every sernn target shares.
+option(SERNN_BUILD_TESTS "Build the GoogleTest suite" ON)
+option(SERNN_USE_PCH "Precompile torch headers (much faster builds)" ON)
+
+if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+  set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type" FORCE)
+endif()
+
+find_program(SERNN_CCACHE ccache)
+if(SERNN_CCACHE)
+  # ccache only caches PCH users with these sloppiness settings.
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${CMAKE_COMMAND} -E env
+      CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime ${SERNN_CCACHE})
+endif()
+
+# sernn_target_defaults(<target>): C++17, warnings, and the shared torch PCH.
+# The PCH is built once by sernn_pch (cmake/pch.cpp) and reused by every target, so
+# torch/torch.h is parsed once per build instead of once per target. Targets must therefore not
+# add compile definitions of their own.
+function(sernn_target_defaults target)
+  target_compile_features(${target} PUBLIC cxx_std_17)
+  # PIC stays at the toolchain default everywhere: the shared PCH must see identical flags.
+  set_target_properties(${target} PROPERTIES CXX_EXTENSIONS OFF)
+  target_compile_options(${target} PRIVATE -Wall -Wextra)
+  if(SERNN_USE_PCH)
+    if(target STREQUAL "sernn_pch")
+      target_precompile_headers(${target} PRIVATE <torch/torch.h> <nlohmann/json.hpp> <fmt/format.h>)
+    else()
+      target_precompile_headers(${target} REUSE_FROM sernn_pch)
+    endif()
+  endif()
+endfunction()

@@ -1,0 +1,33 @@
+# Torch discovery. Two supported installs:
+#   * Debian's libtorch-dev (1.13, CPU): found by plain find_package(Torch).
+#   * a Python torch 2.x wheel (CUDA on GPU machines): its CMake package lives under
+#     torch.utils.cmake_prefix_path, which we ask the interpreter for.
+# Set Torch_DIR or CMAKE_PREFIX_PATH to force one.
+find_package(Torch QUIET)
+if(NOT Torch_FOUND)
+  foreach(py python3 /usr/bin/python3)
+    execute_process(
+      COMMAND ${py} -c "import torch; print(torch.utils.cmake_prefix_path)"
+      OUTPUT_VARIABLE _sernn_torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE
+      RESULT_VARIABLE _sernn_torch_rc ERROR_QUIET)
+    if(_sernn_torch_rc EQUAL 0 AND _sernn_torch_prefix)
+      list(APPEND CMAKE_PREFIX_PATH "${_sernn_torch_prefix}")
+      break()
+    endif()
+  endforeach()
+  find_package(Torch REQUIRED)
+endif()
+message(STATUS "sernn: Torch ${Torch_VERSION} from ${Torch_DIR}")
+
+# TORCH_CXX_FLAGS carries the ABI define of the install (e.g. -D_GLIBCXX_USE_CXX11_ABI=0 for
+# pip wheels); it must reach every translation unit, so wrap torch in an interface target.
+add_library(sernn_torch INTERFACE)
+target_link_libraries(sernn_torch INTERFACE ${TORCH_LIBRARIES})
+if(TORCH_CXX_FLAGS)
+  separate_arguments(_sernn_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
+  target_compile_options(sernn_torch INTERFACE ${_sernn_torch_flags})
+endif()
+if(TARGET torch_cuda OR TORCH_CUDA_LIBRARIES)
+  set(SERNN_HAS_CUDA ON)
+  target_compile_definitions(sernn_torch INTERFACE SERNN_HAS_CUDA=1)
+endif()

@@ -1,0 +1,75 @@
+#pragma once
+/// The three small interfaces the training loop is written against. Models, tasks and
+/// regularisers live in their own folders and are only known to core through these.
+#include <map>
+#include <memory>
+#include <string>
+
+#include <torch/torch.h>
+
+namespace sernn {
+
+/// One minibatch. inputs: [T, B, C] float (time-major, like snnTorch); labels: [B] int64.
+struct Batch {
+  torch::Tensor inputs;
+  torch::Tensor labels;
+};
+
+enum class Split { Train, Validation, Test };
+const char* split_name(Split s);
+
+/// A one-pass stream of batches over one split.
+class BatchStream {
+ public:
+  virtual ~BatchStream() = default;
+  /// Fills `out` with the next batch; false at the end of the epoch.
+  virtual bool next(Batch& out) = 0;
+};
+
+/// A supervised classification task.
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual std::string name() const = 0;
+  virtual int64_t input_size() const = 0;
+  virtual int64_t num_classes() const = 0;
+  virtual int64_t num_samples(Split split) const = 0;
+  /// Number of training batches per epoch (after drop_last, if the task drops).
+  virtual int64_t train_batches(int64_t batch_size) const = 0;
+  /// Batches of `split` for `epoch`, on `device`. The order (and, for training, any input
+  /// noise) is a pure function of (seed, epoch), so runs and resumes are reproducible.
+  virtual std::unique_ptr<BatchStream> stream(Split split, int64_t epoch, int64_t batch_size,
+                                              uint64_t seed, torch::Device device) const = 0;
+};
+
+/// What a network returns for a batch.
+struct NetworkOutput {
+  torch::Tensor logits;                      ///< [B, classes]: the statistic for loss and argmax
+  std::map<std::string, torch::Tensor> stats;  ///< scalar tensors averaged per epoch (e.g. rate_hidden)
+};
+
+/// A recurrent network whose hidden->hidden matrix is what the regularisers and analyses see.
+class Network : public torch::nn::Module {
+ public:
+  /// inputs: [T, B, C]. `training` enables training-only behaviour.
+  virtual NetworkOutput run(const torch::Tensor& inputs, bool training) = 0;
+  /// The recurrent weight [N, N], row = postsynaptic, column = presynaptic (the parameter
+  /// itself, so penalties on it get gradients).
+  virtual torch::Tensor recurrent_weight() = 0;
+  /// Called after every optimiser step (e.g. clipping beta).
+  virtual void after_step() {}
+  /// Per-epoch scalars of the parameters (e.g. beta_mean); empty by default.
+  virtual std::map<std::string, double> parameter_stats() { return {}; }
+};
+
+/// A cost on the recurrent weights, L_constraint of DESIGN §2 (gamma applied by the caller).
+class Penalty {
+ public:
+  virtual ~Penalty() = default;
+  virtual std::string name() const = 0;
+  /// weight: [N, N] (or [K, N, N] for ensembles, summed per network -> [K]). Returns the plain
+  /// sum (a scalar for [N, N]).
+  virtual torch::Tensor operator()(const torch::Tensor& weight) const = 0;
+};
+
+}  // namespace sernn

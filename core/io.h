@@ -1,0 +1,33 @@
+#pragma once
+/// File output that never loses data, and the small text formats of a run directory.
+/// Every writer goes to "<path>.tmp.<pid>", is flushed and fsynced, then renamed over `path`,
+/// so a crash leaves either the old file or the new one, never a torn one.
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+namespace sernn {
+
+/// Writes `content` to `path` atomically.
+void atomic_write_text(const std::string& path, const std::string& content);
+/// Calls `write(tmp_path)` and renames the result over `path` (for torch::save and friends).
+void atomic_write_with(const std::string& path, const std::function<void(const std::string&)>& write);
+/// Appends one line (a newline is added) and fsyncs, so earlier lines survive a crash.
+void append_line_synced(const std::string& path, const std::string& line);
+
+/// Writes a 2-D tensor as CSV: one row per line, comma-separated, full double precision.
+std::string matrix_to_csv(const torch::Tensor& m);
+/// Reads a numeric CSV into a [rows, cols] float64 tensor. All rows must have the same number
+/// of cells; non-numeric or non-finite cells are InputErrors naming file, line and column.
+/// With `allow_header`, a first line that is not numeric is skipped.
+torch::Tensor read_matrix_csv(const std::string& path, bool allow_header = false);
+
+/// Reads a whole text file; InputError naming the file if it cannot.
+std::string read_file(const std::string& path);
+/// Creates a directory and its parents (no error if it exists).
+void make_dirs(const std::string& path);
+bool file_exists(const std::string& path);
+
+}  // namespace sernn

@@ -1,0 +1,207 @@
+#include "regularizers/communicability.h"
+
+#include <cmath>
+
+namespace sernn {
+namespace {
+
+using torch::Tensor;
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+// Taylor coefficients 1/k!, k = 0..16.
+double inv_factorial(int k) {
+  double f = 1.0;
+  for (int i = 2; i <= k; ++i) f *= i;
+  return 1.0 / f;
+}
+
+/// Intermediates of one expm evaluation, kept for the adjoint.
+struct ExpmTrace {
+  Tensor x, x2, x3, x4;       // scaled argument and its powers
+  Tensor z1, z2, z3;          // Paterson–Stockmeyer Horner steps in X^4
+  std::vector<Tensor> squares;  // P_0 .. P_{s-1} (each squared once)
+  double scale = 1.0;         // X = M * scale, scale = 2^-s
+};
+
+Tensor eye_like(const Tensor& m) {
+  auto eye = torch::eye(m.size(-1), m.options());
+  return m.dim() == 2 ? eye : eye.expand(m.sizes());
+}
+
+/// B_i = c_{4i} I + c_{4i+1} X + c_{4i+2} X^2 + c_{4i+3} X^3.
+Tensor block(int i, const Tensor& eye, const Tensor& x, const Tensor& x2, const Tensor& x3) {
+  const int k = 4 * i;
+  return eye * inv_factorial(k) + x * inv_factorial(k + 1) + x2 * inv_factorial(k + 2) + x3 * inv_factorial(k + 3);
+}
+
+int64_t squarings_for(const Tensor& m) {
+  const double theta = m.scalar_type() == torch::kFloat64 ? 0.5 : 1.0;
+  // 1-norm (max column sum); the single host read of the algorithm.
+  const double norm = m.abs().sum(-2).amax().item<double>();
+  if (!(norm > theta)) return 0;
+  if (!std::isfinite(norm)) return 0;  // propagate inf/NaN rather than loop
+  return static_cast<int64_t>(std::ceil(std::log2(norm / theta)));
+}
+
+/// expm(M); with `trace`, records what the adjoint needs.
+Tensor expm_forward(const Tensor& m, ExpmTrace* trace) {
+  const int64_t s = squarings_for(m);
+  const double scale = std::ldexp(1.0, static_cast<int>(-s));
+  auto x = s > 0 ? m * scale : m;
+  auto eye = eye_like(m);
+  auto x2 = torch::matmul(x, x);
+  auto x3 = torch::matmul(x2, x);
+  auto x4 = torch::matmul(x2, x2);
+  // P = B0 + X4 (B1 + X4 (B2 + X4 (B3 + c16 X4)))
+  auto z3 = block(3, eye, x, x2, x3) + x4 * inv_factorial(16);
+  auto z2 = block(2, eye, x, x2, x3) + torch::matmul(x4, z3);
+  auto z1 = block(1, eye, x, x2, x3) + torch::matmul(x4, z2);
+  auto p = block(0, eye, x, x2, x3) + torch::matmul(x4, z1);
+  if (trace) {
+    trace->x = x, trace->x2 = x2, trace->x3 = x3, trace->x4 = x4;
+    trace->z1 = z1, trace->z2 = z2, trace->z3 = z3;
+    trace->scale = scale;
+    trace->squares.clear();
+  }
+  for (int64_t i = 0; i < s; ++i) {
+    if (trace) trace->squares.push_back(p);
+    p = torch::matmul(p, p);
+  }
+  return p;
+}
+
+Tensor mT(const Tensor& t) { return t.transpose(-2, -1); }
+
+/// Reverse-mode adjoint of expm_forward: given G = dL/dexpm(M), returns dL/dM.
+Tensor expm_backward(const Tensor& grad, const ExpmTrace& tr) {
+  Tensor g = grad;
+  for (auto it = tr.squares.rbegin(); it != tr.squares.rend(); ++it) {
+    const auto pt = mT(*it);  // P_{i+1} = P_i P_i
+    g = torch::matmul(g, pt) + torch::matmul(pt, g);
+  }
+  // Horner steps in X4, reversed. dB_i collects the gradient of each block.
+  const auto x4t = mT(tr.x4);
+  Tensor db0 = g;
+  Tensor dx4 = torch::matmul(g, mT(tr.z1));
+  Tensor dz1 = torch::matmul(x4t, g);
+  Tensor db1 = dz1;
+  dx4 = dx4 + torch::matmul(dz1, mT(tr.z2));
+  Tensor dz2 = torch::matmul(x4t, dz1);
+  Tensor db2 = dz2;
+  dx4 = dx4 + torch::matmul(dz2, mT(tr.z3));
+  Tensor dz3 = torch::matmul(x4t, dz2);
+  Tensor db3 = dz3;
+  dx4 = dx4 + dz3 * inv_factorial(16);
+  // Blocks are linear in X, X^2, X^3.
+  Tensor dx = db0 * inv_factorial(1) + db1 * inv_factorial(5) + db2 * inv_factorial(9) + db3 * inv_factorial(13);
+  Tensor dx2 = db0 * inv_factorial(2) + db1 * inv_factorial(6) + db2 * inv_factorial(10) + db3 * inv_factorial(14);
+  Tensor dx3 = db0 * inv_factorial(3) + db1 * inv_factorial(7) + db2 * inv_factorial(11) + db3 * inv_factorial(15);
+  const auto x2t = mT(tr.x2), xt = mT(tr.x);
+  dx2 = dx2 + torch::matmul(dx4, x2t) + torch::matmul(x2t, dx4);  // X4 = X2 X2
+  dx2 = dx2 + torch::matmul(dx3, xt);                              // X3 = X2 X
+  dx = dx + torch::matmul(x2t, dx3);
+  dx = dx + torch::matmul(dx2, xt) + torch::matmul(xt, dx2);       // X2 = X X
+  return tr.scale != 1.0 ? dx * tr.scale : dx;
+}
+
+tensor_list pack(const ExpmTrace& tr) {
+  tensor_list out{tr.x, tr.x2, tr.x3, tr.x4, tr.z1, tr.z2, tr.z3};
+  out.insert(out.end(), tr.squares.begin(), tr.squares.end());
+  return out;
+}
+
+ExpmTrace unpack(const tensor_list& saved, size_t offset, double scale) {
+  ExpmTrace tr;
+  tr.x = saved[offset], tr.x2 = saved[offset + 1], tr.x3 = saved[offset + 2], tr.x4 = saved[offset + 3];
+  tr.z1 = saved[offset + 4], tr.z2 = saved[offset + 5], tr.z3 = saved[offset + 6];
+  tr.squares.assign(saved.begin() + static_cast<std::ptrdiff_t>(offset) + 7, saved.end());
+  tr.scale = scale;
+  return tr;
+}
+
+class ExpmFunction : public torch::autograd::Function<ExpmFunction> {
+ public:
+  static Tensor forward(AutogradContext* ctx, const Tensor& m) {
+    ExpmTrace trace;
+    auto out = expm_forward(m, &trace);
+    ctx->save_for_backward(pack(trace));
+    ctx->saved_data["scale"] = trace.scale;
+    return out;
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const auto tr = unpack(ctx->get_saved_variables(), 0, ctx->saved_data["scale"].toDouble());
+    return {expm_backward(grads[0], tr)};
+  }
+};
+
+/// Normalisation pieces shared by forward and backward.
+struct Normalised {
+  Tensor abs_w, s_safe, positive, d, m;
+};
+
+Normalised normalise(const Tensor& w, Strength strength) {
+  Normalised n;
+  n.abs_w = w.abs();
+  auto s = n.abs_w.sum(strength == Strength::In ? -1 : -2);
+  n.positive = s > 0;
+  // Select before the rsqrt so that neither value nor gradient ever sees 1/0.
+  n.s_safe = torch::where(n.positive, s, torch::ones_like(s));
+  n.d = torch::where(n.positive, n.s_safe.rsqrt(), torch::zeros_like(s));
+  n.m = n.d.unsqueeze(-1) * n.abs_w * n.d.unsqueeze(-2);
+  return n;
+}
+
+class CommunicabilityFunction : public torch::autograd::Function<CommunicabilityFunction> {
+ public:
+  static Tensor forward(AutogradContext* ctx, const Tensor& w, int64_t strength) {
+    auto n = normalise(w, static_cast<Strength>(strength));
+    ExpmTrace trace;
+    auto c = expm_forward(n.m, &trace);
+    tensor_list saved{w, n.abs_w, n.s_safe, n.positive, n.d};
+    for (auto& t : pack(trace)) saved.push_back(t);
+    ctx->save_for_backward(saved);
+    ctx->saved_data["scale"] = trace.scale;
+    ctx->saved_data["strength"] = strength;
+    return c;
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &w = saved[0], &a = saved[1], &s_safe = saved[2], &positive = saved[3], &d = saved[4];
+    const auto strength = static_cast<Strength>(ctx->saved_data["strength"].toInt());
+    const auto dm = expm_backward(grads[0], unpack(saved, 5, ctx->saved_data["scale"].toDouble()));
+    // M_ij = d_i A_ij d_j
+    const auto dm_a = dm * a;
+    auto dd = torch::matmul(dm_a, d.unsqueeze(-1)).squeeze(-1) + torch::matmul(mT(dm_a), d.unsqueeze(-1)).squeeze(-1);
+    auto ds = torch::where(positive, dd * (-0.5) * s_safe.pow(-1.5), torch::zeros_like(dd));
+    auto da = dm * d.unsqueeze(-1) * d.unsqueeze(-2);
+    da = da + (strength == Strength::In ? ds.unsqueeze(-1) : ds.unsqueeze(-2));
+    return {da * w.sign(), Tensor()};
+  }
+};
+
+}  // namespace
+
+Tensor expm(const Tensor& x) {
+  TORCH_CHECK(x.dim() >= 2 && x.size(-1) == x.size(-2), "expm expects square matrices [..., N, N], got ", x.sizes());
+  return ExpmFunction::apply(x);
+}
+
+Tensor communicability(const Tensor& weight, Strength strength) {
+  TORCH_CHECK((weight.dim() == 2 || weight.dim() == 3) && weight.size(-1) == weight.size(-2),
+              "communicability expects [N, N] or [K, N, N] weights, got ", weight.sizes());
+  return CommunicabilityFunction::apply(weight, static_cast<int64_t>(strength));
+}
+
+Tensor communicability_detached(const Tensor& weight, Strength strength) {
+  torch::NoGradGuard no_grad;
+  return expm_forward(normalise(weight.detach(), strength).m, nullptr);
+}
+
+Tensor normalized_abs(const Tensor& weight, Strength strength) { return normalise(weight, strength).m; }
+
+Tensor communicability_autograd_reference(const Tensor& weight, Strength strength) {
+  return torch::linalg::matrix_exp(normalise(weight, strength).m);
+}
+
+}  // namespace sernn

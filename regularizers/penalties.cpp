@@ -1,0 +1,87 @@
+#include "regularizers/penalties.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/errors.h"
+
+namespace sernn {
+
+WiringPenalty::WiringPenalty(WiringPenaltyOptions options) : options_(std::move(options)) {
+  const auto& k = options_.kind;
+  TORCH_CHECK(k == "l1" || k == "space" || k == "comm" || k == "sernn", "WiringPenalty: unknown kind '", k, "'");
+  uses_distance_ = k == "space" || k == "sernn";
+  uses_comm_ = k == "comm" || k == "sernn";
+  TORCH_CHECK(!uses_distance_ || options_.distance.defined(), "penalty '", k, "' needs a distance matrix");
+}
+
+const torch::Tensor& WiringPenalty::distance_like(const torch::Tensor& w) const {
+  if (!distance_cache_.defined() || distance_cache_.device() != w.device() || distance_cache_.dtype() != w.dtype())
+    distance_cache_ = options_.distance.to(w.device(), w.scalar_type());
+  TORCH_CHECK(distance_cache_.size(-1) == w.size(-1), "distance matrix is ", distance_cache_.sizes(),
+              " but the weights are ", w.sizes());
+  return distance_cache_;
+}
+
+torch::Tensor WiringPenalty::comm_term(const torch::Tensor& w) const {
+  auto c = options_.comm_grad == CommGrad::Full ? communicability(w, options_.strength)
+                                                : communicability_detached(w, options_.strength);
+  // Self-connections cost nothing: zero the diagonal before the power (as the references).
+  auto off = 1.0 - torch::eye(w.size(-1), w.options());
+  c = c * off;
+  if (options_.comms_factor != 1.0) c = c.pow(options_.comms_factor);
+  return c;
+}
+
+torch::Tensor WiringPenalty::operator()(const torch::Tensor& w) const {
+  auto term = w.abs();
+  if (uses_distance_) term = term * distance_like(w);
+  if (uses_comm_) term = term * comm_term(w);
+  return term.sum({-2, -1});
+}
+
+torch::Tensor row_normalized_abs(const torch::Tensor& w) {
+  auto a = w.abs();
+  auto s = a.sum(-1, /*keepdim=*/true);
+  auto safe = torch::where(s > 0, s, torch::ones_like(s));
+  return a / safe;  // zero rows stay zero
+}
+
+torch::Tensor resolvent(const torch::Tensor& w, double alpha) {
+  auto eye = torch::eye(w.size(-1), w.options());
+  auto lhs = eye - alpha * row_normalized_abs(w);
+  return torch::linalg_solve(lhs, eye.expand(lhs.sizes()).contiguous());
+}
+
+torch::Tensor resolvent_hops(const torch::Tensor& w, double alpha, int64_t max_hops) {
+  auto a = alpha * row_normalized_abs(w);
+  std::vector<torch::Tensor> hops;
+  auto p = a;
+  for (int64_t k = 1; k <= max_hops; ++k) {
+    hops.push_back(p);
+    p = torch::matmul(p, a);
+  }
+  return torch::stack(hops);
+}
+
+torch::Tensor ResolventPenalty::operator()(const torch::Tensor& w) const {
+  auto r = resolvent(w, alpha_) * (1.0 - torch::eye(w.size(-1), w.options()));
+  return (w.abs() * r).sum({-2, -1});
+}
+
+const std::vector<std::string>& penalty_names() {
+  static const std::vector<std::string> names{"none", "l1", "space", "comm", "sernn", "resolvent"};
+  return names;
+}
+
+std::shared_ptr<Penalty> make_penalty(const std::string& kind, WiringPenaltyOptions options, double resolvent_alpha) {
+  if (kind == "none") return nullptr;
+  if (kind == "resolvent") return std::make_shared<ResolventPenalty>(resolvent_alpha);
+  if (kind == "l1" || kind == "space" || kind == "comm" || kind == "sernn") {
+    options.kind = kind;
+    return std::make_shared<WiringPenalty>(std::move(options));
+  }
+  throw InputError(fmt::format("unknown regularizer '{}' (known: {})", kind, fmt::join(penalty_names(), ", ")));
+}
+
+}  // namespace sernn

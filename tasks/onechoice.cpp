@@ -1,0 +1,71 @@
+#include "tasks/onechoice.h"
+
+#include "tasks/batching.h"
+
+namespace sernn {
+
+const std::array<OneChoiceProblem, 8>& onechoice_problems() {
+  enum { L = 0, U = 1, R = 2, D = 3 };
+  static const std::array<OneChoiceProblem, 8> problems{{
+      {9, 1, {L, U}, U},
+      {9, 1, {R, D}, R},
+      {19, 3, {L, D}, D},
+      {17, 2, {R, D}, D},
+      {17, 2, {U, L}, L},
+      {7, 0, {U, R}, U},
+      {19, 3, {L, R}, R},
+      {7, 0, {L, R}, L},
+  }};
+  return problems;
+}
+
+torch::Tensor OneChoiceTask::encode(const OneChoiceProblem& p) const {
+  auto x = torch::zeros({steps(), 8});
+  x.slice(0, 0, opt_.goal_steps).select(1, p.goal_channel).fill_(1.0);
+  const int64_t c0 = opt_.goal_steps + opt_.delay_steps;
+  for (int move : p.offered) x.slice(0, c0, steps()).select(1, 4 + move).fill_(1.0);
+  return x;
+}
+
+OneChoiceTask::OneChoiceTask(OneChoiceOptions options) : opt_(options) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(opt_.seed);
+  std::vector<torch::Tensor> encoded;
+  std::vector<int64_t> correct;
+  for (const auto& p : onechoice_problems()) {
+    encoded.push_back(encode(p));
+    correct.push_back(p.correct);
+  }
+  const auto table = torch::stack(encoded, 1);  // [T, 8 problems, 8 channels]
+  const auto answers = torch::tensor(correct, torch::kInt64);
+  const std::array<int64_t, 3> sizes{opt_.train_size, opt_.val_size, opt_.test_size};
+  for (int s = 0; s < 3; ++s) {
+    auto ids = torch::randint(0, 8, {sizes[s]}, gen, torch::kInt64);
+    problem_ids_[s] = ids;
+    data_[s].inputs = table.index_select(1, ids).contiguous();
+    auto labels = answers.index_select(0, ids);
+    if (opt_.shuffle_labels) labels = labels.index_select(0, torch::randperm(sizes[s], gen, torch::kInt64));
+    data_[s].labels = labels;
+  }
+}
+
+int64_t OneChoiceTask::num_samples(Split split) const { return data_[static_cast<int>(split)].labels.size(0); }
+
+int64_t OneChoiceTask::train_batches(int64_t batch_size) const {
+  return (num_samples(Split::Train) + batch_size - 1) / batch_size;
+}
+
+std::unique_ptr<BatchStream> OneChoiceTask::stream(Split split, int64_t epoch, int64_t batch_size, uint64_t seed,
+                                                   torch::Device device) const {
+  const bool train = split == Split::Train;
+  const auto& d = data_[static_cast<int>(split)];
+  TensorBatchOptions o;
+  o.batch_size = batch_size;
+  o.shuffle = train;
+  o.drop_last = false;
+  o.noise = train ? opt_.noise : 0.0;
+  o.seed = epoch_seed(seed, epoch);
+  o.device = device;
+  return std::make_unique<TensorBatchStream>(d.inputs, d.labels, o);
+}
+
+}  // namespace sernn
