@@ -15,6 +15,8 @@ namespace sernn {
 const std::vector<Command>& commands() {
   static const std::vector<Command> list{
       {"train", "train one network into a run directory", cmd_train},
+      {"data", "synthetic SHD and the SHD downloader", cmd_data},
+      {"bench", "benchmarks (regularizer, train) with JSON output", cmd_bench},
   };
   return list;
 }

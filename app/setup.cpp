@@ -8,8 +8,10 @@
 #include "core/geometry.h"
 #include "core/io.h"
 #include "models/rate_rnn.h"
+#include "models/spiking_rnn.h"
 #include "regularizers/penalties.h"
 #include "tasks/onechoice.h"
+#include "tasks/shd.h"
 
 namespace sernn {
 
@@ -67,6 +69,18 @@ std::shared_ptr<Task> make_task(const Config& config) {
     o.seed = static_cast<uint64_t>(config.get_int("train.seed"));
     return std::make_shared<OneChoiceTask>(o);
   }
+  if (kind == "shd") {
+    ShdTaskOptions o;
+    o.data_dir = config.get_string("task.data_dir");
+    o.per_sample = config.get_string("task.binning") == "per_sample";
+    o.bins = config.get_int("task.bins");
+    o.dt = config.get_float("task.dt");
+    o.max_steps = config.get_int("task.max_steps");
+    o.val_fraction = config.get_float("task.val_fraction");
+    o.max_train = config.get_int("task.max_train");
+    o.max_test = config.get_int("task.max_test");
+    return std::make_shared<ShdTask>(o);
+  }
   throw InputError(fmt::format("key 'task.kind': task '{}' is not available in this build", kind));
 }
 
@@ -79,6 +93,24 @@ std::shared_ptr<Network> make_network(const Config& config, const Task& task) {
         .tanh(config.get_string("model.activation") == "tanh")
         .reference(config.get_string("model.impl") == "reference");
     return RateRNN(o).ptr();
+  }
+  if (kind == "spiking") {
+    SpikingRNNOptions o(task.input_size(), config.get_int("model.hidden"), task.num_classes());
+    o.reset(parse_reset(config.get_string("model.reset")))
+        .threshold(config.get_float("model.threshold"))
+        .slope(config.get_float("model.slope"))
+        .dt_ms(config.get_float("model.dt_ms"))
+        .tau_mean_ms(config.get_float("model.tau_mean_ms"))
+        .learn_beta(config.get_bool("model.learn_beta"))
+        .beta_clip(config.get_bool("model.beta_clip"))
+        .beta_min(config.get_float("model.beta_min"))
+        .beta_max(config.get_float("model.beta_max"))
+        .readout_beta(config.get_float("model.readout_beta"))
+        .sum_readout(config.get_string("model.loss") == "sum");
+    if (o.beta_min() > o.beta_max())
+      throw InputError(fmt::format("keys 'model.beta_min' ({}) and 'model.beta_max' ({}): min exceeds max",
+                                   o.beta_min(), o.beta_max()));
+    return SpikingRNN(o).ptr();
   }
   throw InputError(fmt::format("key 'model.kind': model '{}' is not available in this build", kind));
 }

@@ -17,6 +17,7 @@ class BenchReport {
   BenchReport(const torch::Device& device, int64_t threads);
   void add(nlohmann::json record);
   const std::vector<nlohmann::json>& results() const { return results_; }
+  std::vector<nlohmann::json>& results() { return results_; }
   nlohmann::json to_json() const;
   /// Aligned table of the records, columns in first-seen order.
   std::string table() const;

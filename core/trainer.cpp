@@ -216,8 +216,8 @@ nlohmann::json Trainer::fit(bool resume) {
         {"task_loss", task_loss_mean},
         {"reg_loss", reg_loss_mean},
         {"train_acc", samples ? static_cast<double>(correct.item<int64_t>()) / samples : 0.0},
-        {"val_loss", val.loss},
-        {"val_acc", val.accuracy},
+        {"val_loss", val.samples ? nlohmann::json(val.loss) : nlohmann::json()},
+        {"val_acc", val.samples ? nlohmann::json(val.accuracy) : nlohmann::json()},
         {"test_loss", test.loss},
         {"test_acc", test.accuracy},
         {"seconds", seconds_since(t0)},
@@ -231,10 +231,10 @@ nlohmann::json Trainer::fit(bool resume) {
     save_checkpoint(ckpt_path, epoch);
     last = m;
     if (!opt_.quiet)
-      progress.line(fmt::format("epoch {}/{}: task_loss {:.4f} reg_loss {:.4f} train {:.1f}% val {:.1f}% test {:.1f}% "
+      progress.line(fmt::format("epoch {}/{}: task_loss {:.4f} reg_loss {:.4f} train {:.1f}% val {} test {:.1f}% "
                                 "({:.1f}s, {:.0f} samples/s)",
                                 epoch, opt_.epochs, task_loss_mean, reg_loss_mean, 100.0 * m["train_acc"].get<double>(),
-                                100.0 * val.accuracy, 100.0 * test.accuracy, m["seconds"].get<double>(),
+                                val.samples ? fmt::format("{:.1f}%", 100.0 * val.accuracy) : std::string("-"), 100.0 * test.accuracy, m["seconds"].get<double>(),
                                 m["samples_per_s"].get<double>()));
   }
   write_status("finished", opt_.epochs);

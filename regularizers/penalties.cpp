@@ -24,8 +24,12 @@ const torch::Tensor& WiringPenalty::distance_like(const torch::Tensor& w) const 
 }
 
 torch::Tensor WiringPenalty::comm_term(const torch::Tensor& w) const {
-  auto c = options_.comm_grad == CommGrad::Full ? communicability(w, options_.strength)
-                                                : communicability_detached(w, options_.strength);
+  torch::Tensor c;
+  switch (options_.comm_grad) {
+    case CommGrad::Full: c = communicability(w, options_.strength); break;
+    case CommGrad::Detached: c = communicability_detached(w, options_.strength); break;
+    case CommGrad::AutogradMatrixExp: c = communicability_autograd_reference(w, options_.strength); break;
+  }
   // Self-connections cost nothing: zero the diagonal before the power (as the references).
   auto off = 1.0 - torch::eye(w.size(-1), w.options());
   c = c * off;

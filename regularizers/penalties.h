@@ -25,7 +25,10 @@
 
 namespace sernn {
 
-enum class CommGrad { Full, Detached };
+/// How the communicability term is differentiated: `Full` (analytic adjoint through expm, S
+/// and |W|), `Detached` (C is a constant), or `AutogradMatrixExp` (LibTorch autograd through
+/// torch::linalg::matrix_exp; the slow baseline kept for tests and benchmarks).
+enum class CommGrad { Full, Detached, AutogradMatrixExp };
 
 struct WiringPenaltyOptions {
   std::string kind = "sernn";     ///< l1, space, comm, sernn

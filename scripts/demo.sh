@@ -13,5 +13,18 @@ echo "== rate seRNN on one-choice inference (configs/rate_onechoice.toml)"
 "$sernn" train --config "$root/configs/rate_onechoice.toml" --out "$runs/demo_rate" --force
 
 echo
+echo "== spiking seRNN on synthetic SHD (configs/shd_sernn.toml, shortened)"
+# Real SHD: `sernn data fetch-shd --dir data/shd` and then
+#   sernn train --config configs/shd_sernn.toml --out runs/shd --set task.data_dir=data/shd
+data="$runs/synthetic_shd"
+if [ ! -f "$data/shd_train.h5" ]; then
+  "$sernn" data synth-shd --out "$data" --train 2048 --test 512 --seed 1
+fi
+"$sernn" train --config "$root/configs/shd_sernn.toml" --out "$runs/demo_spiking" --force \
+  --set task.data_dir="$data" --set task.bins=50 --set train.epochs=5 --set train.batch_size=32 \
+  --set train.lr=0.005 --set regularizer.gamma=0.001
+
+echo
 echo "Results:"
-echo "  rate seRNN:    $runs/demo_rate/   (metrics.jsonl, weights/epoch_*.csv, checkpoint.pt, config.json)"
+echo "  rate seRNN:    $runs/demo_rate/      (metrics.jsonl, weights/epoch_*.csv, checkpoint.pt, config.json, coords.csv)"
+echo "  spiking seRNN: $runs/demo_spiking/   (same files; metrics also hold beta_mean/min/max and rate_hidden)"

@@ -101,7 +101,7 @@ TEST(Config, JsonRoundTripIsIdentity) {
 }
 
 TEST(Config, ShippedConfigsLoad) {
-  for (const char* name : {"rate_onechoice.toml"}) {
+  for (const char* name : {"rate_onechoice.toml", "shd_sernn.toml"}) {
     auto c = Config::from_file(std::string(SERNN_SOURCE_DIR) + "/configs/" + name);
     EXPECT_EQ(c.get_int("model.hidden"), 100) << name;
   }

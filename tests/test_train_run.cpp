@@ -140,3 +140,26 @@ TEST(TrainCli, TrainsFromTheShippedConfigWithOverrides) {
   EXPECT_EQ(run_cli("train --config " + cfg + " --out " + dir + "/run --quiet", err), 2);
   EXPECT_NE(read_file(err).find("--force"), std::string::npos);
 }
+
+TEST(TrainRun, SpikingSeRNNLearnsSyntheticShd) {
+  const auto data = sernn::testing::temp_dir("data"), dir = sernn::testing::temp_dir("run");
+  const auto err = data + "/err.txt";
+  ASSERT_EQ(run_cli("data synth-shd --out " + data + " --train 1024 --test 256 --seed 2", err), 0) << read_file(err);
+  auto config = Config::from_file(std::string(SERNN_SOURCE_DIR) + "/configs/shd_sernn.toml");
+  config.set("task.data_dir=" + data);
+  config.set("task.bins=40");
+  config.set("train.epochs=5");
+  config.set("train.batch_size=32");
+  config.set("train.lr=0.01");
+  config.set("train.threads=2");
+  config.set("regularizer.gamma=0.001");
+  auto last = train_run(config, dir, false, true);
+  EXPECT_GE(last["test_acc"].get<double>(), 0.90) << last.dump();
+  auto lines = read_jsonl(dir + "/metrics.jsonl");
+  ASSERT_EQ(lines.size(), 5u);
+  for (const char* key : {"beta_mean", "beta_min", "beta_max", "rate_hidden"})
+    EXPECT_TRUE(lines.back().contains(key)) << key;
+  EXPECT_GE(lines.back()["beta_min"].get<double>(), std::exp(-1.0 / 3.0) - 1e-6);
+  EXPECT_LE(lines.back()["beta_max"].get<double>(), 0.995 + 1e-6);
+  EXPECT_EQ(read_matrix_csv(dir + "/weights/epoch_005.csv").sizes(), (std::vector<int64_t>{100, 100}));
+}

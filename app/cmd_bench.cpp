@@ -1,0 +1,127 @@
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <cxxopts.hpp>
+#include <fmt/format.h>
+
+#include "app/commands.h"
+#include "bench/regularizer_bench.h"
+#include "core/errors.h"
+
+namespace sernn {
+namespace {
+
+std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag) {
+  std::vector<int64_t> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      size_t used = 0;
+      const long long v = std::stoll(item, &used);
+      if (used != item.size() || v <= 0) throw std::invalid_argument(item);
+      out.push_back(v);
+    } catch (const std::exception&) {
+      throw InputError(fmt::format("{}: '{}' is not a list of positive integers", flag, text));
+    }
+  }
+  if (out.empty()) throw InputError(fmt::format("{}: empty list", flag));
+  return out;
+}
+
+torch::Device parse_device(const std::string& name) {
+  torch::Device d(torch::kCPU);
+  try {
+    d = torch::Device(name);
+  } catch (const c10::Error&) {
+    throw InputError(fmt::format("--device: unknown device '{}'", name));
+  }
+  if (d.is_cuda() && !torch::cuda::is_available())
+    throw InputError(fmt::format("--device: '{}' requested but no CUDA device is available", name));
+  return d;
+}
+
+torch::ScalarType parse_dtype(const std::string& name) {
+  if (name == "float32") return torch::kFloat32;
+  if (name == "float64") return torch::kFloat64;
+  throw InputError(fmt::format("--dtype: unknown dtype '{}' (known: float32, float64)", name));
+}
+
+void finish(const BenchReport& report, const cxxopts::ParseResult& args) {
+  std::cout << "\n" << report.table();
+  if (args.count("json")) {
+    report.write(args["json"].as<std::string>());
+    fmt::print("wrote {}\n", args["json"].as<std::string>());
+  }
+}
+
+int bench_regularizer(int argc, char** argv) {
+  cxxopts::Options opts("sernn bench regularizer",
+                        "Time the penalties (forward, forward+backward) against autograd through matrix_exp.");
+  opts.add_options()
+      ("n", "neurons per network, comma-separated", cxxopts::value<std::string>()->default_value("100,256,1024"))
+      ("k", "networks per batch, comma-separated", cxxopts::value<std::string>()->default_value("1,64"))
+      ("penalties", "penalties to time", cxxopts::value<std::string>()->default_value("comm,sernn"))
+      ("device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"))
+      ("dtype", "float32 or float64", cxxopts::value<std::string>()->default_value("float32"))
+      ("threads", "intra-op CPU threads (0 = all cores)", cxxopts::value<int64_t>()->default_value("0"))
+      ("repeats", "timed repetitions per case (median reported)", cxxopts::value<int>()->default_value("5"))
+      ("max-matmul-gflop", "skip cases whose single matrix product exceeds this many GFLOP",
+       cxxopts::value<double>()->default_value("20"))
+      ("json", "write the results as JSON to this file", cxxopts::value<std::string>())
+      ("h,help", "show this help");
+  // cxxopts treats one-letter names as short options; accept the documented --n / --k too.
+  std::vector<std::string> words(argv, argv + argc);
+  for (auto& w : words)
+    for (const char* flag : {"--n", "--k"})
+      if (w == flag || w.rfind(std::string(flag) + "=", 0) == 0) w = w.substr(1);
+  std::vector<char*> fixed;
+  for (auto& w : words) fixed.push_back(w.data());
+  auto args = opts.parse(static_cast<int>(fixed.size()), fixed.data());
+  if (args.count("help")) {
+    std::cout << opts.help();
+    return 0;
+  }
+  RegularizerBenchOptions o;
+  o.n = parse_int_list(args["n"].as<std::string>(), "--n");
+  o.k = parse_int_list(args["k"].as<std::string>(), "--k");
+  o.penalties.clear();
+  std::stringstream ss(args["penalties"].as<std::string>());
+  for (std::string p; std::getline(ss, p, ',');) {
+    if (p != "l1" && p != "space" && p != "comm" && p != "sernn")
+      throw InputError(fmt::format("--penalties: unknown penalty '{}' (known: l1, space, comm, sernn)", p));
+    o.penalties.push_back(p);
+  }
+  o.device = parse_device(args["device"].as<std::string>());
+  o.dtype = parse_dtype(args["dtype"].as<std::string>());
+  o.repeats = std::max(1, args["repeats"].as<int>());
+  o.max_matmul_gflop = args["max-matmul-gflop"].as<double>();
+  int64_t threads = args["threads"].as<int64_t>();
+  if (threads <= 0) threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  at::set_num_threads(static_cast<int>(threads));
+  BenchReport report(o.device, threads);
+  run_regularizer_bench(o, report);
+  finish(report, args);
+  return 0;
+}
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv) {
+  const std::vector<std::pair<std::string, int (*)(int, char**)>> subs{{"regularizer", bench_regularizer}};
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::cout << "usage: sernn bench <what> [options]\n  regularizer   penalties vs autograd through matrix_exp\n";
+    return argc < 2 ? 2 : 0;
+  }
+  for (const auto& [name, fn] : subs) {
+    if (name != argv[1]) continue;
+    std::string prog = std::string(argv[0]) + " " + name;
+    std::vector<char*> rest{prog.data()};
+    for (int i = 2; i < argc; ++i) rest.push_back(argv[i]);
+    return fn(static_cast<int>(rest.size()), rest.data());
+  }
+  throw InputError(fmt::format("unknown benchmark '{}' (known: regularizer)", argv[1]));
+}
+
+}  // namespace sernn

@@ -1,0 +1,79 @@
+#include <iostream>
+
+#include <cxxopts.hpp>
+#include <fmt/format.h>
+
+#include "app/commands.h"
+#include "core/errors.h"
+#include "core/io.h"
+#include "tasks/fetch.h"
+#include "tasks/shd.h"
+
+namespace sernn {
+namespace {
+
+int synth(int argc, char** argv) {
+  cxxopts::Options opts("sernn data synth-shd", "Write a synthetic SHD data set (shd_train.h5, shd_test.h5) in the real layout.");
+  opts.add_options()
+      ("out", "output directory", cxxopts::value<std::string>())
+      ("train", "training samples", cxxopts::value<int64_t>()->default_value("2048"))
+      ("test", "test samples", cxxopts::value<int64_t>()->default_value("512"))
+      ("seed", "random seed", cxxopts::value<uint64_t>()->default_value("1"))
+      ("noise", "fraction of noise events", cxxopts::value<double>()->default_value("0.2"))
+      ("h,help", "show this help");
+  auto args = opts.parse(argc, argv);
+  if (args.count("help")) {
+    std::cout << opts.help();
+    return 0;
+  }
+  if (!args.count("out")) throw InputError("missing --out DIR");
+  const auto dir = args["out"].as<std::string>();
+  const auto n_train = args["train"].as<int64_t>(), n_test = args["test"].as<int64_t>();
+  const double noise = args["noise"].as<double>();
+  if (n_train < 1 || n_test < 1) throw InputError("--train and --test must be at least 1");
+  if (!(noise >= 0 && noise <= 1)) throw InputError(fmt::format("--noise {} outside [0, 1]", noise));
+  make_dirs(dir);
+  const uint64_t seed = args["seed"].as<uint64_t>();
+  // Train and test come from different streams of the same generator family.
+  write_shd(dir + "/shd_train.h5", synth_shd({n_train, seed * 2 + 1, noise}));
+  write_shd(dir + "/shd_test.h5", synth_shd({n_test, seed * 2 + 2, noise}));
+  fmt::print("wrote {0}/shd_train.h5 ({1} samples) and {0}/shd_test.h5 ({2} samples)\n", dir, n_train, n_test);
+  return 0;
+}
+
+int fetch(int argc, char** argv) {
+  cxxopts::Options opts("sernn data fetch-shd", "Download, verify (MD5) and unpack shd_train.h5 and shd_test.h5.");
+  opts.add_options()
+      ("dir", "destination directory", cxxopts::value<std::string>())
+      ("base-url", "dataset site", cxxopts::value<std::string>()->default_value(kShdBaseUrl))
+      ("h,help", "show this help");
+  auto args = opts.parse(argc, argv);
+  if (args.count("help")) {
+    std::cout << opts.help();
+    return 0;
+  }
+  if (!args.count("dir")) throw InputError("missing --dir DIR");
+  fetch_shd(args["dir"].as<std::string>(), args["base-url"].as<std::string>(),
+            [](const std::string& line) { fmt::print("{}\n", line); });
+  return 0;
+}
+
+}  // namespace
+
+int cmd_data(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::cout << "usage: sernn data <what> [options]\n"
+                 "  synth-shd   write a synthetic SHD data set in the real HDF5 layout\n"
+                 "  fetch-shd   download and verify the real SHD files\n";
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string what = argv[1];
+  std::string prog = std::string(argv[0]) + " " + what;
+  std::vector<char*> rest{prog.data()};
+  for (int i = 2; i < argc; ++i) rest.push_back(argv[i]);
+  if (what == "synth-shd") return synth(static_cast<int>(rest.size()), rest.data());
+  if (what == "fetch-shd") return fetch(static_cast<int>(rest.size()), rest.data());
+  throw InputError(fmt::format("unknown data command '{}' (known: synth-shd, fetch-shd)", what));
+}
+
+}  // namespace sernn

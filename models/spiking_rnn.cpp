@@ -1,0 +1,65 @@
+#include "models/spiking_rnn.h"
+
+#include <cmath>
+
+namespace sernn {
+
+SpikingRNNImpl::SpikingRNNImpl(SpikingRNNOptions options_) : options(std::move(options_)) { reset(); }
+
+void SpikingRNNImpl::reset() {
+  const auto& o = options;
+  input = register_module("input", torch::nn::Linear(o.inputs(), o.hidden()));
+  recurrent = register_module("recurrent", torch::nn::Linear(o.hidden(), o.hidden()));
+  readout = register_module("readout", torch::nn::Linear(o.hidden(), o.outputs()));
+  // τ ~ Gamma(shape 3, scale τ_mean / 3) from the global generator (seeded by the caller).
+  auto tau = at::_standard_gamma(torch::full({o.hidden()}, 3.0, torch::kFloat64)) * (o.tau_mean_ms() / 3.0);
+  auto b = torch::exp(-o.dt_ms() / tau).clamp(o.beta_min(), o.beta_max()).to(torch::kFloat32);
+  beta = register_parameter("beta", b, o.learn_beta());
+  readout_beta = register_buffer("readout_beta", torch::full({o.outputs()}, o.readout_beta()));
+}
+
+SpikingTrace SpikingRNNImpl::simulate(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 3 && x.size(2) == options.inputs(), "SpikingRNN expects inputs [T, B, ", options.inputs(),
+              "], got ", x.sizes());
+  const int64_t T = x.size(0), B = x.size(1), N = options.hidden(), C = options.outputs();
+  const auto& o = options;
+  // The feed-forward current of all T steps as one GEMM (both biases folded in).
+  const auto drive = torch::addmm(input->bias + recurrent->bias, x.reshape({T * B, -1}), input->weight.t()).view({T, B, N});
+  const auto wt = recurrent->weight.t();
+  LifState hidden{torch::zeros({B, N}, drive.options()), torch::zeros({B, N}, drive.options())};
+  LifState out{torch::zeros({B, C}, drive.options()), torch::Tensor()};
+  std::vector<torch::Tensor> spikes, mems;
+  spikes.reserve(T);
+  mems.reserve(T);
+  for (int64_t t = 0; t < T; ++t) {
+    const auto current = torch::addmm(drive[t], hidden.spk, wt);
+    hidden = lif_step(current, beta, hidden, o.threshold(), o.slope(), o.reset());
+    out = lif_step(readout->forward(hidden.spk), readout_beta, out, o.threshold(), o.slope(), ResetMode::None,
+                   /*fire=*/false);
+    spikes.push_back(hidden.spk);
+    mems.push_back(out.mem);
+  }
+  return {torch::stack(spikes), torch::stack(mems)};
+}
+
+NetworkOutput SpikingRNNImpl::run(const torch::Tensor& inputs, bool /*training*/) {
+  auto trace = simulate(inputs);
+  NetworkOutput out;
+  out.logits = options.sum_readout() ? trace.readout_mem.sum(0) : std::get<0>(trace.readout_mem.max(0));
+  out.stats["rate_hidden"] = trace.spikes.detach().mean();
+  return out;
+}
+
+void SpikingRNNImpl::after_step() {
+  if (!options.beta_clip()) return;
+  torch::NoGradGuard no_grad;
+  beta.clamp_(options.beta_min(), options.beta_max());
+}
+
+std::map<std::string, double> SpikingRNNImpl::parameter_stats() {
+  auto b = beta.detach().to(torch::kCPU, torch::kFloat64);
+  return {{"beta_mean", b.mean().item<double>()}, {"beta_min", b.min().item<double>()},
+          {"beta_max", b.max().item<double>()}};
+}
+
+}  // namespace sernn

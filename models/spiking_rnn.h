@@ -1,0 +1,59 @@
+#pragma once
+/// Spiking seRNN for SHD (DESIGN §3): inputs -> Linear -> recurrent LIF (N) -> Linear ->
+/// non-spiking leaky readout (classes). Parameters: input.weight/bias, recurrent.weight/bias,
+/// beta [N] (learnable per neuron), readout.weight/bias; buffer readout_beta [classes].
+///
+/// β is initialised from τ ~ Gamma(3, τ_mean/3), β = exp(-Δt/τ) clipped to [beta_min,
+/// beta_max], and (with beta_clip) clipped again after every optimiser step. The logits are
+/// the maximum (or sum) over time of the readout membrane (snnTorch ce_max_membrane_loss).
+#include <torch/torch.h>
+
+#include "core/interfaces.h"
+#include "models/lif.h"
+
+namespace sernn {
+
+struct SpikingRNNOptions {
+  SpikingRNNOptions(int64_t inputs, int64_t hidden, int64_t outputs) : inputs_(inputs), hidden_(hidden), outputs_(outputs) {}
+  TORCH_ARG(int64_t, inputs);
+  TORCH_ARG(int64_t, hidden);
+  TORCH_ARG(int64_t, outputs);
+  TORCH_ARG(ResetMode, reset) = ResetMode::Subtract;
+  TORCH_ARG(double, threshold) = 1.0;
+  TORCH_ARG(double, slope) = 100.0;
+  TORCH_ARG(double, dt_ms) = 0.5;
+  TORCH_ARG(double, tau_mean_ms) = 20.0;
+  TORCH_ARG(bool, learn_beta) = true;
+  TORCH_ARG(bool, beta_clip) = true;
+  TORCH_ARG(double, beta_min) = 0.7165313105737893;  // exp(-1/3): τ >= 3 Δt
+  TORCH_ARG(double, beta_max) = 0.995;               // τ <= 100 ms
+  TORCH_ARG(double, readout_beta) = 0.9753099120283326;  // exp(-0.5 / 20)
+  TORCH_ARG(bool, sum_readout) = false;              ///< logits = sum over time instead of max
+};
+
+/// What one forward pass records.
+struct SpikingTrace {
+  torch::Tensor spikes;       ///< [T, B, N] hidden spikes
+  torch::Tensor readout_mem;  ///< [T, B, classes] readout membrane
+};
+
+class SpikingRNNImpl : public Network {
+ public:
+  explicit SpikingRNNImpl(SpikingRNNOptions options);
+  void reset();
+
+  /// inputs: [T, B, inputs] (event counts) -> hidden spikes and readout membrane over time.
+  SpikingTrace simulate(const torch::Tensor& inputs);
+  NetworkOutput run(const torch::Tensor& inputs, bool training) override;
+  torch::Tensor recurrent_weight() override { return recurrent->weight; }
+  /// Clips β to [beta_min, beta_max] (if beta_clip).
+  void after_step() override;
+  std::map<std::string, double> parameter_stats() override;
+
+  SpikingRNNOptions options;
+  torch::nn::Linear input{nullptr}, recurrent{nullptr}, readout{nullptr};
+  torch::Tensor beta, readout_beta;
+};
+TORCH_MODULE(SpikingRNN);
+
+}  // namespace sernn

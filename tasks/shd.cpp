@@ -1,0 +1,411 @@
+#include "tasks/shd.h"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/errors.h"
+#include "core/io.h"
+#include "tasks/batching.h"
+
+namespace sernn {
+
+void ShdData::add(const std::vector<float>& t, const std::vector<int32_t>& u, int64_t label, int64_t speaker) {
+  TORCH_CHECK(t.size() == u.size(), "ShdData::add: times and units differ in length");
+  times.insert(times.end(), t.begin(), t.end());
+  units.insert(units.end(), u.begin(), u.end());
+  offsets.push_back(static_cast<int64_t>(times.size()));
+  labels.push_back(label);
+  speakers.push_back(speaker);
+}
+
+namespace {
+
+/// Owns an HDF5 identifier.
+class Hid {
+ public:
+  Hid(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  ~Hid() {
+    if (id_ >= 0) close_(id_);
+  }
+  Hid(const Hid&) = delete;
+  Hid& operator=(const Hid&) = delete;
+  operator hid_t() const { return id_; }
+  bool ok() const { return id_ >= 0; }
+
+ private:
+  hid_t id_;
+  herr_t (*close_)(hid_t);
+};
+
+void quiet_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+[[noreturn]] void bad(const std::string& path, const std::string& dataset, const std::string& what) {
+  throw InputError(fmt::format("{}: dataset '{}': {}", path, dataset, what));
+}
+
+hsize_t length_1d(const Hid& ds, const std::string& path, const std::string& name) {
+  Hid space(H5Dget_space(ds), H5Sclose);
+  if (!space.ok() || H5Sget_simple_extent_ndims(space) != 1) bad(path, name, "expected a 1-D dataset");
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(space, &n, nullptr);
+  return n;
+}
+
+Hid open_dataset(hid_t file, const std::string& path, const std::string& name) {
+  // Check each link on the way so a missing group is reported as the missing dataset.
+  std::string prefix;
+  size_t pos = 0;
+  while (true) {
+    const size_t slash = name.find('/', pos);
+    prefix = name.substr(0, slash);
+    if (H5Lexists(file, prefix.c_str(), H5P_DEFAULT) <= 0) bad(path, name, "missing");
+    if (slash == std::string::npos) break;
+    pos = slash + 1;
+  }
+  Hid ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.ok()) bad(path, name, "cannot be opened as a dataset");
+  return Hid(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
+}
+
+/// Reads a ragged (variable-length) dataset as `mem_base` elements into T vectors.
+template <class T>
+std::vector<std::vector<T>> read_ragged(hid_t file, const std::string& path, const std::string& name, hid_t mem_base) {
+  auto ds = open_dataset(file, path, name);
+  Hid ftype(H5Dget_type(ds), H5Tclose);
+  if (H5Tget_class(ftype) != H5T_VLEN) bad(path, name, "expected a variable-length (ragged) array per sample");
+  const hsize_t n = length_1d(ds, path, name);
+  Hid mtype(H5Tvlen_create(mem_base), H5Tclose);
+  Hid space(H5Dget_space(ds), H5Sclose);
+  std::vector<hvl_t> buf(n);
+  if (n > 0 && H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0)
+    bad(path, name, "read failed (truncated or corrupt file, or an element type that cannot convert)");
+  std::vector<std::vector<T>> out(n);
+  for (hsize_t i = 0; i < n; ++i) {
+    const T* p = static_cast<const T*>(buf[i].p);
+    out[i].assign(p, p + buf[i].len);
+  }
+  if (n > 0) H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, buf.data());
+  return out;
+}
+
+std::vector<int64_t> read_ints(hid_t file, const std::string& path, const std::string& name) {
+  auto ds = open_dataset(file, path, name);
+  Hid ftype(H5Dget_type(ds), H5Tclose);
+  if (H5Tget_class(ftype) != H5T_INTEGER) bad(path, name, "expected integers");
+  std::vector<int64_t> out(length_1d(ds, path, name));
+  if (!out.empty() && H5Dread(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
+    bad(path, name, "read failed (truncated or corrupt file)");
+  return out;
+}
+
+/// IEEE 754 half precision, the element type of spikes/times in the published files.
+hid_t make_float16() {
+  hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+  H5Tset_fields(t, 15, 10, 5, 0, 10);
+  H5Tset_precision(t, 16);
+  H5Tset_size(t, 2);
+  H5Tset_ebias(t, 15);
+  return t;
+}
+
+template <class T>
+void write_ragged(hid_t parent, const char* name, hid_t file_base, hid_t mem_base, const std::vector<T>& flat,
+                  const std::vector<int64_t>& offsets) {
+  const hsize_t n = offsets.size() - 1;
+  std::vector<hvl_t> buf(n);
+  for (hsize_t i = 0; i < n; ++i) {
+    buf[i].len = static_cast<size_t>(offsets[i + 1] - offsets[i]);
+    buf[i].p = const_cast<T*>(flat.data() + offsets[i]);
+  }
+  Hid ftype(H5Tvlen_create(file_base), H5Tclose), mtype(H5Tvlen_create(mem_base), H5Tclose);
+  Hid space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Hid ds(H5Dcreate2(parent, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+  if (!ds.ok() || H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0)
+    throw std::runtime_error(fmt::format("HDF5: cannot write dataset {}", name));
+}
+
+void write_ints(hid_t parent, const char* name, hid_t file_type, const std::vector<int64_t>& values) {
+  const hsize_t n = values.size();
+  Hid space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Hid ds(H5Dcreate2(parent, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+  if (!ds.ok() || H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) < 0)
+    throw std::runtime_error(fmt::format("HDF5: cannot write dataset {}", name));
+}
+
+void write_strings(hid_t parent, const char* name, const std::vector<std::string>& values) {
+  std::vector<const char*> ptrs;
+  for (const auto& s : values) ptrs.push_back(s.c_str());
+  const hsize_t n = ptrs.size();
+  Hid type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type, H5T_VARIABLE);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  Hid space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Hid ds(H5Dcreate2(parent, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+  if (!ds.ok() || H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
+    throw std::runtime_error(fmt::format("HDF5: cannot write dataset {}", name));
+}
+
+}  // namespace
+
+ShdData read_shd(const std::string& path) {
+  quiet_hdf5();
+  if (!file_exists(path)) throw InputError(fmt::format("{}: file not found", path));
+  if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(fmt::format("{}: not an HDF5 file", path));
+  Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!file.ok()) throw InputError(fmt::format("{}: cannot open HDF5 file (truncated or corrupt?)", path));
+  auto times = read_ragged<float>(file, path, "spikes/times", H5T_NATIVE_FLOAT);
+  auto units = read_ragged<int32_t>(file, path, "spikes/units", H5T_NATIVE_INT32);
+  auto labels = read_ints(file, path, "labels");
+  if (units.size() != times.size())
+    bad(path, "spikes/units", fmt::format("{} samples but spikes/times has {}", units.size(), times.size()));
+  if (labels.size() != times.size())
+    bad(path, "labels", fmt::format("{} labels but spikes/times has {} samples", labels.size(), times.size()));
+  std::vector<int64_t> speakers(labels.size(), 0);
+  if (H5Lexists(file, "extra", H5P_DEFAULT) > 0 && H5Lexists(file, "extra/speaker", H5P_DEFAULT) > 0) {
+    speakers = read_ints(file, path, "extra/speaker");
+    if (speakers.size() != labels.size()) bad(path, "extra/speaker", "length differs from labels");
+  }
+  ShdData data;
+  for (size_t i = 0; i < times.size(); ++i) {
+    if (times[i].size() != units[i].size())
+      bad(path, "spikes/units", fmt::format("sample {} has {} unit ids but {} spike times", i, units[i].size(), times[i].size()));
+    for (int32_t u : units[i])
+      if (u < 0 || u >= kShdUnits) bad(path, "spikes/units", fmt::format("sample {}: unit id {} outside 0..699", i, u));
+    for (float t : times[i])
+      if (!std::isfinite(t) || t < 0) bad(path, "spikes/times", fmt::format("sample {}: invalid time {}", i, t));
+    if (labels[i] < 0 || labels[i] >= kShdClasses)
+      bad(path, "labels", fmt::format("sample {}: label {} outside 0..19", i, labels[i]));
+    data.add(times[i], units[i], labels[i], speakers[i]);
+  }
+  return data;
+}
+
+void write_shd(const std::string& path, const ShdData& data) {
+  quiet_hdf5();
+  atomic_write_with(path, [&](const std::string& tmp) {
+    Hid file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+    if (!file.ok()) throw std::runtime_error(fmt::format("{}: cannot create HDF5 file", tmp));
+    Hid spikes(H5Gcreate2(file, "spikes", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    Hid extra(H5Gcreate2(file, "extra", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    Hid f16(make_float16(), H5Tclose);
+    write_ragged(spikes, "times", f16, H5T_NATIVE_FLOAT, data.times, data.offsets);
+    write_ragged(spikes, "units", H5T_STD_U16LE, H5T_NATIVE_INT32, data.units, data.offsets);
+    write_ints(file, "labels", H5T_STD_U16LE, data.labels);
+    write_ints(extra, "speaker", H5T_STD_U16LE, data.speakers);
+    std::vector<std::string> keys;
+    const char* en[] = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"};
+    const char* de[] = {"null", "eins", "zwei", "drei", "vier", "fuenf", "sechs", "sieben", "acht", "neun"};
+    for (auto* k : en) keys.push_back(k);
+    for (auto* k : de) keys.push_back(k);
+    write_strings(extra, "keys", keys);
+  });
+}
+
+ShdData synth_shd(const SynthShdOptions& o) {
+  std::mt19937_64 rng(o.seed);
+  std::uniform_int_distribution<int64_t> klass(0, kShdClasses - 1), speaker(0, 11);
+  std::uniform_real_distribution<double> unif(0.0, 1.0);
+  std::normal_distribution<double> jitter(0.0, 1.0);
+  ShdData data;
+  for (int64_t s = 0; s < o.samples; ++s) {
+    const int64_t c = klass(rng);
+    const double duration = 0.3 + 0.7 * unif(rng);
+    const int64_t events = 200 + static_cast<int64_t>(200 * unif(rng));
+    // Class c: a band starting near unit 20 + 33 c that drifts by (c*7 mod 5 - 2) * 40 units.
+    const double start = 20.0 + 33.0 * static_cast<double>(c);
+    const double drift = static_cast<double>((c * 7) % 5 - 2) * 40.0;
+    std::vector<std::pair<float, int32_t>> ev;
+    ev.reserve(events);
+    for (int64_t e = 0; e < events; ++e) {
+      const double t = duration * unif(rng);
+      double u;
+      if (unif(rng) < o.noise_fraction) u = unif(rng) * kShdUnits;
+      else u = start + drift * (t / duration) + 6.0 * jitter(rng);
+      const auto unit = static_cast<int32_t>(std::clamp<double>(std::floor(u), 0.0, kShdUnits - 1));
+      ev.emplace_back(static_cast<float>(t), unit);
+    }
+    std::sort(ev.begin(), ev.end());
+    std::vector<float> ts;
+    std::vector<int32_t> us;
+    for (auto& [t, u] : ev) {
+      ts.push_back(t);
+      us.push_back(u);
+    }
+    data.add(ts, us, c, speaker(rng));
+  }
+  return data;
+}
+
+torch::Tensor bin_per_sample(const ShdData& d, const std::vector<int64_t>& idx, int64_t bins) {
+  const int64_t B = static_cast<int64_t>(idx.size());
+  auto out = torch::zeros({bins, B, kShdUnits});
+  float* p = out.data_ptr<float>();
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t i = idx[b], lo = d.offsets[i], hi = d.offsets[i + 1];
+    if (hi == lo) continue;
+    const auto [mn, mx] = std::minmax_element(d.times.begin() + lo, d.times.begin() + hi);
+    const double first = *mn, span = static_cast<double>(*mx) - first;
+    for (int64_t e = lo; e < hi; ++e) {
+      int64_t k = span > 0 ? static_cast<int64_t>(std::floor((d.times[e] - first) / span * bins)) : 0;
+      k = std::min(k, bins - 1);  // the last event closes the last bin
+      p[(k * B + b) * kShdUnits + d.units[e]] += 1.0f;
+    }
+  }
+  return out;
+}
+
+torch::Tensor bin_fixed(const ShdData& d, const std::vector<int64_t>& idx, double dt, int64_t max_steps) {
+  const int64_t B = static_cast<int64_t>(idx.size());
+  auto out = torch::zeros({max_steps, B, kShdUnits});
+  float* p = out.data_ptr<float>();
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t i = idx[b];
+    for (int64_t e = d.offsets[i]; e < d.offsets[i + 1]; ++e) {
+      const auto k = static_cast<int64_t>(std::floor(d.times[e] / dt));
+      if (k < max_steps) p[(k * B + b) * kShdUnits + d.units[e]] += 1.0f;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+/// Produces batches on a background thread, `depth` ahead of the consumer, so binning never
+/// stalls the training step. Exceptions in the producer resurface in next().
+class PrefetchStream : public BatchStream {
+ public:
+  using Producer = std::function<bool(Batch&)>;
+  PrefetchStream(Producer produce, size_t depth, torch::Device device)
+      : produce_(std::move(produce)), depth_(std::max<size_t>(1, depth)), device_(device) {
+    worker_ = std::thread([this] { loop(); });
+  }
+  ~PrefetchStream() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();
+  }
+  bool next(Batch& out) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return !queue_.empty() || done_; });
+    if (queue_.empty()) {
+      if (error_) std::rethrow_exception(error_);
+      return false;
+    }
+    Batch b = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    cv_.notify_all();
+    out.inputs = b.inputs.to(device_, /*non_blocking=*/true);
+    out.labels = b.labels.to(device_, /*non_blocking=*/true);
+    return true;
+  }
+
+ private:
+  void loop() {
+    try {
+      while (true) {
+        Batch b;
+        if (!produce_(b)) break;
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return queue_.size() < depth_ || stop_; });
+        if (stop_) break;
+        queue_.push_back(std::move(b));
+        lock.unlock();
+        cv_.notify_all();
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu_);
+      error_ = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+  }
+
+  Producer produce_;
+  size_t depth_;
+  torch::Device device_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Batch> queue_;
+  bool stop_ = false, done_ = false;
+  std::exception_ptr error_;
+  std::thread worker_;
+};
+
+std::vector<int64_t> first_n(std::vector<int64_t> v, int64_t n) {
+  if (n > 0 && static_cast<int64_t>(v.size()) > n) v.resize(n);
+  return v;
+}
+
+}  // namespace
+
+ShdTask::ShdTask(ShdTaskOptions options) : opt_(std::move(options)) {
+  train_ = read_shd(opt_.data_dir + "/shd_train.h5");
+  test_ = read_shd(opt_.data_dir + "/shd_test.h5");
+  // A fixed held-out validation split of the training file (independent of the run seed).
+  std::vector<int64_t> all(train_.size());
+  for (int64_t i = 0; i < train_.size(); ++i) all[i] = i;
+  std::mt19937_64 rng(12345);
+  std::shuffle(all.begin(), all.end(), rng);
+  const auto n_val = static_cast<int64_t>(std::floor(opt_.val_fraction * train_.size()));
+  val_idx_.assign(all.begin(), all.begin() + n_val);
+  train_idx_.assign(all.begin() + n_val, all.end());
+  std::sort(train_idx_.begin(), train_idx_.end());
+  std::sort(val_idx_.begin(), val_idx_.end());
+  train_idx_ = first_n(train_idx_, opt_.max_train);
+  for (int64_t i = 0; i < test_.size(); ++i) test_idx_.push_back(i);
+  test_idx_ = first_n(test_idx_, opt_.max_test);
+  if (train_idx_.empty()) throw InputError(fmt::format("{}/shd_train.h5: no training samples", opt_.data_dir));
+}
+
+int64_t ShdTask::num_samples(Split split) const {
+  switch (split) {
+    case Split::Train: return static_cast<int64_t>(train_idx_.size());
+    case Split::Validation: return static_cast<int64_t>(val_idx_.size());
+    case Split::Test: return static_cast<int64_t>(test_idx_.size());
+  }
+  return 0;
+}
+
+int64_t ShdTask::train_batches(int64_t batch_size) const { return num_samples(Split::Train) / batch_size; }
+
+std::unique_ptr<BatchStream> ShdTask::stream(Split split, int64_t epoch, int64_t batch_size, uint64_t seed,
+                                             torch::Device device) const {
+  const bool train = split == Split::Train;
+  const ShdData& data = split == Split::Test ? test_ : train_;
+  std::vector<int64_t> order = train ? train_idx_ : split == Split::Validation ? val_idx_ : test_idx_;
+  if (train) std::shuffle(order.begin(), order.end(), std::mt19937_64(epoch_seed(seed, epoch)));
+  auto pos = std::make_shared<size_t>(0);
+  const ShdTaskOptions o = opt_;
+  auto produce = [&data, order = std::move(order), pos, batch_size, train, o](Batch& b) {
+    if (*pos >= order.size()) return false;
+    const size_t end = std::min(order.size(), *pos + static_cast<size_t>(batch_size));
+    if (train && end - *pos < static_cast<size_t>(batch_size)) return false;  // drop_last
+    std::vector<int64_t> idx(order.begin() + static_cast<std::ptrdiff_t>(*pos), order.begin() + static_cast<std::ptrdiff_t>(end));
+    *pos = end;
+    b.inputs = o.per_sample ? bin_per_sample(data, idx, o.bins) : bin_fixed(data, idx, o.dt, o.max_steps);
+    std::vector<int64_t> labels;
+    for (int64_t i : idx) labels.push_back(data.labels[i]);
+    b.labels = torch::tensor(labels, torch::kInt64);
+    return true;
+  };
+  return std::make_unique<PrefetchStream>(produce, static_cast<size_t>(opt_.prefetch), device);
+}
+
+}  // namespace sernn

@@ -1,0 +1,84 @@
+#pragma once
+/// Spiking Heidelberg Digits (SHD): the real HDF5 files, a synthetic generator writing the same
+/// layout, binning into [T, B, 700] event counts, and the SHD task with background prefetch.
+///
+/// File layout (shd_train.h5 / shd_test.h5):
+///   spikes/times   ragged float seconds, one variable-length array per sample (float16 on disk)
+///   spikes/units   ragged unit ids 0..699, one variable-length array per sample (uint16)
+///   labels         class 0..19 per sample (uint16)
+///   extra/speaker  speaker id per sample; extra/keys: the 20 class names
+#include <string>
+#include <vector>
+
+#include "core/interfaces.h"
+
+namespace sernn {
+
+constexpr int64_t kShdUnits = 700;
+constexpr int64_t kShdClasses = 20;
+
+/// All samples of one file, flattened: events of sample i are [offsets[i], offsets[i+1]).
+struct ShdData {
+  std::vector<float> times;
+  std::vector<int32_t> units;
+  std::vector<int64_t> offsets{0};
+  std::vector<int64_t> labels;
+  std::vector<int64_t> speakers;
+  int64_t size() const { return static_cast<int64_t>(labels.size()); }
+  /// Appends one sample (times in seconds, unit ids).
+  void add(const std::vector<float>& t, const std::vector<int32_t>& u, int64_t label, int64_t speaker = 0);
+};
+
+/// Reads an SHD file. Missing datasets, mismatched lengths, unit ids outside 0..699, labels
+/// outside 0..19, negative/non-finite times and non-HDF5 files are InputErrors naming the file
+/// and the dataset.
+ShdData read_shd(const std::string& path);
+/// Writes `data` in the real layout (atomically).
+void write_shd(const std::string& path, const ShdData& data);
+
+struct SynthShdOptions {
+  int64_t samples = 2048;
+  uint64_t seed = 1;
+  double noise_fraction = 0.2;  ///< share of events that are uniform noise
+};
+/// Class-dependent spike patterns: class c drives a band of units that sweeps over time with a
+/// class-specific start and slope, with jitter, random durations (0.3-1.0 s) and noise events.
+ShdData synth_shd(const SynthShdOptions& options);
+
+/// Per-sample binning: `bins` equal bins spanning each sample's first to last event.
+/// Returns event counts [bins, B, 700] for the samples `indices`.
+torch::Tensor bin_per_sample(const ShdData& data, const std::vector<int64_t>& indices, int64_t bins);
+/// Fixed binning: bin k holds events with k*dt <= t < (k+1)*dt, k < max_steps (later events are
+/// dropped). Every sample is padded to max_steps. Returns [max_steps, B, 700].
+torch::Tensor bin_fixed(const ShdData& data, const std::vector<int64_t>& indices, double dt, int64_t max_steps);
+
+struct ShdTaskOptions {
+  std::string data_dir;
+  bool per_sample = true;
+  int64_t bins = 200;
+  double dt = 0.005;
+  int64_t max_steps = 250;
+  double val_fraction = 0.0;   ///< held out of the training file (0: no validation split)
+  int64_t max_train = 0, max_test = 0;
+  int64_t prefetch = 4;        ///< batches binned ahead on a background thread
+};
+
+class ShdTask : public Task {
+ public:
+  explicit ShdTask(ShdTaskOptions options);
+  std::string name() const override { return "shd"; }
+  int64_t input_size() const override { return kShdUnits; }
+  int64_t num_classes() const override { return kShdClasses; }
+  int64_t num_samples(Split split) const override;
+  /// Training drops the last incomplete batch (as the reference); evaluation keeps it.
+  int64_t train_batches(int64_t batch_size) const override;
+  std::unique_ptr<BatchStream> stream(Split split, int64_t epoch, int64_t batch_size, uint64_t seed,
+                                      torch::Device device) const override;
+
+ private:
+  ShdTaskOptions opt_;
+  ShdData train_, test_;
+  std::vector<int64_t> train_idx_, val_idx_, test_idx_;
+};
+
+}  // namespace sernn

@@ -1,0 +1,161 @@
+// LIF layers against an independent reference written here from the equations of DESIGN §3.
+#include <gtest/gtest.h>
+
+#include "models/lif.h"
+#include "models/spiking_rnn.h"
+
+using namespace sernn;
+
+namespace {
+// Heaviside forward with the fast-sigmoid derivative backward, built from an antiderivative:
+// g(x) = x / (1 + k|x|) has g'(x) = 1 / (1 + k|x|)^2.
+torch::Tensor ref_spike(const torch::Tensor& x, double k) {
+  auto g = x / (1 + k * x.abs());
+  return (x > 0).to(x.scalar_type()) + (g - g.detach());
+}
+
+// Independent recurrent LIF network: the same equations, no code shared with models/.
+struct RefOut {
+  torch::Tensor spikes, mems, readout;
+};
+RefOut ref_network(const torch::Tensor& x, const torch::Tensor& w_in, const torch::Tensor& b_in,
+                   const torch::Tensor& w_rec, const torch::Tensor& b_rec, const torch::Tensor& beta,
+                   const torch::Tensor& w_out, const torch::Tensor& b_out, double beta_out, const std::string& reset,
+                   double thr, double k) {
+  const int64_t T = x.size(0), B = x.size(1), N = w_rec.size(0);
+  auto v = torch::zeros({B, N}, x.options()), s = torch::zeros({B, N}, x.options());
+  auto u = torch::zeros({B, w_out.size(0)}, x.options());
+  std::vector<torch::Tensor> ss, vs, us;
+  const auto bc = beta.clamp(0, 1);
+  for (int64_t t = 0; t < T; ++t) {
+    auto in = torch::matmul(x[t], w_in.t()) + b_in + torch::matmul(s, w_rec.t()) + b_rec;
+    auto r = (v.detach() > thr).to(x.scalar_type());
+    if (reset == "subtract") v = bc * v + in - r * thr;
+    else if (reset == "subtract_decayed") v = bc * (v - r * thr) + in;
+    else if (reset == "zero") v = (bc * v + in) * (1 - r);
+    else v = bc * v + in;
+    s = ref_spike(v - thr, k);
+    u = beta_out * u + torch::matmul(s, w_out.t()) + b_out;
+    ss.push_back(s), vs.push_back(v), us.push_back(u);
+  }
+  return {torch::stack(ss), torch::stack(vs), torch::stack(us)};
+}
+}  // namespace
+
+TEST(Lif, SurrogateGradientIsFastSigmoid) {
+  auto x = torch::tensor({-0.5, -0.01, 0.0, 0.003, 0.2, 2.0}, torch::kFloat64).requires_grad_(true);
+  auto s = spike_fn(x, 100.0);
+  EXPECT_TRUE(torch::equal(s.detach(), torch::tensor({0., 0., 0., 1., 1., 1.}, torch::kFloat64)));
+  s.sum().backward();
+  auto expected = 1.0 / (100.0 * x.detach().abs() + 1.0).pow(2);
+  EXPECT_TRUE(torch::allclose(x.grad(), expected, 0, 1e-15));
+  EXPECT_DOUBLE_EQ(x.grad()[2].item<double>(), 1.0);
+  EXPECT_NEAR(x.grad()[4].item<double>(), 1.0 / 441.0, 1e-15);
+}
+
+TEST(Lif, SingleNeuronSubtractiveResetByHand) {
+  // beta 0.5, constant input 0.6, threshold 1:
+  // V1 = 0.6; V2 = 0.9; V3 = 1.05 (spike); V4 = 0.525 + 0.6 - 1 = 0.125; V5 = 0.6625.
+  LifState st{torch::zeros({1, 1}, torch::kFloat64), torch::zeros({1, 1}, torch::kFloat64)};
+  auto beta = torch::full({1}, 0.5, torch::kFloat64);
+  auto in = torch::full({1, 1}, 0.6, torch::kFloat64);
+  const double expected[] = {0.6, 0.9, 1.05, 0.125, 0.6625};
+  const double spikes[] = {0, 0, 1, 0, 0};
+  for (int t = 0; t < 5; ++t) {
+    st = lif_step(in, beta, st, 1.0, 100.0, ResetMode::Subtract);
+    EXPECT_NEAR(st.mem.item<double>(), expected[t], 1e-15) << t;
+    EXPECT_EQ(st.spk.item<double>(), spikes[t]) << t;
+  }
+}
+
+TEST(Lif, ResetVariantsByHand) {
+  // From V = 1.2 (above threshold 1), beta 0.5, input 0.1.
+  auto beta = torch::full({1}, 0.5, torch::kFloat64);
+  auto in = torch::full({1, 1}, 0.1, torch::kFloat64);
+  LifState st{torch::full({1, 1}, 1.2, torch::kFloat64), torch::ones({1, 1}, torch::kFloat64)};
+  auto v = [&](ResetMode m) { return lif_step(in, beta, st, 1.0, 100.0, m).mem.item<double>(); };
+  EXPECT_NEAR(v(ResetMode::Subtract), 0.5 * 1.2 + 0.1 - 1.0, 1e-15);
+  EXPECT_NEAR(v(ResetMode::SubtractDecayed), 0.5 * (1.2 - 1.0) + 0.1, 1e-15);
+  EXPECT_NEAR(v(ResetMode::Zero), 0.0, 1e-15);
+  EXPECT_NEAR(v(ResetMode::None), 0.5 * 1.2 + 0.1, 1e-15);
+  // Beta above 1 acts as 1 inside the step (snnTorch clamps to [0, 1]).
+  EXPECT_NEAR(lif_step(in, torch::full({1}, 1.7, torch::kFloat64), st, 1.0, 100.0, ResetMode::None).mem.item<double>(),
+              1.3, 1e-15);
+}
+
+class LifNetwork : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LifNetwork, ForwardAndGradientsMatchReference) {
+  torch::manual_seed(5);
+  SpikingRNNOptions o(12, 10, 4);
+  o.reset(parse_reset(GetParam()));
+  SpikingRNN net(o);
+  net->to(torch::kFloat64);
+  {
+    torch::NoGradGuard g;  // larger weights so that neurons spike and reset
+    net->input->weight.mul_(6.0);
+    net->recurrent->weight.mul_(2.0);
+  }
+  auto x = (torch::rand({30, 3, 12}, torch::kFloat64) < 0.3).to(torch::kFloat64);
+  auto trace = net->simulate(x);
+  ASSERT_GT(trace.spikes.sum().item<double>(), 10) << "test needs spiking activity";
+
+  // Reference on cloned leaf parameters.
+  auto leaf = [](const torch::Tensor& t) { return t.detach().clone().requires_grad_(true); };
+  auto w_in = leaf(net->input->weight), b_in = leaf(net->input->bias), w_rec = leaf(net->recurrent->weight),
+       b_rec = leaf(net->recurrent->bias), beta = leaf(net->beta), w_out = leaf(net->readout->weight),
+       b_out = leaf(net->readout->bias);
+  auto ref = ref_network(x, w_in, b_in, w_rec, b_rec, beta, w_out, b_out, net->readout_beta[0].item<double>(), GetParam(), 1.0, 100.0);
+  EXPECT_TRUE(torch::equal(trace.spikes, ref.spikes.detach()));
+  EXPECT_LT((trace.readout_mem - ref.readout).abs().max().item<double>(), 1e-12);
+
+  // Loss on the max-over-time readout (snnTorch ce_max_membrane_loss), both sides.
+  auto labels = torch::tensor({0, 3, 1}, torch::kInt64);
+  torch::nn::functional::cross_entropy(std::get<0>(trace.readout_mem.max(0)), labels).backward();
+  torch::nn::functional::cross_entropy(std::get<0>(ref.readout.max(0)), labels).backward();
+  const std::vector<std::pair<torch::Tensor, torch::Tensor>> pairs{
+      {net->input->weight.grad(), w_in.grad()},   {net->input->bias.grad(), b_in.grad()},
+      {net->recurrent->weight.grad(), w_rec.grad()}, {net->recurrent->bias.grad(), b_rec.grad()},
+      {net->beta.grad(), beta.grad()},             {net->readout->weight.grad(), w_out.grad()},
+      {net->readout->bias.grad(), b_out.grad()}};
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    ASSERT_TRUE(pairs[i].first.defined()) << i;
+    EXPECT_LT((pairs[i].first - pairs[i].second).abs().max().item<double>(), 1e-6) << "parameter " << i;
+  }
+  EXPECT_GT(net->beta.grad().abs().sum().item<double>(), 0.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Resets, LifNetwork, ::testing::Values("subtract", "subtract_decayed", "zero", "none"));
+
+TEST(Lif, BetaInitialisationAndClipping) {
+  torch::manual_seed(0);
+  SpikingRNNOptions o(700, 2000, 20);
+  SpikingRNN net(o);
+  auto b = net->beta.detach().to(torch::kFloat64);
+  EXPECT_GE(b.min().item<double>(), o.beta_min() - 1e-7);
+  EXPECT_LE(b.max().item<double>(), o.beta_max() + 1e-7);
+  // tau ~ Gamma(3, 20/3 ms): E[exp(-0.5/tau)] is about 0.967 (most mass well inside the clip).
+  auto tau = -0.5 / b.log();
+  EXPECT_NEAR(tau.median().item<double>(), 20.0 * 2.674 / 3.0, 1.5);  // median of Gamma(3, 1) = 2.674
+  EXPECT_NEAR(net->readout_beta[0].item<double>(), std::exp(-0.5 / 20.0), 1e-6);
+  {
+    torch::NoGradGuard g;
+    net->beta[0] = 1.5;
+    net->beta[1] = 0.1;
+  }
+  net->after_step();
+  EXPECT_NEAR(net->beta[0].item<double>(), 0.995, 1e-6);
+  EXPECT_NEAR(net->beta[1].item<double>(), std::exp(-1.0 / 3.0), 1e-6);
+  auto stats = net->parameter_stats();
+  EXPECT_NEAR(stats["beta_max"], 0.995, 1e-6);
+  // With clipping off, after_step leaves beta alone.
+  SpikingRNNOptions o2(4, 3, 2);
+  o2.beta_clip(false);
+  SpikingRNN free_net(o2);
+  {
+    torch::NoGradGuard g;
+    free_net->beta.fill_(1.5);
+  }
+  free_net->after_step();
+  EXPECT_DOUBLE_EQ(free_net->beta[0].item<double>(), 1.5);
+}
