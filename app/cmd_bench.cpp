@@ -1,12 +1,15 @@
+#include <algorithm>
 #include <iostream>
 #include <sstream>
 #include <thread>
 
 #include <cxxopts.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "app/commands.h"
 #include "bench/regularizer_bench.h"
+#include "bench/train_bench.h"
 #include "core/errors.h"
 
 namespace sernn {
@@ -46,6 +49,12 @@ torch::ScalarType parse_dtype(const std::string& name) {
   if (name == "float32") return torch::kFloat32;
   if (name == "float64") return torch::kFloat64;
   throw InputError(fmt::format("--dtype: unknown dtype '{}' (known: float32, float64)", name));
+}
+
+int64_t apply_bench_threads(int64_t threads) {
+  if (threads <= 0) threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  at::set_num_threads(static_cast<int>(threads));
+  return threads;
 }
 
 void finish(const BenchReport& report, const cxxopts::ParseResult& args) {
@@ -97,11 +106,55 @@ int bench_regularizer(int argc, char** argv) {
   o.dtype = parse_dtype(args["dtype"].as<std::string>());
   o.repeats = std::max(1, args["repeats"].as<int>());
   o.max_matmul_gflop = args["max-matmul-gflop"].as<double>();
-  int64_t threads = args["threads"].as<int64_t>();
-  if (threads <= 0) threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
-  at::set_num_threads(static_cast<int>(threads));
-  BenchReport report(o.device, threads);
+  BenchReport report(o.device, apply_bench_threads(args["threads"].as<int64_t>()));
   run_regularizer_bench(o, report);
+  finish(report, args);
+  return 0;
+}
+
+std::vector<std::string> parse_word_list(const std::string& text, const std::string& flag,
+                                         const std::vector<std::string>& known) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string w; std::getline(ss, w, ',');) {
+    if (std::find(known.begin(), known.end(), w) == known.end())
+      throw InputError(fmt::format("{}: unknown value '{}' (known: {})", flag, w, fmt::join(known, ", ")));
+    out.push_back(w);
+  }
+  if (out.empty()) throw InputError(fmt::format("{}: empty list", flag));
+  return out;
+}
+
+int bench_train(int argc, char** argv) {
+  cxxopts::Options opts("sernn bench train",
+                        "Time one training step (forward + backward + Adam) per case; see bench/README.md.");
+  opts.add_options()
+      ("model", "shd (spiking 700 -> N -> 20) or rate (8 -> N -> 4)", cxxopts::value<std::string>()->default_value("shd"))
+      ("hidden", "hidden sizes, comma-separated", cxxopts::value<std::string>()->default_value("100,1024"))
+      ("batch", "batch size", cxxopts::value<int64_t>()->default_value("128"))
+      ("steps", "time steps T, comma-separated", cxxopts::value<std::string>()->default_value("200,1000"))
+      ("impl", "implementations: fast, reference", cxxopts::value<std::string>()->default_value("fast,reference"))
+      ("device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"))
+      ("threads", "intra-op CPU threads (0 = all cores)", cxxopts::value<int64_t>()->default_value("0"))
+      ("repeats", "timed steps per case (median reported)", cxxopts::value<int>()->default_value("3"))
+      ("json", "write the results as JSON to this file", cxxopts::value<std::string>())
+      ("h,help", "show this help");
+  auto args = opts.parse(argc, argv);
+  if (args.count("help")) {
+    std::cout << opts.help();
+    return 0;
+  }
+  TrainBenchOptions o;
+  o.model = parse_word_list(args["model"].as<std::string>(), "--model", {"shd", "rate"}).at(0);
+  o.hidden = parse_int_list(args["hidden"].as<std::string>(), "--hidden");
+  o.steps = parse_int_list(args["steps"].as<std::string>(), "--steps");
+  o.impls = parse_word_list(args["impl"].as<std::string>(), "--impl", {"fast", "reference"});
+  o.batch = args["batch"].as<int64_t>();
+  if (o.batch < 1) throw InputError("--batch must be at least 1");
+  o.device = parse_device(args["device"].as<std::string>());
+  o.repeats = std::max(1, args["repeats"].as<int>());
+  BenchReport report(o.device, apply_bench_threads(args["threads"].as<int64_t>()));
+  run_train_bench(o, report);
   finish(report, args);
   return 0;
 }
@@ -109,9 +162,11 @@ int bench_regularizer(int argc, char** argv) {
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  const std::vector<std::pair<std::string, int (*)(int, char**)>> subs{{"regularizer", bench_regularizer}};
+  const std::vector<std::pair<std::string, int (*)(int, char**)>> subs{{"regularizer", bench_regularizer},
+                                                                       {"train", bench_train}};
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-    std::cout << "usage: sernn bench <what> [options]\n  regularizer   penalties vs autograd through matrix_exp\n";
+    std::cout << "usage: sernn bench <what> [options]\n  regularizer   penalties vs autograd through matrix_exp\n"
+                 "  train         training-step throughput, memory and GEMM efficiency\n";
     return argc < 2 ? 2 : 0;
   }
   for (const auto& [name, fn] : subs) {
@@ -121,7 +176,7 @@ int cmd_bench(int argc, char** argv) {
     for (int i = 2; i < argc; ++i) rest.push_back(argv[i]);
     return fn(static_cast<int>(rest.size()), rest.data());
   }
-  throw InputError(fmt::format("unknown benchmark '{}' (known: regularizer)", argv[1]));
+  throw InputError(fmt::format("unknown benchmark '{}' (known: regularizer, train)", argv[1]));
 }
 
 }  // namespace sernn

@@ -18,5 +18,6 @@ const std::vector<Command>& commands();
 int cmd_train(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_data(int argc, char** argv);
+int cmd_export(int argc, char** argv);
 
 }  // namespace sernn

@@ -1,5 +1,6 @@
 // The `sernn` program: subcommands over the sernn libraries.
 // Exit codes (DESIGN §7): 0 success, 2 bad input (config, CLI, data files), 1 anything else.
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 
@@ -16,6 +17,7 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> list{
       {"train", "train one network into a run directory", cmd_train},
       {"data", "synthetic SHD and the SHD downloader", cmd_data},
+      {"export", "export a trained run as TorchScript", cmd_export},
       {"bench", "benchmarks (regularizer, train) with JSON output", cmd_bench},
   };
   return list;
@@ -32,6 +34,7 @@ void usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines reach logs and pipes at once
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     usage();
     return argc < 2 ? 2 : 0;

@@ -84,18 +84,24 @@ std::shared_ptr<Task> make_task(const Config& config) {
   throw InputError(fmt::format("key 'task.kind': task '{}' is not available in this build", kind));
 }
 
-std::shared_ptr<Network> make_network(const Config& config, const Task& task) {
+std::pair<int64_t, int64_t> task_shape(const Config& config) {
+  const std::string kind = config.get_string("task.kind");
+  if (kind == "shd") return {kShdUnits, kShdClasses};
+  return {8, 4};  // onechoice
+}
+
+std::shared_ptr<Network> make_network(const Config& config, int64_t inputs, int64_t classes) {
   torch::manual_seed(static_cast<uint64_t>(config.get_int("train.seed")));
   const std::string kind = config.get_string("model.kind");
   if (kind == "rate") {
-    RateRNNOptions o(task.input_size(), config.get_int("model.hidden"), task.num_classes());
+    RateRNNOptions o(inputs, config.get_int("model.hidden"), classes);
     o.alpha(config.get_float("model.alpha"))
         .tanh(config.get_string("model.activation") == "tanh")
         .reference(config.get_string("model.impl") == "reference");
     return RateRNN(o).ptr();
   }
   if (kind == "spiking") {
-    SpikingRNNOptions o(task.input_size(), config.get_int("model.hidden"), task.num_classes());
+    SpikingRNNOptions o(inputs, config.get_int("model.hidden"), classes);
     o.reset(parse_reset(config.get_string("model.reset")))
         .threshold(config.get_float("model.threshold"))
         .slope(config.get_float("model.slope"))
@@ -106,7 +112,8 @@ std::shared_ptr<Network> make_network(const Config& config, const Task& task) {
         .beta_min(config.get_float("model.beta_min"))
         .beta_max(config.get_float("model.beta_max"))
         .readout_beta(config.get_float("model.readout_beta"))
-        .sum_readout(config.get_string("model.loss") == "sum");
+        .sum_readout(config.get_string("model.loss") == "sum")
+        .reference(config.get_string("model.impl") == "reference");
     if (o.beta_min() > o.beta_max())
       throw InputError(fmt::format("keys 'model.beta_min' ({}) and 'model.beta_max' ({}): min exceeds max",
                                    o.beta_min(), o.beta_max()));
@@ -134,7 +141,7 @@ nlohmann::json train_run(const Config& config, const std::string& out_dir, bool 
   const auto device = resolve_device(config);
   const auto coords = resolve_coords(config);
   auto task = make_task(config);
-  auto net = make_network(config, *task);
+  auto net = make_network(config, task->input_size(), task->num_classes());
   auto penalty = make_config_penalty(config, coords);
 
   make_dirs(out_dir);
@@ -154,6 +161,43 @@ nlohmann::json train_run(const Config& config, const std::string& out_dir, bool 
   t.device = device;
   Trainer trainer(net, task, penalty, t);
   return trainer.fit(resume);
+}
+
+}  // namespace sernn
+
+namespace sernn {
+
+LoadedRun load_run(const std::string& run_dir, int64_t epoch) {
+  LoadedRun run;
+  const std::string config_path = run_dir + "/config.json";
+  if (!file_exists(config_path)) throw InputError(fmt::format("{}: not a run directory (config.json missing)", run_dir));
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(config_path));
+  } catch (const nlohmann::json::parse_error& e) {
+    throw InputError(fmt::format("{}: invalid JSON: {}", config_path, e.what()));
+  }
+  run.config = Config::from_json(j, config_path);
+  run.coords = read_coords_csv(run_dir + "/coords.csv");
+  std::tie(run.inputs, run.classes) = task_shape(run.config);
+  run.network = make_network(run.config, run.inputs, run.classes);
+  if (epoch < 0) {
+    for (int64_t e = 0; file_exists(fmt::format("{}/models/epoch_{:03d}.pt", run_dir, e)); ++e) epoch = e;
+    if (epoch < 0) throw InputError(fmt::format("{}/models: no saved models", run_dir));
+  }
+  const std::string model_path = fmt::format("{}/models/epoch_{:03d}.pt", run_dir, epoch);
+  if (!file_exists(model_path)) throw InputError(fmt::format("{}: no model for epoch {}", model_path, epoch));
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(model_path);
+    run.network->load(archive);
+  } catch (const c10::Error& e) {
+    throw InputError(fmt::format("{}: does not match the model of {}: {}", model_path, config_path,
+                                 e.what_without_backtrace()));
+  }
+  run.network->train(false);
+  run.epoch = epoch;
+  return run;
 }
 
 }  // namespace sernn

@@ -19,10 +19,23 @@ torch::Device resolve_device(const Config& config);
 torch::Tensor resolve_coords(const Config& config);
 
 std::shared_ptr<Task> make_task(const Config& config);
+/// Input channels and classes of task.kind, without loading any data.
+std::pair<int64_t, int64_t> task_shape(const Config& config);
 /// The network for `config` on the CPU, initialised from train.seed.
-std::shared_ptr<Network> make_network(const Config& config, const Task& task);
+std::shared_ptr<Network> make_network(const Config& config, int64_t inputs, int64_t classes);
 /// The penalty of regularizer.* with the model family's defaults for `auto` settings.
 std::shared_ptr<Penalty> make_config_penalty(const Config& config, const torch::Tensor& coords);
+
+/// A trained run read back from its directory.
+struct LoadedRun {
+  Config config;
+  torch::Tensor coords;               ///< [N, 3] float64
+  std::shared_ptr<Network> network;   ///< on the CPU, eval mode
+  int64_t inputs = 0, classes = 0, epoch = 0;
+};
+/// Loads RUN_DIR/config.json, coords.csv and the model of `epoch` (models/epoch_EEE.pt; the
+/// last one when epoch < 0). InputError naming the file when anything is missing or foreign.
+LoadedRun load_run(const std::string& run_dir, int64_t epoch = -1);
 
 /// Everything `sernn train` does once the config is resolved: writes config.json and
 /// coords.csv in `out_dir`, builds the pieces and trains (resuming when asked).

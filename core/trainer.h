@@ -3,6 +3,7 @@
 /// It owns the run directory files that are about training:
 ///   metrics.jsonl        one JSON object per epoch (appended and fsynced)
 ///   weights/epoch_EEE.csv  the recurrent matrix before training (000) and after every epoch
+///   models/epoch_EEE.pt    the whole model (parameters and buffers) at the same points
 ///   checkpoint.pt        model + optimiser + epoch, written atomically at every epoch end
 ///   status.json          {"status": running|finished|diverged, "epoch": E, ...}
 #include <memory>

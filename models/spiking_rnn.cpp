@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "models/lif_sequence.h"
+
 namespace sernn {
 
 SpikingRNNImpl::SpikingRNNImpl(SpikingRNNOptions options_) : options(std::move(options_)) { reset(); }
@@ -25,6 +27,20 @@ SpikingTrace SpikingRNNImpl::simulate(const torch::Tensor& x) {
   const auto& o = options;
   // The feed-forward current of all T steps as one GEMM (both biases folded in).
   const auto drive = torch::addmm(input->bias + recurrent->bias, x.reshape({T * B, -1}), input->weight.t()).view({T, B, N});
+  if (!o.reference()) {
+    auto spikes = lif_sequence(drive, recurrent->weight, beta, o.threshold(), o.slope(), o.reset());
+    // Readout current of all steps as one GEMM; the leaky integration is linear and cheap.
+    auto cur = torch::addmm(readout->bias, spikes.view({T * B, N}), readout->weight.t()).view({T, B, C});
+    auto u = torch::zeros({B, C}, drive.options());
+    const auto rb = readout_beta.clamp(0.0, 1.0);
+    std::vector<torch::Tensor> mems;
+    mems.reserve(T);
+    for (int64_t t = 0; t < T; ++t) {
+      u = rb * u + cur[t];
+      mems.push_back(u);
+    }
+    return {spikes, torch::stack(mems)};
+  }
   const auto wt = recurrent->weight.t();
   LifState hidden{torch::zeros({B, N}, drive.options()), torch::zeros({B, N}, drive.options())};
   LifState out{torch::zeros({B, C}, drive.options()), torch::Tensor()};

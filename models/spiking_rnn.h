@@ -29,6 +29,9 @@ struct SpikingRNNOptions {
   TORCH_ARG(double, beta_max) = 0.995;               // τ <= 100 ms
   TORCH_ARG(double, readout_beta) = 0.9753099120283326;  // exp(-0.5 / 20)
   TORCH_ARG(bool, sum_readout) = false;              ///< logits = sum over time instead of max
+  /// `reference`: plain per-step LibTorch ops (one autograd graph node per op and step);
+  /// `fast` (default): lif_sequence, one autograd node for the whole hidden time loop.
+  TORCH_ARG(bool, reference) = false;
 };
 
 /// What one forward pass records.

@@ -1,0 +1,20 @@
+#pragma once
+/// The recurrent LIF layer over a whole sequence as one autograd node (the `fast` path).
+///
+/// Same model as T calls of lif_step (see lif.h), but: the forward keeps only the membranes
+/// [T, B, N] and the spikes it returns; the backward runs the time loop in reverse with one
+/// [B, N] x [N, N] product per step and forms the recurrent weight gradient as a single GEMM over
+/// all steps. On the CPU the elementwise work of a step is one fused loop.
+#include <torch/torch.h>
+
+#include "models/lif.h"
+
+namespace sernn {
+
+/// drive: [T, B, N] feed-forward current (biases included); weight: [N, N] recurrent (out, in);
+/// beta: [N] (clamped to [0, 1] inside). Returns spikes [T, B, N] (0/1 in drive's dtype).
+/// Differentiable in drive, weight and beta with the fast-sigmoid surrogate of `slope`.
+torch::Tensor lif_sequence(const torch::Tensor& drive, const torch::Tensor& weight, const torch::Tensor& beta,
+                           double threshold, double slope, ResetMode reset);
+
+}  // namespace sernn
