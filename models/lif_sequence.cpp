@@ -9,23 +9,40 @@ using torch::Tensor;
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
-// One forward step on raw memory: reset from v_prev, new membrane, spike.
+// One forward step on raw memory. The recurrent input W s_{t-1} is gathered from the rows of
+// W^T (wt, [N, N]) of the neurons that spiked (spikes are sparse and exactly 0/1), added to the
+// drive; then reset from v_prev, new membrane, spike.
 template <class T>
-void forward_step_cpu(const T* v_prev, const T* cur, const T* beta, T* v, T* s, int64_t B, int64_t N, T thr,
-                      ResetMode mode) {
-  at::parallel_for(0, B * N, 16384, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      const T b = beta[i % N], vp = v_prev[i];
-      const T r = vp > thr ? T(1) : T(0);
-      T vn;
-      switch (mode) {
-        case ResetMode::Subtract: vn = b * vp + cur[i] - r * thr; break;
-        case ResetMode::SubtractDecayed: vn = b * (vp - r * thr) + cur[i]; break;
-        case ResetMode::Zero: vn = (b * vp + cur[i]) * (T(1) - r); break;
-        default: vn = b * vp + cur[i]; break;
+void forward_step_cpu(const T* v_prev, const T* s_prev, const T* drive, const T* wt, const T* beta, T* v, T* s,
+                      int64_t B, int64_t N, T thr, ResetMode mode) {
+  at::parallel_for(0, B, 8, [&](int64_t b0, int64_t b1) {
+    std::vector<T> cur(N);
+    for (int64_t bi = b0; bi < b1; ++bi) {
+      const int64_t off = bi * N;
+      // Sum the recurrent terms first, in presynaptic order, then add the drive: the order a
+      // GEMM accumulates in, so this path rounds like the reference's addmm.
+      std::fill(cur.begin(), cur.end(), T(0));
+      if (s_prev)
+        for (int64_t j = 0; j < N; ++j)
+          if (s_prev[off + j] != T(0)) {
+            const T* row = wt + j * N;
+            for (int64_t n = 0; n < N; ++n) cur[n] += row[n];
+          }
+      for (int64_t n = 0; n < N; ++n) cur[n] = drive[off + n] + cur[n];
+      for (int64_t n = 0; n < N; ++n) {
+        const int64_t i = off + n;
+        const T b = beta[n], vp = v_prev[i];
+        const T r = vp > thr ? T(1) : T(0);
+        T vn;
+        switch (mode) {
+          case ResetMode::Subtract: vn = b * vp + cur[n] - r * thr; break;
+          case ResetMode::SubtractDecayed: vn = b * (vp - r * thr) + cur[n]; break;
+          case ResetMode::Zero: vn = (b * vp + cur[n]) * (T(1) - r); break;
+          default: vn = b * vp + cur[n]; break;
+        }
+        v[i] = vn;
+        s[i] = vn > thr ? T(1) : T(0);
       }
-      v[i] = vn;
-      s[i] = vn > thr ? T(1) : T(0);
     }
   });
 }
@@ -122,18 +139,20 @@ class LifSequenceFunction : public torch::autograd::Function<LifSequenceFunction
     auto mem = torch::empty({T, B, N}, drive.options());
     auto spk = torch::empty({T, B, N}, drive.options());
     auto zeros = torch::zeros({B, N}, drive.options());
-    const auto wt = weight.t();
     const bool cpu = drive.is_cpu();
+    const auto wt = weight.t();
+    const auto wt_c = cpu ? wt.contiguous() : wt;
     for (int64_t t = 0; t < T; ++t) {
       const auto v_prev = t ? mem[t - 1] : zeros;
-      const auto cur = t ? torch::addmm(drive[t], spk[t - 1], wt) : drive[t].contiguous();
       if (cpu) {
         AT_DISPATCH_FLOATING_TYPES(drive.scalar_type(), "lif_forward", [&] {
-          forward_step_cpu<scalar_t>(v_prev.data_ptr<scalar_t>(), cur.data_ptr<scalar_t>(), beta_c.data_ptr<scalar_t>(),
-                                     mem[t].data_ptr<scalar_t>(), spk[t].data_ptr<scalar_t>(), B, N,
-                                     static_cast<scalar_t>(thr), mode);
+          forward_step_cpu<scalar_t>(v_prev.data_ptr<scalar_t>(), t ? spk[t - 1].data_ptr<scalar_t>() : nullptr,
+                                     drive[t].data_ptr<scalar_t>(), wt_c.data_ptr<scalar_t>(),
+                                     beta_c.data_ptr<scalar_t>(), mem[t].data_ptr<scalar_t>(),
+                                     spk[t].data_ptr<scalar_t>(), B, N, static_cast<scalar_t>(thr), mode);
         });
       } else {
+        const auto cur = t ? torch::addmm(drive[t], spk[t - 1], wt) : drive[t];
         forward_step_ops(v_prev, cur, beta_c, mem[t], spk[t], thr, mode);
       }
     }
@@ -152,7 +171,13 @@ class LifSequenceFunction : public torch::autograd::Function<LifSequenceFunction
     const int64_t T = mem.size(0), B = mem.size(1), N = mem.size(2);
     const auto grad_spk = grads[0].defined() ? grads[0].contiguous() : torch::zeros_like(spk);
     const auto beta_c = beta.clamp(0.0, 1.0).contiguous();
-    auto gcur = torch::empty({T, B, N}, mem.options());
+    // gcur_t overwrites mem_t in place: step t reads mem_t and mem_{t-1} before writing gcur_t,
+    // and no later step needs mem_t. This saves a [T, B, N] buffer but consumes the saved state,
+    // so the backward can run only once.
+    TORCH_CHECK(!ctx->saved_data.count("consumed"),
+                "lif_sequence: backward called twice (retain_graph is not supported by the fast LIF path)");
+    ctx->saved_data["consumed"] = true;
+    auto gcur = mem;
     auto gv = torch::zeros({B, N}, mem.options()), gv_next = torch::zeros({B, N}, mem.options());
     auto gbeta_rows = torch::zeros({B, N}, mem.options());
     auto zeros = torch::zeros({B, N}, mem.options());
@@ -174,9 +199,32 @@ class LifSequenceFunction : public torch::autograd::Function<LifSequenceFunction
       }
       std::swap(gv, gv_next);
     }
-    // dW = Σ_t gcur_t^T s_{t-1}: one GEMM over all steps.
-    Tensor gw = T > 1 ? torch::mm(gcur.slice(0, 1).reshape({-1, N}).t(), spk.slice(0, 0, T - 1).reshape({-1, N}))
-                      : torch::zeros_like(weight);
+    // dW = Σ_t gcur_t^T s_{t-1}: one GEMM over all steps, or on the CPU a sum over the spikes only.
+    Tensor gw;
+    if (T < 2) {
+      gw = torch::zeros_like(weight);
+    } else if (cpu) {
+      auto gwt = torch::zeros({N, N}, mem.options());  // row j = dL/dW[:, j]
+      AT_DISPATCH_FLOATING_TYPES(mem.scalar_type(), "lif_weight_grad", [&] {
+        const scalar_t* sp = spk.data_ptr<scalar_t>();
+        const scalar_t* gp = gcur.data_ptr<scalar_t>();
+        scalar_t* out = gwt.data_ptr<scalar_t>();
+        const int64_t rows = (T - 1) * B;
+        // Threads own disjoint output columns, so no two write the same element.
+        at::parallel_for(0, N, 16, [&](int64_t n0, int64_t n1) {
+          for (int64_t r = 0; r < rows; ++r) {
+            const scalar_t* s_row = sp + r * N;            // s_{t-1}, batch b
+            const scalar_t* g_row = gp + (r + B) * N;      // gcur_t, batch b
+            for (int64_t j = 0; j < N; ++j)
+              if (s_row[j] != scalar_t(0))
+                for (int64_t n = n0; n < n1; ++n) out[j * N + n] += g_row[n];
+          }
+        });
+      });
+      gw = gwt.t();
+    } else {
+      gw = torch::mm(gcur.slice(0, 1).reshape({-1, N}).t(), spk.slice(0, 0, T - 1).reshape({-1, N}));
+    }
     // clamp(0, 1) passes gradient only inside the interval (as torch's clamp backward).
     auto gbeta = gbeta_rows.sum(0) * beta.ge(0).logical_and(beta.le(1)).to(beta.scalar_type());
     return {gcur, gw, gbeta, Tensor(), Tensor(), Tensor()};
@@ -193,6 +241,110 @@ Tensor lif_sequence(const Tensor& drive, const Tensor& weight, const Tensor& bet
               weight.sizes(), ", ", beta.sizes());
   return LifSequenceFunction::apply(drive.contiguous(), weight, beta.to(drive.scalar_type()), threshold, slope,
                                     static_cast<int64_t>(reset));
+}
+
+}  // namespace sernn
+
+namespace sernn {
+
+namespace {
+
+/// y = x W^T + b over the nonzero entries of x [R, I] only (x gets no gradient). The forward
+/// builds a CSR view of x once and keeps it for the backward.
+class SparseProjection : public torch::autograd::Function<SparseProjection> {
+ public:
+  static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+    const int64_t R = x.size(0), I = x.size(1), O = weight.size(0);
+    const auto xc = x.contiguous();
+    const auto wt = weight.t().contiguous();  // [I, O]: one contiguous row per input unit
+    Tensor out = torch::empty({R, O}, x.options());
+    Tensor counts = torch::zeros({R + 1}, torch::kInt64), cols, vals;
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_projection_forward", [&] {
+      const scalar_t* xp = xc.data_ptr<scalar_t>();
+      const scalar_t* w = wt.data_ptr<scalar_t>();
+      const scalar_t* bp = bias.contiguous().data_ptr<scalar_t>();
+      scalar_t* y = out.data_ptr<scalar_t>();
+      auto* cnt = counts.data_ptr<int64_t>();
+      // One pass over x: each chunk of rows gathers its nonzeros and accumulates its outputs.
+      const int64_t chunk = 256, chunks = (R + chunk - 1) / chunk;
+      std::vector<std::vector<int64_t>> chunk_cols(chunks);
+      std::vector<std::vector<scalar_t>> chunk_vals(chunks);
+      at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+          auto& cc = chunk_cols[c];
+          auto& cv = chunk_vals[c];
+          for (int64_t r = c * chunk; r < std::min(R, (c + 1) * chunk); ++r) {
+            scalar_t* yr = y + r * O;
+            for (int64_t o = 0; o < O; ++o) yr[o] = bp[o];
+            const scalar_t* xr = xp + r * I;
+            int64_t n = 0;
+            for (int64_t i = 0; i < I; ++i) {
+              const scalar_t v = xr[i];
+              if (v == scalar_t(0)) continue;
+              cc.push_back(i), cv.push_back(v), ++n;
+              const scalar_t* wr = w + i * O;
+              for (int64_t o = 0; o < O; ++o) yr[o] += v * wr[o];
+            }
+            cnt[r + 1] = n;
+          }
+        }
+      });
+      for (int64_t r = 0; r < R; ++r) cnt[r + 1] += cnt[r];
+      cols = torch::empty({cnt[R]}, torch::kInt64);
+      vals = torch::empty({cnt[R]}, x.options());
+      int64_t k = 0;
+      for (int64_t c = 0; c < chunks; ++c) {
+        std::copy(chunk_cols[c].begin(), chunk_cols[c].end(), cols.data_ptr<int64_t>() + k);
+        std::copy(chunk_vals[c].begin(), chunk_vals[c].end(), vals.data_ptr<scalar_t>() + k);
+        k += static_cast<int64_t>(chunk_cols[c].size());
+      }
+    });
+    ctx->save_for_backward({counts, cols, vals});
+    ctx->saved_data["inputs"] = I;
+    return out;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &counts = saved[0], &cols = saved[1], &vals = saved[2];
+    const int64_t I = ctx->saved_data["inputs"].toInt();
+    const auto g = grads[0].contiguous();
+    const int64_t R = g.size(0), O = g.size(1);
+    auto gwt = torch::zeros({I, O}, g.options());
+    AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "sparse_projection_backward", [&] {
+      const auto* cnt = counts.data_ptr<int64_t>();
+      const auto* cp = cols.data_ptr<int64_t>();
+      const auto* vp = vals.data_ptr<scalar_t>();
+      const scalar_t* gp = g.data_ptr<scalar_t>();
+      scalar_t* out = gwt.data_ptr<scalar_t>();
+      // Threads own disjoint column ranges of dW^T, so no two write the same element.
+      at::parallel_for(0, O, 16, [&](int64_t o0, int64_t o1) {
+        for (int64_t r = 0; r < R; ++r)
+          for (int64_t k = cnt[r]; k < cnt[r + 1]; ++k) {
+            scalar_t* row = out + cp[k] * O;
+            const scalar_t v = vp[k];
+            const scalar_t* gr = gp + r * O;
+            for (int64_t o = o0; o < o1; ++o) row[o] += v * gr[o];
+          }
+      });
+    });
+    return {Tensor(), gwt.t(), g.sum(0)};
+  }
+};
+
+}  // namespace
+
+torch::Tensor input_projection(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                               double max_density) {
+  const int64_t T = x.size(0), B = x.size(1), I = x.size(2), O = weight.size(0);
+  const auto flat = x.reshape({T * B, I});
+  if (x.is_cpu() && flat.numel() > 0 && !x.requires_grad() && max_density > 0) {
+    // Density from a strided sample of rows: cheap, and only decides which kernel runs.
+    const auto sample = flat.slice(0, 0, T * B, std::max<int64_t>(1, T * B / 256));
+    if (sample.ne(0).sum().item<double>() < max_density * static_cast<double>(sample.numel()))
+      return SparseProjection::apply(flat, weight, bias).view({T, B, O});
+  }
+  return torch::addmm(bias, flat, weight.t()).view({T, B, O});
 }
 
 }  // namespace sernn

@@ -25,12 +25,16 @@ torch::Tensor RateRNNImpl::hidden_states(const torch::Tensor& x) {
   // Fast path: the input projection of all T steps as one GEMM, bias folded in.
   torch::Tensor drive;
   if (!options.reference()) drive = torch::addmm(recurrent->bias, x.reshape({T * B, -1}), input->weight.t()).view({T, B, N});
+  // unbind, not drive[t]: T select-backwards would each materialise a full [T, B, N] gradient.
+  std::vector<torch::Tensor> drives, xs;
+  if (options.reference()) xs = x.unbind(0);
+  else drives = drive.unbind(0);
   auto h = torch::zeros({B, N}, x.options());
   std::vector<torch::Tensor> hs;
   hs.reserve(T);
   const auto wt = recurrent->weight.t();
   for (int64_t t = 0; t < T; ++t) {
-    torch::Tensor z = options.reference() ? input->forward(x[t]) + recurrent->forward(h) : torch::addmm(drive[t], h, wt);
+    torch::Tensor z = options.reference() ? input->forward(xs[t]) + recurrent->forward(h) : torch::addmm(drives[t], h, wt);
     h = a == 1.0 ? act(z) : (1.0 - a) * h + a * act(z);
     hs.push_back(h);
   }

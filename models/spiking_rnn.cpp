@@ -25,30 +25,37 @@ SpikingTrace SpikingRNNImpl::simulate(const torch::Tensor& x) {
               "], got ", x.sizes());
   const int64_t T = x.size(0), B = x.size(1), N = options.hidden(), C = options.outputs();
   const auto& o = options;
-  // The feed-forward current of all T steps as one GEMM (both biases folded in).
-  const auto drive = torch::addmm(input->bias + recurrent->bias, x.reshape({T * B, -1}), input->weight.t()).view({T, B, N});
   if (!o.reference()) {
+    // Feed-forward current of all T steps at once (both biases folded in), sparse-aware.
+    const auto drive = input_projection(x, input->weight, input->bias + recurrent->bias);
     auto spikes = lif_sequence(drive, recurrent->weight, beta, o.threshold(), o.slope(), o.reset());
     // Readout current of all steps as one GEMM; the leaky integration is linear and cheap.
     auto cur = torch::addmm(readout->bias, spikes.view({T * B, N}), readout->weight.t()).view({T, B, C});
-    auto u = torch::zeros({B, C}, drive.options());
+    auto u = torch::zeros({B, C}, x.options());
     const auto rb = readout_beta.clamp(0.0, 1.0);
+    // unbind, not cur[t]: T select-backwards would each materialise a full [T, B, C] gradient.
+    const auto steps = cur.unbind(0);
     std::vector<torch::Tensor> mems;
     mems.reserve(T);
     for (int64_t t = 0; t < T; ++t) {
-      u = rb * u + cur[t];
+      u = rb * u + steps[t];
       mems.push_back(u);
     }
     return {spikes, torch::stack(mems)};
   }
-  const auto wt = recurrent->weight.t();
-  LifState hidden{torch::zeros({B, N}, drive.options()), torch::zeros({B, N}, drive.options())};
-  LifState out{torch::zeros({B, C}, drive.options()), torch::Tensor()};
+  // Reference: the plain per-step loop of an snnTorch model (Linear, RLeaky, Linear, Leaky).
+  LifState hidden{torch::zeros({B, N}, x.options()), torch::zeros({B, N}, x.options())};
+  LifState out{torch::zeros({B, C}, x.options()), torch::Tensor()};
   std::vector<torch::Tensor> spikes, mems;
   spikes.reserve(T);
   mems.reserve(T);
+  const auto xs = x.unbind(0);
+  // Same addition order as the fast path (biases first), so both round alike: with a steep
+  // surrogate, float32 rounding differences in V would otherwise show up in the gradients.
+  const auto bias = input->bias + recurrent->bias;
+  const auto w_in_t = input->weight.t(), w_rec_t = recurrent->weight.t();
   for (int64_t t = 0; t < T; ++t) {
-    const auto current = torch::addmm(drive[t], hidden.spk, wt);
+    const auto current = torch::addmm(torch::addmm(bias, xs[t], w_in_t), hidden.spk, w_rec_t);
     hidden = lif_step(current, beta, hidden, o.threshold(), o.slope(), o.reset());
     out = lif_step(readout->forward(hidden.spk), readout_beta, out, o.threshold(), o.slope(), ResetMode::None,
                    /*fire=*/false);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "models/lif.h"
+#include "models/lif_sequence.h"
 #include "models/spiking_rnn.h"
 
 using namespace sernn;
@@ -177,7 +178,9 @@ TEST_P(LifFastPath, FastEqualsReferenceForwardAndAllGradients) {
     fast->beta[0] = 1.2;
     ref->beta[0] = 1.2;
   }
-  auto x = (torch::rand({60, 4, 16}) < 0.25).to(torch::kFloat32);
+  // Dense-ish input (density 0.5) keeps the dense input GEMM; the sparse input kernel has its
+  // own test below (its different summation order would otherwise dominate the comparison).
+  auto x = (torch::rand({60, 4, 16}) < 0.5).to(torch::kFloat32);
   auto tf = fast->simulate(x), tr = ref->simulate(x);
   EXPECT_GT(tf.spikes.sum().item<double>(), 20);
   EXPECT_TRUE(torch::equal(tf.spikes, tr.spikes));
@@ -199,3 +202,31 @@ TEST_P(LifFastPath, FastEqualsReferenceForwardAndAllGradients) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Resets, LifFastPath, ::testing::Values("subtract", "subtract_decayed", "zero", "none"));
+
+TEST(Lif, SparseInputProjectionEqualsDenseProduct) {
+  torch::manual_seed(3);
+  for (auto dtype : {torch::kFloat64, torch::kFloat32}) {
+    auto x = (torch::rand({40, 8, 700}) < 0.03).to(dtype) * torch::randint(1, 4, {40, 8, 700}).to(dtype);
+    auto w = torch::randn({50, 700}, dtype).requires_grad_(true), b = torch::randn({50}, dtype).requires_grad_(true);
+    auto w2 = w.detach().clone().requires_grad_(true), b2 = b.detach().clone().requires_grad_(true);
+    auto g = torch::randn({40, 8, 50}, dtype);
+    auto sparse = input_projection(x, w, b);                      // density 3 %: the sparse kernel
+    auto dense = input_projection(x, w2, b2, /*max_density=*/0);  // forced dense GEMM
+    (sparse * g).sum().backward();
+    (dense * g).sum().backward();
+    const double tol = dtype == torch::kFloat64 ? 1e-12 : 1e-4;
+    EXPECT_LT((sparse - dense).abs().max().item<double>(), tol);
+    EXPECT_LT((w.grad() - w2.grad()).abs().max().item<double>(), tol * 10);
+    EXPECT_LT((b.grad() - b2.grad()).abs().max().item<double>(), tol * 10);
+  }
+}
+
+TEST(Lif, FastPathRefusesASecondBackward) {
+  torch::manual_seed(2);
+  auto drive = torch::randn({5, 2, 4}).requires_grad_(true);
+  auto w = torch::randn({4, 4}).requires_grad_(true);
+  auto beta = torch::full({4}, 0.9).requires_grad_(true);
+  auto s = lif_sequence(drive, w, beta, 1.0, 100.0, ResetMode::Subtract).sum();
+  s.backward({}, /*retain_graph=*/true);
+  EXPECT_THROW(s.backward(), c10::Error);
+}
