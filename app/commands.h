@@ -19,5 +19,7 @@ int cmd_train(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_data(int argc, char** argv);
 int cmd_export(int argc, char** argv);
+int cmd_analyze(int argc, char** argv);
+int cmd_report(int argc, char** argv);
 
 }  // namespace sernn

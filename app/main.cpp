@@ -17,6 +17,8 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> list{
       {"train", "train one network into a run directory", cmd_train},
       {"data", "synthetic SHD and the SHD downloader", cmd_data},
+      {"analyze", "modularity, entropies, spectra, graph measures of a run or a matrix", cmd_analyze},
+      {"report", "self-contained HTML report of a run", cmd_report},
       {"export", "export a trained run as TorchScript", cmd_export},
       {"bench", "benchmarks (regularizer, train) with JSON output", cmd_bench},
   };

@@ -9,6 +9,7 @@ PACKAGES=(
   libtorch-dev libcxxopts-dev libfmt-dev libboost-graph-dev googletest libgtest-dev
   libhdf5-dev nlohmann-json3-dev libtomlplusplus-dev zlib1g-dev libcurl4-openssl-dev libssl-dev
   python3 python3-torch python3-h5py python3-numpy
+  chromium              # renders the HTML report in the report test (headless)
 )
 
 missing=()

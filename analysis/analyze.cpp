@@ -1,0 +1,129 @@
+#include "analysis/analyze.h"
+
+#include <cmath>
+
+#include <boost/math/distributions/students_t.hpp>
+#include <fmt/format.h>
+
+#include "analysis/graph_measures.h"
+#include "analysis/measures.h"
+#include "analysis/modularity.h"
+#include "core/errors.h"
+#include "core/geometry.h"
+#include "core/io.h"
+#include "regularizers/penalties.h"
+
+namespace sernn {
+namespace {
+
+nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+}  // namespace
+
+Correlation weight_distance_correlation(const torch::Tensor& w_, const torch::Tensor& distance) {
+  auto a = w_.detach().to(torch::kCPU, torch::kFloat64).abs();
+  auto s = a.sum(1, true);
+  auto p = a / torch::where(s > 0, s, torch::ones_like(s));
+  auto mask = (a > 0).logical_and(torch::eye(a.size(0), torch::kBool).logical_not());
+  auto x = p.masked_select(mask), y = distance.to(torch::kFloat64).masked_select(mask);
+  Correlation c;
+  c.n = x.size(0);
+  if (c.n < 3) return {std::nan(""), std::nan(""), c.n};
+  auto xc = x - x.mean(), yc = y - y.mean();
+  const double den = std::sqrt(xc.pow(2).sum().item<double>() * yc.pow(2).sum().item<double>());
+  if (den <= 0) return {std::nan(""), std::nan(""), c.n};
+  c.r = std::clamp((xc * yc).sum().item<double>() / den, -1.0, 1.0);
+  const double dof = static_cast<double>(c.n - 2);
+  if (std::abs(c.r) >= 1.0) {
+    c.p = 0.0;
+  } else {
+    const double t = c.r * std::sqrt(dof / (1.0 - c.r * c.r));
+    boost::math::students_t dist(dof);
+    c.p = 2.0 * boost::math::cdf(boost::math::complement(dist, std::abs(t)));
+  }
+  return c;
+}
+
+nlohmann::json analyze_matrix(const torch::Tensor& w_, const torch::Tensor& coords, const AnalysisOptions& o) {
+  torch::NoGradGuard no_grad;
+  const auto w = w_.detach().to(torch::kCPU, torch::kFloat64);
+  TORCH_CHECK(w.dim() == 2 && w.size(0) == w.size(1), "analyze: expected a square matrix, got ", w.sizes());
+  const int64_t n = w.size(0);
+  const auto a = w.abs();
+  nlohmann::json j;
+  j["n"] = n;
+
+  // BCT reads A_ij as the edge i -> j; our W_ij is j -> i, so pass the transpose.
+  const auto bct = a.t().contiguous();
+  const auto mod = modularity_dir(bct, o.gamma_modularity);
+  j["modularity"] = {{"q", mod.q}, {"communities", mod.communities}, {"gamma", o.gamma_modularity}};
+
+  const auto c = communicability_detached(w, o.strength) * (1.0 - torch::eye(n, torch::kFloat64));
+  const auto ev = eigenvalues(w);
+  std::vector<std::array<double, 2>> eig_list;
+  for (int64_t i = 0; i < n; ++i) eig_list.push_back({ev[i][0].item<double>(), ev[i][1].item<double>()});
+  j["entropy"] = {{"weights", weight_entropy(w)}, {"communicability", weight_entropy(c)},
+                  {"spectral", spectral_entropy(w)}};
+  j["spectrum"] = {{"lambda_max", finite_or_null(lambda_max(w))},
+                   {"max_real", ev[0][0].item<double>()},
+                   {"spectral_radius", ev.pow(2).sum(1).sqrt().max().item<double>()},
+                   {"eigenvalues", eig_list}};
+  j["total_weight"] = total_weight(w);
+  j["symmetry"] = symmetry(w);
+
+  WiringPenaltyOptions po;
+  po.comm_grad = CommGrad::Detached;
+  po.strength = o.strength;
+  torch::Tensor distance;
+  if (coords.defined()) {
+    distance = distance_matrix(coords.to(torch::kFloat64));
+    po.distance = distance;
+  }
+  nlohmann::json pen;
+  for (const char* kind : {"l1", "space", "comm", "sernn"}) {
+    const bool needs_d = std::string(kind) == "space" || std::string(kind) == "sernn";
+    if (needs_d && !distance.defined()) {
+      pen[kind] = nullptr;
+      continue;
+    }
+    po.kind = kind;
+    pen[kind] = WiringPenalty(po)(w).item<double>();
+  }
+  j["penalties"] = pen;
+  if (distance.defined()) {
+    const auto corr = weight_distance_correlation(w, distance);
+    j["weight_distance"] = {{"r", finite_or_null(corr.r)}, {"p", finite_or_null(corr.p)}, {"n", corr.n}};
+  } else {
+    j["weight_distance"] = {{"r", nullptr}, {"p", nullptr}, {"n", 0}};
+  }
+
+  j["graph"] = {{"scc_count", scc_count(bct)},
+                {"global_efficiency", global_efficiency(bct)},
+                {"char_path_length", finite_or_null(char_path_length(bct))},
+                {"mean_clustering", clustering_wd(bct).mean().item<double>()},
+                {"betweenness", betweenness(bct)}};
+  j["small_world"] = {{"sigma", finite_or_null(small_world_sigma(bct, o.nulls, o.seed))}, {"nulls", o.nulls}};
+  return j;
+}
+
+nlohmann::json analyze_run(const std::string& run_dir, const AnalysisOptions& o) {
+  const auto coords_path = run_dir + "/coords.csv";
+  torch::Tensor coords;
+  if (file_exists(coords_path)) coords = read_coords_csv(coords_path);
+  nlohmann::json out = nlohmann::json::array();
+  for (int64_t e = 0;; ++e) {
+    const auto path = fmt::format("{}/weights/epoch_{:03d}.csv", run_dir, e);
+    if (!file_exists(path)) break;
+    const auto w = read_matrix_csv(path);
+    if (w.size(0) != w.size(1)) throw InputError(fmt::format("{}: weights must be square, got {} x {}", path, w.size(0), w.size(1)));
+    if (coords.defined() && coords.size(0) != w.size(0))
+      throw InputError(fmt::format("{}: {} neurons but {} has {} rows", path, w.size(0), coords_path, coords.size(0)));
+    auto j = analyze_matrix(w, coords, o);
+    j["epoch"] = e;
+    out.push_back(std::move(j));
+  }
+  if (out.empty()) throw InputError(fmt::format("{}/weights: no epoch_EEE.csv snapshots", run_dir));
+  return out;
+}
+
+}  // namespace sernn

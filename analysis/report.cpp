@@ -1,0 +1,116 @@
+#include "analysis/report.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "analysis/svg.h"
+#include "core/geometry.h"
+#include "core/io.h"
+
+namespace sernn {
+namespace {
+
+using svg::Series;
+
+std::vector<double> column(const nlohmann::json& rows, const std::vector<std::string>& path) {
+  std::vector<double> out;
+  for (const auto& r : rows) {
+    const nlohmann::json* v = &r;
+    for (const auto& key : path) {
+      if (!v->is_object() || !v->contains(key)) {
+        v = nullptr;
+        break;
+      }
+      v = &(*v)[key];
+    }
+    out.push_back(v && v->is_number() ? v->get<double>() : std::nan(""));
+  }
+  return out;
+}
+
+Series series(const std::string& name, const nlohmann::json& rows, const std::vector<std::string>& path) {
+  return {name, column(rows, {"epoch"}), column(rows, path), ""};
+}
+
+}  // namespace
+
+std::string run_report_html(const std::string& title, const nlohmann::json& config, const nlohmann::json& metrics,
+                            const nlohmann::json& analysis, const std::string& run_dir) {
+  std::vector<std::string> plots;
+  if (!metrics.empty()) {
+    plots.push_back(svg::line_chart("Loss", "epoch", "loss",
+                                    {series("task", metrics, {"task_loss"}), series("γ·constraint", metrics, {"reg_loss"})}));
+    plots.push_back(svg::line_chart("Accuracy", "epoch", "accuracy",
+                                    {series("train", metrics, {"train_acc"}), series("val", metrics, {"val_acc"}),
+                                     series("test", metrics, {"test_acc"})}));
+  }
+  plots.push_back(svg::line_chart("Directed modularity Q", "epoch", "Q", {series("Q", analysis, {"modularity", "q"})}));
+  plots.push_back(svg::line_chart("Entropy", "epoch", "bits",
+                                  {series("weights H", analysis, {"entropy", "weights"}),
+                                   series("spectral", analysis, {"entropy", "spectral"})}));
+  plots.push_back(svg::line_chart("λ_max = log max Re λ", "epoch", "λ_max",
+                                  {series("λ_max", analysis, {"spectrum", "lambda_max"})}));
+
+  const auto& last = analysis.back();
+  const int64_t epoch = last.value("epoch", int64_t{0});
+  const auto weights_path = fmt::format("{}/weights/epoch_{:03d}.csv", run_dir, epoch);
+  if (file_exists(weights_path)) {
+    const auto w = read_matrix_csv(weights_path);
+    std::vector<int64_t> ci = last["modularity"]["communities"].get<std::vector<int64_t>>();
+    std::vector<int64_t> order(ci.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return ci[a] < ci[b]; });
+    std::vector<int64_t> groups;
+    for (int64_t i : order) groups.push_back(ci[i]);
+    plots.push_back(svg::heatmap(fmt::format("W at epoch {} (ordered by community)", epoch), w, order, groups));
+
+    std::vector<double> re, im;
+    for (const auto& e : last["spectrum"]["eigenvalues"]) re.push_back(e[0].get<double>()), im.push_back(e[1].get<double>());
+    plots.push_back(svg::scatter(fmt::format("Eigenvalues of W, epoch {}", epoch), "Re λ", "Im λ", {{"", re, im, ""}}, 460,
+                                 300, /*equal_aspect=*/true, /*unit_circle=*/true));
+
+    const auto coords_path = run_dir + "/coords.csv";
+    if (file_exists(coords_path)) {
+      const auto d = distance_matrix(read_coords_csv(coords_path));
+      auto a = w.abs();
+      auto s = a.sum(1, true);
+      auto p = a / torch::where(s > 0, s, torch::ones_like(s));
+      std::vector<double> xs, ys;
+      auto aa = a.accessor<double, 2>(), da = d.accessor<double, 2>(), pa = p.accessor<double, 2>();
+      for (int64_t i = 0; i < w.size(0); ++i)
+        for (int64_t j = 0; j < w.size(1); ++j)
+          if (i != j && aa[i][j] > 0) xs.push_back(da[i][j]), ys.push_back(pa[i][j]);
+      const auto r = last["weight_distance"]["r"];
+      plots.push_back(svg::scatter(
+          fmt::format("p_ij against distance, epoch {} (r = {})", epoch, r.is_number() ? fmt::format("{:.3f}", r.get<double>()) : "n/a"),
+          "distance", "p_ij", {{"", xs, ys, ""}}));
+    }
+  }
+
+  std::string html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
+  html += "<title>" + svg::escape(title) + "</title>";
+  html += "<style>body{font-family:sans-serif;margin:20px;color:#222}.plots{display:flex;flex-wrap:wrap;gap:12px}"
+          "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}</style></head><body>";
+  html += "<h1>" + svg::escape(title) + "</h1>";
+  html += "<table><tr><th>model</th><th>hidden</th><th>task</th><th>regularizer</th><th>γ</th><th>epochs</th><th>final test acc</th></tr><tr>";
+  auto cfg = [&](const char* section, const char* key) {
+    if (!config.contains(section) || !config[section].contains(key)) return std::string("-");
+    const auto& v = config[section][key];
+    return v.is_string() ? v.get<std::string>() : v.dump();
+  };
+  std::string acc = "-";
+  if (!metrics.empty() && metrics.back().contains("test_acc") && metrics.back()["test_acc"].is_number())
+    acc = fmt::format("{:.1f}%", 100.0 * metrics.back()["test_acc"].get<double>());
+  for (const auto& v : {cfg("model", "kind"), cfg("model", "hidden"), cfg("task", "kind"), cfg("regularizer", "kind"),
+                        cfg("regularizer", "gamma"), cfg("train", "epochs"), acc})
+    html += "<td>" + svg::escape(v) + "</td>";
+  html += "</tr></table><div class=\"plots\">";
+  for (const auto& p : plots) html += p;
+  html += "</div><script>document.body.dataset.plots = String(document.querySelectorAll('svg.plot').length);</script>";
+  html += "</body></html>\n";
+  return html;
+}
+
+}  // namespace sernn

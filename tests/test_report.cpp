@@ -1,0 +1,100 @@
+// `sernn analyze` and `sernn report` through the program, and the report rendered in headless
+// Chromium.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+
+#include "app/setup.h"
+#include "core/io.h"
+#include "test_helpers.h"
+
+using namespace sernn;
+namespace fs = std::filesystem;
+
+namespace {
+int run_cli(const std::string& args, const std::string& out, const std::string& err) {
+  const int rc = std::system((std::string(SERNN_BINARY) + " " + args + " > " + out + " 2> " + err).c_str());
+  return WEXITSTATUS(rc);
+}
+
+std::string small_run(const std::string& dir) {
+  Config c;
+  c.set("regularizer.kind=sernn");
+  c.set("regularizer.gamma=0.01");
+  c.set("task.train_size=256");
+  c.set("task.val_size=64");
+  c.set("task.test_size=64");
+  c.set("train.epochs=3");
+  c.set("train.batch_size=32");
+  c.set("train.threads=2");
+  train_run(c, dir + "/run", false, true);
+  return dir + "/run";
+}
+}  // namespace
+
+TEST(AnalyzeCli, RunDirectoryGivesOneObjectPerEpoch) {
+  const auto dir = sernn::testing::temp_dir("an");
+  const auto run = small_run(dir);
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(run_cli("analyze " + run, dir + "/out.txt", dir + "/err.txt"), 0) << read_file(dir + "/err.txt");
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << "sernn analyze of 4 snapshots (100 x 100): " << secs << " s\n";
+  auto j = nlohmann::json::parse(read_file(run + "/analysis.json"));
+  ASSERT_EQ(j.size(), 4u);
+  for (int e = 0; e < 4; ++e) {
+    EXPECT_EQ(j[e]["epoch"], e);
+    EXPECT_EQ(j[e]["modularity"]["communities"].size(), 100u);
+  }
+}
+
+TEST(AnalyzeCli, SingleMatrixPrintsJsonAndRejectsBadFiles) {
+  const auto dir = sernn::testing::temp_dir("an1");
+  const auto out = dir + "/out.txt", err = dir + "/err.txt";
+  sernn::testing::write_text(dir + "/w.csv", "0,1,0\n0,0,2\n3,0,0\n");
+  ASSERT_EQ(run_cli("analyze --weights " + dir + "/w.csv --json", out, err), 0) << read_file(err);
+  auto j = nlohmann::json::parse(read_file(out));
+  EXPECT_EQ(j["n"], 3);
+  EXPECT_TRUE(j["penalties"]["space"].is_null()) << "no coordinates for N = 3";
+  EXPECT_EQ(j["graph"]["scc_count"], 1);
+
+  sernn::testing::write_text(dir + "/shape.csv", "0,1\n0,0\n3,0\n");
+  EXPECT_EQ(run_cli("analyze --weights " + dir + "/shape.csv", out, err), 2);
+  EXPECT_NE(read_file(err).find("shape.csv"), std::string::npos) << read_file(err);
+  sernn::testing::write_text(dir + "/cell.csv", "0,1\nx,0\n");
+  EXPECT_EQ(run_cli("analyze --weights " + dir + "/cell.csv", out, err), 2);
+  EXPECT_NE(read_file(err).find("cell.csv:2"), std::string::npos) << read_file(err);
+  sernn::testing::write_text(dir + "/nan.csv", "0,1\nnan,0\n");
+  EXPECT_EQ(run_cli("analyze --weights " + dir + "/nan.csv", out, err), 2);
+  EXPECT_EQ(run_cli("analyze /nonexistent/run", out, err), 2);
+}
+
+TEST(ReportCli, HtmlRendersInHeadlessChromiumWithAllPlots) {
+  const auto dir = sernn::testing::temp_dir("rep");
+  const auto run = small_run(dir);
+  const auto out = dir + "/out.txt", err = dir + "/err.txt";
+  ASSERT_EQ(run_cli("report " + run + " --out " + dir + "/report.html", out, err), 0) << read_file(err);
+  const auto html = read_file(dir + "/report.html");
+  // Self-contained: nothing is loaded from elsewhere.
+  EXPECT_EQ(html.find("src="), std::string::npos);
+  EXPECT_EQ(html.find("href="), std::string::npos);
+  EXPECT_EQ(html.find("@import"), std::string::npos);
+  size_t svgs = 0;
+  for (size_t p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1)) ++svgs;
+  EXPECT_EQ(svgs, 8u) << "loss, accuracy, Q, entropy, lambda_max, heatmap, spectrum, p-vs-distance";
+
+  const char* chromium = std::getenv("SERNN_CHROMIUM") ? std::getenv("SERNN_CHROMIUM") : "/usr/bin/chromium";
+  if (!fs::exists(chromium)) GTEST_SKIP() << "chromium not installed (scripts/install-deps.sh installs it)";
+  const auto profile = dir + "/profile";
+  const std::string cmd = std::string(chromium) +
+                          " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run"
+                          " --disable-background-networking --disable-component-update --disable-sync"
+                          " --user-data-dir=" + profile + " --dump-dom file://" + dir + "/report.html";
+  const int rc = std::system((cmd + " > " + dir + "/dom.html 2> " + dir + "/chromium.log").c_str());
+  ASSERT_EQ(WEXITSTATUS(rc), 0) << read_file(dir + "/chromium.log");
+  const auto dom = read_file(dir + "/dom.html");
+  // The inline script ran after the SVGs were parsed and counted them.
+  EXPECT_NE(dom.find("data-plots=\"8\""), std::string::npos) << dom.substr(0, 400);
+}
