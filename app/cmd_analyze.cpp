@@ -3,7 +3,7 @@
 #include <sstream>
 #include <iostream>
 
-#include <cxxopts.hpp>
+#include "app/cli.h"
 #include <fmt/format.h>
 
 #include "analysis/analyze.h"

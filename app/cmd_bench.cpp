@@ -3,7 +3,7 @@
 #include <sstream>
 #include <thread>
 
-#include <cxxopts.hpp>
+#include "app/cli.h"
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 

@@ -1,6 +1,6 @@
 #include <iostream>
 
-#include <cxxopts.hpp>
+#include "app/cli.h"
 #include <fmt/format.h>
 
 #include "app/commands.h"

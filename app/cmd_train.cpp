@@ -1,7 +1,7 @@
 #include <cstdio>
 #include <iostream>
 
-#include <cxxopts.hpp>
+#include "app/cli.h"
 #include <fmt/format.h>
 
 #include "app/commands.h"

@@ -4,12 +4,14 @@
 #include <cstring>
 #include <iostream>
 
-#include <cxxopts.hpp>
+#include "app/cli.h"
 #include <fmt/format.h>
 #include <torch/torch.h>
 
 #include "app/commands.h"
 #include "core/errors.h"
+#include "core/signals.h"
+#include "core/trainer.h"
 
 namespace sernn {
 
@@ -50,8 +52,16 @@ int main(int argc, char** argv) {
     const std::string prog = std::string("sernn ") + c.name;
     std::vector<char*> args{const_cast<char*>(prog.c_str())};
     for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+    sernn::install_stop_handlers();
     try {
       return c.run(static_cast<int>(args.size()), args.data());
+    } catch (const sernn::Interrupted& e) {
+      std::cerr << "sernn " << c.name << ": stopped by signal " << e.signal
+                << "; state saved (sernn train --resume RUN_DIR continues)\n";
+      return 128 + e.signal;
+    } catch (const sernn::Diverged& e) {
+      std::cerr << "sernn " << c.name << ": " << e.what() << "\n";
+      return 1;
     } catch (const sernn::InputError& e) {
       std::cerr << "sernn " << c.name << ": error: " << e.what() << "\n";
       return 2;

@@ -1,5 +1,7 @@
 #include "app/setup.h"
 
+#include <unistd.h>
+
 #include <thread>
 
 #include <fmt/format.h>
@@ -136,9 +138,36 @@ std::shared_ptr<Penalty> make_config_penalty(const Config& config, const torch::
   return make_penalty(config.get_string("regularizer.kind"), o, config.get_float("regularizer.resolvent_alpha"));
 }
 
+void check_memory_fits(const Config& config) {
+  const double n = static_cast<double>(config.get_int("model.hidden"));
+  const bool spiking = config.get_string("model.kind") == "spiking";
+  const double inputs = spiking ? 700.0 : 8.0;
+  const double batch = static_cast<double>(config.get_int("train.batch_size"));
+  double steps = 50.0;
+  if (config.get_string("task.kind") == "shd")
+    steps = static_cast<double>(config.get_string("task.binning") == "per_sample" ? config.get_int("task.bins")
+                                                                                   : config.get_int("task.max_steps"));
+  // Parameters with gradient and two Adam moments, the batch input, and about 4 [T, B, N]
+  // activations kept for the backward pass.
+  const double bytes = 4.0 * (4.0 * (n * n + n * inputs) + steps * batch * inputs + 4.0 * steps * batch * n);
+  double data = 0;
+  if (config.get_string("task.kind") == "onechoice")
+    data = 4.0 * 50.0 * 8.0 *
+           static_cast<double>(config.get_int("task.train_size") + config.get_int("task.val_size") + config.get_int("task.test_size"));
+  const double total = bytes + data;
+  const double ram = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  if (ram > 0 && total > 0.8 * ram)
+    throw InputError(fmt::format(
+        "model.hidden = {}, train.batch_size = {} and the task sizes need about {:.1f} GiB, more than this machine's "
+        "{:.1f} GiB of memory allows",
+        config.get_int("model.hidden"), config.get_int("train.batch_size"), total / (1ull << 30), ram / (1ull << 30)));
+}
+
 nlohmann::json train_run(const Config& config, const std::string& out_dir, bool resume, bool quiet) {
+  check_memory_fits(config);
   apply_threads(config);
   const auto device = resolve_device(config);
+  if (config.get_bool("train.deterministic")) at::globalContext().setDeterministicAlgorithms(true, false);
   const auto coords = resolve_coords(config);
   auto task = make_task(config);
   auto net = make_network(config, task->input_size(), task->num_classes());
@@ -156,6 +185,8 @@ nlohmann::json train_run(const Config& config, const std::string& out_dir, bool 
   t.seed = static_cast<uint64_t>(config.get_int("train.seed"));
   t.gamma = config.get_float("regularizer.gamma");
   t.grad_clip = config.get_float("train.grad_clip");
+  t.checkpoint_minutes = config.get_float("checkpoint.every_minutes");
+  t.inject_nan_batch = config.get_int("train.inject_nan_batch");
   t.log_every = config.get_int("train.log_every");
   t.quiet = quiet;
   t.device = device;
@@ -187,14 +218,14 @@ LoadedRun load_run(const std::string& run_dir, int64_t epoch) {
   }
   const std::string model_path = fmt::format("{}/models/epoch_{:03d}.pt", run_dir, epoch);
   if (!file_exists(model_path)) throw InputError(fmt::format("{}: no model for epoch {}", model_path, epoch));
+  torch::serialize::InputArchive archive;
   try {
-    torch::serialize::InputArchive archive;
     archive.load_from(model_path);
-    run.network->load(archive);
   } catch (const c10::Error& e) {
-    throw InputError(fmt::format("{}: does not match the model of {}: {}", model_path, config_path,
-                                 e.what_without_backtrace()));
+    const std::string what = e.what_without_backtrace();
+    throw InputError(fmt::format("{}: not a model file ({})", model_path, what.substr(0, what.find('\n'))));
   }
+  load_module_strict(*run.network, archive, model_path);
   run.network->train(false);
   run.epoch = epoch;
   return run;

@@ -37,6 +37,9 @@ struct LoadedRun {
 /// last one when epoch < 0). InputError naming the file when anything is missing or foreign.
 LoadedRun load_run(const std::string& run_dir, int64_t epoch = -1);
 
+/// InputError if the model and task sizes of `config` cannot fit in this machine's memory.
+void check_memory_fits(const Config& config);
+
 /// Everything `sernn train` does once the config is resolved: writes config.json and
 /// coords.csv in `out_dir`, builds the pieces and trains (resuming when asked).
 nlohmann::json train_run(const Config& config, const std::string& out_dir, bool resume, bool quiet);

@@ -62,6 +62,8 @@ std::vector<ConfigKey> make_schema() {
       {"train.threads", T::Int, 0, "intra-op CPU threads (0 = all cores)", 0, 4096, {}},
       {"train.device", T::String, "cpu", "cpu or cuda[:i]", -inf, inf, {}},
       {"train.grad_clip", T::Float, 0.0, "clip the global gradient norm to this value (0 = off)", 0.0, 1e12, {}},
+      {"train.inject_nan_batch", T::Int, 0, "testing: make the loss NaN at this global batch (0 = off)", 0, 9.2e18, {}},
+      {"train.deterministic", T::Bool, false, "use only deterministic kernels (matters on CUDA)", -inf, inf, {}},
       {"train.log_every", T::Int, 10, "batches between progress log lines (non-terminal output)", 1, 1e9, {}},
       // regularizer
       {"regularizer.kind", T::String, "none", "wiring/communication cost", -inf, inf,

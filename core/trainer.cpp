@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <fstream>
 #include <sstream>
 
@@ -10,6 +11,7 @@
 #include "core/errors.h"
 #include "core/io.h"
 #include "core/progress.h"
+#include "core/signals.h"
 
 namespace sernn {
 
@@ -30,7 +32,7 @@ std::pair<torch::Tensor, torch::Tensor> classification_loss(const torch::Tensor&
 }
 
 namespace {
-constexpr int64_t kCheckpointFormat = 1;
+constexpr int64_t kCheckpointFormat = 2;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -88,11 +90,54 @@ void Trainer::write_status(const std::string& status, int64_t epoch, const std::
   atomic_write_text(opt_.out_dir + "/status.json", j.dump(2) + "\n");
 }
 
-void Trainer::save_checkpoint(const std::string& path, int64_t epoch) {
+void load_module_strict(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& path) {
+  std::vector<std::pair<std::string, torch::Tensor>> expected;
+  for (const auto& p : module.named_parameters()) expected.emplace_back(p.key(), p.value().detach().clone());
+  for (const auto& b : module.named_buffers()) expected.emplace_back(b.key(), b.value().detach().clone());
+  try {
+    module.load(archive);
+  } catch (const c10::Error& e) {
+    std::string what = e.what_without_backtrace();
+    throw InputError(fmt::format("{}: does not hold this model ({})", path, what.substr(0, what.find('\n'))));
+  }
+  std::map<std::string, torch::Tensor> loaded;
+  for (const auto& p : module.named_parameters()) loaded[p.key()] = p.value();
+  for (const auto& b : module.named_buffers()) loaded[b.key()] = b.value();
+  for (const auto& [name, before] : expected) {
+    const auto& now = loaded.at(name);
+    if (now.sizes() != before.sizes() || now.scalar_type() != before.scalar_type()) {
+      // Put the model back as it was, then refuse the file.
+      torch::NoGradGuard no_grad;
+      for (const auto& [n2, b2] : expected) loaded.at(n2).set_(b2);
+      throw InputError(fmt::format("{}: tensor '{}' has shape {} but this run's model needs {}", path, name,
+                                   c10::str(now.sizes()), c10::str(before.sizes())));
+    }
+  }
+}
+
+TrainPosition Trainer::fresh_position() const {
+  TrainPosition p;
+  const auto f = torch::TensorOptions().dtype(torch::kFloat64).device(opt_.device);
+  p.task_sum = torch::zeros({}, f);
+  p.reg_sum = torch::zeros({}, f);
+  p.correct = torch::zeros({}, f.dtype(torch::kInt64));
+  return p;
+}
+
+void Trainer::save_checkpoint(const std::string& path, const TrainPosition& pos) {
   atomic_write_with(path, [&](const std::string& tmp) {
     torch::serialize::OutputArchive archive;
     archive.write("format", torch::tensor(kCheckpointFormat));
-    archive.write("epoch", torch::tensor(epoch));
+    archive.write("epoch", torch::tensor(pos.epoch));
+    archive.write("batch", torch::tensor(pos.batch));
+    archive.write("samples", torch::tensor(pos.samples));
+    archive.write("seconds", torch::tensor(pos.seconds, torch::kFloat64));
+    archive.write("task_sum", pos.task_sum.cpu());
+    archive.write("reg_sum", pos.reg_sum.cpu());
+    archive.write("correct", pos.correct.cpu());
+    torch::serialize::OutputArchive stats;
+    for (const auto& [k, v] : pos.stat_sums) stats.write(k, v.cpu());
+    archive.write("stat_sums", stats);
     torch::serialize::OutputArchive model_archive, optim_archive;
     net_->save(model_archive);
     optimizer_->save(optim_archive);
@@ -102,37 +147,84 @@ void Trainer::save_checkpoint(const std::string& path, int64_t epoch) {
   });
 }
 
-int64_t Trainer::load_checkpoint(const std::string& path) {
+TrainPosition Trainer::load_checkpoint(const std::string& path) {
+  TrainPosition pos = fresh_position();
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path, opt_.device);
-    torch::Tensor format, epoch;
+    torch::Tensor format, epoch, batch, samples, seconds;
     archive.read("format", format);
     if (format.item<int64_t>() != kCheckpointFormat)
       throw InputError(fmt::format("{}: checkpoint format {} (this sernn reads {})", path, format.item<int64_t>(),
                                    kCheckpointFormat));
     archive.read("epoch", epoch);
-    torch::serialize::InputArchive model_archive, optim_archive;
+    archive.read("batch", batch);
+    archive.read("samples", samples);
+    archive.read("seconds", seconds);
+    archive.read("task_sum", pos.task_sum);
+    archive.read("reg_sum", pos.reg_sum);
+    archive.read("correct", pos.correct);
+    pos.epoch = epoch.item<int64_t>();
+    pos.batch = batch.item<int64_t>();
+    pos.samples = samples.item<int64_t>();
+    pos.seconds = seconds.item<double>();
+    torch::serialize::InputArchive stats, model_archive, optim_archive;
+    archive.read("stat_sums", stats);
+    for (const auto& key : stats.keys()) {
+      torch::Tensor t;
+      stats.read(key, t);
+      pos.stat_sums[key] = t.to(opt_.device);
+    }
     archive.read("model", model_archive);
     archive.read("optimizer", optim_archive);
-    net_->load(model_archive);
+    load_module_strict(*net_, model_archive, path);
     optimizer_->load(optim_archive);
-    return epoch.item<int64_t>();
   } catch (const InputError&) {
     throw;
   } catch (const c10::Error& e) {
-    throw InputError(fmt::format("{}: not a checkpoint of this model: {}", path, e.what_without_backtrace()));
+    std::string what = e.what_without_backtrace();
+    what = what.substr(0, what.find('\n'));
+    throw InputError(fmt::format("{}: not a checkpoint of this run's model ({})", path, what));
   }
+  pos.task_sum = pos.task_sum.to(opt_.device);
+  pos.reg_sum = pos.reg_sum.to(opt_.device);
+  pos.correct = pos.correct.to(opt_.device);
+  return pos;
+}
+
+void Trainer::check_finite(const torch::Tensor& loss, int64_t epoch, int64_t batch, bool after_step) const {
+  std::string what;
+  if (!after_step) {
+    if (!std::isfinite(loss.item<double>())) {
+      what = fmt::format("loss is {}", loss.item<double>());
+    } else {
+      for (const auto& p : net_->named_parameters())
+        if (p.value().grad().defined() && !torch::isfinite(p.value().grad()).all().item<bool>()) {
+          what = fmt::format("gradient of '{}' is not finite", p.key());
+          break;
+        }
+    }
+  } else {
+    for (const auto& p : net_->named_parameters())
+      if (!torch::isfinite(p.value()).all().item<bool>()) {
+        what = fmt::format("parameter '{}' is not finite after the optimiser step", p.key());
+        break;
+      }
+  }
+  if (what.empty()) return;
+  const auto msg = fmt::format("diverged at epoch {} batch {}: {}", epoch, batch, what);
+  write_status("diverged", epoch - 1, msg);
+  throw Diverged(msg + "; the last good checkpoint is kept in " + opt_.out_dir + "/checkpoint.pt");
 }
 
 nlohmann::json Trainer::fit(bool resume) {
   make_dirs(opt_.out_dir);
   const std::string metrics_path = opt_.out_dir + "/metrics.jsonl";
   const std::string ckpt_path = opt_.out_dir + "/checkpoint.pt";
-  int64_t start_epoch = 0;
+  TrainPosition pos = fresh_position();
   nlohmann::json last;
   if (resume && file_exists(ckpt_path)) {
-    start_epoch = load_checkpoint(ckpt_path);
+    pos = load_checkpoint(ckpt_path);
     // Keep the metric lines up to the checkpoint; a torn or later line is dropped.
     std::string kept;
     if (file_exists(metrics_path)) {
@@ -141,7 +233,7 @@ nlohmann::json Trainer::fit(bool resume) {
       while (std::getline(in, line)) {
         try {
           auto j = nlohmann::json::parse(line);
-          if (j.value("epoch", int64_t{-1}) <= start_epoch) {
+          if (j.value("epoch", int64_t{-1}) <= pos.epoch) {
             kept += line + "\n";
             last = j;
           }
@@ -154,23 +246,24 @@ nlohmann::json Trainer::fit(bool resume) {
   } else {
     std::remove(metrics_path.c_str());
     write_snapshot(0);
-    save_checkpoint(ckpt_path, 0);
+    save_checkpoint(ckpt_path, pos);
   }
 
   const int64_t batches = task_->train_batches(opt_.batch_size);
-  Progress progress((opt_.epochs - start_epoch) * batches, opt_.log_every, stdout);
-  const auto fopt = torch::TensorOptions().dtype(torch::kFloat64).device(opt_.device);
+  Progress progress((opt_.epochs - pos.epoch) * batches - pos.batch, opt_.log_every, stdout);
+  auto last_checkpoint = std::chrono::steady_clock::now();
+  const bool check_every_batch = opt_.device.is_cpu();  // a host read per batch is free on the CPU
 
-  for (int64_t epoch = start_epoch + 1; epoch <= opt_.epochs; ++epoch) {
+  for (int64_t epoch = pos.epoch + 1; epoch <= opt_.epochs; ++epoch) {
     write_status("running", epoch - 1);
     net_->train(true);
     const auto t0 = std::chrono::steady_clock::now();
-    auto task_sum = torch::zeros({}, fopt), reg_sum = torch::zeros({}, fopt);
-    auto correct = torch::zeros({}, fopt.dtype(torch::kInt64));
-    std::map<std::string, torch::Tensor> stat_sums;
-    int64_t samples = 0, b = 0;
     auto stream = task_->stream(Split::Train, epoch, opt_.batch_size, opt_.seed, opt_.device);
     Batch batch;
+    // Resuming inside an epoch: replay the stream (same order, same noise) up to where we were.
+    for (int64_t skip = 0; skip < pos.batch && stream->next(batch); ++skip) {
+    }
+    int64_t b = pos.batch;
     while (stream->next(batch)) {
       ++b;
       optimizer_->zero_grad();
@@ -182,39 +275,51 @@ nlohmann::json Trainer::fit(bool resume) {
         reg = opt_.gamma * (*penalty_)(net_->recurrent_weight());
         total = total + reg;
       }
+      if (opt_.inject_nan_batch > 0 && (epoch - 1) * batches + b == opt_.inject_nan_batch)
+        total = total * std::numeric_limits<double>::quiet_NaN();
       total.backward();
+      const bool check = check_every_batch || b % opt_.log_every == 0 || b == batches;
+      if (check) check_finite(total, epoch, b, /*after_step=*/false);
       if (opt_.grad_clip > 0.0) torch::nn::utils::clip_grad_norm_(net_->parameters(), opt_.grad_clip);
       optimizer_->step();
       net_->after_step();
+      if (check) check_finite(total, epoch, b, /*after_step=*/true);
 
       const int64_t n = batch.labels.size(0);
-      samples += n;
-      task_sum += task_loss.detach().to(torch::kFloat64) * static_cast<double>(n);
-      if (reg.defined()) reg_sum += reg.detach().to(torch::kFloat64) * static_cast<double>(n);
-      correct += right;
+      pos.samples += n;
+      pos.batch = b;
+      pos.task_sum += task_loss.detach().to(torch::kFloat64) * static_cast<double>(n);
+      if (reg.defined()) pos.reg_sum += reg.detach().to(torch::kFloat64) * static_cast<double>(n);
+      pos.correct += right;
       for (auto& [k, v] : out.stats) {
         auto w = v.detach().to(torch::kFloat64) * static_cast<double>(n);
-        stat_sums[k] = stat_sums.count(k) ? stat_sums[k] + w : w;
+        pos.stat_sums[k] = pos.stat_sums.count(k) ? pos.stat_sums[k] + w : w;
       }
       progress.step();
       if (!opt_.quiet && progress.due(b, batches)) {
-        const double secs = seconds_since(t0);
-        progress.batch(epoch, opt_.epochs, b, batches, task_sum.item<double>() / samples,
-                       static_cast<double>(correct.item<int64_t>()) / samples, samples / std::max(secs, 1e-9));
+        const double secs = pos.seconds + seconds_since(t0);
+        progress.batch(epoch, opt_.epochs, b, batches, pos.task_sum.item<double>() / pos.samples,
+                       static_cast<double>(pos.correct.item<int64_t>()) / pos.samples, pos.samples / std::max(secs, 1e-9));
+      }
+      const bool timed = opt_.checkpoint_minutes > 0 && seconds_since(last_checkpoint) >= 60.0 * opt_.checkpoint_minutes;
+      if ((timed || stop_requested()) && b < batches) {
+        TrainPosition mid = pos;
+        mid.epoch = epoch - 1;
+        mid.seconds = pos.seconds + seconds_since(t0);
+        save_checkpoint(ckpt_path, mid);
+        last_checkpoint = std::chrono::steady_clock::now();
+      }
+      if (stop_requested() && b < batches) {
+        write_status("interrupted", epoch - 1, fmt::format("stopped by signal {} in epoch {} after batch {}", stop_signal(), epoch, b));
+        if (!opt_.quiet) progress.line(fmt::format("interrupted in epoch {} after batch {}; checkpoint saved", epoch, b));
+        throw Interrupted{stop_signal()};
       }
     }
-    const double train_seconds = seconds_since(t0);
-    const double task_loss_mean = samples ? task_sum.item<double>() / samples : 0.0;
-    const double reg_loss_mean = samples ? reg_sum.item<double>() / samples : 0.0;
-    if (!std::isfinite(task_loss_mean) || !std::isfinite(reg_loss_mean) ||
-        !torch::isfinite(net_->recurrent_weight()).all().item<bool>()) {
-      const std::string msg =
-          fmt::format("diverged in epoch {}: non-finite {} (task_loss {}, reg_loss {})", epoch,
-                      std::isfinite(task_loss_mean) && std::isfinite(reg_loss_mean) ? "recurrent weights" : "loss",
-                      task_loss_mean, reg_loss_mean);
-      write_status("diverged", epoch - 1, msg);
-      throw std::runtime_error(msg + "; the last good checkpoint is kept in " + ckpt_path);
-    }
+    const double train_seconds = pos.seconds + seconds_since(t0);
+    const int64_t samples = pos.samples;
+    const double task_loss_mean = samples ? pos.task_sum.item<double>() / samples : 0.0;
+    const double reg_loss_mean = samples ? pos.reg_sum.item<double>() / samples : 0.0;
+    check_finite(torch::tensor(task_loss_mean + reg_loss_mean), epoch, b, /*after_step=*/true);
 
     const auto val = evaluate(Split::Validation, epoch);
     const auto test = evaluate(Split::Test, epoch);
@@ -222,27 +327,34 @@ nlohmann::json Trainer::fit(bool resume) {
         {"epoch", epoch},
         {"task_loss", task_loss_mean},
         {"reg_loss", reg_loss_mean},
-        {"train_acc", samples ? static_cast<double>(correct.item<int64_t>()) / samples : 0.0},
+        {"train_acc", samples ? static_cast<double>(pos.correct.item<int64_t>()) / samples : 0.0},
         {"val_loss", val.samples ? nlohmann::json(val.loss) : nlohmann::json()},
         {"val_acc", val.samples ? nlohmann::json(val.accuracy) : nlohmann::json()},
         {"test_loss", test.loss},
         {"test_acc", test.accuracy},
-        {"seconds", seconds_since(t0)},
+        {"seconds", pos.seconds + seconds_since(t0)},
         {"samples_per_s", samples / std::max(train_seconds, 1e-9)},
     };
-    for (auto& [k, v] : stat_sums) m[k] = v.item<double>() / samples;
+    for (auto& [k, v] : pos.stat_sums) m[k] = v.item<double>() / samples;
     for (auto& [k, v] : net_->parameter_stats()) m[k] = v;
 
     write_snapshot(epoch);
     append_line_synced(metrics_path, m.dump());
-    save_checkpoint(ckpt_path, epoch);
+    pos = fresh_position();
+    pos.epoch = epoch;
+    save_checkpoint(ckpt_path, pos);
+    last_checkpoint = std::chrono::steady_clock::now();
     last = m;
     if (!opt_.quiet)
       progress.line(fmt::format("epoch {}/{}: task_loss {:.4f} reg_loss {:.4f} train {:.1f}% val {} test {:.1f}% "
                                 "({:.1f}s, {:.0f} samples/s)",
                                 epoch, opt_.epochs, task_loss_mean, reg_loss_mean, 100.0 * m["train_acc"].get<double>(),
-                                val.samples ? fmt::format("{:.1f}%", 100.0 * val.accuracy) : std::string("-"), 100.0 * test.accuracy, m["seconds"].get<double>(),
-                                m["samples_per_s"].get<double>()));
+                                val.samples ? fmt::format("{:.1f}%", 100.0 * val.accuracy) : std::string("-"),
+                                100.0 * test.accuracy, m["seconds"].get<double>(), m["samples_per_s"].get<double>()));
+    if (stop_requested() && epoch < opt_.epochs) {
+      write_status("interrupted", epoch, fmt::format("stopped by signal {} after epoch {}", stop_signal(), epoch));
+      throw Interrupted{stop_signal()};
+    }
   }
   write_status("finished", opt_.epochs);
   return last;

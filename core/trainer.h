@@ -4,9 +4,12 @@
 ///   metrics.jsonl        one JSON object per epoch (appended and fsynced)
 ///   weights/epoch_EEE.csv  the recurrent matrix before training (000) and after every epoch
 ///   models/epoch_EEE.pt    the whole model (parameters and buffers) at the same points
-///   checkpoint.pt        model + optimiser + epoch, written atomically at every epoch end
-///   status.json          {"status": running|finished|diverged, "epoch": E, ...}
+///   checkpoint.pt        model + optimiser + position, written atomically at every epoch end,
+///                        every `checkpoint_minutes`, and when SIGINT/SIGTERM asks to stop
+///   status.json          {"status": running|finished|interrupted|diverged, "epoch": E, ...}
+#include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -26,7 +29,27 @@ struct TrainerOptions {
   double grad_clip = 0.0;      ///< max global gradient norm (0 = no clipping)
   int64_t log_every = 10;      ///< batches between log lines when stdout is not a terminal
   bool quiet = false;          ///< no progress output (tests)
+  double checkpoint_minutes = 0;  ///< extra checkpoints inside an epoch (0 = epoch ends only)
+  int64_t inject_nan_batch = 0;   ///< fault injection for tests: NaN loss at this global batch (1-based)
   torch::Device device = torch::kCPU;
+};
+
+/// Thrown when the loss, a gradient or a weight stops being finite. The run's status.json says
+/// "diverged" (with the same message) and the last good checkpoint is kept.
+class Diverged : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Where a run stands: completed epochs, batches done in the next one, and that epoch's running
+/// sums (so a resumed epoch reports the same metrics as an uninterrupted one).
+struct TrainPosition {
+  int64_t epoch = 0;
+  int64_t batch = 0;
+  double seconds = 0;  ///< training time already spent in the current epoch
+  torch::Tensor task_sum, reg_sum, correct;
+  int64_t samples = 0;
+  std::map<std::string, torch::Tensor> stat_sums;
 };
 
 /// Loss and accuracy of one pass over a split.
@@ -48,13 +71,18 @@ class Trainer {
   /// Mean cross-entropy and accuracy on `split` (no noise, no gradients).
   Evaluation evaluate(Split split, int64_t epoch) const;
 
-  /// Saves/loads model + optimiser + epoch (atomic write).
-  void save_checkpoint(const std::string& path, int64_t epoch);
-  int64_t load_checkpoint(const std::string& path);
+  /// Saves/loads model + optimiser + position (atomic write). A file from another model, an
+  /// older format or a damaged file is an InputError naming the file.
+  void save_checkpoint(const std::string& path, const TrainPosition& position);
+  TrainPosition load_checkpoint(const std::string& path);
 
  private:
   void write_snapshot(int64_t epoch) const;
   void write_status(const std::string& status, int64_t epoch, const std::string& message = "") const;
+  /// Throws Diverged (after writing the status) if the loss, a gradient or a parameter is not
+  /// finite; `after_step` selects the parameter check.
+  void check_finite(const torch::Tensor& loss, int64_t epoch, int64_t batch, bool after_step) const;
+  TrainPosition fresh_position() const;
 
   std::shared_ptr<Network> net_;
   std::shared_ptr<const Task> task_;
@@ -62,6 +90,11 @@ class Trainer {
   TrainerOptions opt_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
 };
+
+/// Loads `module`'s parameters and buffers from `archive`, requiring every tensor to exist with
+/// the module's own shape and dtype (LibTorch's load alone would silently take any shape).
+/// InputError naming `path` and the tensor otherwise.
+void load_module_strict(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& path);
 
 /// Mean cross-entropy of logits [B, C] against labels [B] and the number of correct argmaxes,
 /// both as tensors on the logits' device (no host sync).
