@@ -21,5 +21,6 @@ int cmd_data(int argc, char** argv);
 int cmd_export(int argc, char** argv);
 int cmd_analyze(int argc, char** argv);
 int cmd_report(int argc, char** argv);
+int cmd_sweep(int argc, char** argv);
 
 }  // namespace sernn

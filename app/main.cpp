@@ -18,6 +18,7 @@ namespace sernn {
 const std::vector<Command>& commands() {
   static const std::vector<Command> list{
       {"train", "train one network into a run directory", cmd_train},
+      {"sweep", "train every (group, gamma, seed) of a sweep; resumable; Slurm arrays", cmd_sweep},
       {"data", "synthetic SHD and the SHD downloader", cmd_data},
       {"analyze", "modularity, entropies, spectra, graph measures of a run or a matrix", cmd_analyze},
       {"report", "self-contained HTML report of a run", cmd_report},

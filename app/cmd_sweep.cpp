@@ -1,0 +1,123 @@
+#include <unistd.h>
+
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "app/cli.h"
+#include "app/commands.h"
+#include "app/sweep.h"
+#include "core/errors.h"
+#include "core/io.h"
+
+namespace sernn {
+
+int cmd_sweep(int argc, char** argv) {
+  cxxopts::Options opts("sernn sweep", "Train every (regulariser group, gamma, seed); resumable; results.csv from the runs.");
+  opts.add_options()
+      ("config", "base config (.toml or .json)", cxxopts::value<std::string>())
+      ("out", "sweep directory", cxxopts::value<std::string>())
+      ("groups", "regulariser groups", cxxopts::value<std::string>()->default_value("l1,space,comm,sernn"))
+      ("gammas", "START:STOP:COUNT (linspace) or a,b,c", cxxopts::value<std::string>()->default_value("0.001:0.3:11"))
+      ("seeds", "seeds per (group, gamma), starting at train.seed", cxxopts::value<int64_t>()->default_value("1"))
+      ("jobs", "runs at a time (child processes)", cxxopts::value<int64_t>()->default_value("1"))
+      ("threads", "CPU threads per run (0 = cores / jobs)", cxxopts::value<int64_t>()->default_value("0"))
+      ("shard", "run only shard I of M (I/M, 0-based)", cxxopts::value<std::string>())
+      ("s,set", "override a config key of every run (repeatable)", cxxopts::value<std::vector<std::string>>())
+      ("ensemble", "networks per batched model (only 1 is available in this build)", cxxopts::value<std::string>()->default_value("1"))
+      ("slurm", "write SWEEP_DIR/sweep.sbatch (a job array over shards) instead of running")
+      ("shards", "number of array tasks for --slurm (default: one per run)", cxxopts::value<int64_t>())
+      ("partition", "Slurm partition", cxxopts::value<std::string>()->default_value(""))
+      ("time", "Slurm time limit, e.g. 24:00:00", cxxopts::value<std::string>()->default_value(""))
+      ("gpus-per-task", "Slurm GPUs per task", cxxopts::value<int64_t>()->default_value("0"))
+      ("q,quiet", "no progress output")
+      ("h,help", "show this help");
+  auto args = opts.parse(argc, argv);
+  if (args.count("help")) {
+    std::cout << opts.help();
+    return 0;
+  }
+  if (!args.count("config")) throw InputError("missing --config FILE (see sernn sweep --help)");
+  if (!args.count("out")) throw InputError("missing --out SWEEP_DIR");
+  if (args["ensemble"].as<std::string>() != "1")
+    throw InputError("--ensemble: batched ensembles are not available in this build; use --jobs for parallel runs");
+  const auto config_path = args["config"].as<std::string>();
+  auto base = Config::from_file(config_path);
+  std::vector<std::string> sets;
+  if (args.count("set"))
+    for (const auto& s : args["set"].as<std::vector<std::string>>()) {
+      base.set(s, "--set " + s);
+      sets.push_back(s);
+    }
+  SweepPlan plan;
+  plan.groups.clear();
+  std::stringstream gs(args["groups"].as<std::string>());
+  for (std::string g; std::getline(gs, g, ',');) {
+    if (g != "none" && g != "l1" && g != "space" && g != "comm" && g != "sernn" && g != "resolvent")
+      throw InputError(fmt::format("--groups: unknown regularizer '{}' (known: none, l1, space, comm, sernn, resolvent)", g));
+    plan.groups.push_back(g);
+  }
+  plan.gammas = parse_gammas(args["gammas"].as<std::string>());
+  plan.seeds = args["seeds"].as<int64_t>();
+  if (plan.seeds < 1) throw InputError("--seeds must be at least 1");
+  plan.first_seed = base.get_int("train.seed");
+  const auto all = expand(plan);
+  const auto out = args["out"].as<std::string>();
+
+  // The plan, for people and tools.
+  nlohmann::json plan_json = {{"config", config_path}, {"set", sets}, {"groups", plan.groups}, {"gammas", plan.gammas},
+                              {"seeds", plan.seeds}, {"first_seed", plan.first_seed}, {"runs", nlohmann::json::array()}};
+  for (const auto& r : all) plan_json["runs"].push_back({{"group", r.group}, {"gamma", r.gamma}, {"seed", r.seed}, {"dir", r.dir}});
+  make_dirs(out);
+
+  if (args.count("slurm")) {
+    const int64_t shards = args.count("shards") ? args["shards"].as<int64_t>() : static_cast<int64_t>(all.size());
+    if (shards < 1) throw InputError("--shards must be at least 1");
+    char self[4096] = {0};
+    const ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    std::vector<std::string> cmd{len > 0 ? std::string(self, len) : "sernn", "sweep", "--config", config_path, "--out", out,
+                                 "--groups", args["groups"].as<std::string>(), "--gammas", args["gammas"].as<std::string>(),
+                                 "--seeds", std::to_string(plan.seeds), "--jobs", "1", "--quiet"};
+    for (const auto& s : sets) cmd.insert(cmd.end(), {"--set", s});
+    atomic_write_text(out + "/sweep.json", plan_json.dump(2) + "\n");
+    atomic_write_text(out + "/sweep.sbatch", slurm_script(cmd, shards, out, args["partition"].as<std::string>(),
+                                                          args["time"].as<std::string>(), args["gpus-per-task"].as<int64_t>()));
+    fmt::print("wrote {}/sweep.sbatch ({} array tasks for {} runs); submit with: sbatch {}/sweep.sbatch\n", out, shards,
+               all.size(), out);
+    return 0;
+  }
+
+  std::vector<SweepRun> runs = all;
+  if (args.count("shard")) {
+    const auto text = args["shard"].as<std::string>();
+    const auto slash = text.find('/');
+    int64_t i = -1, m = 0;
+    try {
+      i = std::stoll(text.substr(0, slash));
+      m = std::stoll(text.substr(slash + 1));
+    } catch (const std::exception&) {
+    }
+    if (slash == std::string::npos || m < 1 || i < 0 || i >= m)
+      throw InputError(fmt::format("--shard: expected I/M with 0 <= I < M, got '{}'", text));
+    runs = shard(all, i, m);
+  }
+  atomic_write_text(out + "/sweep.json", plan_json.dump(2) + "\n");
+  SweepOptions o;
+  o.out_dir = out;
+  char self[4096] = {0};
+  const ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (len <= 0) throw std::runtime_error("sweep: cannot find the sernn executable (/proc/self/exe)");
+  o.self = std::string(self, len);
+  o.jobs = std::max<int64_t>(1, args["jobs"].as<int64_t>());
+  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  o.threads_per_job = args["threads"].as<int64_t>() > 0 ? args["threads"].as<int64_t>() : std::max<int64_t>(1, cores / o.jobs);
+  o.quiet = args.count("quiet") > 0;
+  const auto done = run_sweep(base, runs, all, o);
+  fmt::print("{} of {} runs done; results: {}/results.csv\n", done, runs.size(), out);
+  return 0;
+}
+
+}  // namespace sernn

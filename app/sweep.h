@@ -1,0 +1,61 @@
+#pragma once
+/// `sernn sweep`: every (regulariser group, γ, seed) of a plan is one `sernn train` run
+/// directory under SWEEP_DIR/runs/, run as child processes (`--jobs` at a time). The sweep is
+/// resumable: finished (and diverged) runs are skipped, interrupted ones continue from their
+/// checkpoint, and SWEEP_DIR/results.csv is always rebuilt from the run directories.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/config.h"
+
+namespace sernn {
+
+struct SweepPlan {
+  std::vector<std::string> groups{"l1", "space", "comm", "sernn"};
+  std::vector<double> gammas;
+  int64_t seeds = 1;
+  int64_t first_seed = 1;
+};
+
+struct SweepRun {
+  std::string group;
+  double gamma;
+  int64_t seed;
+  std::string dir;  ///< relative to SWEEP_DIR
+};
+
+/// "a:b:n" (n values from a to b inclusive, like numpy.linspace) or "a,b,c".
+std::vector<double> parse_gammas(const std::string& text);
+/// All runs of the plan in a fixed order (group, then γ, then seed).
+std::vector<SweepRun> expand(const SweepPlan& plan);
+/// Shard `index` of `count`: runs i with i mod count == index.
+std::vector<SweepRun> shard(const std::vector<SweepRun>& runs, int64_t index, int64_t count);
+
+struct SweepOptions {
+  std::string out_dir;
+  std::string self;          ///< path of the sernn executable to run children with
+  int64_t jobs = 1;
+  int64_t threads_per_job = 1;
+  bool quiet = false;
+};
+
+/// Runs (or resumes) `runs`; returns the number that are finished or diverged. Writes
+/// SWEEP_DIR/base_config.json and rebuilds results.csv after every run. Stops on SIGINT/SIGTERM
+/// after passing the signal on to the running children (which checkpoint) and throws Interrupted.
+/// `all` is the whole plan (results.csv lists every run), `runs` the part to run here.
+int64_t run_sweep(const Config& base, const std::vector<SweepRun>& runs, const std::vector<SweepRun>& all,
+                  const SweepOptions& options);
+
+/// Rebuilds SWEEP_DIR/results.csv (one row per run of `runs`) from the run directories.
+void write_results(const std::string& out_dir, const std::vector<SweepRun>& runs);
+
+/// Text of a Slurm job array whose task i runs shard i/M of the same sweep.
+std::string slurm_script(const std::vector<std::string>& sweep_args, int64_t shards, const std::string& out_dir,
+                         const std::string& partition, const std::string& time, int64_t gpus_per_task);
+
+/// Quotes a word for a POSIX shell.
+std::string shell_quote(const std::string& word);
+
+}  // namespace sernn
