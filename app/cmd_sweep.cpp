@@ -27,7 +27,7 @@ int cmd_sweep(int argc, char** argv) {
       ("threads", "CPU threads per run (0 = cores / jobs)", cxxopts::value<int64_t>()->default_value("0"))
       ("shard", "run only shard I of M (I/M, 0-based)", cxxopts::value<std::string>())
       ("s,set", "override a config key of every run (repeatable)", cxxopts::value<std::vector<std::string>>())
-      ("ensemble", "networks per batched model (only 1 is available in this build)", cxxopts::value<std::string>()->default_value("1"))
+      ("ensemble", "rate models: train K runs at once as one batched model (K or auto)", cxxopts::value<std::string>()->default_value("1"))
       ("slurm", "write SWEEP_DIR/sweep.sbatch (a job array over shards) instead of running")
       ("shards", "number of array tasks for --slurm (default: one per run)", cxxopts::value<int64_t>())
       ("partition", "Slurm partition", cxxopts::value<std::string>()->default_value(""))
@@ -42,8 +42,6 @@ int cmd_sweep(int argc, char** argv) {
   }
   if (!args.count("config")) throw InputError("missing --config FILE (see sernn sweep --help)");
   if (!args.count("out")) throw InputError("missing --out SWEEP_DIR");
-  if (args["ensemble"].as<std::string>() != "1")
-    throw InputError("--ensemble: batched ensembles are not available in this build; use --jobs for parallel runs");
   const auto config_path = args["config"].as<std::string>();
   auto base = Config::from_file(config_path);
   std::vector<std::string> sets;
@@ -115,7 +113,21 @@ int cmd_sweep(int argc, char** argv) {
   const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
   o.threads_per_job = args["threads"].as<int64_t>() > 0 ? args["threads"].as<int64_t>() : std::max<int64_t>(1, cores / o.jobs);
   o.quiet = args.count("quiet") > 0;
-  const auto done = run_sweep(base, runs, all, o);
+  const auto ens_text = args["ensemble"].as<std::string>();
+  int64_t ensemble = 1;
+  if (ens_text == "auto") {
+    ensemble = auto_ensemble_size(base, static_cast<int64_t>(runs.size()));
+  } else {
+    try {
+      ensemble = std::stoll(ens_text);
+    } catch (const std::exception&) {
+      ensemble = 0;
+    }
+    if (ensemble < 1) throw InputError(fmt::format("--ensemble: expected a positive integer or auto, got '{}'", ens_text));
+  }
+  if (ensemble > 1 && base.get_string("model.kind") != "rate")
+    throw InputError("--ensemble: batched ensembles are available for rate models only; use --jobs for spiking sweeps");
+  const auto done = ensemble > 1 ? run_sweep_ensembles(base, runs, all, o, ensemble) : run_sweep(base, runs, all, o);
   fmt::print("{} of {} runs done; results: {}/results.csv\n", done, runs.size(), out);
   return 0;
 }

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "analysis/analyze.h"
+#include "app/ensemble.h"
 #include "core/errors.h"
 #include "core/geometry.h"
 #include "core/io.h"
@@ -223,6 +224,55 @@ int64_t run_sweep(const Config& base, const std::vector<SweepRun>& runs, const s
   }
   write_results(o.out_dir, all);
   return done;
+}
+
+Config run_config(const Config& base, const SweepRun& r, int64_t threads) {
+  Config c = base;
+  c.set_json("regularizer.kind", r.group, "sweep");
+  c.set_json("regularizer.gamma", r.gamma, "sweep");
+  c.set_json("train.seed", r.seed, "sweep");
+  c.set_json("train.threads", threads, "sweep");
+  return c;
+}
+
+int64_t run_sweep_ensembles(const Config& base, const std::vector<SweepRun>& runs, const std::vector<SweepRun>& all,
+                            const SweepOptions& o, int64_t ensemble) {
+  make_dirs(o.out_dir);
+  atomic_write_text(o.out_dir + "/base_config.json", base.to_json().dump(2) + "\n");
+  std::vector<const SweepRun*> pending;
+  int64_t done = 0;
+  for (const auto& r : runs) {
+    const auto st = run_status(o.out_dir + "/" + r.dir);
+    if (st == "finished" || st == "diverged") ++done;
+    else pending.push_back(&r);
+  }
+  for (size_t i = 0; i < pending.size(); i += static_cast<size_t>(ensemble)) {
+    if (stop_requested()) {
+      write_results(o.out_dir, all);
+      throw Interrupted{stop_signal()};
+    }
+    std::vector<Config> configs;
+    std::vector<std::string> dirs;
+    for (size_t j = i; j < std::min(pending.size(), i + static_cast<size_t>(ensemble)); ++j) {
+      configs.push_back(run_config(base, *pending[j], o.threads_per_job * o.jobs));
+      dirs.push_back(o.out_dir + "/" + pending[j]->dir);
+    }
+    train_rate_ensemble(configs, dirs, o.quiet);
+    done += static_cast<int64_t>(configs.size());
+    write_results(o.out_dir, all);
+    if (!o.quiet) fmt::print("ensemble of {} done ({}/{} runs)\n", configs.size(), done, runs.size());
+  }
+  write_results(o.out_dir, all);
+  return done;
+}
+
+int64_t auto_ensemble_size(const Config& base, int64_t pending) {
+  const double n = static_cast<double>(base.get_int("model.hidden")), b = static_cast<double>(base.get_int("train.batch_size"));
+  // Parameters, gradients and Adam moments, plus about 4 [T, B, N] activations, per network.
+  const double per_net = 4.0 * (4.0 * (n * n + 8 * n) + 4.0 * 50.0 * b * n + 50.0 * b * 8.0);
+  const double ram = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  const auto fit = static_cast<int64_t>(0.5 * ram / per_net);
+  return std::max<int64_t>(1, std::min<int64_t>({fit, pending, 256}));
 }
 
 std::string shell_quote(const std::string& word) {

@@ -48,6 +48,13 @@ struct SweepOptions {
 int64_t run_sweep(const Config& base, const std::vector<SweepRun>& runs, const std::vector<SweepRun>& all,
                   const SweepOptions& options);
 
+/// Like run_sweep, but trains the pending runs `ensemble` at a time in this process as one
+/// batched rate model (app/ensemble.h). An interrupted ensemble's members start again.
+int64_t run_sweep_ensembles(const Config& base, const std::vector<SweepRun>& runs, const std::vector<SweepRun>& all,
+                            const SweepOptions& options, int64_t ensemble);
+/// Ensemble size for `--ensemble auto`: as many of `pending` runs as fit in half the memory.
+int64_t auto_ensemble_size(const Config& base, int64_t pending);
+
 /// Rebuilds SWEEP_DIR/results.csv (one row per run of `runs`) from the run directories.
 void write_results(const std::string& out_dir, const std::vector<SweepRun>& runs);
 

@@ -1,0 +1,52 @@
+#include "models/rate_ensemble.h"
+
+namespace sernn {
+
+RateEnsembleImpl::RateEnsembleImpl(const std::vector<RateRNN>& members) : options(members.at(0)->options) {
+  auto stack = [&](auto get) {
+    std::vector<torch::Tensor> parts;
+    for (const auto& m : members) parts.push_back(get(m).detach().clone());
+    return torch::stack(parts);
+  };
+  // Submodules give the parameters the same dotted names as RateRNN's.
+  auto input = register_module("input", std::make_shared<torch::nn::Module>());
+  auto recurrent = register_module("recurrent", std::make_shared<torch::nn::Module>());
+  auto readout = register_module("readout", std::make_shared<torch::nn::Module>());
+  input_weight = input->register_parameter("weight", stack([](const RateRNN& m) { return m->input->weight; }));
+  recurrent_weight = recurrent->register_parameter("weight", stack([](const RateRNN& m) { return m->recurrent->weight; }));
+  recurrent_bias = recurrent->register_parameter("bias", stack([](const RateRNN& m) { return m->recurrent->bias; }));
+  readout_weight = readout->register_parameter("weight", stack([](const RateRNN& m) { return m->readout->weight; }));
+  readout_bias = readout->register_parameter("bias", stack([](const RateRNN& m) { return m->readout->bias; }));
+}
+
+torch::Tensor RateEnsembleImpl::forward(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 4 && x.size(0) == size() && x.size(3) == options.inputs(), "RateEnsemble expects inputs [",
+              size(), ", T, B, ", options.inputs(), "], got ", x.sizes());
+  const int64_t K = x.size(0), T = x.size(1), B = x.size(2), N = options.hidden();
+  const double a = options.alpha();
+  // Input projection of all steps at once per network: [K, T*B, C] x [K, C, N] + b.
+  const auto drive = torch::baddbmm(recurrent_bias.unsqueeze(1), x.reshape({K, T * B, -1}), input_weight.transpose(1, 2))
+                         .view({K, T, B, N});
+  const auto drives = drive.unbind(1);
+  const auto wt = recurrent_weight.transpose(1, 2);
+  auto h = torch::zeros({K, B, N}, x.options());
+  for (int64_t t = 0; t < T; ++t) {
+    auto z = torch::baddbmm(drives[t], h, wt);
+    auto f = options.tanh() ? torch::tanh(z) : torch::relu(z);
+    h = a == 1.0 ? f : (1.0 - a) * h + a * f;
+  }
+  return torch::baddbmm(readout_bias.unsqueeze(1), h, readout_weight.transpose(1, 2));
+}
+
+RateRNN RateEnsembleImpl::member(int64_t k) const {
+  RateRNN m(options);
+  torch::NoGradGuard no_grad;
+  m->input->weight.copy_(input_weight[k]);
+  m->recurrent->weight.copy_(recurrent_weight[k]);
+  m->recurrent->bias.copy_(recurrent_bias[k]);
+  m->readout->weight.copy_(readout_weight[k]);
+  m->readout->bias.copy_(readout_bias[k]);
+  return m;
+}
+
+}  // namespace sernn
