@@ -20,7 +20,7 @@ namespace {
 nlohmann::json read_json_file(const std::string& path) {
   try {
     return nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw InputError(fmt::format("{}: invalid JSON: {}", path, e.what()));
   }
 }
@@ -33,7 +33,7 @@ nlohmann::json read_jsonl_file(const std::string& path) {
   while (std::getline(in, line)) {
     try {
       rows.push_back(nlohmann::json::parse(line));
-    } catch (const nlohmann::json::parse_error&) {
+    } catch (const nlohmann::json::exception&) {
       break;  // a torn last line of a killed run
     }
   }

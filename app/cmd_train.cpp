@@ -43,7 +43,7 @@ int cmd_train(int argc, char** argv) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(read_file(path));
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       throw InputError(fmt::format("{}: invalid JSON: {}", path, e.what()));
     }
     config = Config::from_json(j, path);

@@ -205,7 +205,7 @@ LoadedRun load_run(const std::string& run_dir, int64_t epoch) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_file(config_path));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw InputError(fmt::format("{}: invalid JSON: {}", config_path, e.what()));
   }
   run.config = Config::from_json(j, config_path);

@@ -38,7 +38,7 @@ nlohmann::json read_json_or_null(const std::string& path) {
   if (!file_exists(path)) return nullptr;
   try {
     return nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error&) {
+  } catch (const nlohmann::json::exception&) {
     return nullptr;
   }
 }
@@ -57,7 +57,7 @@ nlohmann::json last_metrics(const std::string& dir) {
   while (std::getline(in, line)) {
     try {
       last = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error&) {
+    } catch (const nlohmann::json::exception&) {
       break;
     }
   }

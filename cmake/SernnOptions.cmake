@@ -1,6 +1,7 @@
 # Build options and the per-target defaults every sernn target shares.
 option(SERNN_BUILD_TESTS "Build the GoogleTest suite" ON)
 option(SERNN_USE_PCH "Precompile torch headers (much faster builds)" ON)
+option(SERNN_BUILD_FUZZERS "Build the libFuzzer targets (clang; see scripts/fuzz.sh)" OFF)
 
 if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
   set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type" FORCE)
@@ -22,6 +23,11 @@ function(sernn_target_defaults target)
   # PIC stays at the toolchain default everywhere: the shared PCH must see identical flags.
   set_target_properties(${target} PROPERTIES CXX_EXTENSIONS OFF)
   target_compile_options(${target} PRIVATE -Wall -Wextra)
+  if(SERNN_BUILD_FUZZERS)
+    # Coverage for libFuzzer plus AddressSanitizer/UBSan on every sernn target of the fuzz build.
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+    target_link_options(${target} PUBLIC -fsanitize=address,undefined)
+  endif()
   if(SERNN_USE_PCH)
     if(target STREQUAL "sernn_pch")
       target_precompile_headers(${target} PRIVATE <torch/torch.h> <nlohmann/json.hpp> <fmt/format.h>)

@@ -1,6 +1,8 @@
 #include "core/config.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -169,6 +171,52 @@ Json coerce(const ConfigKey& k, const Json& v, const std::string& origin) {
   return v;
 }
 
+/// toml++ 3.3 (Debian 12) reaches an "unreachable" branch on some non-ASCII characters outside
+/// strings (found by tests/fuzz/fuzz_config). TOML allows non-ASCII only inside strings and
+/// comments, so such input is refused here, before the library sees it.
+void check_toml_ascii(const std::string& text, const std::string& origin) {
+  enum class State { Code, Comment, Basic, Literal, MultiBasic, MultiLiteral } st = State::Code;
+  int64_t line = 1, col = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    ++col;
+    if (c == '\n') {
+      ++line, col = 0;
+      if (st == State::Comment || st == State::Basic || st == State::Literal) st = State::Code;
+      continue;
+    }
+    auto starts = [&](const char* s) { return text.compare(i, std::strlen(s), s) == 0; };
+    switch (st) {
+      case State::Code:
+        if (c >= 0x80)
+          throw InputError(fmt::format("{}:{}:{}: invalid TOML: non-ASCII character outside a string or comment", origin,
+                                       line, col));
+        if (c == '#') st = State::Comment;
+        else if (starts("\"\"\"")) st = State::MultiBasic, i += 2;
+        else if (starts("'''")) st = State::MultiLiteral, i += 2;
+        else if (c == '"') st = State::Basic;
+        else if (c == '\'') st = State::Literal;
+        break;
+      case State::Basic:
+        if (c == '\\') ++i;
+        else if (c == '"') st = State::Code;
+        break;
+      case State::Literal:
+        if (c == '\'') st = State::Code;
+        break;
+      case State::MultiBasic:
+        if (c == '\\') ++i;
+        else if (starts("\"\"\"")) st = State::Code, i += 2;
+        break;
+      case State::MultiLiteral:
+        if (starts("'''")) st = State::Code, i += 2;
+        break;
+      case State::Comment:
+        break;
+    }
+  }
+}
+
 Json toml_to_json(const toml::node& node) {
   if (auto t = node.as_table()) {
     Json j = Json::object();
@@ -222,10 +270,11 @@ Config Config::from_string(const std::string& text, bool json, const std::string
   if (json) {
     try {
       nested = Json::parse(text);
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {
       throw InputError(fmt::format("{}: invalid JSON: {}", origin, e.what()));
     }
   } else {
+    check_toml_ascii(text, origin);
     try {
       nested = toml_to_json(toml::parse(text, origin));
     } catch (const toml::parse_error& e) {
@@ -278,7 +327,7 @@ void Config::set(const std::string& assignment, const std::string& origin) {
     if (k->type == T::IntList && (text.empty() || text.front() != '[')) text = "[" + text + "]";
     try {
       value = Json::parse(text);
-    } catch (const Json::parse_error&) {
+    } catch (const Json::exception&) {
       fail(origin, key, fmt::format("expected {}, got '{}'", type_name(k->type), assignment.substr(eq + 1)));
     }
   }
@@ -301,12 +350,11 @@ std::vector<int64_t> Config::get_int_list(const std::string& key) const {
 
 Json Config::to_json() const {
   Json out = Json::object();
-  for (const auto& [key, value] : values_) out[Json::json_pointer("/" + [&] {
-                                              std::string p = key;
-                                              for (auto& ch : p)
-                                                if (ch == '.') ch = '/';
-                                              return p;
-                                            }())] = value;
+  for (const auto& entry : values_) {
+    std::string pointer = "/" + entry.first;  // "train.epochs" -> "/train/epochs"
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
+    out[Json::json_pointer(pointer)] = entry.second;
+  }
   return out;
 }
 

@@ -99,7 +99,11 @@ std::string read_file(const std::string& path) {
 }
 
 torch::Tensor read_matrix_csv(const std::string& path, bool allow_header) {
-  std::istringstream in(read_file(path));
+  return parse_matrix_csv(read_file(path), path, allow_header);
+}
+
+torch::Tensor parse_matrix_csv(const std::string& text, const std::string& path, bool allow_header) {
+  std::istringstream in(text);
   std::vector<double> values;
   int64_t cols = -1, rows = 0, line_no = 0;
   std::string line;

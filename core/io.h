@@ -23,6 +23,8 @@ std::string matrix_to_csv(const torch::Tensor& m);
 /// of cells; non-numeric or non-finite cells are InputErrors naming file, line and column.
 /// With `allow_header`, a first line that is not numeric is skipped.
 torch::Tensor read_matrix_csv(const std::string& path, bool allow_header = false);
+/// The same parser on text already in memory; `origin` names it in errors.
+torch::Tensor parse_matrix_csv(const std::string& text, const std::string& origin, bool allow_header = false);
 
 /// Reads a whole text file; InputError naming the file if it cannot.
 std::string read_file(const std::string& path);

@@ -237,7 +237,7 @@ nlohmann::json Trainer::fit(bool resume) {
             kept += line + "\n";
             last = j;
           }
-        } catch (const nlohmann::json::parse_error&) {
+        } catch (const nlohmann::json::exception&) {
           break;  // torn last line of a killed run
         }
       }

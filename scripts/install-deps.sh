@@ -10,6 +10,7 @@ PACKAGES=(
   libhdf5-dev nlohmann-json3-dev libtomlplusplus-dev zlib1g-dev libcurl4-openssl-dev libssl-dev
   python3 python3-torch python3-h5py python3-numpy
   chromium              # renders the HTML report in the report test (headless)
+  clang libclang-rt-14-dev   # libFuzzer targets (scripts/fuzz.sh, the FuzzSmoke test)
 )
 
 missing=()
