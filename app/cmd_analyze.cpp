@@ -9,6 +9,7 @@
 #include "analysis/analyze.h"
 #include "analysis/report.h"
 #include "app/commands.h"
+#include "app/setup.h"
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/geometry.h"
@@ -16,14 +17,6 @@
 
 namespace sernn {
 namespace {
-
-nlohmann::json read_json_file(const std::string& path) {
-  try {
-    return nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(fmt::format("{}: invalid JSON: {}", path, e.what()));
-  }
-}
 
 nlohmann::json read_jsonl_file(const std::string& path) {
   nlohmann::json rows = nlohmann::json::array();
@@ -42,7 +35,7 @@ nlohmann::json read_jsonl_file(const std::string& path) {
 
 /// Strength of the run's penalty convention: the config's, or the model family default.
 Strength run_strength(const std::string& run_dir) {
-  const auto cfg = Config::from_json(read_json_file(run_dir + "/config.json"), run_dir + "/config.json");
+  const auto cfg = read_run_config(run_dir);
   const auto s = cfg.get_string("regularizer.strength");
   if (s == "in") return Strength::In;
   if (s == "out") return Strength::Out;
@@ -134,10 +127,10 @@ int cmd_report(int argc, char** argv) {
   if (!args.count("dir")) throw InputError("missing DIR (see sernn report --help)");
   const auto dir = args["dir"].as<std::string>();
   if (!file_exists(dir + "/config.json")) throw InputError(fmt::format("{}: not a run directory (config.json missing)", dir));
-  const auto config = read_json_file(dir + "/config.json");
+  const auto config = read_json(dir + "/config.json");
   nlohmann::json analysis;
   if (file_exists(dir + "/analysis.json")) {
-    analysis = read_json_file(dir + "/analysis.json");
+    analysis = read_json(dir + "/analysis.json");
   } else {
     AnalysisOptions o;
     o.strength = run_strength(dir);

@@ -38,15 +38,7 @@ int cmd_train(int argc, char** argv) {
 
   Config config;
   if (resume) {
-    const std::string path = out + "/config.json";
-    if (!file_exists(path)) throw InputError(fmt::format("{}: no run to resume (config.json missing)", path));
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(read_file(path));
-    } catch (const nlohmann::json::exception& e) {
-      throw InputError(fmt::format("{}: invalid JSON: {}", path, e.what()));
-    }
-    config = Config::from_json(j, path);
+    config = read_run_config(out);
   } else if (args.count("config")) {
     config = Config::from_file(args["config"].as<std::string>());
   }

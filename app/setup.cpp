@@ -198,17 +198,16 @@ nlohmann::json train_run(const Config& config, const std::string& out_dir, bool 
 
 namespace sernn {
 
+Config read_run_config(const std::string& run_dir) {
+  const std::string path = run_dir + "/config.json";
+  if (!file_exists(path)) throw InputError(fmt::format("{}: not a run directory (config.json missing)", run_dir));
+  return Config::from_json(read_json(path), path);
+}
+
 LoadedRun load_run(const std::string& run_dir, int64_t epoch) {
   LoadedRun run;
   const std::string config_path = run_dir + "/config.json";
-  if (!file_exists(config_path)) throw InputError(fmt::format("{}: not a run directory (config.json missing)", run_dir));
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(config_path));
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(fmt::format("{}: invalid JSON: {}", config_path, e.what()));
-  }
-  run.config = Config::from_json(j, config_path);
+  run.config = read_run_config(run_dir);
   run.coords = read_coords_csv(run_dir + "/coords.csv");
   std::tie(run.inputs, run.classes) = task_shape(run.config);
   run.network = make_network(run.config, run.inputs, run.classes);

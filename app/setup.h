@@ -26,6 +26,9 @@ std::shared_ptr<Network> make_network(const Config& config, int64_t inputs, int6
 /// The penalty of regularizer.* with the model family's defaults for `auto` settings.
 std::shared_ptr<Penalty> make_config_penalty(const Config& config, const torch::Tensor& coords);
 
+/// RUN_DIR/config.json as a Config; InputError if RUN_DIR holds no run.
+Config read_run_config(const std::string& run_dir);
+
 /// A trained run read back from its directory.
 struct LoadedRun {
   Config config;

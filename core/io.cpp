@@ -151,6 +151,15 @@ torch::Tensor parse_matrix_csv(const std::string& text, const std::string& path,
   return torch::tensor(values, torch::kFloat64).reshape({rows, cols});
 }
 
+nlohmann::json read_json(const std::string& path) {
+  const auto text = read_file(path);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(fmt::format("{}: invalid JSON: {}", path, e.what()));
+  }
+}
+
 void make_dirs(const std::string& path) {
   std::error_code ec;
   fs::create_directories(path, ec);

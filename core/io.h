@@ -26,6 +26,8 @@ torch::Tensor read_matrix_csv(const std::string& path, bool allow_header = false
 /// The same parser on text already in memory; `origin` names it in errors.
 torch::Tensor parse_matrix_csv(const std::string& text, const std::string& origin, bool allow_header = false);
 
+/// Parses a JSON file; InputError naming the file if it is missing or not valid JSON.
+nlohmann::json read_json(const std::string& path);
 /// Reads a whole text file; InputError naming the file if it cannot.
 std::string read_file(const std::string& path);
 /// Creates a directory and its parents (no error if it exists).

@@ -25,25 +25,8 @@ std::vector<std::string> sweep_args(const std::string& out, const std::string& c
           "--set", "task.test_size=64", "--set", "train.batch_size=32", "--quiet"};
 }
 
-pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1), dup2(fd, 2);
-    std::vector<char*> argv{const_cast<char*>(SERNN_BINARY)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(SERNN_BINARY, argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using sernn::testing::spawn;
+using sernn::testing::wait_exit;
 
 std::string results_rows(const std::string& dir) { return read_file(dir + "/results.csv"); }
 }  // namespace
