@@ -1,6 +1,7 @@
 #include "analysis/report.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -107,6 +108,57 @@ std::string run_report_html(const std::string& title, const nlohmann::json& conf
                         cfg("regularizer", "gamma"), cfg("train", "epochs"), acc})
     html += "<td>" + svg::escape(v) + "</td>";
   html += "</tr></table><div class=\"plots\">";
+  for (const auto& p : plots) html += p;
+  html += "</div><script>document.body.dataset.plots = String(document.querySelectorAll('svg.plot').length);</script>";
+  html += "</body></html>\n";
+  return html;
+}
+
+std::string sweep_report_html(const std::string& title, const std::vector<std::map<std::string, std::string>>& rows,
+                              double min_accuracy) {
+  auto number = [](const std::map<std::string, std::string>& r, const std::string& key) {
+    auto it = r.find(key);
+    if (it == r.end() || it->second.empty()) return std::nan("");
+    try {
+      return std::stod(it->second);
+    } catch (const std::exception&) {
+      return std::nan("");
+    }
+  };
+  std::vector<std::string> groups;
+  size_t kept = 0;
+  for (const auto& r : rows)
+    if (r.count("group") && std::find(groups.begin(), groups.end(), r.at("group")) == groups.end()) groups.push_back(r.at("group"));
+  const std::vector<std::pair<std::string, std::string>> metrics{{"q", "Directed modularity Q"},
+                                                                 {"entropy_weights", "Weight entropy H (bits)"},
+                                                                 {"lambda_max", "λ_max"},
+                                                                 {"entropy_spectral", "Spectral entropy (bits)"},
+                                                                 {"test_acc", "Test accuracy"}};
+  std::vector<std::string> plots;
+  for (const auto& [key, label] : metrics) {
+    std::vector<Series> series;
+    for (const auto& g : groups) {
+      Series s{g, {}, {}, ""};
+      for (const auto& r : rows) {
+        if (r.at("group") != g) continue;
+        const double acc = number(r, "test_acc");
+        if (min_accuracy >= 0 && !(acc >= min_accuracy)) continue;
+        s.x.push_back(number(r, "gamma"));
+        s.y.push_back(number(r, key));
+      }
+      series.push_back(std::move(s));
+    }
+    plots.push_back(svg::scatter(label + " against γ", "γ", label, series));
+  }
+  for (const auto& r : rows) kept += min_accuracy < 0 || number(r, "test_acc") >= min_accuracy;
+  std::string html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
+  html += "<title>" + svg::escape(title) + "</title>";
+  html += "<style>body{font-family:sans-serif;margin:20px;color:#222}.plots{display:flex;flex-wrap:wrap;gap:12px}</style>"
+          "</head><body>";
+  html += "<h1>" + svg::escape(title) + "</h1>";
+  html += fmt::format("<p>{} runs, {} shown{}.</p>", rows.size(), kept,
+                      min_accuracy >= 0 ? fmt::format(" (test accuracy ≥ {:.0f} %)", 100 * min_accuracy) : std::string());
+  html += "<div class=\"plots\">";
   for (const auto& p : plots) html += p;
   html += "</div><script>document.body.dataset.plots = String(document.querySelectorAll('svg.plot').length);</script>";
   html += "</body></html>\n";

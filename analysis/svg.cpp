@@ -38,8 +38,16 @@ std::vector<double> ticks(double lo, double hi) {
   return t;
 }
 
+/// A tick value with as many decimals as the tick spacing needs (so neighbours differ).
+std::string tick_label(double v, const Range& r) {
+  const double span = r.hi - r.lo;
+  const int decimals = std::clamp(static_cast<int>(std::ceil(-std::log10(span / 5.0))) + 1, 0, 10);
+  if (std::abs(v) >= 1e5 || (v != 0 && std::abs(v) < 1e-4 && decimals > 6)) return fmt::format("{:.3g}", v);
+  return fmt::format("{:.{}f}", v, decimals);
+}
+
 struct Frame {
-  int w = 0, h = 0, left = 58, right = 14, top = 30, bottom = 44;
+  int w = 0, h = 0, left = 70, right = 14, top = 30, bottom = 44;
   Range xr, yr;
   double px(double x) const { return left + (x - xr.lo) / (xr.hi - xr.lo) * (w - left - right); }
   double py(double y) const { return h - bottom - (y - yr.lo) / (yr.hi - yr.lo) * (h - top - bottom); }
@@ -58,17 +66,17 @@ std::string frame_open(const Frame& f, const std::string& title, const std::stri
   for (double t : ticks(f.xr.lo, f.xr.hi)) {
     const double x = f.px(t);
     s += fmt::format("<line x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\" stroke=\"#eee\"/>"
-                     "<text x=\"{0}\" y=\"{3}\" text-anchor=\"middle\">{4:.4g}</text>",
-                     x, y0, y1, y1 + 14, t);
+                     "<text x=\"{0}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>",
+                     x, y0, y1, y1 + 14, tick_label(t, f.xr));
   }
   for (double t : ticks(f.yr.lo, f.yr.hi)) {
     const double y = f.py(t);
     s += fmt::format("<line x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\" stroke=\"#eee\"/>"
-                     "<text x=\"{3}\" y=\"{4}\" text-anchor=\"end\">{5:.4g}</text>",
-                     x0, x1, y, x0 - 4, y + 4, t);
+                     "<text x=\"{3}\" y=\"{4}\" text-anchor=\"end\">{5}</text>",
+                     x0, x1, y, x0 - 4, y + 4, tick_label(t, f.yr));
   }
   s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>", (x0 + x1) / 2, f.h - 8, escape(xlabel));
-  s += fmt::format("<text transform=\"translate(14,{}) rotate(-90)\" text-anchor=\"middle\">{}</text>", (y0 + y1) / 2,
+  s += fmt::format("<text transform=\"translate(11,{}) rotate(-90)\" text-anchor=\"middle\">{}</text>", (y0 + y1) / 2,
                    escape(ylabel));
   return s;
 }

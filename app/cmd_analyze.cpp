@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <cmath>
 #include <sstream>
 #include <iostream>
@@ -117,6 +119,9 @@ int cmd_report(int argc, char** argv) {
   opts.add_options()
       ("dir", "run directory", cxxopts::value<std::string>())
       ("o,out", "output HTML file (default DIR/report.html)", cxxopts::value<std::string>())
+      ("min-accuracy", "sweeps: leave out runs below this test accuracy (e.g. 0.9 rate, 0.45 spiking)",
+       cxxopts::value<double>())
+      ("filter", "sweeps: the reference's filter (0.9 for rate, 0.45 for spiking runs)")
       ("h,help", "show this help");
   opts.parse_positional({"dir"});
   auto args = opts.parse(argc, argv);
@@ -126,7 +131,39 @@ int cmd_report(int argc, char** argv) {
   }
   if (!args.count("dir")) throw InputError("missing DIR (see sernn report --help)");
   const auto dir = args["dir"].as<std::string>();
-  if (!file_exists(dir + "/config.json")) throw InputError(fmt::format("{}: not a run directory (config.json missing)", dir));
+  if (file_exists(dir + "/results.csv") && !file_exists(dir + "/config.json")) {
+    // A sweep directory.
+    std::vector<std::map<std::string, std::string>> rows;
+    std::istringstream in(read_file(dir + "/results.csv"));
+    std::string line, cell;
+    std::vector<std::string> header;
+    while (std::getline(in, line)) {
+      std::vector<std::string> cells;
+      std::stringstream ls(line);
+      while (std::getline(ls, cell, ',')) cells.push_back(cell);
+      if (header.empty()) {
+        header = cells;
+        continue;
+      }
+      std::map<std::string, std::string> row;
+      for (size_t i = 0; i < header.size(); ++i) row[header[i]] = i < cells.size() ? cells[i] : "";
+      rows.push_back(std::move(row));
+    }
+    if (header.empty() || std::find(header.begin(), header.end(), "gamma") == header.end())
+      throw InputError(fmt::format("{}/results.csv: not a sweep results file (no gamma column)", dir));
+    double min_acc = -1;
+    if (args.count("min-accuracy")) min_acc = args["min-accuracy"].as<double>();
+    if (args.count("filter")) {
+      const auto base = read_json(dir + "/base_config.json");
+      min_acc = base["model"]["kind"] == "spiking" ? 0.45 : 0.9;
+    }
+    const auto out = args.count("out") ? args["out"].as<std::string>() : dir + "/report.html";
+    atomic_write_text(out, sweep_report_html("sernn sweep " + dir, rows, min_acc));
+    fmt::print("wrote {}\n", out);
+    return 0;
+  }
+  if (!file_exists(dir + "/config.json"))
+    throw InputError(fmt::format("{}: not a run directory (config.json missing) or sweep directory (results.csv missing)", dir));
   const auto config = read_json(dir + "/config.json");
   nlohmann::json analysis;
   if (file_exists(dir + "/analysis.json")) {

@@ -98,3 +98,26 @@ TEST(ReportCli, HtmlRendersInHeadlessChromiumWithAllPlots) {
   // The inline script ran after the SVGs were parsed and counted them.
   EXPECT_NE(dom.find("data-plots=\"8\""), std::string::npos) << dom.substr(0, 400);
 }
+
+TEST(ReportCli, SweepReportPlotsMetricsAgainstGammaWithTheAccuracyFilter) {
+  const auto dir = sernn::testing::temp_dir("sweeprep");
+  // An independent, hand-written results.csv (the columns sernn sweep writes).
+  sernn::testing::write_text(dir + "/results.csv",
+                             "group,gamma,seed,status,epochs,train_acc,val_acc,test_acc,task_loss,q,entropy_weights,"
+                             "entropy_communicability,entropy_spectral,lambda_max,total_weight,run_dir\n"
+                             "l1,0.01,1,finished,10,0.95,0.94,0.93,0.2,0.30,5.1,6.0,6.5,0.1,500,runs/a\n"
+                             "l1,0.1,1,finished,10,0.50,0.50,0.40,1.0,0.35,4.9,6.0,6.4,0.0,300,runs/b\n"
+                             "sernn,0.01,1,finished,10,0.97,0.96,0.95,0.1,0.40,4.5,5.8,6.2,-0.2,450,runs/c\n"
+                             "sernn,0.1,1,diverged,3,,,,,,,,,,,runs/d\n");
+  sernn::testing::write_text(dir + "/base_config.json", "{\"model\": {\"kind\": \"rate\"}}");
+  const auto out = dir + "/out.txt", err = dir + "/err.txt";
+  ASSERT_EQ(run_cli("report " + dir + " --out " + dir + "/all.html", out, err), 0) << read_file(err);
+  ASSERT_EQ(run_cli("report " + dir + " --filter --out " + dir + "/f.html", out, err), 0) << read_file(err);
+  const auto all = read_file(dir + "/all.html"), filtered = read_file(dir + "/f.html");
+  EXPECT_NE(all.find("4 runs, 4 shown"), std::string::npos);
+  EXPECT_NE(filtered.find("4 runs, 2 shown (test accuracy ≥ 90 %)"), std::string::npos) << filtered.substr(0, 600);
+  size_t svgs = 0;
+  for (size_t p = all.find("<svg"); p != std::string::npos; p = all.find("<svg", p + 1)) ++svgs;
+  EXPECT_EQ(svgs, 5u) << "Q, H, lambda_max, spectral entropy, accuracy against gamma";
+  EXPECT_NE(all.find(">sernn</text>"), std::string::npos) << "a legend entry per group";
+}
