@@ -7,6 +7,7 @@
 #include "app/commands.h"
 #include "app/setup.h"
 #include "core/errors.h"
+#include "core/distributed.h"
 #include "core/io.h"
 
 namespace sernn {
@@ -23,6 +24,10 @@ int cmd_train(int argc, char** argv) {
       ("seed", "random seed (train.seed)", cxxopts::value<int64_t>())
       ("resume", "continue the run in this directory from its last checkpoint", cxxopts::value<std::string>())
       ("force", "replace an existing run in --out")
+      ("world-size", "data-parallel: number of processes (or env WORLD_SIZE)", cxxopts::value<int64_t>())
+      ("rank", "data-parallel: this process's rank (or env RANK)", cxxopts::value<int64_t>())
+      ("master-addr", "data-parallel: rendezvous address (or env MASTER_ADDR)", cxxopts::value<std::string>())
+      ("master-port", "data-parallel: rendezvous port (or env MASTER_PORT)", cxxopts::value<int64_t>())
       ("q,quiet", "no progress output")
       ("h,help", "show this help");
   auto args = opts.parse(argc, argv);
@@ -48,11 +53,26 @@ int cmd_train(int argc, char** argv) {
   if (args.count("device")) config.set_json("train.device", args["device"].as<std::string>(), "--device");
   if (args.count("seed")) config.set_json("train.seed", args["seed"].as<int64_t>(), "--seed");
 
-  if (!resume && file_exists(out + "/config.json") && !args.count("force"))
+  DistributedOptions dist;
+  if (args.count("world-size")) dist.world_size = args["world-size"].as<int64_t>();
+  if (args.count("rank")) dist.rank = args["rank"].as<int64_t>();
+  if (args.count("master-addr")) dist.master_addr = args["master-addr"].as<std::string>();
+  if (args.count("master-port")) dist.master_port = args["master-port"].as<int64_t>();
+  dist = distributed_from_env(dist, args.count("world-size") > 0, args.count("rank") > 0, args.count("master-addr") > 0,
+                              args.count("master-port") > 0);
+  std::shared_ptr<Collective> collective;
+  if (dist.world_size > 1) {
+    // Validate everything else before joining the group, so bad input fails fast on every rank.
+    check_memory_fits(config);
+    collective = make_gloo_collective(dist);
+  }
+
+  if (!resume && dist.rank == 0 && file_exists(out + "/config.json") && !args.count("force"))
     throw InputError(fmt::format("{}: already holds a run; use --resume {} to continue it or --force to replace it", out, out));
 
   const bool quiet = args.count("quiet") > 0;
-  auto last = train_run(config, out, resume, quiet);
+  auto last = train_run(config, out, resume, quiet, collective);
+  if (dist.rank != 0) return 0;
   if (!quiet) {
     fmt::print("results: {}/ (metrics.jsonl, weights/, checkpoint.pt, config.json, coords.csv)\n", out);
     if (last.contains("test_acc")) fmt::print("final test accuracy: {:.2f}%\n", 100.0 * last["test_acc"].get<double>());

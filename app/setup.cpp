@@ -163,7 +163,8 @@ void check_memory_fits(const Config& config) {
         config.get_int("model.hidden"), config.get_int("train.batch_size"), total / (1ull << 30), ram / (1ull << 30)));
 }
 
-nlohmann::json train_run(const Config& config, const std::string& out_dir, bool resume, bool quiet) {
+nlohmann::json train_run(const Config& config, const std::string& out_dir, bool resume, bool quiet,
+                         std::shared_ptr<Collective> collective) {
   check_memory_fits(config);
   apply_threads(config);
   const auto device = resolve_device(config);
@@ -174,8 +175,10 @@ nlohmann::json train_run(const Config& config, const std::string& out_dir, bool 
   auto penalty = make_config_penalty(config, coords);
 
   make_dirs(out_dir);
-  atomic_write_text(out_dir + "/config.json", config.to_json().dump(2) + "\n");
-  atomic_write_text(out_dir + "/coords.csv", matrix_to_csv(coords));
+  if (!collective || collective->rank() == 0) {
+    atomic_write_text(out_dir + "/config.json", config.to_json().dump(2) + "\n");
+    atomic_write_text(out_dir + "/coords.csv", matrix_to_csv(coords));
+  }
 
   TrainerOptions t;
   t.out_dir = out_dir;
@@ -188,7 +191,8 @@ nlohmann::json train_run(const Config& config, const std::string& out_dir, bool 
   t.checkpoint_minutes = config.get_float("checkpoint.every_minutes");
   t.inject_nan_batch = config.get_int("train.inject_nan_batch");
   t.log_every = config.get_int("train.log_every");
-  t.quiet = quiet;
+  t.quiet = quiet || (collective && collective->rank() != 0);
+  t.collective = collective;
   t.device = device;
   Trainer trainer(net, task, penalty, t);
   return trainer.fit(resume);

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "core/collective.h"
 #include "core/config.h"
 #include "core/interfaces.h"
 #include "core/trainer.h"
@@ -45,6 +46,8 @@ void check_memory_fits(const Config& config);
 
 /// Everything `sernn train` does once the config is resolved: writes config.json and
 /// coords.csv in `out_dir`, builds the pieces and trains (resuming when asked).
-nlohmann::json train_run(const Config& config, const std::string& out_dir, bool resume, bool quiet);
+/// With `collective`, this process is one rank of a data-parallel run (only rank 0 writes).
+nlohmann::json train_run(const Config& config, const std::string& out_dir, bool resume, bool quiet,
+                         std::shared_ptr<Collective> collective = nullptr);
 
 }  // namespace sernn

@@ -72,6 +72,7 @@ Evaluation Trainer::evaluate(Split split, int64_t epoch) const {
 }
 
 void Trainer::write_snapshot(int64_t epoch) const {
+  if (!writer()) return;
   const std::string dir = opt_.out_dir + "/weights", models = opt_.out_dir + "/models";
   make_dirs(dir);
   make_dirs(models);
@@ -85,6 +86,7 @@ void Trainer::write_snapshot(int64_t epoch) const {
 }
 
 void Trainer::write_status(const std::string& status, int64_t epoch, const std::string& message) const {
+  if (!writer()) return;
   nlohmann::json j = {{"status", status}, {"epoch", epoch}, {"epochs", opt_.epochs}};
   if (!message.empty()) j["message"] = message;
   atomic_write_text(opt_.out_dir + "/status.json", j.dump(2) + "\n");
@@ -125,6 +127,7 @@ TrainPosition Trainer::fresh_position() const {
 }
 
 void Trainer::save_checkpoint(const std::string& path, const TrainPosition& pos) {
+  if (!writer()) return;
   atomic_write_with(path, [&](const std::string& tmp) {
     torch::serialize::OutputArchive archive;
     archive.write("format", torch::tensor(kCheckpointFormat));
@@ -242,14 +245,17 @@ nlohmann::json Trainer::fit(bool resume) {
         }
       }
     }
-    atomic_write_text(metrics_path, kept);
+    if (writer()) atomic_write_text(metrics_path, kept);
   } else {
-    std::remove(metrics_path.c_str());
+    if (writer()) std::remove(metrics_path.c_str());
     write_snapshot(0);
     save_checkpoint(ckpt_path, pos);
   }
 
+  const int64_t world = opt_.collective ? opt_.collective->size() : 1;
+  const int64_t rank = opt_.collective ? opt_.collective->rank() : 0;
   const int64_t batches = task_->train_batches(opt_.batch_size);
+  const int64_t usable = batches / world * world;  // every rank takes the same number of steps
   Progress progress((opt_.epochs - pos.epoch) * batches - pos.batch, opt_.log_every, stdout);
   auto last_checkpoint = std::chrono::steady_clock::now();
   const bool check_every_batch = opt_.device.is_cpu();  // a host read per batch is free on the CPU
@@ -266,6 +272,10 @@ nlohmann::json Trainer::fit(bool resume) {
     int64_t b = pos.batch;
     while (stream->next(batch)) {
       ++b;
+      if (world > 1) {
+        if (b > usable) break;
+        if ((b - 1) % world != rank) continue;
+      }
       optimizer_->zero_grad();
       auto out = net_->run(batch.inputs, /*training=*/true);
       auto [task_loss, right] = classification_loss(out.logits, batch.labels);
@@ -278,6 +288,14 @@ nlohmann::json Trainer::fit(bool resume) {
       if (opt_.inject_nan_batch > 0 && (epoch - 1) * batches + b == opt_.inject_nan_batch)
         total = total * std::numeric_limits<double>::quiet_NaN();
       total.backward();
+      if (world > 1) {
+        // Average the gradients over the ranks (each rank's loss is a mean over its batch).
+        std::vector<torch::Tensor> grads;
+        for (auto& p : net_->parameters())
+          if (p.grad().defined()) grads.push_back(p.grad());
+        opt_.collective->allreduce_sum(grads);
+        for (auto& g : grads) g.div_(static_cast<double>(world));
+      }
       const bool check = check_every_batch || b % opt_.log_every == 0 || b == batches;
       if (check) check_finite(total, epoch, b, /*after_step=*/false);
       if (opt_.grad_clip > 0.0) torch::nn::utils::clip_grad_norm_(net_->parameters(), opt_.grad_clip);
@@ -302,7 +320,8 @@ nlohmann::json Trainer::fit(bool resume) {
                        static_cast<double>(pos.correct.item<int64_t>()) / pos.samples, pos.samples / std::max(secs, 1e-9));
       }
       const bool timed = opt_.checkpoint_minutes > 0 && seconds_since(last_checkpoint) >= 60.0 * opt_.checkpoint_minutes;
-      if ((timed || stop_requested()) && b < batches) {
+      // Data-parallel runs checkpoint at epoch ends only (the running sums live on every rank).
+      if ((timed || stop_requested()) && b < batches && world == 1) {
         TrainPosition mid = pos;
         mid.epoch = epoch - 1;
         mid.seconds = pos.seconds + seconds_since(t0);
@@ -314,6 +333,16 @@ nlohmann::json Trainer::fit(bool resume) {
         if (!opt_.quiet) progress.line(fmt::format("interrupted in epoch {} after batch {}; checkpoint saved", epoch, b));
         throw Interrupted{stop_signal()};
       }
+    }
+    if (world > 1) {
+      // Metrics over all ranks' batches.
+      auto n = torch::tensor(static_cast<double>(pos.samples), torch::TensorOptions().dtype(torch::kFloat64).device(opt_.device));
+      auto correct = pos.correct.to(torch::kFloat64);
+      std::vector<torch::Tensor> sums{pos.task_sum, pos.reg_sum, correct, n};
+      for (auto& [k, v] : pos.stat_sums) sums.push_back(v);
+      opt_.collective->allreduce_sum(sums);
+      pos.correct = correct.to(torch::kInt64);
+      pos.samples = static_cast<int64_t>(n.item<double>());
     }
     const double train_seconds = pos.seconds + seconds_since(t0);
     const int64_t samples = pos.samples;
@@ -339,7 +368,7 @@ nlohmann::json Trainer::fit(bool resume) {
     for (auto& [k, v] : net_->parameter_stats()) m[k] = v;
 
     write_snapshot(epoch);
-    append_line_synced(metrics_path, m.dump());
+    if (writer()) append_line_synced(metrics_path, m.dump());
     pos = fresh_position();
     pos.epoch = epoch;
     save_checkpoint(ckpt_path, pos);

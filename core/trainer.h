@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "core/collective.h"
 #include "core/interfaces.h"
 
 namespace sernn {
@@ -31,6 +32,9 @@ struct TrainerOptions {
   bool quiet = false;          ///< no progress output (tests)
   double checkpoint_minutes = 0;  ///< extra checkpoints inside an epoch (0 = epoch ends only)
   int64_t inject_nan_batch = 0;   ///< fault injection for tests: NaN loss at this global batch (1-based)
+  /// Data-parallel group (null = one process). Rank r trains on batches r, r + W, ... of every
+  /// epoch; gradients and the epoch's sums are averaged/summed over ranks; only rank 0 writes.
+  std::shared_ptr<Collective> collective;
   torch::Device device = torch::kCPU;
 };
 
@@ -83,6 +87,8 @@ class Trainer {
   /// finite; `after_step` selects the parameter check.
   void check_finite(const torch::Tensor& loss, int64_t epoch, int64_t batch, bool after_step) const;
   TrainPosition fresh_position() const;
+  /// Whether this process writes the run directory (rank 0, or the only process).
+  bool writer() const { return !opt_.collective || opt_.collective->rank() == 0; }
 
   std::shared_ptr<Network> net_;
   std::shared_ptr<const Task> task_;

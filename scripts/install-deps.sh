@@ -7,6 +7,7 @@ PACKAGES=(
   g++ cmake ninja-build ccache pkg-config
   libopenblas0-openmp   # an optimised BLAS for LibTorch (Debian defaults to the slow reference BLAS)
   libtorch-dev libcxxopts-dev libfmt-dev libboost-graph-dev googletest libgtest-dev
+  libgloo-dev           # c10d Gloo headers: data-parallel training
   libhdf5-dev nlohmann-json3-dev libtomlplusplus-dev zlib1g-dev libcurl4-openssl-dev libssl-dev
   python3 python3-torch python3-h5py python3-numpy
   chromium              # renders the HTML report in the report test (headless)
