@@ -12,6 +12,8 @@ mkdir -p "$runs"
 echo "== rate seRNN on one-choice inference (configs/rate_onechoice.toml)"
 "$sernn" train --config "$root/configs/rate_onechoice.toml" --out "$runs/demo_rate" --force
 
+"$sernn" report "$runs/demo_rate"   # analysis.json (modularity, entropies, spectra) + report.html
+
 echo
 echo "== spiking seRNN on synthetic SHD (configs/shd_sernn.toml, shortened)"
 # Real SHD: `sernn data fetch-shd --dir data/shd` and then
@@ -26,5 +28,6 @@ fi
 
 echo
 echo "Results:"
-echo "  rate seRNN:    $runs/demo_rate/      (metrics.jsonl, weights/epoch_*.csv, checkpoint.pt, config.json, coords.csv)"
+echo "  rate seRNN:    $runs/demo_rate/      (metrics.jsonl, weights/epoch_*.csv, checkpoint.pt, config.json, coords.csv,"
+echo "                 analysis.json, report.html: open it in a browser)"
 echo "  spiking seRNN: $runs/demo_spiking/   (same files; metrics also hold beta_mean/min/max and rate_hidden)"
