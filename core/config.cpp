@@ -3,13 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
 #include "core/errors.h"
+#include "core/io.h"
 
 namespace sernn {
 namespace {
@@ -235,14 +234,6 @@ Json toml_to_json(const toml::node& node) {
   return Json();  // dates/times: rejected by coerce with a type error
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(fmt::format("{}: cannot open config file", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -262,7 +253,7 @@ Config Config::from_file(const std::string& path) {
   const bool json = ends_with(path, ".json");
   if (!json && !ends_with(path, ".toml"))
     throw InputError(fmt::format("{}: config files must end in .toml or .json", path));
-  return from_string(read_text(path), json, path);
+  return from_string(read_file(path), json, path);
 }
 
 Config Config::from_string(const std::string& text, bool json, const std::string& origin) {
