@@ -132,11 +132,13 @@ void backward_step_ops(const Tensor& gs, const Tensor& v, const Tensor& v_prev, 
 class LifSequenceFunction : public torch::autograd::Function<LifSequenceFunction> {
  public:
   static Tensor forward(AutogradContext* ctx, const Tensor& drive, const Tensor& weight, const Tensor& beta,
-                        double thr, double slope, int64_t mode_int) {
+                        double thr, double slope, int64_t mode_int, bool drive_is_scratch) {
     const auto mode = static_cast<ResetMode>(mode_int);
     const int64_t T = drive.size(0), B = drive.size(1), N = drive.size(2);
     const auto beta_c = beta.clamp(0.0, 1.0).contiguous();
-    auto mem = torch::empty({T, B, N}, drive.options());
+    // A scratch drive (nobody reads it after this call) becomes the membrane buffer: step t
+    // reads drive_t before it writes mem_t in the same place. One [T, B, N] buffer less.
+    auto mem = drive_is_scratch && drive.is_contiguous() ? drive : torch::empty({T, B, N}, drive.options());
     auto spk = torch::empty({T, B, N}, drive.options());
     auto zeros = torch::zeros({B, N}, drive.options());
     const bool cpu = drive.is_cpu();
@@ -227,20 +229,20 @@ class LifSequenceFunction : public torch::autograd::Function<LifSequenceFunction
     }
     // clamp(0, 1) passes gradient only inside the interval (as torch's clamp backward).
     auto gbeta = gbeta_rows.sum(0) * beta.ge(0).logical_and(beta.le(1)).to(beta.scalar_type());
-    return {gcur, gw, gbeta, Tensor(), Tensor(), Tensor()};
+    return {gcur, gw, gbeta, Tensor(), Tensor(), Tensor(), Tensor()};
   }
 };
 
 }  // namespace
 
 Tensor lif_sequence(const Tensor& drive, const Tensor& weight, const Tensor& beta, double threshold, double slope,
-                    ResetMode reset) {
+                    ResetMode reset, bool drive_is_scratch) {
   TORCH_CHECK(drive.dim() == 3 && weight.dim() == 2 && weight.size(0) == drive.size(2) && weight.size(1) == drive.size(2) &&
                   beta.dim() == 1 && beta.size(0) == drive.size(2),
               "lif_sequence: drive [T, B, N], weight [N, N], beta [N] expected, got ", drive.sizes(), ", ",
               weight.sizes(), ", ", beta.sizes());
   return LifSequenceFunction::apply(drive.contiguous(), weight, beta.to(drive.scalar_type()), threshold, slope,
-                                    static_cast<int64_t>(reset));
+                                    static_cast<int64_t>(reset), drive_is_scratch);
 }
 
 }  // namespace sernn

@@ -16,8 +16,10 @@ namespace sernn {
 /// drive: [T, B, N] feed-forward current (biases included); weight: [N, N] recurrent (out, in);
 /// beta: [N] (clamped to [0, 1] inside). Returns spikes [T, B, N] (0/1 in drive's dtype).
 /// Differentiable in drive, weight and beta with the fast-sigmoid surrogate of `slope`.
+/// With `drive_is_scratch`, the caller promises not to read `drive` afterwards: its storage is
+/// reused for the membranes (saves a [T, B, N] buffer).
 torch::Tensor lif_sequence(const torch::Tensor& drive, const torch::Tensor& weight, const torch::Tensor& beta,
-                           double threshold, double slope, ResetMode reset);
+                           double threshold, double slope, ResetMode reset, bool drive_is_scratch = false);
 
 }  // namespace sernn
 

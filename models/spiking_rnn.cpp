@@ -28,7 +28,8 @@ SpikingTrace SpikingRNNImpl::simulate(const torch::Tensor& x) {
   if (!o.reference()) {
     // Feed-forward current of all T steps at once (both biases folded in), sparse-aware.
     const auto drive = input_projection(x, input->weight, input->bias + recurrent->bias);
-    auto spikes = lif_sequence(drive, recurrent->weight, beta, o.threshold(), o.slope(), o.reset());
+    // The drive is read only by lif_sequence (the projection's backward does not need its output).
+    auto spikes = lif_sequence(drive, recurrent->weight, beta, o.threshold(), o.slope(), o.reset(), /*drive_is_scratch=*/true);
     // Readout current of all steps as one GEMM; the leaky integration is linear and cheap.
     auto cur = torch::addmm(readout->bias, spikes.view({T * B, N}), readout->weight.t()).view({T, B, C});
     auto u = torch::zeros({B, C}, x.options());
