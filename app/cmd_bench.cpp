@@ -162,21 +162,10 @@ int bench_train(int argc, char** argv) {
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  const std::vector<std::pair<std::string, int (*)(int, char**)>> subs{{"regularizer", bench_regularizer},
-                                                                       {"train", bench_train}};
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-    std::cout << "usage: sernn bench <what> [options]\n  regularizer   penalties vs autograd through matrix_exp\n"
-                 "  train         training-step throughput, memory and GEMM efficiency\n";
-    return argc < 2 ? 2 : 0;
-  }
-  for (const auto& [name, fn] : subs) {
-    if (name != argv[1]) continue;
-    std::string prog = std::string(argv[0]) + " " + name;
-    std::vector<char*> rest{prog.data()};
-    for (int i = 2; i < argc; ++i) rest.push_back(argv[i]);
-    return fn(static_cast<int>(rest.size()), rest.data());
-  }
-  throw InputError(fmt::format("unknown benchmark '{}' (known: regularizer, train)", argv[1]));
+  static const std::vector<Command> benchmarks{
+      {"regularizer", "penalties vs autograd through matrix_exp", bench_regularizer},
+      {"train", "training-step throughput, memory and GEMM efficiency", bench_train}};
+  return run_subcommand(argc, argv, benchmarks, "benchmark");
 }
 
 }  // namespace sernn

@@ -61,19 +61,10 @@ int fetch(int argc, char** argv) {
 }  // namespace
 
 int cmd_data(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-    std::cout << "usage: sernn data <what> [options]\n"
-                 "  synth-shd   write a synthetic SHD data set in the real HDF5 layout\n"
-                 "  fetch-shd   download and verify the real SHD files\n";
-    return argc < 2 ? 2 : 0;
-  }
-  const std::string what = argv[1];
-  std::string prog = std::string(argv[0]) + " " + what;
-  std::vector<char*> rest{prog.data()};
-  for (int i = 2; i < argc; ++i) rest.push_back(argv[i]);
-  if (what == "synth-shd") return synth(static_cast<int>(rest.size()), rest.data());
-  if (what == "fetch-shd") return fetch(static_cast<int>(rest.size()), rest.data());
-  throw InputError(fmt::format("unknown data command '{}' (known: synth-shd, fetch-shd)", what));
+  static const std::vector<Command> data_commands{
+      {"synth-shd", "write a synthetic SHD data set in the real HDF5 layout", synth},
+      {"fetch-shd", "download and verify the real SHD files", fetch}};
+  return run_subcommand(argc, argv, data_commands, "data command");
 }
 
 }  // namespace sernn

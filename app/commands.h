@@ -15,6 +15,11 @@ struct Command {
 /// All subcommands, in the order `sernn --help` lists them.
 const std::vector<Command>& commands();
 
+/// Runs the command of `list` named by argv[1] with the remaining arguments (its argv[0] is
+/// "<argv[0]> <name>"). Without a name, or with --help, prints the list (exit code 2 / 0);
+/// an unknown name is an InputError listing the known ones. `what` names the family in messages.
+int run_subcommand(int argc, char** argv, const std::vector<Command>& list, const std::string& what);
+
 int cmd_train(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_data(int argc, char** argv);

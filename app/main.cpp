@@ -28,6 +28,24 @@ const std::vector<Command>& commands() {
   return list;
 }
 
+int run_subcommand(int argc, char** argv, const std::vector<Command>& list, const std::string& what) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::cout << "usage: " << argv[0] << " <" << what << "> [options]\n";
+    for (const auto& c : list) std::cout << fmt::format("  {:<12} {}\n", c.name, c.summary);
+    return argc < 2 ? 2 : 0;
+  }
+  std::string known;
+  for (const auto& c : list) {
+    known += (known.empty() ? "" : ", ") + std::string(c.name);
+    if (c.name != std::string(argv[1])) continue;
+    std::string prog = std::string(argv[0]) + " " + c.name;
+    std::vector<char*> rest{prog.data()};
+    for (int i = 2; i < argc; ++i) rest.push_back(argv[i]);
+    return c.run(static_cast<int>(rest.size()), rest.data());
+  }
+  throw InputError(fmt::format("unknown {} '{}' (known: {})", what, argv[1], known));
+}
+
 }  // namespace sernn
 
 namespace {

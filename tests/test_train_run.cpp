@@ -123,6 +123,10 @@ TEST(TrainCli, BadConfigExitsTwoNamingKeyAndFile) {
   EXPECT_NE(read_file(err).find("model.hidden"), std::string::npos) << read_file(err);
   EXPECT_EQ(run_cli("train --bogus", err), 2);
   EXPECT_EQ(run_cli("nosuchcommand", err), 2);
+  EXPECT_EQ(run_cli("bench nosuch", err), 2);
+  EXPECT_NE(read_file(err).find("known: regularizer, train"), std::string::npos) << read_file(err);
+  EXPECT_EQ(run_cli("data nosuch", err), 2);
+  EXPECT_EQ(run_cli("data", err), 2) << "no subcommand: usage and exit 2";
 }
 
 TEST(TrainCli, TrainsFromTheShippedConfigWithOverrides) {
