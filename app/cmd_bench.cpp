@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 
 #include "app/commands.h"
+#include "app/setup.h"
 #include "bench/regularizer_bench.h"
 #include "bench/train_bench.h"
 #include "core/errors.h"
@@ -49,12 +50,6 @@ torch::ScalarType parse_dtype(const std::string& name) {
   if (name == "float32") return torch::kFloat32;
   if (name == "float64") return torch::kFloat64;
   throw InputError(fmt::format("--dtype: unknown dtype '{}' (known: float32, float64)", name));
-}
-
-int64_t apply_bench_threads(int64_t threads) {
-  if (threads <= 0) threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
-  at::set_num_threads(static_cast<int>(threads));
-  return threads;
 }
 
 void finish(const BenchReport& report, const cxxopts::ParseResult& args) {
@@ -106,7 +101,7 @@ int bench_regularizer(int argc, char** argv) {
   o.dtype = parse_dtype(args["dtype"].as<std::string>());
   o.repeats = std::max(1, args["repeats"].as<int>());
   o.max_matmul_gflop = args["max-matmul-gflop"].as<double>();
-  BenchReport report(o.device, apply_bench_threads(args["threads"].as<int64_t>()));
+  BenchReport report(o.device, set_intra_op_threads(args["threads"].as<int64_t>()));
   run_regularizer_bench(o, report);
   finish(report, args);
   return 0;
@@ -153,7 +148,7 @@ int bench_train(int argc, char** argv) {
   if (o.batch < 1) throw InputError("--batch must be at least 1");
   o.device = parse_device(args["device"].as<std::string>());
   o.repeats = std::max(1, args["repeats"].as<int>());
-  BenchReport report(o.device, apply_bench_threads(args["threads"].as<int64_t>()));
+  BenchReport report(o.device, set_intra_op_threads(args["threads"].as<int64_t>()));
   run_train_bench(o, report);
   finish(report, args);
   return 0;

@@ -14,6 +14,17 @@
 #include "core/io.h"
 
 namespace sernn {
+namespace {
+
+/// Path of the running sernn executable (children and Slurm tasks run the same binary).
+std::string self_executable() {
+  char self[4096] = {0};
+  const ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (len <= 0) throw std::runtime_error("sweep: cannot find the sernn executable (/proc/self/exe)");
+  return std::string(self, static_cast<size_t>(len));
+}
+
+}  // namespace
 
 int cmd_sweep(int argc, char** argv) {
   cxxopts::Options opts("sernn sweep", "Train every (regulariser group, gamma, seed); resumable; results.csv from the runs.");
@@ -74,9 +85,7 @@ int cmd_sweep(int argc, char** argv) {
   if (args.count("slurm")) {
     const int64_t shards = args.count("shards") ? args["shards"].as<int64_t>() : static_cast<int64_t>(all.size());
     if (shards < 1) throw InputError("--shards must be at least 1");
-    char self[4096] = {0};
-    const ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    std::vector<std::string> cmd{len > 0 ? std::string(self, len) : "sernn", "sweep", "--config", config_path, "--out", out,
+    std::vector<std::string> cmd{self_executable(), "sweep", "--config", config_path, "--out", out,
                                  "--groups", args["groups"].as<std::string>(), "--gammas", args["gammas"].as<std::string>(),
                                  "--seeds", std::to_string(plan.seeds), "--jobs", "1", "--quiet"};
     for (const auto& s : sets) cmd.insert(cmd.end(), {"--set", s});
@@ -105,10 +114,7 @@ int cmd_sweep(int argc, char** argv) {
   atomic_write_text(out + "/sweep.json", plan_json.dump(2) + "\n");
   SweepOptions o;
   o.out_dir = out;
-  char self[4096] = {0};
-  const ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (len <= 0) throw std::runtime_error("sweep: cannot find the sernn executable (/proc/self/exe)");
-  o.self = std::string(self, len);
+  o.self = self_executable();
   o.jobs = std::max<int64_t>(1, args["jobs"].as<int64_t>());
   const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
   o.threads_per_job = args["threads"].as<int64_t>() > 0 ? args["threads"].as<int64_t>() : std::max<int64_t>(1, cores / o.jobs);

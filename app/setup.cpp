@@ -17,12 +17,13 @@
 
 namespace sernn {
 
-int64_t apply_threads(const Config& config) {
-  int64_t n = config.get_int("train.threads");
-  if (n == 0) n = std::max<int64_t>(1, std::thread::hardware_concurrency());
-  at::set_num_threads(static_cast<int>(n));
-  return n;
+int64_t set_intra_op_threads(int64_t threads) {
+  if (threads <= 0) threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  at::set_num_threads(static_cast<int>(threads));
+  return threads;
 }
+
+int64_t apply_threads(const Config& config) { return set_intra_op_threads(config.get_int("train.threads")); }
 
 torch::Device resolve_device(const Config& config) {
   const std::string name = config.get_string("train.device");

@@ -11,6 +11,8 @@
 
 namespace sernn {
 
+/// Sets LibTorch's intra-op thread count (0 or less = all cores); returns the count used.
+int64_t set_intra_op_threads(int64_t threads);
 /// Applies train.threads (0 = all cores) to LibTorch's intra-op pool; returns the count.
 int64_t apply_threads(const Config& config);
 /// train.device as a torch::Device; InputError if CUDA is asked for and not available.

@@ -12,11 +12,14 @@
 
 namespace sernn::testing {
 
-/// A fresh, empty directory under the system temp dir, unique per test.
+/// A fresh, empty directory under the system temp dir, unique per test and process (two
+/// checkouts may run the suite at the same time).
 inline std::string temp_dir(const std::string& tag) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  auto dir = std::filesystem::temp_directory_path() /
-             ("sernn_test_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" + tag);
+  std::string name = std::string(info->test_suite_name()) + "_" + info->name() + "_" + tag;
+  for (auto& c : name)
+    if (c == '/') c = '_';  // parameterised test names contain '/'
+  auto dir = std::filesystem::temp_directory_path() / ("sernn_test_" + std::to_string(::getpid()) + "_" + name);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();
