@@ -20,21 +20,6 @@
 namespace sernn {
 namespace {
 
-nlohmann::json read_jsonl_file(const std::string& path) {
-  nlohmann::json rows = nlohmann::json::array();
-  if (!file_exists(path)) return rows;
-  std::istringstream in(read_file(path));
-  std::string line;
-  while (std::getline(in, line)) {
-    try {
-      rows.push_back(nlohmann::json::parse(line));
-    } catch (const nlohmann::json::exception&) {
-      break;  // a torn last line of a killed run
-    }
-  }
-  return rows;
-}
-
 /// Strength of the run's penalty convention: the config's, or the model family default.
 Strength run_strength(const std::string& run_dir) {
   const auto cfg = read_run_config(run_dir);
@@ -176,7 +161,7 @@ int cmd_report(int argc, char** argv) {
   }
   if (!analysis.is_array() || analysis.empty()) throw InputError(fmt::format("{}/analysis.json: expected a non-empty list", dir));
   const auto out = args.count("out") ? args["out"].as<std::string>() : dir + "/report.html";
-  atomic_write_text(out, run_report_html("sernn run " + dir, config, read_jsonl_file(dir + "/metrics.jsonl"), analysis, dir));
+  atomic_write_text(out, run_report_html("sernn run " + dir, config, read_jsonl(dir + "/metrics.jsonl"), analysis, dir));
   fmt::print("wrote {}\n", out);
   return 0;
 }

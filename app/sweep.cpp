@@ -48,20 +48,10 @@ std::string run_status(const std::string& dir) {
   return s.is_object() && s.contains("status") ? s["status"].get<std::string>() : "pending";
 }
 
-/// The last line of metrics.jsonl that parses.
+/// The last line of metrics.jsonl that parses (null if none).
 nlohmann::json last_metrics(const std::string& dir) {
-  nlohmann::json last;
-  if (!file_exists(dir + "/metrics.jsonl")) return last;
-  std::istringstream in(read_file(dir + "/metrics.jsonl"));
-  std::string line;
-  while (std::getline(in, line)) {
-    try {
-      last = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception&) {
-      break;
-    }
-  }
-  return last;
+  const auto rows = read_jsonl(dir + "/metrics.jsonl");
+  return rows.empty() ? nlohmann::json() : rows.back();
 }
 
 /// Analysis of a run's last snapshot, cached in the run directory.

@@ -151,6 +151,21 @@ torch::Tensor parse_matrix_csv(const std::string& text, const std::string& path,
   return torch::tensor(values, torch::kFloat64).reshape({rows, cols});
 }
 
+nlohmann::json read_jsonl(const std::string& path) {
+  nlohmann::json rows = nlohmann::json::array();
+  if (!file_exists(path)) return rows;
+  std::istringstream in(read_file(path));
+  std::string line;
+  while (std::getline(in, line)) {
+    try {
+      rows.push_back(nlohmann::json::parse(line));
+    } catch (const nlohmann::json::exception&) {
+      break;
+    }
+  }
+  return rows;
+}
+
 nlohmann::json read_json(const std::string& path) {
   const auto text = read_file(path);
   try {

@@ -26,6 +26,9 @@ torch::Tensor read_matrix_csv(const std::string& path, bool allow_header = false
 /// The same parser on text already in memory; `origin` names it in errors.
 torch::Tensor parse_matrix_csv(const std::string& text, const std::string& origin, bool allow_header = false);
 
+/// The objects of a JSON-lines file in order, stopping at the first line that does not parse (the
+/// torn last line of a killed writer). An empty array when the file does not exist.
+nlohmann::json read_jsonl(const std::string& path);
 /// Parses a JSON file; InputError naming the file if it is missing or not valid JSON.
 nlohmann::json read_json(const std::string& path);
 /// Reads a whole text file; InputError naming the file if it cannot.

@@ -348,7 +348,10 @@ nlohmann::json Trainer::fit(bool resume) {
     const int64_t samples = pos.samples;
     const double task_loss_mean = samples ? pos.task_sum.item<double>() / samples : 0.0;
     const double reg_loss_mean = samples ? pos.reg_sum.item<double>() / samples : 0.0;
-    check_finite(torch::tensor(task_loss_mean + reg_loss_mean), epoch, b, /*after_step=*/true);
+    // The epoch's mean loss (batches between checks on CUDA) and the parameters.
+    const auto epoch_loss = torch::tensor(task_loss_mean + reg_loss_mean);
+    check_finite(epoch_loss, epoch, b, /*after_step=*/false);
+    check_finite(epoch_loss, epoch, b, /*after_step=*/true);
 
     const auto val = evaluate(Split::Validation, epoch);
     const auto test = evaluate(Split::Test, epoch);

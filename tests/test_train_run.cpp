@@ -31,7 +31,7 @@ Config small_rate_config() {
   return c;
 }
 
-std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+std::vector<nlohmann::json> jsonl_lines(const std::string& path) {
   std::vector<nlohmann::json> out;
   std::ifstream in(path);
   std::string line;
@@ -65,7 +65,7 @@ TEST(TrainRun, RateSeRNNReachesNinetyPercentAndWritesRunDirectory) {
   }
   EXPECT_FALSE(fs::exists(dir + "/weights/epoch_006.csv"));
   // metrics.jsonl: one object per epoch with the contract keys.
-  auto lines = read_jsonl(dir + "/metrics.jsonl");
+  auto lines = jsonl_lines(dir + "/metrics.jsonl");
   ASSERT_EQ(lines.size(), 5u);
   for (size_t i = 0; i < lines.size(); ++i) {
     EXPECT_EQ(lines[i]["epoch"], static_cast<int>(i + 1));
@@ -103,7 +103,7 @@ TEST(TrainRun, ResumeContinuesFromCheckpoint) {
   one.set("train.epochs=1");
   train_run(one, split, false, true);
   train_run(config, split, /*resume=*/true, true);
-  EXPECT_EQ(read_jsonl(split + "/metrics.jsonl").size(), 2u);
+  EXPECT_EQ(jsonl_lines(split + "/metrics.jsonl").size(), 2u);
   EXPECT_EQ(read_file(full + "/weights/epoch_002.csv"), read_file(split + "/weights/epoch_002.csv"));
 }
 
@@ -159,7 +159,7 @@ TEST(TrainRun, SpikingSeRNNLearnsSyntheticShd) {
   config.set("regularizer.gamma=0.001");
   auto last = train_run(config, dir, false, true);
   EXPECT_GE(last["test_acc"].get<double>(), 0.90) << last.dump();
-  auto lines = read_jsonl(dir + "/metrics.jsonl");
+  auto lines = jsonl_lines(dir + "/metrics.jsonl");
   ASSERT_EQ(lines.size(), 5u);
   for (const char* key : {"beta_mean", "beta_min", "beta_max", "rate_hidden"})
     EXPECT_TRUE(lines.back().contains(key)) << key;
