@@ -31,3 +31,16 @@ if(TARGET torch_cuda OR TORCH_CUDA_LIBRARIES)
   set(SERNN_HAS_CUDA ON)
   target_compile_definitions(sernn_torch INTERFACE SERNN_HAS_CUDA=1)
 endif()
+
+# ATen's at::parallel_for is header code built on `#pragma omp parallel`: without OpenMP our own
+# kernels (the fast LIF loop, the sparse input projection) would silently run on one thread.
+# GCC only, so that we share libtorch's libgomp rather than load a second OpenMP runtime.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  find_package(OpenMP)
+  if(OpenMP_CXX_FOUND)
+    target_link_libraries(sernn_torch INTERFACE OpenMP::OpenMP_CXX)
+  endif()
+endif()
+if(NOT OpenMP_CXX_FOUND)
+  message(STATUS "sernn: no OpenMP for ${CMAKE_CXX_COMPILER_ID}: sernn's own CPU kernels run single-threaded")
+endif()

@@ -46,6 +46,9 @@ class Task {
 struct NetworkOutput {
   torch::Tensor logits;                      ///< [B, classes]: the statistic for loss and argmax
   std::map<std::string, torch::Tensor> stats;  ///< scalar tensors averaged per epoch (e.g. rate_hidden)
+  /// [B, N] mean activity of each hidden neuron over the sequence (spikes per step for spiking
+  /// networks, mean firing rate r for rate networks); differentiable, for activity costs.
+  torch::Tensor activity;
 };
 
 /// A recurrent network whose hidden->hidden matrix is what the regularisers and analyses see.

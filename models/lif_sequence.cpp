@@ -8,86 +8,94 @@ namespace {
 using torch::Tensor;
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
+using Spike = uint8_t;
 
-// One forward step on raw memory. The recurrent input W s_{t-1} is gathered from the rows of
-// W^T (wt, [N, N]) of the neurons that spiked (spikes are sparse and exactly 0/1), added to the
-// drive; then reset from v_prev, new membrane, spike.
+// One forward step on raw memory, for batch rows [b0, b1): the recurrent input W s_{t-1} is
+// gathered from the rows of W^T (wt, [N, N]) of the neurons that spiked, added to the drive;
+// then reset from v_prev, new membrane, spike, spike count; then the readout current gathered
+// from the rows of readout.weight^T (wot, [N, C]) and the leaky readout membrane. `cur` and `co`
+// are the caller's scratch rows (N and C).
 template <class T>
-void forward_step_cpu(const T* v_prev, const T* s_prev, const T* drive, const T* wt, const T* beta, T* v, T* s,
-                      int64_t B, int64_t N, T thr, ResetMode mode) {
-  at::parallel_for(0, B, 8, [&](int64_t b0, int64_t b1) {
-    std::vector<T> cur(N);
-    for (int64_t bi = b0; bi < b1; ++bi) {
-      const int64_t off = bi * N;
-      // Sum the recurrent terms first, in presynaptic order, then add the drive: the order a
-      // GEMM accumulates in, so this path rounds like the reference's addmm.
-      std::fill(cur.begin(), cur.end(), T(0));
-      if (s_prev)
-        for (int64_t j = 0; j < N; ++j)
-          if (s_prev[off + j] != T(0)) {
-            const T* row = wt + j * N;
-            for (int64_t n = 0; n < N; ++n) cur[n] += row[n];
-          }
-      for (int64_t n = 0; n < N; ++n) cur[n] = drive[off + n] + cur[n];
-      for (int64_t n = 0; n < N; ++n) {
-        const int64_t i = off + n;
-        const T b = beta[n], vp = v_prev[i];
-        const T r = vp > thr ? T(1) : T(0);
-        T vn;
-        switch (mode) {
-          case ResetMode::Subtract: vn = b * vp + cur[n] - r * thr; break;
-          case ResetMode::SubtractDecayed: vn = b * (vp - r * thr) + cur[n]; break;
-          case ResetMode::Zero: vn = (b * vp + cur[n]) * (T(1) - r); break;
-          default: vn = b * vp + cur[n]; break;
+void forward_step_cpu(const T* v_prev, const Spike* s_prev, const T* drive, const T* wt, const T* beta, T* v, Spike* s,
+                      T* counts, const T* wot, const T* bo, const T* rb, const T* u_prev, T* u, int64_t b0, int64_t b1,
+                      int64_t N, int64_t C, T thr, ResetMode mode, T* cur, T* co) {
+  for (int64_t bi = b0; bi < b1; ++bi) {
+    const int64_t off = bi * N;
+    // Sum the recurrent terms first, in presynaptic order, then add the drive: the order a
+    // GEMM accumulates in, so this path rounds like the reference's addmm.
+    std::fill(cur, cur + N, T(0));
+    if (s_prev)
+      for (int64_t j = 0; j < N; ++j)
+        if (s_prev[off + j]) {
+          const T* row = wt + j * N;
+          for (int64_t n = 0; n < N; ++n) cur[n] += row[n];
         }
-        v[i] = vn;
-        s[i] = vn > thr ? T(1) : T(0);
+    std::fill(co, co + C, T(0));
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t i = off + n;
+      const T b = beta[n], vp = v_prev ? v_prev[i] : T(0), c = drive[i] + cur[n];
+      const T r = vp > thr ? T(1) : T(0);
+      T vn;
+      switch (mode) {
+        case ResetMode::Subtract: vn = b * vp + c - r * thr; break;
+        case ResetMode::SubtractDecayed: vn = b * (vp - r * thr) + c; break;
+        case ResetMode::Zero: vn = (b * vp + c) * (T(1) - r); break;
+        default: vn = b * vp + c; break;
+      }
+      v[i] = vn;
+      s[i] = vn > thr;
+      if (s[i]) {
+        counts[i] += T(1);
+        const T* row = wot + n * C;
+        for (int64_t k = 0; k < C; ++k) co[k] += row[k];
       }
     }
-  });
+    for (int64_t k = 0; k < C; ++k) {
+      const int64_t i = bi * C + k;
+      u[i] = (u_prev ? rb[k] * u_prev[i] : T(0)) + (co[k] + bo[k]);
+    }
+  }
 }
 
-// One backward step on raw memory. In: gs (dL/ds_t incl. the recurrent path), v_t, v_{t-1},
-// gv_next (dL/dv_{t+1}). Out: gv (dL/dv_t), gcur (dL/dcur_t), and per-neuron dL/dβ added to gbeta_rows
-// (one row per batch element to stay race-free).
+// One backward step on raw memory, for batch rows [b0, b1). In: gs (dL/ds_t incl. the recurrent
+// path), v_t, v_{t-1}, gv_next (dL/dv_{t+1}). Out: gv (dL/dv_t), gcur (dL/dcur_t), and per-neuron
+// dL/dβ added to gbeta_rows (one row per batch element). All pointers address row 0 of [B, N].
 template <class T>
 void backward_step_cpu(const T* gs, const T* v, const T* v_prev, const T* gv_next, const T* beta, T* gv, T* gcur,
-                       T* gbeta_rows, int64_t B, int64_t N, T thr, T slope, ResetMode mode, bool last) {
-  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t bi = b0; bi < b1; ++bi)
-      for (int64_t n = 0; n < N; ++n) {
-        const int64_t i = bi * N + n;
-        const T bt = beta[n];
-        const T x = v[i] - thr;
-        const T d = slope * (x < 0 ? -x : x) + T(1);
-        T g = gs[i] / (d * d);
-        if (!last) {
-          const T r_next = v[i] > thr ? T(1) : T(0);  // reset used by step t+1
-          g += gv_next[i] * (mode == ResetMode::Zero ? bt * (T(1) - r_next) : bt);
-        }
-        gv[i] = g;
-        const T vp = v_prev[i];
-        const T r = vp > thr ? T(1) : T(0);
-        switch (mode) {
-          case ResetMode::Subtract:
-          case ResetMode::None:
-            gcur[i] = g;
-            gbeta_rows[i] += g * vp;
-            break;
-          case ResetMode::SubtractDecayed:
-            gcur[i] = g;
-            gbeta_rows[i] += g * (vp - r * thr);
-            break;
-          case ResetMode::Zero:
-            gcur[i] = g * (T(1) - r);
-            gbeta_rows[i] += g * vp * (T(1) - r);
-            break;
-        }
+                       T* gbeta_rows, int64_t b0, int64_t b1, int64_t N, T thr, T slope, ResetMode mode, bool last) {
+  for (int64_t bi = b0; bi < b1; ++bi)
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t i = bi * N + n;
+      const T bt = beta[n];
+      const T x = v[i] - thr;
+      const T d = slope * (x < 0 ? -x : x) + T(1);
+      T g = gs[i] / (d * d);
+      if (!last) {
+        const T r_next = v[i] > thr ? T(1) : T(0);  // reset used by step t+1
+        g += gv_next[i] * (mode == ResetMode::Zero ? bt * (T(1) - r_next) : bt);
       }
-  });
+      gv[i] = g;
+      const T vp = v_prev ? v_prev[i] : T(0);
+      const T r = vp > thr ? T(1) : T(0);
+      switch (mode) {
+        case ResetMode::Subtract:
+        case ResetMode::None:
+          gcur[i] = g;
+          gbeta_rows[i] += g * vp;
+          break;
+        case ResetMode::SubtractDecayed:
+          gcur[i] = g;
+          gbeta_rows[i] += g * (vp - r * thr);
+          break;
+        case ResetMode::Zero:
+          gcur[i] = g * (T(1) - r);
+          gbeta_rows[i] += g * vp * (T(1) - r);
+          break;
+      }
+    }
 }
 
-// The same two steps with tensor ops, for devices other than the CPU.
+// The hidden step with tensor ops, for devices other than the CPU. Writes v and s (uint8).
 void forward_step_ops(const Tensor& v_prev, const Tensor& cur, const Tensor& beta, Tensor v, Tensor s, double thr,
                       ResetMode mode) {
   const auto r = v_prev.gt(thr).to(cur.scalar_type());
@@ -129,120 +137,190 @@ void backward_step_ops(const Tensor& gs, const Tensor& v, const Tensor& v_prev, 
   }
 }
 
-class LifSequenceFunction : public torch::autograd::Function<LifSequenceFunction> {
+// Σ_r g[r]^T s[r] -> [X, N] for g [R, X] (float) and spikes s [R, N] (uint8). On the CPU a sum of
+// g's rows over the spikes only; elsewhere GEMMs over chunks of rows, so the float copy of the
+// spikes stays small.
+Tensor spike_gemm(const Tensor& g, const Tensor& s) {
+  const int64_t R = g.size(0), X = g.size(1), N = s.size(1);
+  if (!g.is_cpu()) {
+    auto out = torch::zeros({X, N}, g.options());
+    const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 24) / std::max<int64_t>(N, 1));
+    for (int64_t r0 = 0; r0 < R; r0 += chunk) {
+      const int64_t r1 = std::min(R, r0 + chunk);
+      out.addmm_(g.slice(0, r0, r1).t(), s.slice(0, r0, r1).to(g.scalar_type()));
+    }
+    return out;
+  }
+  auto out_t = torch::zeros({N, X}, g.options());  // row j = column j of the result
+  const auto gc = g.contiguous(), sc = s.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "spike_gemm", [&] {
+    const scalar_t* gp = gc.data_ptr<scalar_t>();
+    const Spike* sp = sc.data_ptr<Spike>();
+    scalar_t* out = out_t.data_ptr<scalar_t>();
+    // Threads own disjoint ranges of presynaptic neurons j, so no two write the same row.
+    at::parallel_for(0, N, 16, [&](int64_t j0, int64_t j1) {
+      for (int64_t r = 0; r < R; ++r) {
+        const Spike* s_row = sp + r * N;
+        const scalar_t* g_row = gp + r * X;
+        for (int64_t j = j0; j < j1; ++j)
+          if (s_row[j]) {
+            scalar_t* o = out + j * X;
+            for (int64_t x = 0; x < X; ++x) o[x] += g_row[x];
+          }
+      }
+    });
+  });
+  return out_t.t();
+}
+
+class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> {
  public:
-  static Tensor forward(AutogradContext* ctx, const Tensor& drive, const Tensor& weight, const Tensor& beta,
-                        double thr, double slope, int64_t mode_int, bool drive_is_scratch) {
+  static tensor_list forward(AutogradContext* ctx, const Tensor& drive, const Tensor& weight, const Tensor& beta,
+                             const Tensor& w_out, const Tensor& b_out, const Tensor& readout_beta, double thr,
+                             double slope, int64_t mode_int, bool drive_is_scratch) {
     const auto mode = static_cast<ResetMode>(mode_int);
-    const int64_t T = drive.size(0), B = drive.size(1), N = drive.size(2);
+    const int64_t T = drive.size(0), B = drive.size(1), N = drive.size(2), C = w_out.size(0);
     const auto beta_c = beta.clamp(0.0, 1.0).contiguous();
+    const auto rb = readout_beta.clamp(0.0, 1.0).contiguous();
     // A scratch drive (nobody reads it after this call) becomes the membrane buffer: step t
     // reads drive_t before it writes mem_t in the same place. One [T, B, N] buffer less.
     auto mem = drive_is_scratch && drive.is_contiguous() ? drive : torch::empty({T, B, N}, drive.options());
-    auto spk = torch::empty({T, B, N}, drive.options());
-    auto zeros = torch::zeros({B, N}, drive.options());
-    const bool cpu = drive.is_cpu();
-    const auto wt = weight.t();
-    const auto wt_c = cpu ? wt.contiguous() : wt;
-    for (int64_t t = 0; t < T; ++t) {
-      const auto v_prev = t ? mem[t - 1] : zeros;
-      if (cpu) {
-        AT_DISPATCH_FLOATING_TYPES(drive.scalar_type(), "lif_forward", [&] {
-          forward_step_cpu<scalar_t>(v_prev.data_ptr<scalar_t>(), t ? spk[t - 1].data_ptr<scalar_t>() : nullptr,
-                                     drive[t].data_ptr<scalar_t>(), wt_c.data_ptr<scalar_t>(),
-                                     beta_c.data_ptr<scalar_t>(), mem[t].data_ptr<scalar_t>(),
-                                     spk[t].data_ptr<scalar_t>(), B, N, static_cast<scalar_t>(thr), mode);
+    auto spk = torch::empty({T, B, N}, drive.options().dtype(torch::kUInt8));
+    auto counts = torch::zeros({B, N}, drive.options());
+    auto rmem = torch::empty({T, B, C}, drive.options());
+    if (drive.is_cpu()) {
+      const auto wt = weight.t().contiguous(), wot = w_out.t().contiguous(), bo = b_out.contiguous();
+      AT_DISPATCH_FLOATING_TYPES(drive.scalar_type(), "lif_forward", [&] {
+        const scalar_t* wt_p = wt.data_ptr<scalar_t>();
+        const scalar_t* wot_p = wot.data_ptr<scalar_t>();
+        scalar_t* mem_p = mem.data_ptr<scalar_t>();
+        Spike* spk_p = spk.data_ptr<Spike>();
+        scalar_t* rm_p = rmem.data_ptr<scalar_t>();
+        const scalar_t* drive_p = drive.data_ptr<scalar_t>();
+        // Batch elements are independent: each thread runs the whole time loop for its rows,
+        // so there is no barrier per step.
+        at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+          std::vector<scalar_t> cur(N), co(C);
+          for (int64_t t = 0; t < T; ++t)
+            forward_step_cpu<scalar_t>(t ? mem_p + (t - 1) * B * N : nullptr, t ? spk_p + (t - 1) * B * N : nullptr,
+                                       drive_p + t * B * N, wt_p, beta_c.data_ptr<scalar_t>(), mem_p + t * B * N,
+                                       spk_p + t * B * N, counts.data_ptr<scalar_t>(), wot_p, bo.data_ptr<scalar_t>(),
+                                       rb.data_ptr<scalar_t>(), t ? rm_p + (t - 1) * B * C : nullptr, rm_p + t * B * C,
+                                       b0, b1, N, C, static_cast<scalar_t>(thr), mode, cur.data(), co.data());
         });
-      } else {
-        const auto cur = t ? torch::addmm(drive[t], spk[t - 1], wt) : drive[t];
-        forward_step_ops(v_prev, cur, beta_c, mem[t], spk[t], thr, mode);
+      });
+    } else {
+      const auto zeros = torch::zeros({B, N}, drive.options());
+      const auto wt = weight.t(), wot = w_out.t();
+      auto u = torch::zeros({B, C}, drive.options());
+      for (int64_t t = 0; t < T; ++t) {
+        const auto cur = t ? torch::addmm(drive[t], spk[t - 1].to(drive.scalar_type()), wt) : drive[t];
+        forward_step_ops(t ? mem[t - 1] : zeros, cur, beta_c, mem[t], spk[t], thr, mode);
+        const auto s = spk[t].to(drive.scalar_type());
+        counts.add_(s);
+        u = rb * u + torch::addmm(b_out, s, wot);
+        rmem[t].copy_(u);
       }
     }
-    ctx->save_for_backward({mem, spk, weight, beta});
+    ctx->save_for_backward({mem, spk, weight, beta, w_out, rb});
     ctx->saved_data["thr"] = thr;
     ctx->saved_data["slope"] = slope;
     ctx->saved_data["mode"] = mode_int;
-    return spk;
+    ctx->mark_non_differentiable({spk});
+    return {rmem, spk, counts};
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto &mem = saved[0], &spk = saved[1], &weight = saved[2], &beta = saved[3];
+    const auto &mem = saved[0], &spk = saved[1], &weight = saved[2], &beta = saved[3], &w_out = saved[4], &rb = saved[5];
     const double thr = ctx->saved_data["thr"].toDouble(), slope = ctx->saved_data["slope"].toDouble();
     const auto mode = static_cast<ResetMode>(ctx->saved_data["mode"].toInt());
-    const int64_t T = mem.size(0), B = mem.size(1), N = mem.size(2);
-    const auto grad_spk = grads[0].defined() ? grads[0].contiguous() : torch::zeros_like(spk);
+    const int64_t T = mem.size(0), B = mem.size(1), N = mem.size(2), C = w_out.size(0);
+    TORCH_CHECK(!ctx->saved_data.count("consumed"),
+                "lif_network: backward called twice (retain_graph is not supported by the fast LIF path)");
+    ctx->saved_data["consumed"] = true;
+    const auto g_rm = grads[0].defined() ? grads[0].contiguous() : torch::zeros({T, B, C}, mem.options());
+    const auto g_counts = grads[2].defined() ? grads[2].contiguous() : torch::zeros({B, N}, mem.options());
     const auto beta_c = beta.clamp(0.0, 1.0).contiguous();
+    // Readout: the leaky integrator backwards, g_co_t = dL/du_t + rb g_co_{t+1}.
+    auto gco = torch::empty({T, B, C}, mem.options());
     // gcur_t overwrites mem_t in place: step t reads mem_t and mem_{t-1} before writing gcur_t,
     // and no later step needs mem_t. This saves a [T, B, N] buffer but consumes the saved state,
     // so the backward can run only once.
-    TORCH_CHECK(!ctx->saved_data.count("consumed"),
-                "lif_sequence: backward called twice (retain_graph is not supported by the fast LIF path)");
-    ctx->saved_data["consumed"] = true;
     auto gcur = mem;
-    auto gv = torch::zeros({B, N}, mem.options()), gv_next = torch::zeros({B, N}, mem.options());
     auto gbeta_rows = torch::zeros({B, N}, mem.options());
-    auto zeros = torch::zeros({B, N}, mem.options());
-    const bool cpu = mem.is_cpu();
-    for (int64_t t = T - 1; t >= 0; --t) {
-      // dL/ds_t: direct, plus through cur_{t+1} = drive + s_t W^T.
-      const auto gs = t + 1 < T ? torch::addmm(grad_spk[t], gcur[t + 1], weight) : grad_spk[t];
-      const auto v_prev = t ? mem[t - 1] : zeros;
-      const bool last = t + 1 == T;
-      if (cpu) {
-        AT_DISPATCH_FLOATING_TYPES(mem.scalar_type(), "lif_backward", [&] {
-          backward_step_cpu<scalar_t>(gs.data_ptr<scalar_t>(), mem[t].data_ptr<scalar_t>(), v_prev.data_ptr<scalar_t>(),
-                                      gv_next.data_ptr<scalar_t>(), beta_c.data_ptr<scalar_t>(), gv.data_ptr<scalar_t>(),
-                                      gcur[t].data_ptr<scalar_t>(), gbeta_rows.data_ptr<scalar_t>(), B, N,
-                                      static_cast<scalar_t>(thr), static_cast<scalar_t>(slope), mode, last);
-        });
-      } else {
-        backward_step_ops(gs, mem[t], v_prev, gv_next, beta_c, gv, gcur[t], gbeta_rows, thr, slope, mode, last);
-      }
-      std::swap(gv, gv_next);
-    }
-    // dW = Σ_t gcur_t^T s_{t-1}: one GEMM over all steps, or on the CPU a sum over the spikes only.
-    Tensor gw;
-    if (T < 2) {
-      gw = torch::zeros_like(weight);
-    } else if (cpu) {
-      auto gwt = torch::zeros({N, N}, mem.options());  // row j = dL/dW[:, j]
-      AT_DISPATCH_FLOATING_TYPES(mem.scalar_type(), "lif_weight_grad", [&] {
-        const scalar_t* sp = spk.data_ptr<scalar_t>();
-        const scalar_t* gp = gcur.data_ptr<scalar_t>();
-        scalar_t* out = gwt.data_ptr<scalar_t>();
-        const int64_t rows = (T - 1) * B;
-        // Threads own disjoint output columns, so no two write the same element.
-        at::parallel_for(0, N, 16, [&](int64_t n0, int64_t n1) {
-          for (int64_t r = 0; r < rows; ++r) {
-            const scalar_t* s_row = sp + r * N;            // s_{t-1}, batch b
-            const scalar_t* g_row = gp + (r + B) * N;      // gcur_t, batch b
-            for (int64_t j = 0; j < N; ++j)
-              if (s_row[j] != scalar_t(0))
-                for (int64_t n = n0; n < n1; ++n) out[j * N + n] += g_row[n];
+    if (mem.is_cpu()) {
+      const auto w = weight.detach().contiguous(), wo = w_out.detach().contiguous();
+      AT_DISPATCH_FLOATING_TYPES(mem.scalar_type(), "lif_backward", [&] {
+        scalar_t* gco_p = gco.data_ptr<scalar_t>();
+        const scalar_t* grm_p = g_rm.data_ptr<scalar_t>();
+        const scalar_t* rb_p = rb.data_ptr<scalar_t>();
+        scalar_t* m_p = mem.data_ptr<scalar_t>();
+        // As in the forward, each thread runs the whole reverse loop for its batch rows; the two
+        // products per step are single-threaded GEMMs on those rows.
+        // Shared [B, N] buffers; each thread touches only its own rows.
+        auto gs = torch::empty({B, N}, mem.options());
+        auto gv_a = torch::zeros({B, N}, mem.options()), gv_b = torch::zeros({B, N}, mem.options());
+        at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+          torch::NoGradGuard no_grad;  // worker threads start with grad mode on
+          auto gs_rows = gs.slice(0, b0, b1);
+          scalar_t *gv = gv_a.data_ptr<scalar_t>(), *gv_next = gv_b.data_ptr<scalar_t>();
+          for (int64_t t = T - 1; t >= 0; --t) {
+            for (int64_t i = b0 * C; i < b1 * C; ++i)
+              gco_p[t * B * C + i] = grm_p[t * B * C + i] + (t + 1 < T ? rb_p[i % C] * gco_p[(t + 1) * B * C + i] : 0);
+            // dL/ds_t: through the spike count, the readout, and cur_{t+1} = drive + s_t W^T.
+            torch::addmm_out(gs_rows, g_counts.slice(0, b0, b1), gco[t].slice(0, b0, b1), wo);
+            if (t + 1 < T) gs_rows.addmm_(gcur[t + 1].slice(0, b0, b1), w);
+            backward_step_cpu<scalar_t>(gs.data_ptr<scalar_t>(), m_p + t * B * N, t ? m_p + (t - 1) * B * N : nullptr,
+                                        gv_next, beta_c.data_ptr<scalar_t>(), gv, m_p + t * B * N,
+                                        gbeta_rows.data_ptr<scalar_t>(), b0, b1, N, static_cast<scalar_t>(thr),
+                                        static_cast<scalar_t>(slope), mode, t + 1 == T);
+            std::swap(gv, gv_next);
           }
         });
       });
-      gw = gwt.t();
     } else {
-      gw = torch::mm(gcur.slice(0, 1).reshape({-1, N}).t(), spk.slice(0, 0, T - 1).reshape({-1, N}));
+      const auto zeros = torch::zeros({B, N}, mem.options());
+      auto gv = torch::zeros({B, N}, mem.options()), gv_next = torch::zeros({B, N}, mem.options());
+      for (int64_t t = T - 1; t >= 0; --t) {
+        gco[t].copy_(t + 1 < T ? g_rm[t] + rb * gco[t + 1] : g_rm[t]);
+        auto gs = torch::addmm(g_counts, gco[t], w_out);
+        if (t + 1 < T) gs.addmm_(gcur[t + 1], weight);
+        backward_step_ops(gs, mem[t], t ? mem[t - 1] : zeros, gv_next, beta_c, gv, gcur[t], gbeta_rows, thr, slope, mode,
+                          t + 1 == T);
+        std::swap(gv, gv_next);
+      }
     }
+    const auto gco_rows = gco.view({T * B, C});
+    const auto g_wout = spike_gemm(gco_rows, spk.view({T * B, N}));
+    const auto g_bout = gco_rows.sum(0);
+    // dW = Σ_t gcur_t^T s_{t-1}.
+    const auto gw = T < 2 ? torch::zeros_like(weight)
+                          : spike_gemm(gcur.slice(0, 1).reshape({-1, N}), spk.slice(0, 0, T - 1).reshape({-1, N}));
     // clamp(0, 1) passes gradient only inside the interval (as torch's clamp backward).
     auto gbeta = gbeta_rows.sum(0) * beta.ge(0).logical_and(beta.le(1)).to(beta.scalar_type());
-    return {gcur, gw, gbeta, Tensor(), Tensor(), Tensor(), Tensor()};
+    return {gcur, gw, gbeta, g_wout, g_bout, Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
   }
 };
 
 }  // namespace
 
-Tensor lif_sequence(const Tensor& drive, const Tensor& weight, const Tensor& beta, double threshold, double slope,
-                    ResetMode reset, bool drive_is_scratch) {
-  TORCH_CHECK(drive.dim() == 3 && weight.dim() == 2 && weight.size(0) == drive.size(2) && weight.size(1) == drive.size(2) &&
-                  beta.dim() == 1 && beta.size(0) == drive.size(2),
-              "lif_sequence: drive [T, B, N], weight [N, N], beta [N] expected, got ", drive.sizes(), ", ",
+LifNetworkTrace lif_network(const Tensor& drive, const Tensor& weight, const Tensor& beta, const LifReadout& readout,
+                            double threshold, double slope, ResetMode reset, bool drive_is_scratch) {
+  const int64_t N = drive.dim() == 3 ? drive.size(2) : -1;
+  TORCH_CHECK(drive.dim() == 3 && weight.dim() == 2 && weight.size(0) == N && weight.size(1) == N && beta.dim() == 1 &&
+                  beta.size(0) == N,
+              "lif_network: drive [T, B, N], weight [N, N], beta [N] expected, got ", drive.sizes(), ", ",
               weight.sizes(), ", ", beta.sizes());
-  return LifSequenceFunction::apply(drive.contiguous(), weight, beta.to(drive.scalar_type()), threshold, slope,
-                                    static_cast<int64_t>(reset), drive_is_scratch);
+  TORCH_CHECK(readout.weight.dim() == 2 && readout.weight.size(1) == N && readout.bias.dim() == 1 &&
+                  readout.bias.size(0) == readout.weight.size(0) && readout.beta.numel() == readout.weight.size(0),
+              "lif_network: readout weight [C, N], bias [C], beta [C] expected, got ", readout.weight.sizes(), ", ",
+              readout.bias.sizes(), ", ", readout.beta.sizes());
+  const auto dt = drive.scalar_type();
+  auto out = LifNetworkFunction::apply(drive.contiguous(), weight, beta.to(dt), readout.weight, readout.bias,
+                                       readout.beta.detach().to(dt), threshold, slope, static_cast<int64_t>(reset),
+                                       drive_is_scratch);
+  return {out[0], out[1], out[2]};
 }
 
 }  // namespace sernn
@@ -272,18 +350,25 @@ class SparseProjection : public torch::autograd::Function<SparseProjection> {
       std::vector<std::vector<int64_t>> chunk_cols(chunks);
       std::vector<std::vector<scalar_t>> chunk_vals(chunks);
       at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+        std::vector<int64_t> nz(I);
         for (int64_t c = c0; c < c1; ++c) {
           auto& cc = chunk_cols[c];
           auto& cv = chunk_vals[c];
           for (int64_t r = c * chunk; r < std::min(R, (c + 1) * chunk); ++r) {
-            scalar_t* yr = y + r * O;
-            for (int64_t o = 0; o < O; ++o) yr[o] = bp[o];
             const scalar_t* xr = xp + r * I;
+            // Branch-free compaction of the nonzero columns: the scan over mostly-zero rows is
+            // the bulk of this kernel's time, so it stays a tight loop.
             int64_t n = 0;
             for (int64_t i = 0; i < I; ++i) {
+              nz[n] = i;
+              n += xr[i] != scalar_t(0);
+            }
+            scalar_t* yr = y + r * O;
+            for (int64_t o = 0; o < O; ++o) yr[o] = bp[o];
+            for (int64_t k = 0; k < n; ++k) {
+              const int64_t i = nz[k];
               const scalar_t v = xr[i];
-              if (v == scalar_t(0)) continue;
-              cc.push_back(i), cv.push_back(v), ++n;
+              cc.push_back(i), cv.push_back(v);
               const scalar_t* wr = w + i * O;
               for (int64_t o = 0; o < O; ++o) yr[o] += v * wr[o];
             }
@@ -300,6 +385,7 @@ class SparseProjection : public torch::autograd::Function<SparseProjection> {
         std::copy(chunk_vals[c].begin(), chunk_vals[c].end(), vals.data_ptr<scalar_t>() + k);
         k += static_cast<int64_t>(chunk_cols[c].size());
       }
+
     });
     ctx->save_for_backward({counts, cols, vals});
     ctx->saved_data["inputs"] = I;

@@ -1,25 +1,42 @@
 #pragma once
-/// The recurrent LIF layer over a whole sequence as one autograd node (the `fast` path).
+/// The recurrent LIF layer and its leaky readout over a whole sequence as one autograd node
+/// (the `fast` path of SpikingRNN).
 ///
-/// Same model as T calls of lif_step (see lif.h), but: the forward keeps only the membranes
-/// [T, B, N] and the spikes it returns; the backward runs the time loop in reverse with one
-/// [B, N] x [N, N] product per step and forms the recurrent weight gradient as a single GEMM over
-/// all steps. On the CPU the elementwise work of a step is one fused loop, the recurrent input
-/// is gathered from the spiking neurons only, and the backward reuses the membrane buffer (so a
-/// graph through it can be backpropagated once; retain_graph is refused).
+/// Same model as T calls of lif_step for the hidden layer and the readout (see lif.h), but the
+/// forward keeps only the membranes [T, B, N] (in the caller's drive buffer, if it is scratch)
+/// and the spikes as uint8; the backward runs the time loop in reverse with one [B, N] x [N, N]
+/// product per step, forms the readout gradient into the spikes step by step (no [T, B, N]
+/// gradient buffer), and the weight gradients as sums over the spikes. On the CPU the
+/// elementwise work of a step is one fused loop and every product with spikes is a gather over
+/// the neurons that fired. The backward reuses the membrane buffer, so a graph through it can
+/// be backpropagated once (retain_graph is refused).
 #include <torch/torch.h>
 
 #include "models/lif.h"
 
 namespace sernn {
 
+/// What lif_network returns.
+struct LifNetworkTrace {
+  torch::Tensor readout_mem;  ///< [T, B, C] readout membrane (differentiable)
+  torch::Tensor spikes;       ///< [T, B, N] hidden spikes as uint8 0/1 (no gradient)
+  torch::Tensor counts;       ///< [B, N] spikes per neuron and sample (differentiable via the surrogate)
+};
+
+/// The non-spiking leaky readout: u_t = clamp(beta, 0, 1) u_{t-1} + readout.weight s_t + bias.
+struct LifReadout {
+  torch::Tensor weight;  ///< [C, N] (differentiable)
+  torch::Tensor bias;    ///< [C] (differentiable)
+  torch::Tensor beta;    ///< [C] (a constant: no gradient)
+};
+
 /// drive: [T, B, N] feed-forward current (biases included); weight: [N, N] recurrent (out, in);
-/// beta: [N] (clamped to [0, 1] inside). Returns spikes [T, B, N] (0/1 in drive's dtype).
-/// Differentiable in drive, weight and beta with the fast-sigmoid surrogate of `slope`.
-/// With `drive_is_scratch`, the caller promises not to read `drive` afterwards: its storage is
-/// reused for the membranes (saves a [T, B, N] buffer).
-torch::Tensor lif_sequence(const torch::Tensor& drive, const torch::Tensor& weight, const torch::Tensor& beta,
-                           double threshold, double slope, ResetMode reset, bool drive_is_scratch = false);
+/// beta: [N] (clamped to [0, 1] inside). Differentiable in drive, weight, beta and the readout's
+/// weight and bias, with the fast-sigmoid surrogate of `slope`. With `drive_is_scratch`, the
+/// caller promises not to read `drive` afterwards: its storage becomes the membrane buffer.
+LifNetworkTrace lif_network(const torch::Tensor& drive, const torch::Tensor& weight, const torch::Tensor& beta,
+                            const LifReadout& readout, double threshold, double slope, ResetMode reset,
+                            bool drive_is_scratch = false);
 
 }  // namespace sernn
 

@@ -20,29 +20,24 @@ void SpikingRNNImpl::reset() {
   readout_beta = register_buffer("readout_beta", torch::full({o.outputs()}, o.readout_beta()));
 }
 
+LifNetworkTrace SpikingRNNImpl::forward_fast(const torch::Tensor& x) {
+  const auto& o = options;
+  // Feed-forward current of all T steps at once (both biases folded in), sparse-aware. The
+  // drive is read only by lif_network (the projection's backward does not need its output),
+  // so it becomes the membrane buffer.
+  const auto drive = input_projection(x, input->weight, input->bias + recurrent->bias);
+  return lif_network(drive, recurrent->weight, beta, {readout->weight, readout->bias, readout_beta}, o.threshold(),
+                     o.slope(), o.reset(), /*drive_is_scratch=*/true);
+}
+
 SpikingTrace SpikingRNNImpl::simulate(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 3 && x.size(2) == options.inputs(), "SpikingRNN expects inputs [T, B, ", options.inputs(),
               "], got ", x.sizes());
   const int64_t T = x.size(0), B = x.size(1), N = options.hidden(), C = options.outputs();
   const auto& o = options;
   if (!o.reference()) {
-    // Feed-forward current of all T steps at once (both biases folded in), sparse-aware.
-    const auto drive = input_projection(x, input->weight, input->bias + recurrent->bias);
-    // The drive is read only by lif_sequence (the projection's backward does not need its output).
-    auto spikes = lif_sequence(drive, recurrent->weight, beta, o.threshold(), o.slope(), o.reset(), /*drive_is_scratch=*/true);
-    // Readout current of all steps as one GEMM; the leaky integration is linear and cheap.
-    auto cur = torch::addmm(readout->bias, spikes.view({T * B, N}), readout->weight.t()).view({T, B, C});
-    auto u = torch::zeros({B, C}, x.options());
-    const auto rb = readout_beta.clamp(0.0, 1.0);
-    // unbind, not cur[t]: T select-backwards would each materialise a full [T, B, C] gradient.
-    const auto steps = cur.unbind(0);
-    std::vector<torch::Tensor> mems;
-    mems.reserve(T);
-    for (int64_t t = 0; t < T; ++t) {
-      u = rb * u + steps[t];
-      mems.push_back(u);
-    }
-    return {spikes, torch::stack(mems)};
+    auto tr = forward_fast(x);
+    return {tr.spikes.to(x.scalar_type()), tr.readout_mem};
   }
   // Reference: the plain per-step loop of an snnTorch model (Linear, RLeaky, Linear, Leaky).
   LifState hidden{torch::zeros({B, N}, x.options()), torch::zeros({B, N}, x.options())};
@@ -67,10 +62,22 @@ SpikingTrace SpikingRNNImpl::simulate(const torch::Tensor& x) {
 }
 
 NetworkOutput SpikingRNNImpl::run(const torch::Tensor& inputs, bool /*training*/) {
-  auto trace = simulate(inputs);
   NetworkOutput out;
-  out.logits = options.sum_readout() ? trace.readout_mem.sum(0) : std::get<0>(trace.readout_mem.max(0));
-  out.stats["rate_hidden"] = trace.spikes.detach().mean();
+  torch::Tensor readout_mem, counts;  // counts: [B, N] spikes per neuron and sample
+  if (options.reference()) {
+    auto trace = simulate(inputs);
+    readout_mem = trace.readout_mem;
+    counts = trace.spikes.sum(0);
+  } else {
+    TORCH_CHECK(inputs.dim() == 3 && inputs.size(2) == options.inputs(), "SpikingRNN expects inputs [T, B, ",
+                options.inputs(), "], got ", inputs.sizes());
+    auto trace = forward_fast(inputs);
+    readout_mem = trace.readout_mem;
+    counts = trace.counts;
+  }
+  out.logits = options.sum_readout() ? readout_mem.sum(0) : std::get<0>(readout_mem.max(0));
+  out.activity = counts / static_cast<double>(inputs.size(0));
+  out.stats["rate_hidden"] = out.activity.detach().mean();
   return out;
 }
 

@@ -10,6 +10,7 @@
 
 #include "core/interfaces.h"
 #include "models/lif.h"
+#include "models/lif_sequence.h"
 
 namespace sernn {
 
@@ -30,7 +31,7 @@ struct SpikingRNNOptions {
   TORCH_ARG(double, readout_beta) = 0.9753099120283326;  // exp(-0.5 / 20)
   TORCH_ARG(bool, sum_readout) = false;              ///< logits = sum over time instead of max
   /// `reference`: plain per-step LibTorch ops (one autograd graph node per op and step);
-  /// `fast` (default): lif_sequence, one autograd node for the whole hidden time loop.
+  /// `fast` (default): lif_network, one autograd node for the whole time loop.
   TORCH_ARG(bool, reference) = false;
 };
 
@@ -47,6 +48,7 @@ class SpikingRNNImpl : public Network {
 
   /// inputs: [T, B, inputs] (event counts) -> hidden spikes and readout membrane over time.
   SpikingTrace simulate(const torch::Tensor& inputs);
+  /// activity: spikes per time step of each neuron, [B, N].
   NetworkOutput run(const torch::Tensor& inputs, bool training) override;
   torch::Tensor recurrent_weight() override { return recurrent->weight; }
   /// Clips β to [beta_min, beta_max] (if beta_clip).
@@ -56,6 +58,9 @@ class SpikingRNNImpl : public Network {
   SpikingRNNOptions options;
   torch::nn::Linear input{nullptr}, recurrent{nullptr}, readout{nullptr};
   torch::Tensor beta, readout_beta;
+
+ private:
+  LifNetworkTrace forward_fast(const torch::Tensor& inputs);
 };
 TORCH_MODULE(SpikingRNN);
 
