@@ -25,6 +25,11 @@ void check_compatible(const std::vector<Config>& configs) {
   for (size_t k = 0; k < configs.size(); ++k) {
     if (configs[k].get_string("model.kind") != "rate")
       throw InputError("ensembles are available for rate models only (model.kind = rate)");
+    for (const char* key : {"model.dale", "model.tau_per_neuron", "model.learn_tau"})
+      if (configs[k].get_bool(key))
+        throw InputError(fmt::format("key '{}': not available in batched ensembles (use --ensemble 1)", key));
+    if (configs[k].get_float("model.connectivity") < 1.0 || configs[k].get_float("model.noise") > 0.0)
+      throw InputError("keys 'model.connectivity' < 1 and 'model.noise' > 0 are not available in batched ensembles (use --ensemble 1)");
     if (strip(configs[k]) != ref)
       throw InputError(fmt::format("ensemble member {} differs from member 0 in more than regularizer.* and train.seed", k));
   }

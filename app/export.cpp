@@ -69,11 +69,15 @@ def forward(self, x):
     return hidden, logits
 )JIT";
 
-torch::jit::Module linear_module(const std::string& name, const torch::nn::Linear& lin) {
+torch::jit::Module linear_module(const std::string& name, const torch::Tensor& weight, const torch::Tensor& bias) {
   torch::jit::Module m(name);
-  m.register_parameter("weight", lin->weight.detach().clone(), false);
-  if (lin->bias.defined()) m.register_parameter("bias", lin->bias.detach().clone(), false);
+  m.register_parameter("weight", weight.detach().clone(), false);
+  if (bias.defined()) m.register_parameter("bias", bias.detach().clone(), false);
   return m;
+}
+
+torch::jit::Module linear_module(const std::string& name, const torch::nn::Linear& lin) {
+  return linear_module(name, lin->weight, lin->bias);
 }
 
 }  // namespace
@@ -82,7 +86,9 @@ torch::jit::Module script_network(Network& net, const Config& config, const torc
   torch::jit::Module m("SernnNetwork");
   if (auto* s = dynamic_cast<SpikingRNNImpl*>(&net)) {
     m.register_module("input", linear_module("Linear", s->input));
-    m.register_module("recurrent", linear_module("Linear", s->recurrent));
+    // The effective recurrent weight (signed and masked under Dale's law): the exported model
+    // is the trained network, not its parametrisation.
+    m.register_module("recurrent", linear_module("Linear", s->recurrent_weight(), s->recurrent->bias));
     m.register_module("readout", linear_module("Linear", s->readout));
     m.register_parameter("beta", s->beta.detach().clone(), false);
     m.register_buffer("readout_beta", s->readout_beta.detach().clone());
@@ -91,9 +97,10 @@ torch::jit::Module script_network(Network& net, const Config& config, const torc
     m.define(kSpikingForward);
   } else if (auto* r = dynamic_cast<RateRNNImpl*>(&net)) {
     m.register_module("input", linear_module("Linear", r->input));
-    m.register_module("recurrent", linear_module("Linear", r->recurrent));
+    m.register_module("recurrent", linear_module("Linear", r->recurrent_weight(), r->recurrent->bias));
     m.register_module("readout", linear_module("Linear", r->readout));
-    m.register_attribute("alpha", c10::FloatType::get(), r->options.alpha());
+    // alpha_i = 1 / tau_i per neuron, or the shared alpha for every neuron.
+    m.register_buffer("alpha", r->alpha().detach().to(torch::kFloat32).expand({r->options.hidden()}).clone());
     m.register_attribute("use_tanh", c10::BoolType::get(), r->options.tanh());
     m.define(kRateForward);
   } else {

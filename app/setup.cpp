@@ -96,11 +96,25 @@ std::pair<int64_t, int64_t> task_shape(const Config& config) {
 std::shared_ptr<Network> make_network(const Config& config, int64_t inputs, int64_t classes) {
   torch::manual_seed(static_cast<uint64_t>(config.get_int("train.seed")));
   const std::string kind = config.get_string("model.kind");
+  DaleOptions dale;
+  dale.enabled = config.get_bool("model.dale");
+  dale.exc_fraction = config.get_float("model.exc_fraction");
+  dale.connectivity = config.get_float("model.connectivity");
+  dale.spectral_radius = config.get_float("model.spectral_radius");
   if (kind == "rate") {
     RateRNNOptions o(inputs, config.get_int("model.hidden"), classes);
     o.alpha(config.get_float("model.alpha"))
         .tanh(config.get_string("model.activation") == "tanh")
-        .reference(config.get_string("model.impl") == "reference");
+        .reference(config.get_string("model.impl") == "reference")
+        .dale(dale)
+        .tau_per_neuron(config.get_bool("model.tau_per_neuron"))
+        .learn_tau(config.get_bool("model.learn_tau"))
+        .tau_min(config.get_float("model.tau_min"))
+        .tau_max(config.get_float("model.tau_max"))
+        .noise(config.get_float("model.noise"));
+    if (o.tau_min() > o.tau_max())
+      throw InputError(fmt::format("keys 'model.tau_min' ({}) and 'model.tau_max' ({}): min exceeds max", o.tau_min(),
+                                   o.tau_max()));
     return RateRNN(o).ptr();
   }
   if (kind == "spiking") {
@@ -116,7 +130,8 @@ std::shared_ptr<Network> make_network(const Config& config, int64_t inputs, int6
         .beta_max(config.get_float("model.beta_max"))
         .readout_beta(config.get_float("model.readout_beta"))
         .sum_readout(config.get_string("model.loss") == "sum")
-        .reference(config.get_string("model.impl") == "reference");
+        .reference(config.get_string("model.impl") == "reference")
+        .dale(dale);
     if (o.beta_min() > o.beta_max())
       throw InputError(fmt::format("keys 'model.beta_min' ({}) and 'model.beta_max' ({}): min exceeds max",
                                    o.beta_min(), o.beta_max()));

@@ -1,27 +1,58 @@
 #include "models/rate_rnn.h"
 
+#include <cmath>
+
 namespace sernn {
 
 RateRNNImpl::RateRNNImpl(RateRNNOptions options_) : options(std::move(options_)) { reset(); }
 
 void RateRNNImpl::reset() {
-  input = register_module("input", torch::nn::Linear(torch::nn::LinearOptions(options.inputs(), options.hidden()).bias(false)));
-  recurrent = register_module("recurrent", torch::nn::Linear(options.hidden(), options.hidden()));
-  readout = register_module("readout", torch::nn::Linear(options.hidden(), options.outputs()));
+  const auto& o = options;
+  input = register_module("input", torch::nn::Linear(torch::nn::LinearOptions(o.inputs(), o.hidden()).bias(false)));
+  recurrent = register_module("recurrent", torch::nn::Linear(o.hidden(), o.hidden()));
+  readout = register_module("readout", torch::nn::Linear(o.hidden(), o.outputs()));
   torch::NoGradGuard no_grad;
   torch::nn::init::xavier_uniform_(input->weight);
   torch::nn::init::orthogonal_(recurrent->weight);
   recurrent->bias.zero_();
   torch::nn::init::xavier_uniform_(readout->weight);
   readout->bias.zero_();
+  if (o.dale().any()) {
+    dale_ = make_dale_mask(o.hidden(), o.dale());
+    init_dale_weight_(recurrent->weight, dale_, o.dale());
+    dale_.sign = register_buffer("neuron_sign", dale_.sign);
+    dale_.mask = register_buffer("recurrent_mask", dale_.mask);
+  } else {
+    dale_.sign = torch::ones({o.hidden()});
+  }
+  if (o.tau_per_neuron() || o.learn_tau()) {
+    // tau_i ~ Gamma(shape 3, scale tau/3) around the shared tau = 1 / alpha, clipped.
+    const double mean = 1.0 / o.alpha();
+    auto t = (at::_standard_gamma(torch::full({o.hidden()}, 3.0, torch::kFloat64)) * (mean / 3.0))
+                 .clamp(o.tau_min(), o.tau_max())
+                 .to(torch::kFloat32);
+    tau = register_parameter("tau", t, o.learn_tau());
+  }
 }
 
-torch::Tensor RateRNNImpl::hidden_states(const torch::Tensor& x) {
+torch::Tensor RateRNNImpl::recurrent_weight() {
+  return options.dale().any() ? masked_weight(recurrent->weight, dale_, options.dale().enabled) : recurrent->weight;
+}
+
+torch::Tensor RateRNNImpl::alpha() const {
+  return tau.defined() ? 1.0 / tau : torch::tensor(options.alpha());
+}
+
+torch::Tensor RateRNNImpl::hidden_states(const torch::Tensor& x, bool noisy) {
   TORCH_CHECK(x.dim() == 3 && x.size(2) == options.inputs(), "RateRNN expects inputs [T, B, ", options.inputs(),
               "], got ", x.sizes());
   const int64_t T = x.size(0), B = x.size(1), N = options.hidden();
+  const bool per_neuron = tau.defined();
   const double a = options.alpha();
+  const auto a_vec = per_neuron ? 1.0 / tau : torch::Tensor();
+  const double sigma = noisy ? options.noise() : 0.0;
   auto act = [&](const torch::Tensor& z) { return options.tanh() ? torch::tanh(z) : torch::relu(z); };
+  const auto w = recurrent_weight();
   // Fast path: the input projection of all T steps as one GEMM, bias folded in.
   torch::Tensor drive;
   if (!options.reference()) drive = torch::addmm(recurrent->bias, x.reshape({T * B, -1}), input->weight.t()).view({T, B, N});
@@ -32,20 +63,42 @@ torch::Tensor RateRNNImpl::hidden_states(const torch::Tensor& x) {
   auto h = torch::zeros({B, N}, x.options());
   std::vector<torch::Tensor> hs;
   hs.reserve(T);
-  const auto wt = recurrent->weight.t();
+  const auto wt = w.t();
   for (int64_t t = 0; t < T; ++t) {
-    torch::Tensor z = options.reference() ? input->forward(xs[t]) + recurrent->forward(h) : torch::addmm(drives[t], h, wt);
-    h = a == 1.0 ? act(z) : (1.0 - a) * h + a * act(z);
+    torch::Tensor z = options.reference() ? input->forward(xs[t]) + torch::nn::functional::linear(h, w, recurrent->bias)
+                                          : torch::addmm(drives[t], h, wt);
+    if (per_neuron) h = h + a_vec * (act(z) - h);
+    else h = a == 1.0 ? act(z) : (1.0 - a) * h + a * act(z);
+    if (sigma > 0) h = per_neuron ? h + torch::randn_like(h) * (a_vec.sqrt() * sigma) : h + torch::randn_like(h) * (std::sqrt(a) * sigma);
     hs.push_back(h);
   }
   return torch::stack(hs);
 }
 
-NetworkOutput RateRNNImpl::run(const torch::Tensor& inputs, bool /*training*/) {
-  auto hs = hidden_states(inputs);
+NetworkOutput RateRNNImpl::run(const torch::Tensor& inputs, bool training) {
+  auto hs = hidden_states(inputs, training);
   NetworkOutput out;
   out.logits = readout->forward(hs[-1]);
+  out.activity = hs.mean(0);
   return out;
+}
+
+void RateRNNImpl::after_step() {
+  if (!tau.defined() || !options.learn_tau()) return;
+  torch::NoGradGuard no_grad;
+  tau.clamp_(options.tau_min(), options.tau_max());
+}
+
+std::map<std::string, double> RateRNNImpl::parameter_stats() {
+  if (!tau.defined()) return {};
+  auto t = tau.detach().to(torch::kCPU, torch::kFloat64);
+  std::map<std::string, double> s{{"tau_mean", t.mean().item<double>()}};
+  if (options.dale().enabled) {
+    const auto exc = dale_.sign.gt(0).to(torch::kCPU);
+    s["tau_exc_mean"] = t.index({exc}).mean().item<double>();
+    s["tau_inh_mean"] = t.index({exc.logical_not()}).mean().item<double>();
+  }
+  return s;
 }
 
 }  // namespace sernn

@@ -18,6 +18,18 @@ void SpikingRNNImpl::reset() {
   auto b = torch::exp(-o.dt_ms() / tau).clamp(o.beta_min(), o.beta_max()).to(torch::kFloat32);
   beta = register_parameter("beta", b, o.learn_beta());
   readout_beta = register_buffer("readout_beta", torch::full({o.outputs()}, o.readout_beta()));
+  if (o.dale().any()) {
+    dale_ = make_dale_mask(o.hidden(), o.dale());
+    init_dale_weight_(recurrent->weight, dale_, o.dale());
+    dale_.sign = register_buffer("neuron_sign", dale_.sign);
+    dale_.mask = register_buffer("recurrent_mask", dale_.mask);
+  } else {
+    dale_.sign = torch::ones({o.hidden()});
+  }
+}
+
+torch::Tensor SpikingRNNImpl::recurrent_weight() {
+  return options.dale().any() ? masked_weight(recurrent->weight, dale_, options.dale().enabled) : recurrent->weight;
 }
 
 LifNetworkTrace SpikingRNNImpl::forward_fast(const torch::Tensor& x) {
@@ -26,7 +38,7 @@ LifNetworkTrace SpikingRNNImpl::forward_fast(const torch::Tensor& x) {
   // drive is read only by lif_network (the projection's backward does not need its output),
   // so it becomes the membrane buffer.
   const auto drive = input_projection(x, input->weight, input->bias + recurrent->bias);
-  return lif_network(drive, recurrent->weight, beta, {readout->weight, readout->bias, readout_beta}, o.threshold(),
+  return lif_network(drive, recurrent_weight(), beta, {readout->weight, readout->bias, readout_beta}, o.threshold(),
                      o.slope(), o.reset(), /*drive_is_scratch=*/true);
 }
 
@@ -49,7 +61,7 @@ SpikingTrace SpikingRNNImpl::simulate(const torch::Tensor& x) {
   // Same addition order as the fast path (biases first), so both round alike: with a steep
   // surrogate, float32 rounding differences in V would otherwise show up in the gradients.
   const auto bias = input->bias + recurrent->bias;
-  const auto w_in_t = input->weight.t(), w_rec_t = recurrent->weight.t();
+  const auto w_in_t = input->weight.t(), w_rec_t = recurrent_weight().t();
   for (int64_t t = 0; t < T; ++t) {
     const auto current = torch::addmm(torch::addmm(bias, xs[t], w_in_t), hidden.spk, w_rec_t);
     hidden = lif_step(current, beta, hidden, o.threshold(), o.slope(), o.reset());

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "core/interfaces.h"
+#include "models/dale.h"
 #include "models/lif.h"
 #include "models/lif_sequence.h"
 
@@ -33,6 +34,8 @@ struct SpikingRNNOptions {
   /// `reference`: plain per-step LibTorch ops (one autograd graph node per op and step);
   /// `fast` (default): lif_network, one autograd node for the whole time loop.
   TORCH_ARG(bool, reference) = false;
+  /// Dale's law / sparse connectivity of the recurrent weight (see dale.h).
+  TORCH_ARG(DaleOptions, dale);
 };
 
 /// What one forward pass records.
@@ -50,7 +53,9 @@ class SpikingRNNImpl : public Network {
   SpikingTrace simulate(const torch::Tensor& inputs);
   /// activity: spikes per time step of each neuron, [B, N].
   NetworkOutput run(const torch::Tensor& inputs, bool training) override;
-  torch::Tensor recurrent_weight() override { return recurrent->weight; }
+  /// The effective W (signed and masked under Dale's law / sparse connectivity).
+  torch::Tensor recurrent_weight() override;
+  torch::Tensor neuron_sign() const { return dale_.sign; }
   /// Clips β to [beta_min, beta_max] (if beta_clip).
   void after_step() override;
   std::map<std::string, double> parameter_stats() override;
@@ -61,6 +66,7 @@ class SpikingRNNImpl : public Network {
 
  private:
   LifNetworkTrace forward_fast(const torch::Tensor& inputs);
+  DaleMask dale_;
 };
 TORCH_MODULE(SpikingRNN);
 
