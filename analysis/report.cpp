@@ -72,6 +72,20 @@ std::string run_report_html(const std::string& title, const nlohmann::json& conf
     plots.push_back(svg::scatter(fmt::format("Eigenvalues of W, epoch {}", epoch), "Re λ", "Im λ", {{"", re, im, ""}}, 460,
                                  300, /*equal_aspect=*/true, /*unit_circle=*/true));
 
+    // Jacobian spectrum at the most visited fixed point (rate runs; analysis key "dynamics").
+    if (last.contains("dynamics") && last["dynamics"]["jacobian_eigenvalues"].is_array()) {
+      const auto& dyn = last["dynamics"];
+      std::vector<double> jre, jim;
+      for (const auto& e : dyn["jacobian_eigenvalues"]) jre.push_back(e[0].get<double>()), jim.push_back(e[1].get<double>());
+      const double edge = dyn["spectral_edge"].get<double>();
+      const auto [lo, hi] = std::minmax_element(jim.begin(), jim.end());
+      std::vector<svg::Series> ser{{"eigenvalues", jre, jim, ""}, {"spectral edge", {edge, edge}, {*lo, *hi}, ""}};
+      plots.push_back(svg::scatter(fmt::format("Jacobian at the main fixed point, epoch {} ({} fixed points, edge {:.3f}, {})",
+                                               epoch, dyn["fixed_points"].size(), edge,
+                                               dyn["stable"].get<bool>() ? "stable" : "unstable"),
+                                   "Re λ", "Im λ", ser, 460, 300, /*equal_aspect=*/true));
+    }
+
     const auto coords_path = run_dir + "/coords.csv";
     if (file_exists(coords_path)) {
       const auto d = distance_matrix(read_coords_csv(coords_path));

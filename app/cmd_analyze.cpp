@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "analysis/analyze.h"
+#include "analysis/dynamics.h"
 #include "analysis/report.h"
 #include "app/commands.h"
 #include "app/setup.h"
@@ -16,6 +17,7 @@
 #include "core/errors.h"
 #include "core/geometry.h"
 #include "core/io.h"
+#include "models/rate_rnn.h"
 
 namespace sernn {
 namespace {
@@ -27,6 +29,34 @@ Strength run_strength(const std::string& run_dir) {
   if (s == "in") return Strength::In;
   if (s == "out") return Strength::Out;
   return cfg.get_string("model.kind") == "spiking" ? Strength::In : Strength::Out;
+}
+
+/// Fixed points and Jacobian spectra of a rate run's model at `epoch` (zero input), or null for
+/// other model families and runs without that model file.
+nlohmann::json run_dynamics(const std::string& run_dir, int64_t epoch, const FixedPointOptions& fo) {
+  if (read_run_config(run_dir).get_string("model.kind") != "rate") return nullptr;
+  if (!file_exists(fmt::format("{}/models/epoch_{:03d}.pt", run_dir, epoch))) return nullptr;
+  const auto run = load_run(run_dir, epoch);
+  auto* net = dynamic_cast<RateRNNImpl*>(run.network.get());
+  if (!net) return nullptr;
+  torch::NoGradGuard no_grad;
+  const int64_t n = net->options.hidden();
+  RateDynamics d{net->recurrent_weight(), net->recurrent->bias, 1.0 / net->alpha().expand({n}),
+                 net->options.tanh() ? "tanh" : "relu", net->neuron_sign()};
+  return dynamics_report(d, fo);
+}
+
+/// analyze_run plus, for rate runs, the dynamics of the last epoch (key "dynamics").
+nlohmann::json analyze_run_with_dynamics(const std::string& run_dir, const AnalysisOptions& o, int64_t starts) {
+  auto result = analyze_run(run_dir, o);
+  if (starts > 0) {
+    FixedPointOptions fo;
+    fo.initial_states = starts;
+    auto& last = result.back();
+    auto dyn = run_dynamics(run_dir, last["epoch"].get<int64_t>(), fo);
+    if (!dyn.is_null()) last["dynamics"] = std::move(dyn);
+  }
+  return result;
 }
 
 Strength parse_strength(const std::string& s) {
@@ -50,6 +80,8 @@ int cmd_analyze(int argc, char** argv) {
       ("strength", "communicability normalisation: in, out or auto (run: its config; matrix: in)",
        cxxopts::value<std::string>()->default_value("auto"))
       ("nulls", "random nulls for small_world.sigma", cxxopts::value<int64_t>()->default_value("10"))
+      ("dynamics-starts", "rate runs: initial states of the fixed-point search on the last epoch (0 = skip)",
+       cxxopts::value<int64_t>()->default_value("64"))
       ("json", "print JSON to stdout (the default for --weights)")
       ("h,help", "show this help");
   opts.parse_positional({"run"});
@@ -89,7 +121,7 @@ int cmd_analyze(int argc, char** argv) {
   if (!file_exists(run + "/config.json")) throw InputError(fmt::format("{}: not a run directory (config.json missing)", run));
   o.strength = strength == "auto" ? run_strength(run) : parse_strength(strength);
   const auto t0 = std::chrono::steady_clock::now();
-  const auto result = analyze_run(run, o);
+  const auto result = analyze_run_with_dynamics(run, o, args["dynamics-starts"].as<int64_t>());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto out = args.count("out") ? args["out"].as<std::string>() : run + "/analysis.json";
   atomic_write_text(out, result.dump() + "\n");
@@ -156,7 +188,7 @@ int cmd_report(int argc, char** argv) {
   } else {
     AnalysisOptions o;
     o.strength = run_strength(dir);
-    analysis = analyze_run(dir, o);
+    analysis = analyze_run_with_dynamics(dir, o, FixedPointOptions().initial_states);
     atomic_write_text(dir + "/analysis.json", analysis.dump() + "\n");
   }
   if (!analysis.is_array() || analysis.empty()) throw InputError(fmt::format("{}/analysis.json: expected a non-empty list", dir));

@@ -48,6 +48,17 @@ TEST(AnalyzeCli, RunDirectoryGivesOneObjectPerEpoch) {
     EXPECT_EQ(j[e]["epoch"], e);
     EXPECT_EQ(j[e]["modularity"]["communities"].size(), 100u);
   }
+  // Rate runs: fixed points and the Jacobian spectrum of the last epoch's model.
+  const auto& dyn = j[3]["dynamics"];
+  ASSERT_TRUE(dyn.is_object()) << j[3].dump().substr(0, 300);
+  ASSERT_GE(dyn["fixed_points"].size(), 1u);
+  EXPECT_LT(dyn["fixed_points"][0]["q"].get<double>(), 1e-16);
+  EXPECT_EQ(dyn["jacobian_eigenvalues"].size(), 100u);
+  double edge = -1e300;
+  for (const auto& e : dyn["jacobian_eigenvalues"]) edge = std::max(edge, e[0].get<double>());
+  EXPECT_DOUBLE_EQ(dyn["spectral_edge"].get<double>(), edge);
+  EXPECT_EQ(dyn["stable"].get<bool>(), edge < 0);
+  EXPECT_FALSE(j[2].contains("dynamics")) << "only the last epoch";
 }
 
 TEST(AnalyzeCli, SingleMatrixPrintsJsonAndRejectsBadFiles) {
@@ -83,7 +94,8 @@ TEST(ReportCli, HtmlRendersInHeadlessChromiumWithAllPlots) {
   EXPECT_EQ(html.find("@import"), std::string::npos);
   size_t svgs = 0;
   for (size_t p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1)) ++svgs;
-  EXPECT_EQ(svgs, 8u) << "loss, accuracy, Q, entropy, lambda_max, heatmap, spectrum, p-vs-distance";
+  EXPECT_EQ(svgs, 9u) << "loss, accuracy, Q, entropy, lambda_max, heatmap, spectrum, Jacobian spectrum, p-vs-distance";
+  EXPECT_NE(html.find("Jacobian at the main fixed point"), std::string::npos);
 
   const char* chromium = std::getenv("SERNN_CHROMIUM") ? std::getenv("SERNN_CHROMIUM") : "/usr/bin/chromium";
   if (!fs::exists(chromium)) GTEST_SKIP() << "chromium not installed (scripts/install-deps.sh installs it)";
@@ -96,7 +108,7 @@ TEST(ReportCli, HtmlRendersInHeadlessChromiumWithAllPlots) {
   ASSERT_EQ(WEXITSTATUS(rc), 0) << read_file(dir + "/chromium.log");
   const auto dom = read_file(dir + "/dom.html");
   // The inline script ran after the SVGs were parsed and counted them.
-  EXPECT_NE(dom.find("data-plots=\"8\""), std::string::npos) << dom.substr(0, 400);
+  EXPECT_NE(dom.find("data-plots=\"9\""), std::string::npos) << dom.substr(0, 400);
 }
 
 TEST(ReportCli, SweepReportPlotsMetricsAgainstGammaWithTheAccuracyFilter) {
