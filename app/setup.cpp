@@ -204,6 +204,14 @@ nlohmann::json train_run(const Config& config, const std::string& out_dir, bool 
   t.seed = static_cast<uint64_t>(config.get_int("train.seed"));
   t.gamma = config.get_float("regularizer.gamma");
   t.grad_clip = config.get_float("train.grad_clip");
+  if (config.get_string("activity.kind") != "none" && config.get_float("activity.gamma") > 0) {
+    const auto kind = config.get_string("activity.kind");
+    const double g = config.get_float("activity.gamma"), lo = config.get_float("activity.low"),
+                 hi = config.get_float("activity.high");
+    if (lo > hi)
+      throw InputError(fmt::format("keys 'activity.low' ({}) and 'activity.high' ({}): low exceeds high", lo, hi));
+    t.activity_cost = [kind, g, lo, hi](const torch::Tensor& a) { return g * activity_cost(a, kind, lo, hi); };
+  }
   t.checkpoint_minutes = config.get_float("checkpoint.every_minutes");
   t.inject_nan_batch = config.get_int("train.inject_nan_batch");
   t.log_every = config.get_int("train.log_every");

@@ -76,6 +76,10 @@ std::vector<ConfigKey> make_schema() {
       {"train.deterministic", T::Bool, false, "use only deterministic kernels (matters on CUDA)", -inf, inf, {}},
       {"train.log_every", T::Int, 10, "batches between progress log lines (non-terminal output)", 1, 1e9, {}},
       // regularizer
+      {"activity.kind", T::String, "none", "activity (metabolic) cost on per-neuron rates", -inf, inf, {"none", "l2", "band"}},
+      {"activity.gamma", T::Float, 0.0, "strength of the activity cost", 0.0, 1e6, {}},
+      {"activity.low", T::Float, 0.0, "band: lower edge of the free rate band (spikes per step / mean rate)", -1e9, 1e9, {}},
+      {"activity.high", T::Float, 1.0, "band: upper edge of the free rate band", -1e9, 1e9, {}},
       {"regularizer.kind", T::String, "none", "wiring/communication cost", -inf, inf,
        {"none", "l1", "space", "comm", "sernn", "resolvent"}},
       {"regularizer.gamma", T::Float, 0.0, "cost strength", 0.0, 1e6, {}},

@@ -285,6 +285,11 @@ nlohmann::json Trainer::fit(bool resume) {
         reg = opt_.gamma * (*penalty_)(net_->recurrent_weight());
         total = total + reg;
       }
+      if (opt_.activity_cost && out.activity.defined()) {
+        auto act = opt_.activity_cost(out.activity);
+        total = total + act;
+        out.stats["activity_cost"] = act.detach();
+      }
       if (opt_.inject_nan_batch > 0 && (epoch - 1) * batches + b == opt_.inject_nan_batch)
         total = total * std::numeric_limits<double>::quiet_NaN();
       total.backward();

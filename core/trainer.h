@@ -13,6 +13,8 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
+#include <functional>
+
 #include <torch/torch.h>
 
 #include "core/collective.h"
@@ -28,6 +30,9 @@ struct TrainerOptions {
   uint64_t seed = 1;
   double gamma = 0.0;          ///< strength of the penalty
   double grad_clip = 0.0;      ///< max global gradient norm (0 = no clipping)
+  /// Optional activity (metabolic) cost: NetworkOutput::activity [B, N] -> scalar added to the
+  /// loss (strength included); reported per epoch as the stat "activity_cost".
+  std::function<torch::Tensor(const torch::Tensor&)> activity_cost;
   int64_t log_every = 10;      ///< batches between log lines when stdout is not a terminal
   bool quiet = false;          ///< no progress output (tests)
   double checkpoint_minutes = 0;  ///< extra checkpoints inside an epoch (0 = epoch ends only)

@@ -77,6 +77,12 @@ const std::vector<std::string>& penalty_names();
 
 /// Factory keyed by name (none, l1, space, comm, sernn, resolvent). Returns nullptr for "none".
 /// Unknown names throw InputError listing the known ones.
+/// Metabolic cost on per-neuron activity a [B, N] (NetworkOutput::activity: spikes per step, or
+/// the mean rate), averaged over the batch and summed over neurons:
+///   "l2":   sum_i a_i^2
+///   "band": sum_i relu(low - a_i)^2 + relu(a_i - high)^2   (rates outside [low, high] cost)
+torch::Tensor activity_cost(const torch::Tensor& activity, const std::string& kind, double low, double high);
+
 std::shared_ptr<Penalty> make_penalty(const std::string& kind, WiringPenaltyOptions options, double resolvent_alpha);
 
 }  // namespace sernn

@@ -103,3 +103,16 @@ TEST(Penalties, DetachedGradientIsSignTimesDistanceTimesC) {
   auto c = communicability_detached(w, Strength::In) * (1 - torch::eye(8, torch::kFloat64));
   EXPECT_TRUE(torch::allclose(w.grad(), w.sign() * o.distance * c, 1e-12, 1e-12));
 }
+
+TEST(ActivityCost, ClosedFormsAndGradients) {
+  auto a = torch::tensor({{0.0, 0.5, 2.0}, {0.2, 0.1, 1.0}}, torch::kFloat64).requires_grad_(true);
+  // l2: mean over the batch of the sum of squares.
+  EXPECT_NEAR(activity_cost(a, "l2", 0, 0).item<double>(), ((0.25 + 4.0) + (0.04 + 0.01 + 1.0)) / 2, 1e-12);
+  // band [0.1, 1.0]: below 0.1 and above 1.0 cost, squared distance to the band.
+  auto c = activity_cost(a, "band", 0.1, 1.0);
+  EXPECT_NEAR(c.item<double>(), (0.01 + 1.0) / 2, 1e-12);
+  c.backward();
+  auto expected = torch::tensor({{-0.1, 0.0, 1.0}, {0.0, 0.0, 0.0}}, torch::kFloat64);
+  EXPECT_LT((a.grad() - expected).abs().max().item<double>(), 1e-12);
+  EXPECT_THROW(activity_cost(a, "l3", 0, 1), InputError);
+}

@@ -167,3 +167,26 @@ TEST(TrainRun, SpikingSeRNNLearnsSyntheticShd) {
   EXPECT_LE(lines.back()["beta_max"].get<double>(), 0.995 + 1e-6);
   EXPECT_EQ(read_matrix_csv(dir + "/weights/epoch_005.csv").sizes(), (std::vector<int64_t>{100, 100}));
 }
+
+TEST(TrainRun, ActivityCostLowersHiddenActivity) {
+  // The same E/I network with and without an L2 activity cost: the cost must show in the
+  // metrics and leave the trained network with less hidden activity.
+  auto mean_activity = [](const std::string& dir, bool cost) {
+    auto c = small_rate_config();
+    c.set("train.epochs=2");
+    c.set("model.dale=true");
+    c.set("model.activation=tanh");
+    c.set("activity.kind=l2");
+    c.set(cost ? "activity.gamma=0.05" : "activity.gamma=0");
+    train_run(c, dir, false, true);
+    const auto lines = jsonl_lines(dir + "/metrics.jsonl");
+    EXPECT_EQ(lines.back().contains("activity_cost"), cost);
+    auto run = load_run(dir);
+    torch::NoGradGuard g;
+    auto x = torch::rand({50, 64, 8});
+    return run.network->run(x, false).activity.pow(2).sum(1).mean().item<double>();
+  };
+  const auto dir = sernn::testing::temp_dir("act");
+  const double with = mean_activity(dir + "/with", true), without = mean_activity(dir + "/without", false);
+  EXPECT_LT(with, 0.7 * without) << with << " vs " << without;
+}
