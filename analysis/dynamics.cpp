@@ -38,6 +38,11 @@ RateDynamics as_double(const RateDynamics& d) {
   return r;
 }
 
+// phi'(x*) at one state h [N], x* = W h + b.
+torch::Tensor gains(const RateDynamics& d, const torch::Tensor& h) {
+  return phi_prime(d.activation, torch::matmul(d.w, h.to(torch::kFloat64)) + d.bias);
+}
+
 // Batched J for states H [K, N] -> [K, N, N].
 torch::Tensor jacobians(const RateDynamics& d, const torch::Tensor& h) {
   const auto n = d.w.size(0);
@@ -138,7 +143,7 @@ JacobianStats jacobian_stats(const RateDynamics& d0, const torch::Tensor& h_star
   const auto pres = present.to(torch::kBool);
   const auto we = d.w.masked_select(pres.logical_and(col_exc)), wi = d.w.masked_select(pres.logical_and(col_exc.logical_not()));
   s.mean_exc = stat_mean(we), s.var_exc = stat_var(we), s.mean_inh = stat_mean(wi), s.var_inh = stat_var(wi);
-  const auto g = phi_prime(d.activation, torch::matmul(d.w, h_star.to(torch::kFloat64)) + d.bias);
+  const auto g = gains(d, h_star);
   s.gain_mean = g.mean().item<double>(), s.gain_std = n > 1 ? g.std().item<double>() : 0.0;
   s.tau_mean = d.tau.mean().item<double>(), s.tau_std = n > 1 ? d.tau.std().item<double>() : 0.0;
   return s;
@@ -201,7 +206,7 @@ nlohmann::json dynamics_report(const RateDynamics& d0, const FixedPointOptions& 
   // variances of W, and the trained gains and timescales shuffled across neurons.
   if (ensemble > 0) {
     auto gen = at::detail::createCPUGenerator(o.seed + 7);
-    const auto g = phi_prime(d.activation, torch::matmul(d.w, top.h) + d.bias);
+    const auto g = gains(d, top.h);
     std::vector<double> edges;
     for (int64_t k = 0; k < ensemble; ++k) {
       const auto w = random_ei_matrix(n, s.exc_fraction, s.mean_exc, std::sqrt(s.var_exc), s.mean_inh,

@@ -28,8 +28,17 @@ DaleMask make_dale_mask(int64_t n, const DaleOptions& o) {
   return m;
 }
 
-torch::Tensor masked_weight(const torch::Tensor& raw, const DaleMask& m, bool dale) {
-  return (dale ? raw.abs() : raw) * m.mask;
+torch::Tensor masked_weight(const torch::Tensor& raw, const DaleMask& m, const DaleOptions& o) {
+  if (!o.any()) return raw;
+  return (o.enabled ? raw.abs() : raw) * m.mask;
+}
+
+DaleMask register_dale(torch::nn::Module& module, torch::Tensor& raw, const DaleOptions& o) {
+  const int64_t n = raw.size(0);
+  if (!o.any()) return {torch::ones({n}), torch::Tensor()};
+  auto m = make_dale_mask(n, o);
+  init_dale_weight_(raw, m, o);
+  return {module.register_buffer("neuron_sign", m.sign), module.register_buffer("recurrent_mask", m.mask)};
 }
 
 void init_dale_weight_(torch::Tensor& raw, const DaleMask& m, const DaleOptions& o) {

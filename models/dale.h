@@ -24,8 +24,14 @@ struct DaleMask {
 };
 DaleMask make_dale_mask(int64_t n, const DaleOptions& options);
 
-/// The effective weight: abs(raw) * mask with Dale's law, raw * mask without.
-torch::Tensor masked_weight(const torch::Tensor& raw, const DaleMask& m, bool dale);
+/// The effective weight: abs(raw) * mask with Dale's law, raw * mask with only a sparse mask,
+/// raw itself when neither is on.
+torch::Tensor masked_weight(const torch::Tensor& raw, const DaleMask& m, const DaleOptions& options);
+
+/// For a model's constructor: draws the mask, initialises `raw` (init_dale_weight_) and registers
+/// the buffers `neuron_sign` and `recurrent_mask` on `module`, when options.any(); otherwise
+/// returns all-plus signs and registers nothing.
+DaleMask register_dale(torch::nn::Module& module, torch::Tensor& raw, const DaleOptions& options);
 
 /// Initialises `raw` (in place, no grad) so that the effective weight is a balanced E/I matrix:
 /// magnitudes |N(0, 1)|, each row's inhibitory weights scaled so that they cancel its excitatory

@@ -17,14 +17,7 @@ void RateRNNImpl::reset() {
   recurrent->bias.zero_();
   torch::nn::init::xavier_uniform_(readout->weight);
   readout->bias.zero_();
-  if (o.dale().any()) {
-    dale_ = make_dale_mask(o.hidden(), o.dale());
-    init_dale_weight_(recurrent->weight, dale_, o.dale());
-    dale_.sign = register_buffer("neuron_sign", dale_.sign);
-    dale_.mask = register_buffer("recurrent_mask", dale_.mask);
-  } else {
-    dale_.sign = torch::ones({o.hidden()});
-  }
+  dale_ = register_dale(*this, recurrent->weight, o.dale());
   if (o.tau_per_neuron() || o.learn_tau()) {
     // tau_i ~ Gamma(shape 3, scale tau/3) around the shared tau = 1 / alpha, clipped.
     const double mean = 1.0 / o.alpha();
@@ -36,7 +29,7 @@ void RateRNNImpl::reset() {
 }
 
 torch::Tensor RateRNNImpl::recurrent_weight() {
-  return options.dale().any() ? masked_weight(recurrent->weight, dale_, options.dale().enabled) : recurrent->weight;
+  return masked_weight(recurrent->weight, dale_, options.dale());
 }
 
 torch::Tensor RateRNNImpl::alpha() const {
@@ -49,7 +42,7 @@ torch::Tensor RateRNNImpl::hidden_states(const torch::Tensor& x, bool noisy) {
   const int64_t T = x.size(0), B = x.size(1), N = options.hidden();
   const bool per_neuron = tau.defined();
   const double a = options.alpha();
-  const auto a_vec = per_neuron ? 1.0 / tau : torch::Tensor();
+  const auto a_vec = per_neuron ? alpha() : torch::Tensor();
   const double sigma = noisy ? options.noise() : 0.0;
   auto act = [&](const torch::Tensor& z) { return options.tanh() ? torch::tanh(z) : torch::relu(z); };
   const auto w = recurrent_weight();

@@ -5,6 +5,13 @@
 #include "models/lif_sequence.h"
 
 namespace sernn {
+namespace {
+
+void check_inputs(const torch::Tensor& x, int64_t inputs) {
+  TORCH_CHECK(x.dim() == 3 && x.size(2) == inputs, "SpikingRNN expects inputs [T, B, ", inputs, "], got ", x.sizes());
+}
+
+}  // namespace
 
 SpikingRNNImpl::SpikingRNNImpl(SpikingRNNOptions options_) : options(std::move(options_)) { reset(); }
 
@@ -18,21 +25,15 @@ void SpikingRNNImpl::reset() {
   auto b = torch::exp(-o.dt_ms() / tau).clamp(o.beta_min(), o.beta_max()).to(torch::kFloat32);
   beta = register_parameter("beta", b, o.learn_beta());
   readout_beta = register_buffer("readout_beta", torch::full({o.outputs()}, o.readout_beta()));
-  if (o.dale().any()) {
-    dale_ = make_dale_mask(o.hidden(), o.dale());
-    init_dale_weight_(recurrent->weight, dale_, o.dale());
-    dale_.sign = register_buffer("neuron_sign", dale_.sign);
-    dale_.mask = register_buffer("recurrent_mask", dale_.mask);
-  } else {
-    dale_.sign = torch::ones({o.hidden()});
-  }
+  dale_ = register_dale(*this, recurrent->weight, o.dale());
 }
 
 torch::Tensor SpikingRNNImpl::recurrent_weight() {
-  return options.dale().any() ? masked_weight(recurrent->weight, dale_, options.dale().enabled) : recurrent->weight;
+  return masked_weight(recurrent->weight, dale_, options.dale());
 }
 
 LifNetworkTrace SpikingRNNImpl::forward_fast(const torch::Tensor& x) {
+  check_inputs(x, options.inputs());
   const auto& o = options;
   // Feed-forward current of all T steps at once (both biases folded in), sparse-aware. The
   // drive is read only by lif_network (the projection's backward does not need its output),
@@ -43,14 +44,13 @@ LifNetworkTrace SpikingRNNImpl::forward_fast(const torch::Tensor& x) {
 }
 
 SpikingTrace SpikingRNNImpl::simulate(const torch::Tensor& x) {
-  TORCH_CHECK(x.dim() == 3 && x.size(2) == options.inputs(), "SpikingRNN expects inputs [T, B, ", options.inputs(),
-              "], got ", x.sizes());
-  const int64_t T = x.size(0), B = x.size(1), N = options.hidden(), C = options.outputs();
   const auto& o = options;
   if (!o.reference()) {
     auto tr = forward_fast(x);
     return {tr.spikes.to(x.scalar_type()), tr.readout_mem};
   }
+  check_inputs(x, o.inputs());
+  const int64_t T = x.size(0), B = x.size(1), N = o.hidden(), C = o.outputs();
   // Reference: the plain per-step loop of an snnTorch model (Linear, RLeaky, Linear, Leaky).
   LifState hidden{torch::zeros({B, N}, x.options()), torch::zeros({B, N}, x.options())};
   LifState out{torch::zeros({B, C}, x.options()), torch::Tensor()};
@@ -81,8 +81,6 @@ NetworkOutput SpikingRNNImpl::run(const torch::Tensor& inputs, bool /*training*/
     readout_mem = trace.readout_mem;
     counts = trace.spikes.sum(0);
   } else {
-    TORCH_CHECK(inputs.dim() == 3 && inputs.size(2) == options.inputs(), "SpikingRNN expects inputs [T, B, ",
-                options.inputs(), "], got ", inputs.sizes());
     auto trace = forward_fast(inputs);
     readout_mem = trace.readout_mem;
     counts = trace.counts;

@@ -44,7 +44,7 @@ TEST(Dale, BalancedInitialisationHasTheTargetRadius) {
   auto m = make_dale_mask(n, d);
   auto raw = torch::empty({n, n});
   init_dale_weight_(raw, m, d);
-  auto w = masked_weight(raw, m, true).to(torch::kFloat64);
+  auto w = masked_weight(raw, m, d).to(torch::kFloat64);
   // Rows balance on average (E and I expected inputs cancel) ...
   EXPECT_LT(std::abs(w.sum(1).mean().item<double>()), 0.05 * w.abs().sum(1).mean().item<double>());
   // ... and the eigenvalues fill a disc of radius about 1 (circular law).
