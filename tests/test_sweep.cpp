@@ -67,8 +67,18 @@ TEST(Sweep, KilledMidwayResumesToTheSameResults) {
   EXPECT_EQ(std::count(full.begin(), full.end(), '\n'), 5) << full;
   EXPECT_EQ(full.find("pending"), std::string::npos);
 
+  // Cut the sweep once its first runs are under way (a first epoch written), not after a fixed
+  // time: under a loaded ctest a timer can fire after the whole sweep has finished.
   const pid_t pid = spawn(sweep_args(dir + "/cut", cfg), dir + "/cut.log");
-  std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(0.4 * full_ms)));
+  const auto started = [&] {
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(dir + "/cut", ec), end; !ec && it != end; it.increment(ec))
+      if (it->path().filename() == "metrics.jsonl") return true;
+    return false;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int>(2 * full_ms));
+  while (!started() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   kill(pid, SIGTERM);
   const int rc = wait_exit(pid);
   if (rc == 0) GTEST_SKIP() << "the sweep finished before the signal";
