@@ -143,11 +143,17 @@ std::string sweep_report_html(const std::string& title, const std::vector<std::m
   size_t kept = 0;
   for (const auto& r : rows)
     if (r.count("group") && std::find(groups.begin(), groups.end(), r.at("group")) == groups.end()) groups.push_back(r.at("group"));
-  const std::vector<std::pair<std::string, std::string>> metrics{{"q", "Directed modularity Q"},
-                                                                 {"entropy_weights", "Weight entropy H (bits)"},
-                                                                 {"lambda_max", "λ_max"},
-                                                                 {"entropy_spectral", "Spectral entropy (bits)"},
-                                                                 {"test_acc", "Test accuracy"}};
+  std::vector<std::pair<std::string, std::string>> metrics{{"q", "Directed modularity Q"},
+                                                           {"entropy_weights", "Weight entropy H (bits)"},
+                                                           {"lambda_max", "λ_max"},
+                                                           {"entropy_spectral", "Spectral entropy (bits)"},
+                                                           {"test_acc", "Test accuracy"}};
+  const bool has_hops = std::any_of(rows.begin(), rows.end(), [&](const auto& r) { return std::isfinite(number(r, "mean_hops")); });
+  if (has_hops) metrics.push_back({"mean_hops", "Mean pathway hops"});
+  // Sweeps over another key (`--param`) have its values in the column "value".
+  std::string x_key = "gamma", x_label = "γ";
+  if (!rows.empty() && rows.front().count("param") && !rows.front().at("param").empty())
+    x_key = "value", x_label = rows.front().at("param");
   std::vector<std::string> plots;
   for (const auto& [key, label] : metrics) {
     std::vector<Series> series;
@@ -157,12 +163,12 @@ std::string sweep_report_html(const std::string& title, const std::vector<std::m
         if (r.at("group") != g) continue;
         const double acc = number(r, "test_acc");
         if (min_accuracy >= 0 && !(acc >= min_accuracy)) continue;
-        s.x.push_back(number(r, "gamma"));
+        s.x.push_back(number(r, x_key));
         s.y.push_back(number(r, key));
       }
       series.push_back(std::move(s));
     }
-    plots.push_back(svg::scatter(label + " against γ", "γ", label, series));
+    plots.push_back(svg::scatter(label + " against " + x_label, x_label, label, series));
   }
   for (const auto& r : rows) kept += min_accuracy < 0 || number(r, "test_acc") >= min_accuracy;
   std::string html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";

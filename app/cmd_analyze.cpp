@@ -46,9 +46,16 @@ nlohmann::json run_dynamics(const std::string& run_dir, int64_t epoch, const Fix
   return dynamics_report(d, fo);
 }
 
-/// analyze_run plus, for rate runs, the dynamics of the last epoch (key "dynamics").
-nlohmann::json analyze_run_with_dynamics(const std::string& run_dir, const AnalysisOptions& o, int64_t starts) {
+/// analyze_run plus, for the last epoch, the pathway hops (key "pathways") and, for rate runs,
+/// the dynamics (key "dynamics").
+nlohmann::json analyze_run_with_dynamics(const std::string& run_dir, const AnalysisOptions& o, int64_t starts,
+                                         int64_t max_hops) {
   auto result = analyze_run(run_dir, o);
+  if (max_hops >= 0 && !result.empty()) {
+    auto& last = result.back();
+    auto hops = run_pathways(run_dir, last["epoch"].get<int64_t>(), max_hops);
+    if (!hops.is_null()) last["pathways"] = std::move(hops);
+  }
   if (starts > 0) {
     FixedPointOptions fo;
     fo.initial_states = starts;
@@ -80,6 +87,8 @@ int cmd_analyze(int argc, char** argv) {
       ("strength", "communicability normalisation: in, out or auto (run: its config; matrix: in)",
        cxxopts::value<std::string>()->default_value("auto"))
       ("nulls", "random nulls for small_world.sigma", cxxopts::value<int64_t>()->default_value("10"))
+      ("max-hops", "last epoch: longest pathway of the input -> output hop decomposition (-1 = skip)",
+       cxxopts::value<int64_t>()->default_value("8"))
       ("dynamics-starts", "rate runs: initial states of the fixed-point search on the last epoch (0 = skip)",
        cxxopts::value<int64_t>()->default_value("64"))
       ("json", "print JSON to stdout (the default for --weights)")
@@ -121,7 +130,8 @@ int cmd_analyze(int argc, char** argv) {
   if (!file_exists(run + "/config.json")) throw InputError(fmt::format("{}: not a run directory (config.json missing)", run));
   o.strength = strength == "auto" ? run_strength(run) : parse_strength(strength);
   const auto t0 = std::chrono::steady_clock::now();
-  const auto result = analyze_run_with_dynamics(run, o, args["dynamics-starts"].as<int64_t>());
+  const auto result = analyze_run_with_dynamics(run, o, args["dynamics-starts"].as<int64_t>(),
+                                                args["max-hops"].as<int64_t>());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto out = args.count("out") ? args["out"].as<std::string>() : run + "/analysis.json";
   atomic_write_text(out, result.dump() + "\n");
@@ -188,7 +198,7 @@ int cmd_report(int argc, char** argv) {
   } else {
     AnalysisOptions o;
     o.strength = run_strength(dir);
-    analysis = analyze_run_with_dynamics(dir, o, FixedPointOptions().initial_states);
+    analysis = analyze_run_with_dynamics(dir, o, FixedPointOptions().initial_states, 8);
     atomic_write_text(dir + "/analysis.json", analysis.dump() + "\n");
   }
   if (!analysis.is_array() || analysis.empty()) throw InputError(fmt::format("{}/analysis.json: expected a non-empty list", dir));

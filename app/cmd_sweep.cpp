@@ -27,12 +27,18 @@ std::string self_executable() {
 }  // namespace
 
 int cmd_sweep(int argc, char** argv) {
-  cxxopts::Options opts("sernn sweep", "Train every (regulariser group, gamma, seed); resumable; results.csv from the runs.");
+  cxxopts::Options opts("sernn sweep",
+                        "Train every (regulariser group, gamma, seed) -- or every value of another key with --param; "
+                        "resumable; results.csv from the runs.");
   opts.add_options()
       ("config", "base config (.toml or .json)", cxxopts::value<std::string>())
       ("out", "sweep directory", cxxopts::value<std::string>())
       ("groups", "regulariser groups", cxxopts::value<std::string>()->default_value("l1,space,comm,sernn"))
       ("gammas", "START:STOP:COUNT (linspace) or a,b,c", cxxopts::value<std::string>()->default_value("0.001:0.3:11"))
+      ("param", "sweep this numeric config key instead of regularizer.gamma (e.g. activity.gamma, "
+                "prune.final_sparsity); --groups then defaults to the config's regularizer.kind",
+       cxxopts::value<std::string>()->default_value("regularizer.gamma"))
+      ("values", "values of --param: START:STOP:COUNT or a,b,c", cxxopts::value<std::string>())
       ("seeds", "seeds per (group, gamma), starting at train.seed", cxxopts::value<int64_t>()->default_value("1"))
       ("jobs", "runs at a time (child processes)", cxxopts::value<int64_t>()->default_value("1"))
       ("threads", "CPU threads per run (0 = cores / jobs)", cxxopts::value<int64_t>()->default_value("0"))
@@ -63,13 +69,31 @@ int cmd_sweep(int argc, char** argv) {
     }
   SweepPlan plan;
   plan.groups.clear();
-  std::stringstream gs(args["groups"].as<std::string>());
+  plan.param = args["param"].as<std::string>();
+  const bool gamma_sweep = plan.param == "regularizer.gamma";
+  std::string groups_text = args["groups"].as<std::string>();
+  if (!gamma_sweep && !args.count("groups")) groups_text = base.get_string("regularizer.kind");
+  std::stringstream gs(groups_text);
   for (std::string g; std::getline(gs, g, ',');) {
     if (g != "none" && g != "l1" && g != "space" && g != "comm" && g != "sernn" && g != "resolvent")
       throw InputError(fmt::format("--groups: unknown regularizer '{}' (known: none, l1, space, comm, sernn, resolvent)", g));
     plan.groups.push_back(g);
   }
-  plan.gammas = parse_gammas(args["gammas"].as<std::string>());
+  if (gamma_sweep) {
+    plan.gammas = args.count("values") ? parse_gammas(args["values"].as<std::string>()) : parse_gammas(args["gammas"].as<std::string>());
+  } else {
+    const ConfigKey* key = nullptr;
+    for (const auto& k : config_schema())
+      if (k.name == plan.param) key = &k;
+    if (!key) throw InputError(fmt::format("--param: unknown config key '{}'", plan.param));
+    if (key->type != ConfigKey::Type::Float && key->type != ConfigKey::Type::Int)
+      throw InputError(fmt::format("--param: key '{}' is not numeric (only numeric keys can be swept)", plan.param));
+    if (args.count("gammas")) throw InputError("--gammas sweeps regularizer.gamma; with --param use --values");
+    if (!args.count("values")) throw InputError(fmt::format("--param {}: missing --values", plan.param));
+    plan.gammas = parse_values(args["values"].as<std::string>(), "--values", true);
+    for (double v : plan.gammas) Config(base).set_json(plan.param, v, "--values");  // range check, naming the key
+    plan.base_gamma = base.get_float("regularizer.gamma");
+  }
   plan.seeds = args["seeds"].as<int64_t>();
   if (plan.seeds < 1) throw InputError("--seeds must be at least 1");
   plan.first_seed = base.get_int("train.seed");
@@ -77,16 +101,21 @@ int cmd_sweep(int argc, char** argv) {
   const auto out = args["out"].as<std::string>();
 
   // The plan, for people and tools.
-  nlohmann::json plan_json = {{"config", config_path}, {"set", sets}, {"groups", plan.groups}, {"gammas", plan.gammas},
-                              {"seeds", plan.seeds}, {"first_seed", plan.first_seed}, {"runs", nlohmann::json::array()}};
-  for (const auto& r : all) plan_json["runs"].push_back({{"group", r.group}, {"gamma", r.gamma}, {"seed", r.seed}, {"dir", r.dir}});
+  nlohmann::json plan_json = {{"config", config_path}, {"set", sets},         {"groups", plan.groups},
+                              {"param", plan.param},  {"values", plan.gammas}, {"seeds", plan.seeds},
+                              {"first_seed", plan.first_seed}, {"runs", nlohmann::json::array()}};
+  if (gamma_sweep) plan_json["gammas"] = plan.gammas;
+  for (const auto& r : all)
+    plan_json["runs"].push_back({{"group", r.group}, {"gamma", r.gamma}, {"value", r.value}, {"seed", r.seed}, {"dir", r.dir}});
   make_dirs(out);
 
   if (args.count("slurm")) {
     const int64_t shards = args.count("shards") ? args["shards"].as<int64_t>() : static_cast<int64_t>(all.size());
     if (shards < 1) throw InputError("--shards must be at least 1");
+    std::string values;
+    for (double v : plan.gammas) values += (values.empty() ? "" : ",") + fmt::format("{:.17g}", v);
     std::vector<std::string> cmd{self_executable(), "sweep", "--config", config_path, "--out", out,
-                                 "--groups", args["groups"].as<std::string>(), "--gammas", args["gammas"].as<std::string>(),
+                                 "--groups", groups_text, "--param", plan.param, "--values", values,
                                  "--seeds", std::to_string(plan.seeds), "--jobs", "1", "--quiet"};
     for (const auto& s : sets) cmd.insert(cmd.end(), {"--set", s});
     atomic_write_text(out + "/sweep.json", plan_json.dump(2) + "\n");

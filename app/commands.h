@@ -27,5 +27,6 @@ int cmd_export(int argc, char** argv);
 int cmd_analyze(int argc, char** argv);
 int cmd_report(int argc, char** argv);
 int cmd_sweep(int argc, char** argv);
+int cmd_boundary(int argc, char** argv);
 
 }  // namespace sernn

@@ -30,6 +30,10 @@ void check_compatible(const std::vector<Config>& configs) {
         throw InputError(fmt::format("key '{}': not available in batched ensembles (use --ensemble 1)", key));
     if (configs[k].get_float("model.connectivity") < 1.0 || configs[k].get_float("model.noise") > 0.0)
       throw InputError("keys 'model.connectivity' < 1 and 'model.noise' > 0 are not available in batched ensembles (use --ensemble 1)");
+    if (configs[k].get_string("activity.kind") != "none" && configs[k].get_float("activity.gamma") > 0.0)
+      throw InputError("key 'activity.kind': activity costs are not available in batched ensembles (use --ensemble 1)");
+    if (configs[k].get_float("prune.final_sparsity") > 0.0)
+      throw InputError("key 'prune.final_sparsity': pruning is not available in batched ensembles (use --ensemble 1)");
     if (strip(configs[k]) != ref)
       throw InputError(fmt::format("ensemble member {} differs from member 0 in more than regularizer.* and train.seed", k));
   }

@@ -6,12 +6,16 @@
 
 #include <fmt/format.h>
 
+#include "analysis/pathways.h"
 #include "core/errors.h"
 #include "core/geometry.h"
 #include "core/io.h"
 #include "models/rate_rnn.h"
 #include "models/spiking_rnn.h"
 #include "regularizers/penalties.h"
+#include "regularizers/pruning.h"
+#include "tasks/delayed_match.h"
+#include "tasks/hierarchical.h"
 #include "tasks/onechoice.h"
 #include "tasks/shd.h"
 
@@ -72,6 +76,31 @@ std::shared_ptr<Task> make_task(const Config& config) {
     o.seed = static_cast<uint64_t>(config.get_int("train.seed"));
     return std::make_shared<OneChoiceTask>(o);
   }
+  if (kind == "delayed_match") {
+    DelayedMatchOptions o;
+    o.train_size = config.get_int("task.train_size");
+    o.val_size = config.get_int("task.val_size");
+    o.test_size = config.get_int("task.test_size");
+    o.noise = config.get_float("task.noise");
+    o.stimuli = config.get_int("task.stimuli");
+    o.sample_steps = config.get_int("task.sample_steps");
+    o.delay_steps = config.get_int("task.delay_steps");
+    o.seed = static_cast<uint64_t>(config.get_int("train.seed"));
+    return std::make_shared<DelayedMatchTask>(o);
+  }
+  if (kind == "hierarchical") {
+    HierarchicalOptions o;
+    o.train_size = config.get_int("task.train_size");
+    o.val_size = config.get_int("task.val_size");
+    o.test_size = config.get_int("task.test_size");
+    o.noise = config.get_float("task.noise");
+    o.modules = config.get_int("task.modules");
+    o.submodules = config.get_int("task.submodules");
+    o.sample_steps = config.get_int("task.sample_steps");
+    o.delay_steps = config.get_int("task.delay_steps");
+    o.seed = static_cast<uint64_t>(config.get_int("train.seed"));
+    return std::make_shared<HierarchicalTask>(o);
+  }
   if (kind == "shd") {
     ShdTaskOptions o;
     o.data_dir = config.get_string("task.data_dir");
@@ -90,10 +119,39 @@ std::shared_ptr<Task> make_task(const Config& config) {
 std::pair<int64_t, int64_t> task_shape(const Config& config) {
   const std::string kind = config.get_string("task.kind");
   if (kind == "shd") return {kShdUnits, kShdClasses};
+  if (kind == "delayed_match") return {config.get_int("task.stimuli"), 2};
+  if (kind == "hierarchical")
+    return {2 * config.get_int("task.modules") * config.get_int("task.submodules"), int64_t{1} << config.get_int("task.modules")};
   return {8, 4};  // onechoice
 }
 
+namespace {
+
+std::shared_ptr<Network> make_model(const Config& config, int64_t inputs, int64_t classes);
+
+PruningOptions pruning_options(const Config& config) {
+  PruningOptions p;
+  p.final_sparsity = config.get_float("prune.final_sparsity");
+  p.start_epoch = config.get_int("prune.start_epoch");
+  p.end_epoch = config.get_int("prune.end_epoch");
+  p.schedule = config.get_string("prune.schedule");
+  if (p.enabled() && p.end_epoch > 0 && p.end_epoch < p.start_epoch)
+    throw InputError(fmt::format("keys 'prune.start_epoch' ({}) and 'prune.end_epoch' ({}): end before start",
+                                 p.start_epoch, p.end_epoch));
+  return p;
+}
+
+}  // namespace
+
 std::shared_ptr<Network> make_network(const Config& config, int64_t inputs, int64_t classes) {
+  auto net = make_model(config, inputs, classes);
+  if (pruning_options(config).enabled()) register_prune_mask(*net);
+  return net;
+}
+
+namespace {
+
+std::shared_ptr<Network> make_model(const Config& config, int64_t inputs, int64_t classes) {
   torch::manual_seed(static_cast<uint64_t>(config.get_int("train.seed")));
   const std::string kind = config.get_string("model.kind");
   DaleOptions dale;
@@ -102,6 +160,8 @@ std::shared_ptr<Network> make_network(const Config& config, int64_t inputs, int6
   dale.connectivity = config.get_float("model.connectivity");
   dale.spectral_radius = config.get_float("model.spectral_radius");
   if (kind == "rate") {
+    if (config.get_int("model.rank") > 0)
+      throw InputError("key 'model.rank': low-rank connectivity is an option of spiking models (model.kind = spiking)");
     RateRNNOptions o(inputs, config.get_int("model.hidden"), classes);
     o.alpha(config.get_float("model.alpha"))
         .tanh(config.get_string("model.activation") == "tanh")
@@ -131,7 +191,14 @@ std::shared_ptr<Network> make_network(const Config& config, int64_t inputs, int6
         .readout_beta(config.get_float("model.readout_beta"))
         .sum_readout(config.get_string("model.loss") == "sum")
         .reference(config.get_string("model.impl") == "reference")
-        .dale(dale);
+        .dale(dale)
+        .rank(config.get_int("model.rank"));
+    if (o.rank() > o.hidden())
+      throw InputError(fmt::format("key 'model.rank': {} exceeds model.hidden = {}", o.rank(), o.hidden()));
+    if (o.rank() > 0 && dale.connectivity < 1.0)
+      throw InputError("keys 'model.rank' and 'model.connectivity': a sparse mask would destroy the low rank; use one");
+    if (o.rank() > 0 && config.get_float("prune.final_sparsity") > 0)
+      throw InputError("keys 'model.rank' and 'prune.final_sparsity': low-rank W has no per-synapse weights to prune");
     if (o.beta_min() > o.beta_max())
       throw InputError(fmt::format("keys 'model.beta_min' ({}) and 'model.beta_max' ({}): min exceeds max",
                                    o.beta_min(), o.beta_max()));
@@ -139,6 +206,8 @@ std::shared_ptr<Network> make_network(const Config& config, int64_t inputs, int6
   }
   throw InputError(fmt::format("key 'model.kind': model '{}' is not available in this build", kind));
 }
+
+}  // namespace
 
 std::shared_ptr<Penalty> make_config_penalty(const Config& config, const torch::Tensor& coords) {
   const bool spiking = config.get_string("model.kind") == "spiking";
@@ -156,19 +225,23 @@ std::shared_ptr<Penalty> make_config_penalty(const Config& config, const torch::
 
 void check_memory_fits(const Config& config) {
   const double n = static_cast<double>(config.get_int("model.hidden"));
-  const bool spiking = config.get_string("model.kind") == "spiking";
-  const double inputs = spiking ? 700.0 : 8.0;
+  const double inputs = static_cast<double>(task_shape(config).first);
   const double batch = static_cast<double>(config.get_int("train.batch_size"));
+  const std::string task = config.get_string("task.kind");
   double steps = 50.0;
-  if (config.get_string("task.kind") == "shd")
+  if (task == "shd")
     steps = static_cast<double>(config.get_string("task.binning") == "per_sample" ? config.get_int("task.bins")
                                                                                    : config.get_int("task.max_steps"));
+  if (task == "delayed_match") steps = static_cast<double>(2 * config.get_int("task.sample_steps") + config.get_int("task.delay_steps"));
+  if (task == "hierarchical")
+    steps = static_cast<double>(config.get_int("task.submodules") * config.get_int("task.sample_steps") +
+                                config.get_int("task.delay_steps"));
   // Parameters with gradient and two Adam moments, the batch input, and about 4 [T, B, N]
   // activations kept for the backward pass.
   const double bytes = 4.0 * (4.0 * (n * n + n * inputs) + steps * batch * inputs + 4.0 * steps * batch * n);
   double data = 0;
-  if (config.get_string("task.kind") == "onechoice")
-    data = 4.0 * 50.0 * 8.0 *
+  if (task != "shd")  // the synthetic tasks hold their three splits in memory
+    data = 4.0 * steps * inputs *
            static_cast<double>(config.get_int("task.train_size") + config.get_int("task.val_size") + config.get_int("task.test_size"));
   const double total = bytes + data;
   const double ram = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
@@ -192,6 +265,10 @@ nlohmann::json train_run(const Config& config, const std::string& out_dir, bool 
 
   make_dirs(out_dir);
   if (!collective || collective->rank() == 0) {
+    // Results derived from a replaced run would describe the old network.
+    if (!resume)
+      for (const char* derived : {"analysis.json", "report.html", "final_analysis.json"})
+        std::remove((out_dir + "/" + derived).c_str());
     atomic_write_text(out_dir + "/config.json", config.to_json().dump(2) + "\n");
     atomic_write_text(out_dir + "/coords.csv", matrix_to_csv(coords));
   }
@@ -211,6 +288,12 @@ nlohmann::json train_run(const Config& config, const std::string& out_dir, bool 
     if (lo > hi)
       throw InputError(fmt::format("keys 'activity.low' ({}) and 'activity.high' ({}): low exceeds high", lo, hi));
     t.activity_cost = [kind, g, lo, hi](const torch::Tensor& a) { return g * activity_cost(a, kind, lo, hi); };
+  }
+  std::shared_ptr<MagnitudePruner> pruner;
+  if (const auto p = pruning_options(config); p.enabled()) {
+    pruner = std::make_shared<MagnitudePruner>(*net, p, t.epochs);
+    t.after_step = [pruner] { pruner->apply(); };
+    t.epoch_end = [pruner](int64_t epoch) { return pruner->epoch_end(epoch); };
   }
   t.checkpoint_minutes = config.get_float("checkpoint.every_minutes");
   t.inject_nan_batch = config.get_int("train.inject_nan_batch");
@@ -256,6 +339,18 @@ LoadedRun load_run(const std::string& run_dir, int64_t epoch) {
   run.network->train(false);
   run.epoch = epoch;
   return run;
+}
+
+nlohmann::json run_pathways(const std::string& run_dir, int64_t epoch, int64_t max_hops) {
+  if (!file_exists(fmt::format("{}/models/epoch_{:03d}.pt", run_dir, epoch))) return nullptr;
+  const auto run = load_run(run_dir, epoch);
+  torch::NoGradGuard no_grad;
+  auto params = run.network->named_parameters();
+  if (!params.contains("input.weight") || !params.contains("readout.weight")) return nullptr;
+  torch::Tensor groups;
+  if (run.config.get_string("task.kind") == "hierarchical")
+    groups = hierarchical_channel_modules(run.config.get_int("task.modules"), run.config.get_int("task.submodules"));
+  return pathway_hops(params["input.weight"], run.network->recurrent_weight(), params["readout.weight"], max_hops, groups);
 }
 
 }  // namespace sernn

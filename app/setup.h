@@ -43,6 +43,10 @@ struct LoadedRun {
 /// last one when epoch < 0). InputError naming the file when anything is missing or foreign.
 LoadedRun load_run(const std::string& run_dir, int64_t epoch = -1);
 
+/// Hop-length decomposition (analysis/pathways.h) of the model a run saved at `epoch`, with
+/// the input channels of the hierarchical task grouped by module; null without that model file.
+nlohmann::json run_pathways(const std::string& run_dir, int64_t epoch, int64_t max_hops = 8);
+
 /// InputError if the model and task sizes of `config` cannot fit in this machine's memory.
 void check_memory_fits(const Config& config);
 

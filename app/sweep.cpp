@@ -15,6 +15,7 @@
 
 #include "analysis/analyze.h"
 #include "app/ensemble.h"
+#include "app/setup.h"
 #include "core/errors.h"
 #include "core/geometry.h"
 #include "core/io.h"
@@ -23,14 +24,15 @@
 namespace sernn {
 namespace {
 
-double parse_number(const std::string& s, const std::string& text) {
+double parse_number(const std::string& s, const std::string& text, const std::string& option, bool allow_negative) {
   try {
     size_t used = 0;
     const double v = std::stod(s, &used);
-    if (used != s.size() || !std::isfinite(v) || v < 0) throw std::invalid_argument(s);
+    if (used != s.size() || !std::isfinite(v) || (v < 0 && !allow_negative)) throw std::invalid_argument(s);
     return v;
   } catch (const std::exception&) {
-    throw InputError(fmt::format("--gammas: '{}' in '{}' is not a finite non-negative number", s, text));
+    throw InputError(fmt::format("{}: '{}' in '{}' is not a finite{} number", option, s, text,
+                                 allow_negative ? "" : " non-negative"));
   }
 }
 
@@ -58,7 +60,7 @@ nlohmann::json last_metrics(const std::string& dir) {
 nlohmann::json final_analysis(const std::string& dir, int64_t epoch) {
   const auto cache = dir + "/final_analysis.json";
   auto j = read_json_or_null(cache);
-  if (j.is_object() && j.value("epoch", int64_t{-1}) == epoch) return j;
+  if (j.is_object() && j.value("epoch", int64_t{-1}) == epoch && j.contains("pathways")) return j;
   const auto w = read_matrix_csv(fmt::format("{}/weights/epoch_{:03d}.csv", dir, epoch));
   torch::Tensor coords;
   if (file_exists(dir + "/coords.csv")) coords = read_coords_csv(dir + "/coords.csv");
@@ -67,6 +69,7 @@ nlohmann::json final_analysis(const std::string& dir, int64_t epoch) {
   const bool spiking = cfg.is_object() && cfg["model"]["kind"] == "spiking";
   o.strength = spiking ? Strength::In : Strength::Out;
   j = analyze_matrix(w, coords, o);
+  j["pathways"] = run_pathways(dir, epoch);
   j["epoch"] = epoch;
   atomic_write_text(cache, j.dump() + "\n");
   return j;
@@ -80,32 +83,40 @@ std::string format_gamma(double g) { return fmt::format("{:.6g}", g); }
 
 }  // namespace
 
-std::vector<double> parse_gammas(const std::string& text) {
+std::vector<double> parse_gammas(const std::string& text) { return parse_values(text, "--gammas", false); }
+
+std::vector<double> parse_values(const std::string& text, const std::string& option, bool allow_negative) {
   std::vector<double> out;
   const auto colon = text.find(':');
+  const auto number = [&](const std::string& s) { return parse_number(s, text, option, allow_negative); };
   if (colon != std::string::npos) {
     const auto second = text.find(':', colon + 1);
-    if (second == std::string::npos) throw InputError(fmt::format("--gammas: expected START:STOP:COUNT, got '{}'", text));
-    const double a = parse_number(text.substr(0, colon), text), b = parse_number(text.substr(colon + 1, second - colon - 1), text);
-    const double n = parse_number(text.substr(second + 1), text);
-    if (n < 1 || std::floor(n) != n || n > 1e6) throw InputError(fmt::format("--gammas: COUNT in '{}' must be a whole number >= 1", text));
+    if (second == std::string::npos) throw InputError(fmt::format("{}: expected START:STOP:COUNT, got '{}'", option, text));
+    const double a = number(text.substr(0, colon)), b = number(text.substr(colon + 1, second - colon - 1));
+    const double n = number(text.substr(second + 1));
+    if (n < 1 || std::floor(n) != n || n > 1e6)
+      throw InputError(fmt::format("{}: COUNT in '{}' must be a whole number >= 1", option, text));
     const auto count = static_cast<int64_t>(n);
     for (int64_t i = 0; i < count; ++i) out.push_back(count == 1 ? a : a + (b - a) * static_cast<double>(i) / (count - 1));
     return out;
   }
   std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');) out.push_back(parse_number(item, text));
-  if (out.empty()) throw InputError("--gammas: empty list");
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(number(item));
+  if (out.empty()) throw InputError(option + ": empty list");
   return out;
 }
 
 std::vector<SweepRun> expand(const SweepPlan& plan) {
   std::vector<SweepRun> runs;
+  const bool gamma_sweep = plan.param == "regularizer.gamma";
+  // γ sweeps keep their historical directory names (runs/GROUP/gamma_G/seed_S).
+  const std::string label = gamma_sweep ? "gamma" : plan.param;
   for (const auto& g : plan.groups)
-    for (double gamma : plan.gammas)
+    for (double v : plan.gammas)
       for (int64_t s = 0; s < plan.seeds; ++s) {
         const int64_t seed = plan.first_seed + s;
-        runs.push_back({g, gamma, seed, fmt::format("runs/{}/gamma_{}/seed_{}", g, format_gamma(gamma), seed)});
+        runs.push_back({g, gamma_sweep ? v : plan.base_gamma, seed,
+                        fmt::format("runs/{}/{}_{}/seed_{}", g, label, format_gamma(v), seed), plan.param, v});
       }
   return runs;
 }
@@ -118,9 +129,11 @@ std::vector<SweepRun> shard(const std::vector<SweepRun>& runs, int64_t index, in
 }
 
 void write_results(const std::string& out_dir, const std::vector<SweepRun>& runs) {
+  const bool extra = !runs.empty() && runs.front().param != "regularizer.gamma";
   std::string csv =
       "group,gamma,seed,status,epochs,train_acc,val_acc,test_acc,task_loss,q,entropy_weights,entropy_communicability,"
-      "entropy_spectral,lambda_max,total_weight,run_dir\n";
+      "entropy_spectral,lambda_max,total_weight,run_dir,mean_hops";
+  csv += extra ? ",param,value\n" : "\n";
   for (const auto& r : runs) {
     const auto dir = out_dir + "/" + r.dir;
     const auto status = run_status(dir);
@@ -133,13 +146,15 @@ void write_results(const std::string& out_dir, const std::vector<SweepRun>& runs
       if (!k2) return j[k1];
       return j[k1].is_object() && j[k1].contains(k2) ? j[k1][k2] : nlohmann::json();
     };
-    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.group, format_gamma(r.gamma), r.seed, status,
+    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}", r.group, format_gamma(r.gamma), r.seed, status,
                        m.is_object() && m.contains("epoch") ? std::to_string(m["epoch"].get<int64_t>()) : "",
                        csv_number(get(m, "train_acc")), csv_number(get(m, "val_acc")), csv_number(get(m, "test_acc")),
                        csv_number(get(m, "task_loss")), csv_number(get(a, "modularity", "q")),
                        csv_number(get(a, "entropy", "weights")), csv_number(get(a, "entropy", "communicability")),
                        csv_number(get(a, "entropy", "spectral")), csv_number(get(a, "spectrum", "lambda_max")),
                        csv_number(get(a, "total_weight")), r.dir);
+    csv += "," + csv_number(get(a, "pathways", "mean_hops"));
+    csv += extra ? fmt::format(",{},{:.10g}\n", r.param, r.value) : "\n";
   }
   atomic_write_text(out_dir + "/results.csv", csv);
 }
@@ -166,6 +181,7 @@ int64_t run_sweep(const Config& base, const std::vector<SweepRun>& runs, const s
       make_dirs(dir);
       args.insert(args.end(), {"--config", base_path, "--out", dir, "--force", "--set", "regularizer.kind=" + r.group, "--set",
                                "regularizer.gamma=" + fmt::format("{:.17g}", r.gamma), "--seed", std::to_string(r.seed)});
+      if (r.param != "regularizer.gamma") args.insert(args.end(), {"--set", r.param + "=" + fmt::format("{:.17g}", r.value)});
     }
     args.insert(args.end(), {"--threads", std::to_string(o.threads_per_job), "--quiet"});
     const auto log = dir + "/train.log";
@@ -220,6 +236,7 @@ Config run_config(const Config& base, const SweepRun& r, int64_t threads) {
   Config c = base;
   c.set_json("regularizer.kind", r.group, "sweep");
   c.set_json("regularizer.gamma", r.gamma, "sweep");
+  if (r.param != "regularizer.gamma") c.set_json(r.param, r.value, "sweep --param " + r.param);
   c.set_json("train.seed", r.seed, "sweep");
   c.set_json("train.threads", threads, "sweep");
   return c;

@@ -1,5 +1,5 @@
 #pragma once
-/// `sernn sweep`: every (regulariser group, γ, seed) of a plan is one `sernn train` run
+/// `sernn sweep`: every (regulariser group, value, seed) of a plan is one `sernn train` run
 /// directory under SWEEP_DIR/runs/, run as child processes (`--jobs` at a time). The sweep is
 /// resumable: finished (and diverged) runs are skipped, interrupted ones continue from their
 /// checkpoint, and SWEEP_DIR/results.csv is always rebuilt from the run directories.
@@ -12,22 +12,33 @@
 
 namespace sernn {
 
+/// The swept key is regularizer.gamma by default; any numeric config key can take its place
+/// (`--param activity.gamma --values ...`), the other keys keep the base config's values.
 struct SweepPlan {
   std::vector<std::string> groups{"l1", "space", "comm", "sernn"};
-  std::vector<double> gammas;
+  std::string param = "regularizer.gamma";
+  std::vector<double> gammas;   ///< the values of `param`
+  double base_gamma = 0.0;      ///< regularizer.gamma of every run when param is another key
   int64_t seeds = 1;
   int64_t first_seed = 1;
 };
 
 struct SweepRun {
   std::string group;
-  double gamma;
+  double gamma;        ///< regularizer.gamma of the run
   int64_t seed;
-  std::string dir;  ///< relative to SWEEP_DIR
+  std::string dir;     ///< relative to SWEEP_DIR
+  std::string param = "regularizer.gamma";
+  double value = 0.0;  ///< the swept key's value (== gamma when param is regularizer.gamma)
 };
 
-/// "a:b:n" (n values from a to b inclusive, like numpy.linspace) or "a,b,c".
+/// "a:b:n" (n values from a to b inclusive, like numpy.linspace) or "a,b,c"; non-negative.
 std::vector<double> parse_gammas(const std::string& text);
+/// The same syntax for any numeric key; `option` names the flag in errors. Negative values are
+/// allowed here (the config schema checks each key's range).
+std::vector<double> parse_values(const std::string& text, const std::string& option, bool allow_negative);
+/// The run's config: `base` with regularizer.kind = group, the swept key, train.seed.
+Config run_config(const Config& base, const SweepRun& run, int64_t threads);
 /// All runs of the plan in a fixed order (group, then γ, then seed).
 std::vector<SweepRun> expand(const SweepPlan& plan);
 /// Shard `index` of `count`: runs i with i mod count == index.
@@ -55,7 +66,8 @@ int64_t run_sweep_ensembles(const Config& base, const std::vector<SweepRun>& run
 /// Ensemble size for `--ensemble auto`: as many of `pending` runs as fit in half the memory.
 int64_t auto_ensemble_size(const Config& base, int64_t pending);
 
-/// Rebuilds SWEEP_DIR/results.csv (one row per run of `runs`) from the run directories.
+/// Rebuilds SWEEP_DIR/results.csv (one row per run of `runs`) from the run directories. When
+/// the plan sweeps another key than γ, the columns `param,value` follow `run_dir`.
 void write_results(const std::string& out_dir, const std::vector<SweepRun>& runs);
 
 /// Text of a Slurm job array whose task i runs shard i/M of the same sweep.

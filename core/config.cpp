@@ -43,18 +43,24 @@ std::vector<ConfigKey> make_schema() {
       {"model.exc_fraction", T::Float, 0.8, "Dale's law: share of excitatory neurons", 1e-6, 0.999999, {}},
       {"model.connectivity", T::Float, 1.0, "probability of each recurrent synapse (fixed sparse mask)", 1e-6, 1.0, {}},
       {"model.spectral_radius", T::Float, 1.0, "Dale/sparse init: target spectral radius of W", 0.0, 1e3, {}},
+      {"model.rank", T::Int, 0, "spiking: rank R of the recurrent weight W = L R^T (0 = full rank)", 0, 4096, {}},
       {"model.tau_per_neuron", T::Bool, false, "rate: tau_i ~ Gamma(3, (1/alpha)/3) per neuron", -inf, inf, {}},
       {"model.learn_tau", T::Bool, false, "rate: tau_i learnable (implies tau_per_neuron)", -inf, inf, {}},
       {"model.tau_min", T::Float, 1.0, "rate: lower clip of tau_i (time steps)", 1.0, 1e6, {}},
       {"model.tau_max", T::Float, 100.0, "rate: upper clip of tau_i (time steps)", 1.0, 1e6, {}},
       {"model.noise", T::Float, 0.0, "rate: sigma of additive hidden-state noise (training only)", 0.0, 1e3, {}},
       // task
-      {"task.kind", T::String, "onechoice", "task", -inf, inf, {"onechoice", "shd"}},
+      {"task.kind", T::String, "onechoice", "task", -inf, inf, {"onechoice", "delayed_match", "hierarchical", "shd"}},
       {"task.shuffle_labels", T::Bool, false, "onechoice: the 'random' control (labels shuffled)", -inf, inf, {}},
-      {"task.noise", T::Float, 0.05, "onechoice: input noise sigma (training only)", 0.0, 1e3, {}},
-      {"task.train_size", T::Int, 5120, "onechoice: training samples", 1, 1e9, {}},
-      {"task.val_size", T::Int, 2560, "onechoice: validation samples", 1, 1e9, {}},
-      {"task.test_size", T::Int, 2560, "onechoice: test samples", 1, 1e9, {}},
+      {"task.noise", T::Float, 0.05, "synthetic tasks: input noise sigma (training only)", 0.0, 1e3, {}},
+      {"task.train_size", T::Int, 5120, "synthetic tasks: training samples", 1, 1e9, {}},
+      {"task.val_size", T::Int, 2560, "synthetic tasks: validation samples", 1, 1e9, {}},
+      {"task.test_size", T::Int, 2560, "synthetic tasks: test samples", 1, 1e9, {}},
+      {"task.stimuli", T::Int, 4, "delayed_match: number of stimuli K", 2, 1024, {}},
+      {"task.sample_steps", T::Int, 10, "delayed_match, hierarchical: steps of each stimulus window", 1, 1e5, {}},
+      {"task.delay_steps", T::Int, 20, "delayed_match, hierarchical: steps of the delay", 0, 1e6, {}},
+      {"task.modules", T::Int, 2, "hierarchical: modules M (2^M classes)", 1, 6, {}},
+      {"task.submodules", T::Int, 2, "hierarchical: sub-modules per module", 1, 64, {}},
       {"task.data_dir", T::String, "data/shd", "shd: directory with shd_train.h5 and shd_test.h5", -inf, inf, {}},
       {"task.binning", T::String, "per_sample", "shd: 'per_sample' (task.bins) or 'fixed' (task.dt, task.max_steps)",
        -inf, inf, {"per_sample", "fixed"}},
@@ -89,6 +95,12 @@ std::vector<ConfigKey> make_schema() {
        -inf, inf, {"auto", "in", "out"}},
       {"regularizer.comms_factor", T::Float, 1.0, "power applied to communicability", 0.0, 1e3, {}},
       {"regularizer.resolvent_alpha", T::Float, 0.5, "resolvent: alpha in (I - alpha A)^-1, A row-normalised", 1e-6, 0.999, {}},
+      // pruning
+      {"prune.final_sparsity", T::Float, 0.0, "magnitude pruning: share of zero recurrent weights at the end (0 = off)", 0.0, 0.999, {}},
+      {"prune.start_epoch", T::Int, 1, "magnitude pruning: first epoch whose end prunes", 1, 1e6, {}},
+      {"prune.end_epoch", T::Int, 0, "magnitude pruning: epoch that reaches final_sparsity (0 = last epoch)", 0, 1e6, {}},
+      {"prune.schedule", T::String, "cubic", "magnitude pruning: how the target rises between start and end", -inf, inf,
+       {"cubic", "linear", "once"}},
       // checkpoints
       {"checkpoint.every_minutes", T::Float, 0.0, "extra checkpoints during an epoch (0 = epoch ends only)", 0.0, 1e6, {}},
   };
@@ -107,7 +119,7 @@ std::string known_prefix_list(const std::string& key) {
   std::string out;
   for (const auto& k : config_schema())
     if (k.name.rfind(section, 0) == 0) out += (out.empty() ? "" : ", ") + k.name;
-  return out.empty() ? "sections: model, task, train, regularizer, checkpoint" : out;
+  return out.empty() ? "sections: model, task, train, activity, regularizer, prune, checkpoint" : out;
 }
 
 std::string type_name(T t) {

@@ -59,6 +59,9 @@ class Network : public torch::nn::Module {
   /// The recurrent weight [N, N], row = postsynaptic, column = presynaptic (the parameter
   /// itself, so penalties on it get gradients).
   virtual torch::Tensor recurrent_weight() = 0;
+  /// The trained parameter behind recurrent_weight() (W_raw under Dale's law); a zero entry of
+  /// it must give a zero entry of the effective weight (pruning relies on this).
+  virtual torch::Tensor recurrent_parameter() { return recurrent_weight(); }
   /// Called after every optimiser step (e.g. clipping beta).
   virtual void after_step() {}
   /// Per-epoch scalars of the parameters (e.g. beta_mean); empty by default.

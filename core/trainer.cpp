@@ -1,5 +1,7 @@
 #include "core/trainer.h"
 
+#include <filesystem>
+
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -108,11 +110,12 @@ void load_module_strict(torch::nn::Module& module, torch::serialize::InputArchiv
   for (const auto& [name, before] : expected) {
     const auto& now = loaded.at(name);
     if (now.sizes() != before.sizes() || now.scalar_type() != before.scalar_type()) {
+      const std::string found = fmt::format("{} {}", c10::str(now.sizes()), c10::toString(now.scalar_type()));
       // Put the model back as it was, then refuse the file.
       torch::NoGradGuard no_grad;
       for (const auto& [n2, b2] : expected) loaded.at(n2).set_(b2);
-      throw InputError(fmt::format("{}: tensor '{}' has shape {} but this run's model needs {}", path, name,
-                                   c10::str(now.sizes()), c10::str(before.sizes())));
+      throw InputError(fmt::format("{}: tensor '{}' is {} but this run's model needs {} {}", path, name, found,
+                                   c10::str(before.sizes()), c10::toString(before.scalar_type())));
     }
   }
 }
@@ -247,7 +250,18 @@ nlohmann::json Trainer::fit(bool resume) {
     }
     if (writer()) atomic_write_text(metrics_path, kept);
   } else {
-    if (writer()) std::remove(metrics_path.c_str());
+    if (writer()) {
+      // A fresh run replaces an old one (`--force`): drop its per-epoch files too, so a longer
+      // earlier run cannot leave snapshots that look like this run's later epochs.
+      std::remove(metrics_path.c_str());
+      for (const char* sub : {"weights", "models"}) {
+        std::error_code ec;
+        for (const auto& entry : std::filesystem::directory_iterator(opt_.out_dir + "/" + sub, ec)) {
+          const auto name = entry.path().filename().string();
+          if (name.rfind("epoch_", 0) == 0) std::filesystem::remove(entry.path(), ec);
+        }
+      }
+    }
     write_snapshot(0);
     save_checkpoint(ckpt_path, pos);
   }
@@ -306,6 +320,7 @@ nlohmann::json Trainer::fit(bool resume) {
       if (opt_.grad_clip > 0.0) torch::nn::utils::clip_grad_norm_(net_->parameters(), opt_.grad_clip);
       optimizer_->step();
       net_->after_step();
+      if (opt_.after_step) opt_.after_step();
       if (check) check_finite(total, epoch, b, /*after_step=*/true);
 
       const int64_t n = batch.labels.size(0);
@@ -358,6 +373,8 @@ nlohmann::json Trainer::fit(bool resume) {
     check_finite(epoch_loss, epoch, b, /*after_step=*/false);
     check_finite(epoch_loss, epoch, b, /*after_step=*/true);
 
+    std::map<std::string, double> hook_metrics;
+    if (opt_.epoch_end) hook_metrics = opt_.epoch_end(epoch);
     const auto val = evaluate(Split::Validation, epoch);
     const auto test = evaluate(Split::Test, epoch);
     nlohmann::json m = {
@@ -374,6 +391,7 @@ nlohmann::json Trainer::fit(bool resume) {
     };
     for (auto& [k, v] : pos.stat_sums) m[k] = v.item<double>() / samples;
     for (auto& [k, v] : net_->parameter_stats()) m[k] = v;
+    for (auto& [k, v] : hook_metrics) m[k] = v;
 
     write_snapshot(epoch);
     if (writer()) append_line_synced(metrics_path, m.dump());

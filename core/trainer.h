@@ -33,6 +33,11 @@ struct TrainerOptions {
   /// Optional activity (metabolic) cost: NetworkOutput::activity [B, N] -> scalar added to the
   /// loss (strength included); reported per epoch as the stat "activity_cost".
   std::function<torch::Tensor(const torch::Tensor&)> activity_cost;
+  /// Optional hooks (e.g. magnitude pruning): `after_step` runs after every optimiser step (and
+  /// the network's own after_step); `epoch_end` after an epoch's last batch, before its
+  /// evaluation, snapshot and checkpoint, and returns scalars added to that epoch's metrics.
+  std::function<void()> after_step;
+  std::function<std::map<std::string, double>(int64_t epoch)> epoch_end;
   int64_t log_every = 10;      ///< batches between log lines when stdout is not a terminal
   bool quiet = false;          ///< no progress output (tests)
   double checkpoint_minutes = 0;  ///< extra checkpoints inside an epoch (0 = epoch ends only)

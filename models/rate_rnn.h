@@ -46,6 +46,7 @@ class RateRNNImpl : public Network {
   NetworkOutput run(const torch::Tensor& inputs, bool training) override;
   /// The effective W (signed and masked under Dale's law / sparse connectivity).
   torch::Tensor recurrent_weight() override;
+  torch::Tensor recurrent_parameter() override { return recurrent->weight; }
   /// Per-neuron alpha_i = 1 / tau_i [N], or a 0-dim tensor holding the shared alpha.
   torch::Tensor alpha() const;
   void after_step() override;

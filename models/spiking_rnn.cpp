@@ -25,11 +25,37 @@ void SpikingRNNImpl::reset() {
   auto b = torch::exp(-o.dt_ms() / tau).clamp(o.beta_min(), o.beta_max()).to(torch::kFloat32);
   beta = register_parameter("beta", b, o.learn_beta());
   readout_beta = register_buffer("readout_beta", torch::full({o.outputs()}, o.readout_beta()));
-  dale_ = register_dale(*this, recurrent->weight, o.dale());
+  if (o.rank() <= 0) {
+    dale_ = register_dale(*this, recurrent->weight, o.dale());
+    return;
+  }
+  TORCH_CHECK(o.rank() <= o.hidden(), "SpikingRNN: rank ", o.rank(), " exceeds the ", o.hidden(), " hidden neurons");
+  TORCH_CHECK(o.dale().connectivity >= 1.0, "SpikingRNN: a sparse mask (connectivity < 1) and low rank exclude each other");
+  {
+    torch::NoGradGuard no_grad;
+    recurrent->weight.zero_();
+  }
+  recurrent->weight.requires_grad_(false);
+  dale_.sign = torch::ones({o.hidden()});
+  if (o.dale().enabled) dale_.sign = register_buffer("neuron_sign", make_dale_mask(o.hidden(), o.dale()).sign);
+  // Entries of L R^T are sums of R products of N(0, 1) x N(0, s^2): with s = radius / N the
+  // nonzero eigenvalues, sums of N such products, stay about radius / sqrt(N) at the start.
+  const double s = o.dale().spectral_radius / static_cast<double>(o.hidden());
+  rank_left = register_parameter("rank_left", torch::randn({o.hidden(), o.rank()}));
+  rank_right = register_parameter("rank_right", torch::randn({o.hidden(), o.rank()}) * s);
 }
 
 torch::Tensor SpikingRNNImpl::recurrent_weight() {
+  if (options.rank() > 0) {
+    if (!options.dale().enabled) return torch::matmul(rank_left, rank_right.t());
+    return torch::matmul(rank_left.abs(), (rank_right.abs() * dale_.sign.unsqueeze(1)).t());
+  }
   return masked_weight(recurrent->weight, dale_, options.dale());
+}
+
+torch::Tensor SpikingRNNImpl::recurrent_parameter() {
+  TORCH_CHECK(options.rank() <= 0, "SpikingRNN: low-rank W has no per-synapse parameter (pruning needs full rank)");
+  return recurrent->weight;
 }
 
 LifNetworkTrace SpikingRNNImpl::forward_fast(const torch::Tensor& x) {

@@ -6,6 +6,8 @@
 /// β is initialised from τ ~ Gamma(3, τ_mean/3), β = exp(-Δt/τ) clipped to [beta_min,
 /// beta_max], and (with beta_clip) clipped again after every optimiser step. The logits are
 /// the maximum (or sum) over time of the readout membrane (snnTorch ce_max_membrane_loss).
+/// Options: Dale's law and sparse masks (dale.h), low-rank W (rank; models/low_rank.h shows
+/// the rank-1 boundary picture of seed 002).
 #include <torch/torch.h>
 
 #include "core/interfaces.h"
@@ -36,6 +38,10 @@ struct SpikingRNNOptions {
   TORCH_ARG(bool, reference) = false;
   /// Dale's law / sparse connectivity of the recurrent weight (see dale.h).
   TORCH_ARG(DaleOptions, dale);
+  /// Low-rank recurrent connectivity (seed 002): rank R > 0 gives W = L R^T from the
+  /// parameters rank_left [N, R] and rank_right [N, R]; with Dale's law
+  /// W = |L| (|R| * sign)^T, so presynaptic signs hold. 0 = full-rank W (recurrent.weight).
+  TORCH_ARG(int64_t, rank) = 0;
 };
 
 /// What one forward pass records.
@@ -55,6 +61,8 @@ class SpikingRNNImpl : public Network {
   NetworkOutput run(const torch::Tensor& inputs, bool training) override;
   /// The effective W (signed and masked under Dale's law / sparse connectivity).
   torch::Tensor recurrent_weight() override;
+  /// The pruning target: recurrent.weight (full rank only; low-rank W has no per-synapse parameter).
+  torch::Tensor recurrent_parameter() override;
   torch::Tensor neuron_sign() const { return dale_.sign; }
   /// Clips β to [beta_min, beta_max] (if beta_clip).
   void after_step() override;
@@ -63,6 +71,9 @@ class SpikingRNNImpl : public Network {
   SpikingRNNOptions options;
   torch::nn::Linear input{nullptr}, recurrent{nullptr}, readout{nullptr};
   torch::Tensor beta, readout_beta;
+  /// Low-rank factors (defined when options.rank() > 0; recurrent.weight is then unused,
+  /// zero and frozen).
+  torch::Tensor rank_left, rank_right;
 
  private:
   LifNetworkTrace forward_fast(const torch::Tensor& inputs);

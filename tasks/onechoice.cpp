@@ -1,6 +1,5 @@
 #include "tasks/onechoice.h"
 
-#include "tasks/batching.h"
 
 namespace sernn {
 
@@ -27,7 +26,7 @@ torch::Tensor OneChoiceTask::encode(const OneChoiceProblem& p) const {
   return x;
 }
 
-OneChoiceTask::OneChoiceTask(OneChoiceOptions options) : opt_(options) {
+OneChoiceTask::OneChoiceTask(OneChoiceOptions options) : InMemoryTask(options.noise), opt_(options) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(opt_.seed);
   std::vector<torch::Tensor> encoded;
   std::vector<int64_t> correct;
@@ -41,31 +40,10 @@ OneChoiceTask::OneChoiceTask(OneChoiceOptions options) : opt_(options) {
   for (int s = 0; s < 3; ++s) {
     auto ids = torch::randint(0, 8, {sizes[s]}, gen, torch::kInt64);
     problem_ids_[s] = ids;
-    data_[s].inputs = table.index_select(1, ids).contiguous();
     auto labels = answers.index_select(0, ids);
     if (opt_.shuffle_labels) labels = labels.index_select(0, torch::randperm(sizes[s], gen, torch::kInt64));
-    data_[s].labels = labels;
+    set_split(static_cast<Split>(s), table.index_select(1, ids).contiguous(), labels);
   }
-}
-
-int64_t OneChoiceTask::num_samples(Split split) const { return data_[static_cast<int>(split)].labels.size(0); }
-
-int64_t OneChoiceTask::train_batches(int64_t batch_size) const {
-  return (num_samples(Split::Train) + batch_size - 1) / batch_size;
-}
-
-std::unique_ptr<BatchStream> OneChoiceTask::stream(Split split, int64_t epoch, int64_t batch_size, uint64_t seed,
-                                                   torch::Device device) const {
-  const bool train = split == Split::Train;
-  const auto& d = data_[static_cast<int>(split)];
-  TensorBatchOptions o;
-  o.batch_size = batch_size;
-  o.shuffle = train;
-  o.drop_last = false;
-  o.noise = train ? opt_.noise : 0.0;
-  o.seed = epoch_seed(seed, epoch);
-  o.device = device;
-  return std::make_unique<TensorBatchStream>(d.inputs, d.labels, o);
 }
 
 }  // namespace sernn

@@ -12,7 +12,7 @@
 /// The "random" control (`shuffle_labels`) permutes the labels across samples.
 #include <array>
 
-#include "core/interfaces.h"
+#include "tasks/in_memory.h"
 
 namespace sernn {
 
@@ -34,21 +34,15 @@ struct OneChoiceOptions {
   int64_t goal_steps = 20, delay_steps = 10, choice_steps = 20;
 };
 
-class OneChoiceTask : public Task {
+class OneChoiceTask : public InMemoryTask {
  public:
   explicit OneChoiceTask(OneChoiceOptions options);
   std::string name() const override { return "onechoice"; }
   int64_t input_size() const override { return 8; }
   int64_t num_classes() const override { return 4; }
-  int64_t num_samples(Split split) const override;
-  int64_t train_batches(int64_t batch_size) const override;
-  std::unique_ptr<BatchStream> stream(Split split, int64_t epoch, int64_t batch_size, uint64_t seed,
-                                      torch::Device device) const override;
 
   int64_t steps() const { return opt_.goal_steps + opt_.delay_steps + opt_.choice_steps; }
-  /// Noise-free inputs [T, n, 8] and labels [n] of a split; `problems` [n] says which of the 8.
-  const torch::Tensor& inputs(Split s) const { return data_[static_cast<int>(s)].inputs; }
-  const torch::Tensor& labels(Split s) const { return data_[static_cast<int>(s)].labels; }
+  /// Which of the 8 problems each sample of a split is ([n]; inputs() and labels() hold the data).
   const torch::Tensor& problems(Split s) const { return problem_ids_[static_cast<int>(s)]; }
 
   /// Inputs [T, 8] of one problem, noise-free.
@@ -56,7 +50,6 @@ class OneChoiceTask : public Task {
 
  private:
   OneChoiceOptions opt_;
-  std::array<Batch, 3> data_;
   std::array<torch::Tensor, 3> problem_ids_;
 };
 

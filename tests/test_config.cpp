@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
+#include "app/setup.h"
 #include "core/config.h"
 #include "core/errors.h"
 #include "test_helpers.h"
@@ -100,11 +103,17 @@ TEST(Config, JsonRoundTripIsIdentity) {
   EXPECT_TRUE(c.to_json()["regularizer"]["kind"] == "comm");
 }
 
-TEST(Config, ShippedConfigsLoad) {
-  for (const char* name : {"rate_onechoice.toml", "shd_sernn.toml"}) {
-    auto c = Config::from_file(std::string(SERNN_SOURCE_DIR) + "/configs/" + name);
-    EXPECT_EQ(c.get_int("model.hidden"), 100) << name;
+TEST(Config, ShippedConfigsLoadAndBuildTheirNetworks) {
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(SERNN_SOURCE_DIR) + "/configs")) {
+    const auto path = entry.path().string();
+    auto c = Config::from_file(path);
+    EXPECT_EQ(c.get_int("model.hidden"), 100) << path;
+    const auto [inputs, classes] = task_shape(c);
+    EXPECT_NO_THROW(make_network(c, inputs, classes)) << path;
+    ++count;
   }
+  EXPECT_GE(count, 7);
 }
 
 TEST(Config, NonAsciiOutsideStringsIsRefusedInsideStringsKept) {

@@ -73,3 +73,16 @@ TEST(Ensemble, MembersMustShareArchitecture) {
   const auto dir = sernn::testing::temp_dir("bad");
   EXPECT_THROW(train_rate_ensemble({a, b}, {dir + "/a", dir + "/b"}, true), InputError);
 }
+
+TEST(Ensemble, RefusesWhatItDoesNotImplementInsteadOfIgnoringIt) {
+  // Batched ensembles have no activity cost, pruning, Dale's law or per-neuron tau: a member
+  // asking for one must be refused, not trained without it.
+  const auto dir = sernn::testing::temp_dir("refuse");
+  for (const char* key : {"activity.gamma=0.1", "prune.final_sparsity=0.5", "model.dale=true", "model.learn_tau=true"}) {
+    auto a = member("l1", 0.01, 1), b = member("l1", 0.01, 2);
+    a.set(key);
+    b.set(key);
+    if (std::string(key).rfind("activity", 0) == 0) a.set("activity.kind=l2"), b.set("activity.kind=l2");
+    EXPECT_THROW(train_rate_ensemble({a, b}, {dir + "/a", dir + "/b"}, true), InputError) << key;
+  }
+}

@@ -59,6 +59,21 @@ TEST(AnalyzeCli, RunDirectoryGivesOneObjectPerEpoch) {
   EXPECT_DOUBLE_EQ(dyn["spectral_edge"].get<double>(), edge);
   EXPECT_EQ(dyn["stable"].get<bool>(), edge < 0);
   EXPECT_FALSE(j[2].contains("dynamics")) << "only the last epoch";
+  // Every run: the hop decomposition of the last model's input -> output pathways, checked
+  // against an explicit matrix power.
+  const auto& hops = j[3]["pathways"];
+  ASSERT_TRUE(hops.is_object()) << j[3].dump().substr(0, 300);
+  ASSERT_EQ(hops["mass"].size(), 9u);
+  const auto loaded = load_run(run);
+  auto params = loaded.network->named_parameters();
+  const auto abs64 = [](const torch::Tensor& t) { return t.detach().abs().to(torch::kFloat64); };
+  const double m2 = abs64(params["readout.weight"])
+                        .matmul(torch::linalg::matrix_power(abs64(loaded.network->recurrent_weight()), 2))
+                        .matmul(abs64(params["input.weight"]))
+                        .sum()
+                        .item<double>();
+  EXPECT_NEAR(hops["mass"][2].get<double>(), m2, 1e-5 * m2);
+  EXPECT_FALSE(j[2].contains("pathways")) << "only the last epoch";
 }
 
 TEST(AnalyzeCli, SingleMatrixPrintsJsonAndRejectsBadFiles) {
@@ -132,4 +147,22 @@ TEST(ReportCli, SweepReportPlotsMetricsAgainstGammaWithTheAccuracyFilter) {
   for (size_t p = all.find("<svg"); p != std::string::npos; p = all.find("<svg", p + 1)) ++svgs;
   EXPECT_EQ(svgs, 5u) << "Q, H, lambda_max, spectral entropy, accuracy against gamma";
   EXPECT_NE(all.find(">sernn</text>"), std::string::npos) << "a legend entry per group";
+}
+
+TEST(ReportCli, SweepOverAnotherKeyPlotsAgainstItsValuesWithPathwayHops) {
+  const auto dir = sernn::testing::temp_dir("paramrep");
+  sernn::testing::write_text(dir + "/results.csv",
+                             "group,gamma,seed,status,epochs,train_acc,val_acc,test_acc,task_loss,q,entropy_weights,"
+                             "entropy_communicability,entropy_spectral,lambda_max,total_weight,run_dir,mean_hops,param,value\n"
+                             "l1,0.01,1,finished,10,0.95,0.94,0.93,0.2,0.30,5.1,6.0,6.5,0.1,500,runs/a,1.5,prune.final_sparsity,0\n"
+                             "l1,0.01,1,finished,10,0.90,0.90,0.91,0.3,0.35,4.9,6.0,6.4,0.0,300,runs/b,1.2,prune.final_sparsity,0.9\n");
+  sernn::testing::write_text(dir + "/base_config.json", "{\"model\": {\"kind\": \"rate\"}}");
+  const auto out = dir + "/out.txt", err = dir + "/err.txt";
+  ASSERT_EQ(run_cli("report " + dir + " --out " + dir + "/all.html", out, err), 0) << read_file(err);
+  const auto all = read_file(dir + "/all.html");
+  size_t svgs = 0;
+  for (size_t p = all.find("<svg"); p != std::string::npos; p = all.find("<svg", p + 1)) ++svgs;
+  EXPECT_EQ(svgs, 6u) << "five metrics and the mean pathway hops";
+  EXPECT_NE(all.find("Mean pathway hops against prune.final_sparsity"), std::string::npos);
+  EXPECT_EQ(all.find("against γ"), std::string::npos);
 }

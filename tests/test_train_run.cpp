@@ -190,3 +190,26 @@ TEST(TrainRun, ActivityCostLowersHiddenActivity) {
   const double with = mean_activity(dir + "/with", true), without = mean_activity(dir + "/without", false);
   EXPECT_LT(with, 0.7 * without) << with << " vs " << without;
 }
+
+TEST(TrainRun, ForceReplacesAnOldRunWithoutLeavingItsEpochs) {
+  // A shorter run written over a longer one must not leave the old run's later snapshots
+  // (load_run and analyze would take them for this run's last epoch).
+  const auto dir = sernn::testing::temp_dir("force");
+  auto c = small_rate_config();
+  c.set("train.epochs=3");
+  c.set("task.train_size=128");
+  train_run(c, dir, false, true);
+  ASSERT_TRUE(fs::exists(dir + "/models/epoch_003.pt"));
+  sernn::testing::write_text(dir + "/analysis.json", "[]");
+  const auto err = dir + "/../force_err.txt";
+  ASSERT_EQ(run_cli("train --config " + std::string(SERNN_SOURCE_DIR) + "/configs/rate_onechoice.toml --out " + dir +
+                        " --force --quiet --set train.epochs=1 --set task.train_size=128 --set model.hidden=64"
+                        " --set model.grid=4,4,4",
+                    err),
+            0)
+      << read_file(err);
+  EXPECT_TRUE(fs::exists(dir + "/models/epoch_001.pt"));
+  for (const char* stale : {"/models/epoch_002.pt", "/models/epoch_003.pt", "/weights/epoch_003.csv", "/analysis.json"})
+    EXPECT_FALSE(fs::exists(dir + stale)) << stale;
+  EXPECT_EQ(load_run(dir).epoch, 1);
+}

@@ -1,0 +1,32 @@
+#pragma once
+/// Base of the synthetic tasks whose three splits are generated up front and held in memory as
+/// inputs [T, n, C] and labels [n]. Training batches are shuffled and get fresh Gaussian input
+/// noise (sigma = `noise`) every epoch, as a pure function of (seed, epoch); validation and test
+/// batches are noise-free and in order.
+#include <array>
+
+#include "core/interfaces.h"
+
+namespace sernn {
+
+class InMemoryTask : public Task {
+ public:
+  int64_t num_samples(Split split) const override { return data_[static_cast<int>(split)].labels.size(0); }
+  int64_t train_batches(int64_t batch_size) const override;
+  std::unique_ptr<BatchStream> stream(Split split, int64_t epoch, int64_t batch_size, uint64_t seed,
+                                      torch::Device device) const override;
+
+  /// Noise-free inputs [T, n, C] and labels [n] of a split.
+  const torch::Tensor& inputs(Split s) const { return data_[static_cast<int>(s)].inputs; }
+  const torch::Tensor& labels(Split s) const { return data_[static_cast<int>(s)].labels; }
+
+ protected:
+  explicit InMemoryTask(double noise) : noise_(noise) {}
+  void set_split(Split s, torch::Tensor inputs, torch::Tensor labels);
+
+ private:
+  double noise_;
+  std::array<Batch, 3> data_;
+};
+
+}  // namespace sernn
