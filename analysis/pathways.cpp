@@ -19,14 +19,18 @@ nlohmann::json summarise(const std::vector<double>& mass) {
 }  // namespace
 
 nlohmann::json pathway_hops(const torch::Tensor& w_in, const torch::Tensor& w, const torch::Tensor& w_out,
-                            int64_t max_hops, const torch::Tensor& input_groups) {
+                            int64_t max_hops, const torch::Tensor& input_groups, double alpha) {
   TORCH_CHECK(w.dim() == 2 && w.size(0) == w.size(1), "pathway_hops: W must be [N, N], got ", w.sizes());
   TORCH_CHECK(w_in.dim() == 2 && w_in.size(0) == w.size(0), "pathway_hops: W_in must be [N, inputs], got ", w_in.sizes());
   TORCH_CHECK(w_out.dim() == 2 && w_out.size(1) == w.size(0), "pathway_hops: W_out must be [classes, N], got ", w_out.sizes());
   TORCH_CHECK(max_hops >= 0, "pathway_hops: max_hops must be >= 0");
+  TORCH_CHECK(alpha > 0 && alpha < 1, "pathway_hops: alpha must lie in (0, 1), got ", alpha);
   torch::NoGradGuard no_grad;
   const auto cpu = [](const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat64).abs(); };
-  const auto a = cpu(w), out = cpu(w_out);
+  const auto out = cpu(w_out);
+  auto a = cpu(w);
+  const double rho = torch::linalg_eigvals(a).abs().max().item<double>();
+  a = rho > 0 ? a * (alpha / rho) : a;
   // Column sums of P_k per input: ones^T |W_out| |W|^k |W_in|, built right to left from the readout.
   auto row = out.sum(0);  // [N]: 1^T |W_out|
   std::vector<torch::Tensor> per_input;  // [I] per hop
@@ -39,6 +43,8 @@ nlohmann::json pathway_hops(const torch::Tensor& w_in, const torch::Tensor& w, c
   for (const auto& p : per_input) mass.push_back(p.sum().item<double>());
   auto j = summarise(mass);
   j["max_hops"] = max_hops;
+  j["alpha"] = alpha;
+  j["rho_abs"] = rho;
   j["tail_share"] = j["share"].back();
   if (input_groups.defined()) {
     TORCH_CHECK(input_groups.dim() == 1 && input_groups.size(0) == w_in.size(1), "pathway_hops: input_groups must be [",

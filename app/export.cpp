@@ -140,11 +140,13 @@ double export_run(const std::string& run_dir, const std::string& out_path, int64
                                          c10::str(b0.sizes()), c10::str(b1.sizes()), c10::str(a0.sizes()),
                                          c10::str(a1.sizes())));
   const double diff = std::max((a0 - b0).abs().max().item<double>(), (a1 - b1).abs().max().item<double>());
-  if (!(diff <= 1e-4)) {
+  // float32 sums in another order: relative to the output's scale (a flipped spike is 1 apart).
+  const double scale = std::max(1.0, std::max(a0.abs().max().item<double>(), a1.abs().max().item<double>()));
+  if (!(diff <= 1e-4 * scale)) {
     std::filesystem::remove(out_path);
-    throw std::runtime_error(fmt::format("export verification failed: max |difference| {} between the saved module and "
-                                         "the engine's forward; {} was removed",
-                                         diff, out_path));
+    throw std::runtime_error(fmt::format("export verification failed: max |difference| {} (outputs up to {}) between the "
+                                         "saved module and the engine's forward; {} was removed",
+                                         diff, scale, out_path));
   }
   return diff;
 }

@@ -105,3 +105,22 @@ TEST(LowRank, BoundaryCommandAndConfigChecks) {
   auto net = make_network(c, 8, 4);
   EXPECT_EQ(numerical_rank(net->recurrent_weight()), 2);
 }
+
+TEST(LowRank, TrainsOnShdAndExportsTheProduct) {
+  const auto dir = sernn::testing::temp_dir("shd");
+  const auto log = dir + "/log.txt";
+  using sernn::testing::spawn;
+  using sernn::testing::wait_exit;
+  ASSERT_EQ(wait_exit(spawn({"data", "synth-shd", "--out", dir + "/data", "--train", "256", "--test", "64"}, log)), 0)
+      << read_file(log);
+  ASSERT_EQ(wait_exit(spawn({"train", "--config", std::string(SERNN_SOURCE_DIR) + "/configs/shd_lowrank_ei.toml", "--out",
+                             dir + "/run", "--quiet", "--threads", "2", "--set", "task.data_dir=" + dir + "/data", "--set",
+                             "task.bins=20", "--set", "train.epochs=2", "--set", "train.batch_size=32"},
+                            log)),
+            0)
+      << read_file(log);
+  // Snapshots hold the rank-2 product, and the TorchScript export reproduces the engine.
+  const auto w = read_matrix_csv(dir + "/run/weights/epoch_002.csv");
+  EXPECT_EQ(numerical_rank(w), 2);
+  ASSERT_EQ(wait_exit(spawn({"export", dir + "/run", "--out", dir + "/m.pt"}, log)), 0) << read_file(log);
+}

@@ -14,7 +14,9 @@ TEST(Pathways, ChainHasAllItsMassAtTwoHops) {
   w_in[0][0] = 1.0;
   auto w_out = torch::zeros({1, 3}, torch::kFloat64);
   w_out[0][2] = 0.5;
+  // A chain is nilpotent (rho = 0): no normalisation, the raw products.
   const auto j = pathway_hops(w_in, w, w_out, 4);
+  EXPECT_EQ(j["rho_abs"].get<double>(), 0.0);
   const auto mass = j["mass"].get<std::vector<double>>();
   ASSERT_EQ(mass.size(), 5u);
   EXPECT_DOUBLE_EQ(mass[2], 0.5 * 3.0 * 2.0);
@@ -31,10 +33,20 @@ TEST(Pathways, MatchesExplicitPowersAndGroupsAddUp) {
   const auto w_in = torch::randn({n, inputs}, torch::kFloat64);
   const auto w_out = torch::randn({classes, n}, torch::kFloat64);
   const auto groups = torch::tensor({0, 0, 1, 1, 2, 2}, torch::kInt64);
-  const auto j = pathway_hops(w_in.to(torch::kFloat32), w.to(torch::kFloat32), w_out.to(torch::kFloat32), hops, groups);
+  const auto j = pathway_hops(w_in.to(torch::kFloat32), w.to(torch::kFloat32), w_out.to(torch::kFloat32), hops, groups, 0.7);
+  // Perron root of |W| by power iteration (independent of the eigen-solver used inside).
+  auto v = torch::ones({n, 1}, torch::kFloat64);
+  double rho = 0;
+  for (int it = 0; it < 2000; ++it) {
+    const auto next = w.abs().matmul(v);
+    rho = next.norm().item<double>() / v.norm().item<double>();
+    v = next / next.norm();
+  }
+  EXPECT_NEAR(j["rho_abs"].get<double>(), rho, 1e-5 * rho);
+  const auto a = w.abs() * (0.7 / rho);
   double total = 0, weighted = 0;
   for (int64_t k = 0; k <= hops; ++k) {
-    const auto p = torch::matmul(torch::matmul(w_out.abs(), torch::linalg::matrix_power(w.abs(), k)), w_in.abs());
+    const auto p = torch::matmul(torch::matmul(w_out.abs(), torch::linalg::matrix_power(a, k)), w_in.abs());
     const double m = p.sum().item<double>();
     EXPECT_NEAR(j["mass"][k].get<double>(), m, 1e-4 * m) << k;
     double g_sum = 0;

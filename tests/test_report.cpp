@@ -67,8 +67,9 @@ TEST(AnalyzeCli, RunDirectoryGivesOneObjectPerEpoch) {
   const auto loaded = load_run(run);
   auto params = loaded.network->named_parameters();
   const auto abs64 = [](const torch::Tensor& t) { return t.detach().abs().to(torch::kFloat64); };
+  const auto a = abs64(loaded.network->recurrent_weight()) * (0.5 / hops["rho_abs"].get<double>());
   const double m2 = abs64(params["readout.weight"])
-                        .matmul(torch::linalg::matrix_power(abs64(loaded.network->recurrent_weight()), 2))
+                        .matmul(torch::linalg::matrix_power(a, 2))
                         .matmul(abs64(params["input.weight"]))
                         .sum()
                         .item<double>();
