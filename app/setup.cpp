@@ -96,6 +96,7 @@ std::shared_ptr<Task> make_task(const Config& config) {
     o.noise = config.get_float("task.noise");
     o.modules = config.get_int("task.modules");
     o.submodules = config.get_int("task.submodules");
+    o.xor_modules = config.get_string("task.combine") == "xor";
     o.sample_steps = config.get_int("task.sample_steps");
     o.delay_steps = config.get_int("task.delay_steps");
     o.seed = static_cast<uint64_t>(config.get_int("train.seed"));
@@ -121,7 +122,8 @@ std::pair<int64_t, int64_t> task_shape(const Config& config) {
   if (kind == "shd") return {kShdUnits, kShdClasses};
   if (kind == "delayed_match") return {config.get_int("task.stimuli"), 2};
   if (kind == "hierarchical")
-    return {2 * config.get_int("task.modules") * config.get_int("task.submodules"), int64_t{1} << config.get_int("task.modules")};
+    return {2 * config.get_int("task.modules") * config.get_int("task.submodules"),
+            config.get_string("task.combine") == "xor" ? 2 : int64_t{1} << config.get_int("task.modules")};
   return {8, 4};  // onechoice
 }
 

@@ -61,6 +61,8 @@ std::vector<ConfigKey> make_schema() {
       {"task.delay_steps", T::Int, 20, "delayed_match, hierarchical: steps of the delay", 0, 1e6, {}},
       {"task.modules", T::Int, 2, "hierarchical: modules M (2^M classes)", 1, 6, {}},
       {"task.submodules", T::Int, 2, "hierarchical: sub-modules per module", 1, 64, {}},
+      {"task.combine", T::String, "concat", "hierarchical: class = all module values (concat) or their parity (xor)",
+       -inf, inf, {"concat", "xor"}},
       {"task.data_dir", T::String, "data/shd", "shd: directory with shd_train.h5 and shd_test.h5", -inf, inf, {}},
       {"task.binning", T::String, "per_sample", "shd: 'per_sample' (task.bins) or 'fixed' (task.dt, task.max_steps)",
        -inf, inf, {"per_sample", "fixed"}},

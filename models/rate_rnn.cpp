@@ -88,8 +88,12 @@ std::map<std::string, double> RateRNNImpl::parameter_stats() {
   std::map<std::string, double> s{{"tau_mean", t.mean().item<double>()}};
   if (options.dale().enabled) {
     const auto exc = dale_.sign.gt(0).to(torch::kCPU);
-    s["tau_exc_mean"] = t.index({exc}).mean().item<double>();
-    s["tau_inh_mean"] = t.index({exc.logical_not()}).mean().item<double>();
+    const auto te = t.index({exc}), ti = t.index({exc.logical_not()});
+    s["tau_exc_mean"] = te.mean().item<double>();
+    s["tau_inh_mean"] = ti.mean().item<double>();
+    // Spread within each population (seed 004: training diversifies inhibitory timescales).
+    s["tau_exc_std"] = te.numel() > 1 ? te.std().item<double>() : 0.0;
+    s["tau_inh_std"] = ti.numel() > 1 ? ti.std().item<double>() : 0.0;
   }
   return s;
 }

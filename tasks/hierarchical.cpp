@@ -35,7 +35,7 @@ HierarchicalTask::HierarchicalTask(HierarchicalOptions options) : InMemoryTask(o
     }
     const auto parity = bits.sum(2).remainder(2);  // [n, M]
     bits_[s] = bits;
-    set_split(static_cast<Split>(s), x, (parity * weights).sum(1));
+    set_split(static_cast<Split>(s), x, opt_.xor_modules ? parity.sum(1).remainder(2) : (parity * weights).sum(1));
   }
 }
 

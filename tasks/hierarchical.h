@@ -3,8 +3,11 @@
 /// sub-modules. Sub-module (m, s) carries one bit b_ms, shown one-hot on its two channels
 /// 2 (m S + s) + b_ms during time window s (windows of `sample_steps`, one after another), then
 /// a delay of `delay_steps`. Each module's value is the parity (XOR) of its sub-modules' bits,
-/// so it needs communication within the module across time; the class is the module values
-/// read together, label = sum_m parity_m 2^m (2^M classes), so the readout needs every module.
+/// so it needs communication within the module across time. `combine` makes the class:
+///   concat: the module values read together, label = sum_m parity_m 2^m (2^M classes): the
+///           readout needs every module, the modules need not talk to each other;
+///   xor:    the parity of the module values (2 classes): a linear readout cannot form it, so
+///           the hidden layer must combine the modules (communication between modules).
 /// Input channels 2 S m .. 2 S (m + 1) - 1 belong to module m (`module_of_channel`).
 #include "tasks/in_memory.h"
 
@@ -16,6 +19,7 @@ struct HierarchicalOptions {
   int64_t submodules = 2;    ///< S per module
   int64_t sample_steps = 10;
   int64_t delay_steps = 20;
+  bool xor_modules = false;  ///< combine = xor (else concat)
   double noise = 0.05;
   uint64_t seed = 1;
 };
@@ -25,7 +29,7 @@ class HierarchicalTask : public InMemoryTask {
   explicit HierarchicalTask(HierarchicalOptions options);
   std::string name() const override { return "hierarchical"; }
   int64_t input_size() const override { return 2 * opt_.modules * opt_.submodules; }
-  int64_t num_classes() const override { return int64_t{1} << opt_.modules; }
+  int64_t num_classes() const override { return opt_.xor_modules ? 2 : int64_t{1} << opt_.modules; }
   int64_t steps() const { return opt_.submodules * opt_.sample_steps + opt_.delay_steps; }
   /// The bits of every trial of a split, [n, M, S].
   const torch::Tensor& bits(Split s) const { return bits_[static_cast<int>(s)]; }

@@ -1,6 +1,8 @@
 // Dale's law, sparse connectivity and per-neuron time constants (models/dale.h, rate_rnn.h).
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "models/dale.h"
 #include "models/rate_rnn.h"
 #include "models/spiking_rnn.h"
@@ -73,7 +75,19 @@ TEST(Dale, RateSignsHoldAfterTraining) {
   EXPECT_GE(net->tau.min().item<double>(), 1.0);
   EXPECT_LE(net->tau.max().item<double>(), 5.0);
   auto stats = net->parameter_stats();
-  EXPECT_TRUE(stats.count("tau_inh_mean") && stats.count("tau_exc_mean"));
+  ASSERT_TRUE(stats.count("tau_inh_mean") && stats.count("tau_exc_mean") && stats.count("tau_inh_std"));
+  // Against a naive computation over the populations.
+  double sum = 0, sq = 0;
+  int64_t n_inh = 0;
+  for (int64_t i = 0; i < net->tau.size(0); ++i)
+    if (net->neuron_sign()[i].item<float>() < 0) {
+      const double t = net->tau[i].item<double>();
+      sum += t, sq += t * t, ++n_inh;
+    }
+  ASSERT_GT(n_inh, 1);
+  const double mean = sum / n_inh;
+  EXPECT_NEAR(stats["tau_inh_mean"], mean, 1e-5);
+  EXPECT_NEAR(stats["tau_inh_std"], std::sqrt((sq - n_inh * mean * mean) / (n_inh - 1)), 1e-4);
 }
 
 TEST(Dale, SpikingSignsHoldAfterTraining) {

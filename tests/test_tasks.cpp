@@ -86,6 +86,13 @@ TEST(Hierarchical, LabelsAreModuleParitiesReadTogether) {
   }
   for (int c = 0; c < 8; ++c) EXPECT_GT(class_count[c], 30) << c;
   EXPECT_TRUE(torch::equal(task.module_of_channel(), torch::arange(3).repeat_interleave(6)));
+  // combine = xor: the same trials, labelled by the parity of the module values.
+  o.xor_modules = true;
+  HierarchicalTask x_task(o);
+  EXPECT_EQ(x_task.num_classes(), 2);
+  EXPECT_TRUE(torch::equal(x_task.inputs(Split::Train), x));
+  auto xl = x_task.labels(Split::Train).accessor<int64_t, 1>();
+  for (int64_t i = 0; i < 500; ++i) EXPECT_EQ(xl[i], __builtin_popcountll(static_cast<uint64_t>(ya[i])) % 2) << i;
 }
 
 TEST(Tasks, ConfigBuildsTheNewTasksWithMatchingShapes) {
@@ -97,6 +104,7 @@ TEST(Tasks, ConfigBuildsTheNewTasksWithMatchingShapes) {
     c.set("task.test_size=4");
     c.set("task.modules=3");
     c.set("task.stimuli=6");
+    c.set("task.combine=xor");
     const auto task = make_task(c);
     const auto shape = task_shape(c);
     EXPECT_EQ(task->input_size(), shape.first) << kind;
