@@ -27,7 +27,18 @@ fi
   --set train.lr=0.005 --set regularizer.gamma=0.001
 
 echo
+echo "== E/I rate network (Dale's law, learnable time constants, noise) on delayed match-to-sample"
+"$sernn" train --config "$root/configs/rate_dale_workingmemory.toml" --out "$runs/demo_workingmemory" --force
+"$sernn" report "$runs/demo_workingmemory"   # includes fixed points and the Jacobian spectrum
+
+echo
+echo "== latent boundary of a rank-1 inhibitory spiking population (seed 002)"
+"$sernn" boundary --out "$runs/demo_boundary"
+
+echo
 echo "Results:"
 echo "  rate seRNN:    $runs/demo_rate/      (metrics.jsonl, weights/epoch_*.csv, checkpoint.pt, config.json, coords.csv,"
 echo "                 analysis.json, report.html: open it in a browser)"
 echo "  spiking seRNN: $runs/demo_spiking/   (same files; metrics also hold beta_mean/min/max and rate_hidden)"
+echo "  E/I network:   $runs/demo_workingmemory/ (metrics hold tau_exc_mean/tau_inh_mean; analysis.json has \"dynamics\")"
+echo "  boundary:      $runs/demo_boundary/boundary.html"
