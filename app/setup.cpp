@@ -64,42 +64,43 @@ torch::Tensor resolve_coords(const Config& config) {
   return coords;
 }
 
+namespace {
+
+/// Options of a synthetic task with the keys they all share filled in from `config`.
+template <class Options>
+Options synthetic_options(const Config& config) {
+  Options o;
+  o.train_size = config.get_int("task.train_size");
+  o.val_size = config.get_int("task.val_size");
+  o.test_size = config.get_int("task.test_size");
+  o.noise = config.get_float("task.noise");
+  o.seed = static_cast<uint64_t>(config.get_int("train.seed"));
+  return o;
+}
+
+}  // namespace
+
 std::shared_ptr<Task> make_task(const Config& config) {
   const std::string kind = config.get_string("task.kind");
   if (kind == "onechoice") {
-    OneChoiceOptions o;
-    o.train_size = config.get_int("task.train_size");
-    o.val_size = config.get_int("task.val_size");
-    o.test_size = config.get_int("task.test_size");
-    o.noise = config.get_float("task.noise");
+    auto o = synthetic_options<OneChoiceOptions>(config);
     o.shuffle_labels = config.get_bool("task.shuffle_labels");
-    o.seed = static_cast<uint64_t>(config.get_int("train.seed"));
     return std::make_shared<OneChoiceTask>(o);
   }
   if (kind == "delayed_match") {
-    DelayedMatchOptions o;
-    o.train_size = config.get_int("task.train_size");
-    o.val_size = config.get_int("task.val_size");
-    o.test_size = config.get_int("task.test_size");
-    o.noise = config.get_float("task.noise");
+    auto o = synthetic_options<DelayedMatchOptions>(config);
     o.stimuli = config.get_int("task.stimuli");
     o.sample_steps = config.get_int("task.sample_steps");
     o.delay_steps = config.get_int("task.delay_steps");
-    o.seed = static_cast<uint64_t>(config.get_int("train.seed"));
     return std::make_shared<DelayedMatchTask>(o);
   }
   if (kind == "hierarchical") {
-    HierarchicalOptions o;
-    o.train_size = config.get_int("task.train_size");
-    o.val_size = config.get_int("task.val_size");
-    o.test_size = config.get_int("task.test_size");
-    o.noise = config.get_float("task.noise");
+    auto o = synthetic_options<HierarchicalOptions>(config);
     o.modules = config.get_int("task.modules");
     o.submodules = config.get_int("task.submodules");
     o.xor_modules = config.get_string("task.combine") == "xor";
     o.sample_steps = config.get_int("task.sample_steps");
     o.delay_steps = config.get_int("task.delay_steps");
-    o.seed = static_cast<uint64_t>(config.get_int("train.seed"));
     return std::make_shared<HierarchicalTask>(o);
   }
   if (kind == "shd") {

@@ -11,13 +11,10 @@
 
 namespace sernn {
 
-struct DelayedMatchOptions {
-  int64_t train_size = 5120, val_size = 2560, test_size = 2560;
+struct DelayedMatchOptions : SyntheticTaskOptions {
   int64_t stimuli = 4;        ///< K
   int64_t sample_steps = 10;  ///< length of the sample and of the test presentation
   int64_t delay_steps = 20;
-  double noise = 0.05;
-  uint64_t seed = 1;
 };
 
 class DelayedMatchTask : public InMemoryTask {

@@ -13,15 +13,12 @@
 
 namespace sernn {
 
-struct HierarchicalOptions {
-  int64_t train_size = 5120, val_size = 2560, test_size = 2560;
+struct HierarchicalOptions : SyntheticTaskOptions {
   int64_t modules = 2;       ///< M (2^M classes)
   int64_t submodules = 2;    ///< S per module
   int64_t sample_steps = 10;
   int64_t delay_steps = 20;
   bool xor_modules = false;  ///< combine = xor (else concat)
-  double noise = 0.05;
-  uint64_t seed = 1;
 };
 
 class HierarchicalTask : public InMemoryTask {

@@ -9,6 +9,13 @@
 
 namespace sernn {
 
+/// What every synthetic task's options have: split sizes, training input noise, data seed.
+struct SyntheticTaskOptions {
+  int64_t train_size = 5120, val_size = 2560, test_size = 2560;
+  double noise = 0.05;  ///< sigma of the training input noise
+  uint64_t seed = 1;    ///< seed of the generated trials
+};
+
 class InMemoryTask : public Task {
  public:
   int64_t num_samples(Split split) const override { return data_[static_cast<int>(split)].labels.size(0); }

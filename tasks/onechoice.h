@@ -26,11 +26,8 @@ struct OneChoiceProblem {
 /// The 8 problems in the order of DESIGN §4.
 const std::array<OneChoiceProblem, 8>& onechoice_problems();
 
-struct OneChoiceOptions {
-  int64_t train_size = 5120, val_size = 2560, test_size = 2560;
-  double noise = 0.05;
+struct OneChoiceOptions : SyntheticTaskOptions {
   bool shuffle_labels = false;
-  uint64_t seed = 1;
   int64_t goal_steps = 20, delay_steps = 10, choice_steps = 20;
 };
 
