@@ -80,10 +80,28 @@ std::string run_report_html(const std::string& title, const nlohmann::json& conf
       const double edge = dyn["spectral_edge"].get<double>();
       const auto [lo, hi] = std::minmax_element(jim.begin(), jim.end());
       std::vector<svg::Series> ser{{"eigenvalues", jre, jim, ""}, {"spectral edge", {edge, edge}, {*lo, *hi}, ""}};
-      plots.push_back(svg::scatter(fmt::format("Jacobian at the main fixed point, epoch {} ({} fixed points, edge {:.3f}, {})",
+      plots.push_back(svg::scatter(fmt::format("Jacobian at the main fixed point, epoch {}: {} f.p., edge {:.3f}, {}",
                                                epoch, dyn["fixed_points"].size(), edge,
                                                dyn["stable"].get<bool>() ? "stable" : "unstable"),
                                    "Re λ", "Im λ", ser, 460, 300, /*equal_aspect=*/true));
+    }
+
+    // Hop-length decomposition of the input -> output pathways (analysis key "pathways").
+    if (last.contains("pathways") && last["pathways"]["share"].is_array()) {
+      const auto& hops = last["pathways"];
+      const auto hop_series = [](const std::string& name, const nlohmann::json& share) {
+        svg::Series ser{name, {}, {}, ""};
+        for (size_t k = 0; k < share.size(); ++k)
+          ser.x.push_back(static_cast<double>(k)), ser.y.push_back(share[k].is_number() ? share[k].get<double>() : NAN);
+        return ser;
+      };
+      std::vector<svg::Series> ser{hop_series("all inputs", hops["share"])};
+      if (hops.contains("groups"))
+        for (const auto& g : hops["groups"]) ser.push_back(hop_series(fmt::format("module {}", g["group"].get<int64_t>()), g["share"]));
+      const auto mean = hops["mean_hops"];
+      plots.push_back(svg::line_chart(fmt::format("Input → output pathways by hop length, epoch {}: mean {}", epoch,
+                                                  mean.is_number() ? fmt::format("{:.2f}", mean.get<double>()) : "n/a"),
+                                      "recurrent hops k", "share of pathway mass", ser));
     }
 
     const auto coords_path = run_dir + "/coords.csv";

@@ -53,13 +53,19 @@ struct Frame {
   double py(double y) const { return h - bottom - (y - yr.lo) / (yr.hi - yr.lo) * (h - top - bottom); }
 };
 
+/// Title font size that fits `title` into `width` (bold sans-serif is about 0.62 em per character).
+double title_font_size(const std::string& title, int width) {
+  const auto chars = std::count_if(title.begin(), title.end(), [](char c) { return (c & 0xC0) != 0x80; });  // code points
+  return std::clamp(static_cast<double>(width - 12) / (0.62 * static_cast<double>(std::max<int64_t>(chars, 1))), 8.0, 13.0);
+}
+
 std::string frame_open(const Frame& f, const std::string& title, const std::string& xlabel, const std::string& ylabel) {
   std::string s = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
       "class=\"plot\" role=\"img\" aria-label=\"{2}\" font-family=\"sans-serif\" font-size=\"11\">"
       "<rect width=\"{0}\" height=\"{1}\" fill=\"white\"/>"
-      "<text x=\"{3}\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">{2}</text>",
-      f.w, f.h, escape(title), f.w / 2);
+      "<text x=\"{3}\" y=\"18\" text-anchor=\"middle\" font-size=\"{4:.1f}\" font-weight=\"bold\">{2}</text>",
+      f.w, f.h, escape(title), f.w / 2, title_font_size(title, f.w));
   const double x0 = f.left, x1 = f.w - f.right, y0 = f.top, y1 = f.h - f.bottom;
   s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>", x0, y0, x1 - x0,
                    y1 - y0);
@@ -182,8 +188,8 @@ std::string heatmap(const std::string& title, const torch::Tensor& m_, const std
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" class=\"plot\" "
       "role=\"img\" aria-label=\"{2}\" font-family=\"sans-serif\" font-size=\"11\" shape-rendering=\"crispEdges\">"
       "<rect width=\"{0}\" height=\"{1}\" fill=\"white\"/>"
-      "<text x=\"{3}\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">{2}</text>",
-      size, size + top - left, escape(title), size / 2);
+      "<text x=\"{3}\" y=\"18\" text-anchor=\"middle\" font-size=\"{4:.1f}\" font-weight=\"bold\">{2}</text>",
+      size, size + top - left, escape(title), size / 2, title_font_size(title, size));
   auto a = m.accessor<double, 2>();
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < n; ++j) {

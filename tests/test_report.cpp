@@ -110,7 +110,9 @@ TEST(ReportCli, HtmlRendersInHeadlessChromiumWithAllPlots) {
   EXPECT_EQ(html.find("@import"), std::string::npos);
   size_t svgs = 0;
   for (size_t p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1)) ++svgs;
-  EXPECT_EQ(svgs, 9u) << "loss, accuracy, Q, entropy, lambda_max, heatmap, spectrum, Jacobian spectrum, p-vs-distance";
+  EXPECT_EQ(svgs, 10u) << "loss, accuracy, Q, entropy, lambda_max, heatmap, spectrum, Jacobian spectrum, pathway hops, "
+                          "p-vs-distance";
+  EXPECT_NE(html.find("pathways by hop length"), std::string::npos);
   EXPECT_NE(html.find("Jacobian at the main fixed point"), std::string::npos);
 
   const char* chromium = std::getenv("SERNN_CHROMIUM") ? std::getenv("SERNN_CHROMIUM") : "/usr/bin/chromium";
@@ -124,7 +126,7 @@ TEST(ReportCli, HtmlRendersInHeadlessChromiumWithAllPlots) {
   ASSERT_EQ(WEXITSTATUS(rc), 0) << read_file(dir + "/chromium.log");
   const auto dom = read_file(dir + "/dom.html");
   // The inline script ran after the SVGs were parsed and counted them.
-  EXPECT_NE(dom.find("data-plots=\"9\""), std::string::npos) << dom.substr(0, 400);
+  EXPECT_NE(dom.find("data-plots=\"10\""), std::string::npos) << dom.substr(0, 400);
 }
 
 TEST(ReportCli, SweepReportPlotsMetricsAgainstGammaWithTheAccuracyFilter) {
