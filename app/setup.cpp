@@ -195,7 +195,10 @@ std::shared_ptr<Network> make_model(const Config& config, int64_t inputs, int64_
         .sum_readout(config.get_string("model.loss") == "sum")
         .reference(config.get_string("model.impl") == "reference")
         .dale(dale)
-        .rank(config.get_int("model.rank"));
+        .rank(config.get_int("model.rank"))
+        .population_latents(config.get_string("model.rank_latents") == "population");
+    if (o.population_latents() && (!dale.enabled || o.rank() < 2))
+      throw InputError("key 'model.rank_latents': 'population' needs model.dale = true and model.rank >= 2");
     if (o.rank() > o.hidden())
       throw InputError(fmt::format("key 'model.rank': {} exceeds model.hidden = {}", o.rank(), o.hidden()));
     if (o.rank() > 0 && dale.connectivity < 1.0)

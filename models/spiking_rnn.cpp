@@ -43,12 +43,20 @@ void SpikingRNNImpl::reset() {
   const double s = o.dale().spectral_radius / static_cast<double>(o.hidden());
   rank_left = register_parameter("rank_left", torch::randn({o.hidden(), o.rank()}));
   rank_right = register_parameter("rank_right", torch::randn({o.hidden(), o.rank()}) * s);
+  if (o.population_latents()) {
+    TORCH_CHECK(o.dale().enabled && o.rank() >= 2, "SpikingRNN: population latents need Dale's law and rank >= 2");
+    const auto exc = dale_.sign.gt(0).unsqueeze(1);                                       // [N, 1]
+    const auto even = (torch::arange(o.rank(), torch::kInt64).remainder(2) == 0).unsqueeze(0);  // [1, R]
+    latent_mask = register_buffer("latent_mask", exc.eq(even).to(torch::kFloat32));
+  }
 }
 
 torch::Tensor SpikingRNNImpl::recurrent_weight() {
   if (options.rank() > 0) {
     if (!options.dale().enabled) return torch::matmul(rank_left, rank_right.t());
-    return torch::matmul(rank_left.abs(), (rank_right.abs() * dale_.sign.unsqueeze(1)).t());
+    auto decoders = rank_right.abs() * dale_.sign.unsqueeze(1);
+    if (latent_mask.defined()) decoders = decoders * latent_mask;
+    return torch::matmul(rank_left.abs(), decoders.t());
   }
   return masked_weight(recurrent->weight, dale_, options.dale());
 }

@@ -42,6 +42,10 @@ struct SpikingRNNOptions {
   /// parameters rank_left [N, R] and rank_right [N, R]; with Dale's law
   /// W = |L| (|R| * sign)^T, so presynaptic signs hold. 0 = full-rank W (recurrent.weight).
   TORCH_ARG(int64_t, rank) = 0;
+  /// With Dale's law and rank >= 2: each latent reads one population (latent r the excitatory
+  /// neurons for even r, the inhibitory ones for odd r), so rank 2 is seed 002's E/I network
+  /// W_ij = E_i,pop(j) D_j with one E and one I readout. Otherwise every latent reads all neurons.
+  TORCH_ARG(bool, population_latents) = false;
 };
 
 /// What one forward pass records.
@@ -74,6 +78,7 @@ class SpikingRNNImpl : public Network {
   /// Low-rank factors (defined when options.rank() > 0; recurrent.weight is then unused,
   /// zero and frozen).
   torch::Tensor rank_left, rank_right;
+  torch::Tensor latent_mask;  ///< [N, R] which latents each neuron feeds (population_latents)
 
  private:
   LifNetworkTrace forward_fast(const torch::Tensor& inputs);

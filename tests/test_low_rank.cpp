@@ -54,6 +54,29 @@ TEST(LowRank, RankAndDaleSignsHoldThroughAdamSteps) {
   EXPECT_TRUE(torch::allclose(f->recurrent_weight(), f->rank_left.matmul(f->rank_right.t())));
 }
 
+TEST(LowRank, PopulationLatentsGiveTheSeedsEINetwork) {
+  // Rank 2 with one latent per population: W_ij = E_i,pop(j) D_j, so the E columns and the I
+  // columns are each rank 1 (every E neuron is read out by the same E latent), W is rank 2.
+  torch::manual_seed(6);
+  DaleOptions dale;
+  dale.enabled = true;
+  SpikingRNNOptions o(5, 30, 2);
+  o.rank(2).dale(dale).population_latents(true);
+  SpikingRNN net(o);
+  const auto w = net->recurrent_weight().detach();
+  const auto exc = net->neuron_sign().gt(0);
+  EXPECT_EQ(numerical_rank(w), 2);
+  EXPECT_EQ(numerical_rank(w.index({torch::indexing::Slice(), exc})), 1);
+  EXPECT_EQ(numerical_rank(w.index({torch::indexing::Slice(), exc.logical_not()})), 1);
+  EXPECT_EQ((w * net->neuron_sign().unsqueeze(0)).lt(0).sum().item<int64_t>(), 0);
+  // E columns are |L[:, 0]| times their decoder.
+  const int64_t j = exc.nonzero()[0].item<int64_t>();
+  EXPECT_TRUE(torch::allclose(w.select(1, j), net->rank_left.detach().select(1, 0).abs() * net->rank_right.detach()[j][0].abs()));
+  SpikingRNNOptions bad(5, 30, 2);
+  bad.rank(2).population_latents(true);
+  EXPECT_THROW(SpikingRNN{bad}, c10::Error);
+}
+
 TEST(LowRank, InhibitoryPopulationConfinesTheLatentToItsBoundary) {
   BoundaryDemoOptions o;
   const auto d = run_boundary_demo(o);
@@ -101,6 +124,8 @@ TEST(LowRank, BoundaryCommandAndConfigChecks) {
   c.set("model.connectivity=0.5");
   EXPECT_THROW(make_network(c, 8, 4), InputError);
   c.set("model.connectivity=1");
+  c.set("model.rank_latents=population");
+  EXPECT_THROW(make_network(c, 8, 4), InputError);  // needs Dale's law
   c.set("model.dale=true");
   auto net = make_network(c, 8, 4);
   EXPECT_EQ(numerical_rank(net->recurrent_weight()), 2);
