@@ -356,7 +356,12 @@ nlohmann::json run_pathways(const std::string& run_dir, int64_t epoch, int64_t m
   torch::Tensor groups;
   if (run.config.get_string("task.kind") == "hierarchical")
     groups = hierarchical_channel_modules(run.config.get_int("task.modules"), run.config.get_int("task.submodules"));
-  return pathway_hops(params["input.weight"], run.network->recurrent_weight(), params["readout.weight"], max_hops, groups);
+  const auto w = run.network->recurrent_weight();
+  // A model with non-finite weights (a diverged run's last snapshot) has no pathways to decompose.
+  if (!torch::isfinite(w).all().item<bool>() || !torch::isfinite(params["input.weight"]).all().item<bool>() ||
+      !torch::isfinite(params["readout.weight"]).all().item<bool>())
+    return nullptr;
+  return pathway_hops(params["input.weight"], w, params["readout.weight"], max_hops, groups);
 }
 
 }  // namespace sernn
