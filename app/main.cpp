@@ -24,7 +24,7 @@ const std::vector<Command>& commands() {
       {"report", "self-contained HTML report of a run", cmd_report},
       {"export", "export a trained run as TorchScript", cmd_export},
       {"bench", "benchmarks (regularizer, train) with JSON output", cmd_bench},
-      {"boundary", "latent boundary of a rank-1 inhibitory spiking population (seed 002)", cmd_boundary},
+      {"boundary", "latent boundaries of low-rank spiking populations (seed 002)", cmd_boundary},
   };
   return list;
 }

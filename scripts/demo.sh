@@ -32,8 +32,9 @@ echo "== E/I rate network (Dale's law, learnable time constants, noise) on delay
 "$sernn" report "$runs/demo_workingmemory"   # includes fixed points and the Jacobian spectrum
 
 echo
-echo "== latent boundary of a rank-1 inhibitory spiking population (seed 002)"
+echo "== latent boundaries of low-rank spiking populations (seed 002): rank-1 inhibitory, rank-2 E/I"
 "$sernn" boundary --out "$runs/demo_boundary"
+"$sernn" boundary --network ei --out "$runs/demo_boundary_ei"
 
 echo
 echo "Results:"
@@ -41,4 +42,4 @@ echo "  rate seRNN:    $runs/demo_rate/      (metrics.jsonl, weights/epoch_*.csv
 echo "                 analysis.json, report.html: open it in a browser)"
 echo "  spiking seRNN: $runs/demo_spiking/   (same files; metrics also hold beta_mean/min/max and rate_hidden)"
 echo "  E/I network:   $runs/demo_workingmemory/ (metrics hold tau_exc_mean/tau_inh_mean; analysis.json has \"dynamics\")"
-echo "  boundary:      $runs/demo_boundary/boundary.html"
+echo "  boundaries:    $runs/demo_boundary/boundary.html, $runs/demo_boundary_ei/boundary.html"

@@ -3,6 +3,8 @@
 // boundary formed by its threshold lines.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "app/setup.h"
@@ -105,6 +107,53 @@ TEST(LowRank, InhibitoryPopulationConfinesTheLatentToItsBoundary) {
   for (int64_t i = 1; i < o.neurons; ++i) EXPECT_GE(first[i].item<int64_t>(), first[i - 1].item<int64_t>()) << i;
 }
 
+TEST(LowRank, EINetworkComputesItsFunctionWhereTheBoundariesCross) {
+  BoundaryDemoOptions o;
+  o.network = "ei";
+  o.steps = 20000, o.warmup = 2000, o.decoder = 0.01;
+  const auto d = run_boundary_demo(o);
+  const int64_t T = d.y.size(0), n = o.neurons;
+  ASSERT_EQ(d.spikes.size(1), 2 * n);
+  // An independent simulation written from the seed's equations (35)-(36): every neuron's
+  // voltage is F_i x̄ + c_i + E_i^E y_E + E_i^I y_I, with tangent planes of p(x) = x^2 (I) and
+  // q(x) = x^2 + g(x) (E), a = 2, g(x) = 0.6 + 0.2 sin 3x; no reset besides the latents.
+  const double beta = o.beta, de = o.decoder, di = 3 * o.decoder, a = 2.0;
+  std::vector<double> f(2 * n), thr(2 * n), enc_e(2 * n), enc_i(2 * n, 1.0);
+  for (int64_t k = 0; k < n; ++k) {
+    const double xk = -1.0 + 2.0 * static_cast<double>(k) / static_cast<double>(n - 1);
+    const double q = xk * xk + 0.6 + 0.2 * std::sin(3 * xk), dq = 2 * xk + 0.6 * std::cos(3 * xk);
+    f[k] = dq, thr[k] = xk * dq - q, enc_e[k] = 1.0;                           // excitatory k
+    f[n + k] = 2 * xk, thr[n + k] = xk * 2 * xk - xk * xk, enc_e[n + k] = a;  // inhibitory k
+  }
+  auto xa = d.x.accessor<double, 1>();
+  auto ye_net = d.y.accessor<double, 1>(), yi_net = d.y_i.accessor<double, 1>();
+  double xb = 0, gain = 0, ye = 0, yi = 0, worst = 0;
+  int64_t spikes_e = 0, spikes_i = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    xb = beta * xb + (1 - beta) * xa[t];
+    gain = beta * gain + (1 - beta);
+    int64_t fe = 0, fi = 0;
+    for (int64_t k = 0; k < 2 * n; ++k) {
+      const double v = f[k] * xb + gain * (1.0 - thr[k]) + enc_e[k] * ye + enc_i[k] * yi;
+      if (v > 1.0) (k < n ? fe : fi) += 1;
+    }
+    ye = beta * ye + de * static_cast<double>(fe);
+    yi = beta * yi - di * static_cast<double>(fi);
+    spikes_e += fe, spikes_i += fi;
+    worst = std::max({worst, std::abs(ye - ye_net[t]), std::abs(yi - yi_net[t])});
+  }
+  EXPECT_LT(worst, 1e-9) << "the network's latents differ from the equations";
+  EXPECT_EQ(d.spikes.slice(1, 0, n).sum().item<int64_t>(), spikes_e);
+  EXPECT_EQ(d.spikes.slice(1, n).sum().item<int64_t>(), spikes_i);
+  // The latents settle on the crossing: y_E follows g(x̄), y_I follows -x̄^2 - 2 g(x̄).
+  const auto err_e = (d.y - d.target).slice(0, o.warmup).abs(), err_i = (d.y_i - d.target_i).slice(0, o.warmup).abs();
+  EXPECT_LT(err_e.mean().item<double>(), 0.03);
+  EXPECT_LT(err_e.max().item<double>(), 0.15);
+  EXPECT_LT(err_i.mean().item<double>(), 0.06);
+  EXPECT_GT(spikes_e, 1000);
+  EXPECT_GT(spikes_i, 1000);
+}
+
 TEST(LowRank, BoundaryCommandAndConfigChecks) {
   const auto dir = sernn::testing::temp_dir("cli");
   const auto log = dir + "/log.txt";
@@ -116,6 +165,15 @@ TEST(LowRank, BoundaryCommandAndConfigChecks) {
   EXPECT_NE(read_file(dir + "/b/boundary.html").find("<svg"), std::string::npos);
   EXPECT_EQ(sernn::testing::wait_exit(sernn::testing::spawn({"boundary", "--out", dir + "/c", "--beta", "1.5"}, log)), 2);
   EXPECT_NE(read_file(log).find("--beta"), std::string::npos);
+  ASSERT_EQ(sernn::testing::wait_exit(sernn::testing::spawn({"boundary", "--network", "ei", "--out", dir + "/ei", "--steps",
+                                                             "3000", "--warmup", "500"},
+                                                            log)),
+            0)
+      << read_file(log);
+  const auto ei = read_file(dir + "/ei/boundary.csv");
+  EXPECT_EQ(ei.rfind("t,x,x_filtered,y_e,y_i,target_e,target_i,spikes_e,spikes_i\n", 0), 0u);
+  EXPECT_EQ(std::count(ei.begin(), ei.end(), '\n'), 3501);
+  EXPECT_EQ(sernn::testing::wait_exit(sernn::testing::spawn({"boundary", "--network", "ie", "--out", dir + "/d"}, log)), 2);
 
   Config c;
   c.set("model.rank=2");
