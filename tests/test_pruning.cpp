@@ -168,3 +168,29 @@ TEST(Pruning, ValuesParserAllowsNegativesOnlyWhereAsked) {
   EXPECT_THROW(parse_values("-1,2", "--gammas", false), InputError);
   EXPECT_EQ(parse_values("-1:1:3", "--values", true), (std::vector<double>{-1, 0, 1}));
 }
+
+TEST(Pruning, SpikingNetworksArePrunedToo) {
+  // The spiking model's fused kernel reads recurrent.weight; pruning zeroes it after every step.
+  const auto dir = sernn::testing::temp_dir("spiking");
+  const auto log = dir + "/log.txt";
+  ASSERT_EQ(sernn::testing::wait_exit(sernn::testing::spawn(
+                {"data", "synth-shd", "--out", dir + "/data", "--train", "256", "--test", "64"}, log)),
+            0)
+      << read_file(log);
+  auto c = Config::from_file(std::string(SERNN_SOURCE_DIR) + "/configs/shd_sernn.toml");
+  c.set("task.data_dir=" + dir + "/data");
+  c.set("task.bins=20");
+  c.set("train.epochs=2");
+  c.set("train.batch_size=32");
+  c.set("train.threads=2");
+  c.set("prune.final_sparsity=0.5");
+  c.set("prune.schedule=once");
+  train_run(c, dir + "/run", false, true);
+  const auto lines = metrics(dir + "/run");
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NEAR(lines[0]["sparsity"].get<double>(), 0.5, 1e-4);
+  const auto w1 = read_matrix_csv(dir + "/run/weights/epoch_001.csv"), w2 = read_matrix_csv(dir + "/run/weights/epoch_002.csv");
+  EXPECT_NEAR(zero_fraction(w2), 0.5, 1e-4);
+  EXPECT_EQ(w2.masked_select(w1.eq(0)).abs().sum().item<double>(), 0.0);
+  EXPECT_GT((w2 - w1).abs().max().item<double>(), 0.0) << "the kept synapses still learn";
+}
