@@ -86,6 +86,7 @@ int cmd_sweep(int argc, char** argv) {
     for (const auto& k : config_schema())
       if (k.name == plan.param) key = &k;
     if (!key) throw InputError(fmt::format("--param: unknown config key '{}'", plan.param));
+    if (plan.param == "train.seed") throw InputError("--param train.seed: seeds are swept with --seeds K");
     if (key->type != ConfigKey::Type::Float && key->type != ConfigKey::Type::Int)
       throw InputError(fmt::format("--param: key '{}' is not numeric (only numeric keys can be swept)", plan.param));
     if (args.count("gammas")) throw InputError("--gammas sweeps regularizer.gamma; with --param use --values");

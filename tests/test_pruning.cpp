@@ -157,6 +157,9 @@ TEST(Pruning, SweepOverFinalSparsity) {
   bad[6] = "prune.schedule";
   EXPECT_EQ(sernn::testing::wait_exit(sernn::testing::spawn(bad, err)), 2);
   EXPECT_NE(read_file(err).find("not numeric"), std::string::npos) << read_file(err);
+  bad[6] = "train.seed";
+  EXPECT_EQ(sernn::testing::wait_exit(sernn::testing::spawn(bad, err)), 2);
+  EXPECT_NE(read_file(err).find("--seeds"), std::string::npos) << read_file(err);
   bad = args;
   bad[8] = "0.5,1.5";
   EXPECT_EQ(sernn::testing::wait_exit(sernn::testing::spawn(bad, err)), 2);
