@@ -31,12 +31,9 @@ Strength run_strength(const std::string& run_dir) {
   return cfg.get_string("model.kind") == "spiking" ? Strength::In : Strength::Out;
 }
 
-/// Fixed points and Jacobian spectra of a rate run's model at `epoch` (zero input), or null for
-/// other model families and runs without that model file.
-nlohmann::json run_dynamics(const std::string& run_dir, int64_t epoch, const FixedPointOptions& fo) {
-  if (read_run_config(run_dir).get_string("model.kind") != "rate") return nullptr;
-  if (!file_exists(fmt::format("{}/models/epoch_{:03d}.pt", run_dir, epoch))) return nullptr;
-  const auto run = load_run(run_dir, epoch);
+/// Fixed points and Jacobian spectra of a loaded rate run's model (zero input), or null for
+/// other model families.
+nlohmann::json run_dynamics(const LoadedRun& run, const FixedPointOptions& fo) {
   auto* net = dynamic_cast<RateRNNImpl*>(run.network.get());
   if (!net) return nullptr;
   torch::NoGradGuard no_grad;
@@ -46,21 +43,25 @@ nlohmann::json run_dynamics(const std::string& run_dir, int64_t epoch, const Fix
   return dynamics_report(d, fo);
 }
 
-/// analyze_run plus, for the last epoch, the pathway hops (key "pathways") and, for rate runs,
-/// the dynamics (key "dynamics").
+/// analyze_run plus, for the last epoch's saved model (loaded once), the pathway hops (key
+/// "pathways", unless max_hops < 0) and, for rate runs, the dynamics (key "dynamics", unless
+/// starts <= 0).
 nlohmann::json analyze_run_with_dynamics(const std::string& run_dir, const AnalysisOptions& o, int64_t starts,
                                          int64_t max_hops) {
   auto result = analyze_run(run_dir, o);
-  if (max_hops >= 0 && !result.empty()) {
-    auto& last = result.back();
-    auto hops = run_pathways(run_dir, last["epoch"].get<int64_t>(), max_hops);
+  if (result.empty() || (max_hops < 0 && starts <= 0)) return result;
+  auto& last = result.back();
+  const int64_t epoch = last["epoch"].get<int64_t>();
+  if (!file_exists(run_model_path(run_dir, epoch))) return result;
+  const auto run = load_run(run_dir, epoch);
+  if (max_hops >= 0) {
+    auto hops = run_pathways(run, max_hops);
     if (!hops.is_null()) last["pathways"] = std::move(hops);
   }
   if (starts > 0) {
     FixedPointOptions fo;
     fo.initial_states = starts;
-    auto& last = result.back();
-    auto dyn = run_dynamics(run_dir, last["epoch"].get<int64_t>(), fo);
+    auto dyn = run_dynamics(run, fo);
     if (!dyn.is_null()) last["dynamics"] = std::move(dyn);
   }
   return result;

@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -12,6 +13,7 @@
 #include "app/sweep.h"
 #include "core/errors.h"
 #include "core/io.h"
+#include "regularizers/penalties.h"
 
 namespace sernn {
 namespace {
@@ -75,24 +77,23 @@ int cmd_sweep(int argc, char** argv) {
   if (!gamma_sweep && !args.count("groups")) groups_text = base.get_string("regularizer.kind");
   std::stringstream gs(groups_text);
   for (std::string g; std::getline(gs, g, ',');) {
-    if (g != "none" && g != "l1" && g != "space" && g != "comm" && g != "sernn" && g != "resolvent")
-      throw InputError(fmt::format("--groups: unknown regularizer '{}' (known: none, l1, space, comm, sernn, resolvent)", g));
+    const auto& known = penalty_names();
+    if (std::find(known.begin(), known.end(), g) == known.end())
+      throw InputError(fmt::format("--groups: unknown regularizer '{}' (known: {})", g, fmt::join(known, ", ")));
     plan.groups.push_back(g);
   }
   if (gamma_sweep) {
-    plan.gammas = args.count("values") ? parse_gammas(args["values"].as<std::string>()) : parse_gammas(args["gammas"].as<std::string>());
+    plan.values = args.count("values") ? parse_gammas(args["values"].as<std::string>()) : parse_gammas(args["gammas"].as<std::string>());
   } else {
-    const ConfigKey* key = nullptr;
-    for (const auto& k : config_schema())
-      if (k.name == plan.param) key = &k;
+    const ConfigKey* key = find_config_key(plan.param);
     if (!key) throw InputError(fmt::format("--param: unknown config key '{}'", plan.param));
     if (plan.param == "train.seed") throw InputError("--param train.seed: seeds are swept with --seeds K");
     if (key->type != ConfigKey::Type::Float && key->type != ConfigKey::Type::Int)
       throw InputError(fmt::format("--param: key '{}' is not numeric (only numeric keys can be swept)", plan.param));
     if (args.count("gammas")) throw InputError("--gammas sweeps regularizer.gamma; with --param use --values");
     if (!args.count("values")) throw InputError(fmt::format("--param {}: missing --values", plan.param));
-    plan.gammas = parse_values(args["values"].as<std::string>(), "--values", true);
-    for (double v : plan.gammas) Config(base).set_json(plan.param, v, "--values");  // range check, naming the key
+    plan.values = parse_values(args["values"].as<std::string>(), "--values", true);
+    for (double v : plan.values) Config(base).set_json(plan.param, v, "--values");  // range check, naming the key
     plan.base_gamma = base.get_float("regularizer.gamma");
   }
   plan.seeds = args["seeds"].as<int64_t>();
@@ -103,9 +104,9 @@ int cmd_sweep(int argc, char** argv) {
 
   // The plan, for people and tools.
   nlohmann::json plan_json = {{"config", config_path}, {"set", sets},         {"groups", plan.groups},
-                              {"param", plan.param},  {"values", plan.gammas}, {"seeds", plan.seeds},
+                              {"param", plan.param},  {"values", plan.values}, {"seeds", plan.seeds},
                               {"first_seed", plan.first_seed}, {"runs", nlohmann::json::array()}};
-  if (gamma_sweep) plan_json["gammas"] = plan.gammas;
+  if (gamma_sweep) plan_json["gammas"] = plan.values;
   for (const auto& r : all)
     plan_json["runs"].push_back({{"group", r.group}, {"gamma", r.gamma}, {"value", r.value}, {"seed", r.seed}, {"dir", r.dir}});
   make_dirs(out);
@@ -114,7 +115,7 @@ int cmd_sweep(int argc, char** argv) {
     const int64_t shards = args.count("shards") ? args["shards"].as<int64_t>() : static_cast<int64_t>(all.size());
     if (shards < 1) throw InputError("--shards must be at least 1");
     std::string values;
-    for (double v : plan.gammas) values += (values.empty() ? "" : ",") + fmt::format("{:.17g}", v);
+    for (double v : plan.values) values += (values.empty() ? "" : ",") + fmt::format("{:.17g}", v);
     std::vector<std::string> cmd{self_executable(), "sweep", "--config", config_path, "--out", out,
                                  "--groups", groups_text, "--param", plan.param, "--values", values,
                                  "--seeds", std::to_string(plan.seeds), "--jobs", "1", "--quiet"};

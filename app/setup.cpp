@@ -78,6 +78,24 @@ Options synthetic_options(const Config& config) {
   return o;
 }
 
+DelayedMatchOptions delayed_match_options(const Config& config) {
+  auto o = synthetic_options<DelayedMatchOptions>(config);
+  o.stimuli = config.get_int("task.stimuli");
+  o.sample_steps = config.get_int("task.sample_steps");
+  o.delay_steps = config.get_int("task.delay_steps");
+  return o;
+}
+
+HierarchicalOptions hierarchical_options(const Config& config) {
+  auto o = synthetic_options<HierarchicalOptions>(config);
+  o.modules = config.get_int("task.modules");
+  o.submodules = config.get_int("task.submodules");
+  o.xor_modules = config.get_string("task.combine") == "xor";
+  o.sample_steps = config.get_int("task.sample_steps");
+  o.delay_steps = config.get_int("task.delay_steps");
+  return o;
+}
+
 }  // namespace
 
 std::shared_ptr<Task> make_task(const Config& config) {
@@ -87,22 +105,8 @@ std::shared_ptr<Task> make_task(const Config& config) {
     o.shuffle_labels = config.get_bool("task.shuffle_labels");
     return std::make_shared<OneChoiceTask>(o);
   }
-  if (kind == "delayed_match") {
-    auto o = synthetic_options<DelayedMatchOptions>(config);
-    o.stimuli = config.get_int("task.stimuli");
-    o.sample_steps = config.get_int("task.sample_steps");
-    o.delay_steps = config.get_int("task.delay_steps");
-    return std::make_shared<DelayedMatchTask>(o);
-  }
-  if (kind == "hierarchical") {
-    auto o = synthetic_options<HierarchicalOptions>(config);
-    o.modules = config.get_int("task.modules");
-    o.submodules = config.get_int("task.submodules");
-    o.xor_modules = config.get_string("task.combine") == "xor";
-    o.sample_steps = config.get_int("task.sample_steps");
-    o.delay_steps = config.get_int("task.delay_steps");
-    return std::make_shared<HierarchicalTask>(o);
-  }
+  if (kind == "delayed_match") return std::make_shared<DelayedMatchTask>(delayed_match_options(config));
+  if (kind == "hierarchical") return std::make_shared<HierarchicalTask>(hierarchical_options(config));
   if (kind == "shd") {
     ShdTaskOptions o;
     o.data_dir = config.get_string("task.data_dir");
@@ -122,15 +126,14 @@ std::pair<int64_t, int64_t> task_shape(const Config& config) {
   const std::string kind = config.get_string("task.kind");
   if (kind == "shd") return {kShdUnits, kShdClasses};
   if (kind == "delayed_match") return {config.get_int("task.stimuli"), 2};
-  if (kind == "hierarchical")
-    return {2 * config.get_int("task.modules") * config.get_int("task.submodules"),
-            config.get_string("task.combine") == "xor" ? 2 : int64_t{1} << config.get_int("task.modules")};
+  if (kind == "hierarchical") {
+    const auto o = hierarchical_options(config);
+    return {o.inputs(), o.classes()};
+  }
   return {8, 4};  // onechoice
 }
 
 namespace {
-
-std::shared_ptr<Network> make_model(const Config& config, int64_t inputs, int64_t classes);
 
 PruningOptions pruning_options(const Config& config) {
   PruningOptions p;
@@ -144,16 +147,7 @@ PruningOptions pruning_options(const Config& config) {
   return p;
 }
 
-}  // namespace
-
-std::shared_ptr<Network> make_network(const Config& config, int64_t inputs, int64_t classes) {
-  auto net = make_model(config, inputs, classes);
-  if (pruning_options(config).enabled()) register_prune_mask(*net);
-  return net;
-}
-
-namespace {
-
+/// The network of model.* (validated against the other keys it depends on), initialised from train.seed.
 std::shared_ptr<Network> make_model(const Config& config, int64_t inputs, int64_t classes) {
   torch::manual_seed(static_cast<uint64_t>(config.get_int("train.seed")));
   const std::string kind = config.get_string("model.kind");
@@ -203,7 +197,7 @@ std::shared_ptr<Network> make_model(const Config& config, int64_t inputs, int64_
       throw InputError(fmt::format("key 'model.rank': {} exceeds model.hidden = {}", o.rank(), o.hidden()));
     if (o.rank() > 0 && dale.connectivity < 1.0)
       throw InputError("keys 'model.rank' and 'model.connectivity': a sparse mask would destroy the low rank; use one");
-    if (o.rank() > 0 && config.get_float("prune.final_sparsity") > 0)
+    if (o.rank() > 0 && pruning_options(config).enabled())
       throw InputError("keys 'model.rank' and 'prune.final_sparsity': low-rank W has no per-synapse weights to prune");
     if (o.beta_min() > o.beta_max())
       throw InputError(fmt::format("keys 'model.beta_min' ({}) and 'model.beta_max' ({}): min exceeds max",
@@ -214,6 +208,12 @@ std::shared_ptr<Network> make_model(const Config& config, int64_t inputs, int64_
 }
 
 }  // namespace
+
+std::shared_ptr<Network> make_network(const Config& config, int64_t inputs, int64_t classes) {
+  auto net = make_model(config, inputs, classes);
+  if (pruning_options(config).enabled()) register_prune_mask(*net);
+  return net;
+}
 
 std::shared_ptr<Penalty> make_config_penalty(const Config& config, const torch::Tensor& coords) {
   const bool spiking = config.get_string("model.kind") == "spiking";
@@ -238,10 +238,8 @@ void check_memory_fits(const Config& config) {
   if (task == "shd")
     steps = static_cast<double>(config.get_string("task.binning") == "per_sample" ? config.get_int("task.bins")
                                                                                    : config.get_int("task.max_steps"));
-  if (task == "delayed_match") steps = static_cast<double>(2 * config.get_int("task.sample_steps") + config.get_int("task.delay_steps"));
-  if (task == "hierarchical")
-    steps = static_cast<double>(config.get_int("task.submodules") * config.get_int("task.sample_steps") +
-                                config.get_int("task.delay_steps"));
+  if (task == "delayed_match") steps = static_cast<double>(delayed_match_options(config).steps());
+  if (task == "hierarchical") steps = static_cast<double>(hierarchical_options(config).steps());
   // Parameters with gradient and two Adam moments, the batch input, and about 4 [T, B, N]
   // activations kept for the backward pass.
   const double bytes = 4.0 * (4.0 * (n * n + n * inputs) + steps * batch * inputs + 4.0 * steps * batch * n);
@@ -329,10 +327,10 @@ LoadedRun load_run(const std::string& run_dir, int64_t epoch) {
   std::tie(run.inputs, run.classes) = task_shape(run.config);
   run.network = make_network(run.config, run.inputs, run.classes);
   if (epoch < 0) {
-    for (int64_t e = 0; file_exists(fmt::format("{}/models/epoch_{:03d}.pt", run_dir, e)); ++e) epoch = e;
+    for (int64_t e = 0; file_exists(run_model_path(run_dir, e)); ++e) epoch = e;
     if (epoch < 0) throw InputError(fmt::format("{}/models: no saved models", run_dir));
   }
-  const std::string model_path = fmt::format("{}/models/epoch_{:03d}.pt", run_dir, epoch);
+  const std::string model_path = run_model_path(run_dir, epoch);
   if (!file_exists(model_path)) throw InputError(fmt::format("{}: no model for epoch {}", model_path, epoch));
   torch::serialize::InputArchive archive;
   try {
@@ -347,9 +345,11 @@ LoadedRun load_run(const std::string& run_dir, int64_t epoch) {
   return run;
 }
 
-nlohmann::json run_pathways(const std::string& run_dir, int64_t epoch, int64_t max_hops) {
-  if (!file_exists(fmt::format("{}/models/epoch_{:03d}.pt", run_dir, epoch))) return nullptr;
-  const auto run = load_run(run_dir, epoch);
+std::string run_model_path(const std::string& run_dir, int64_t epoch) {
+  return fmt::format("{}/models/epoch_{:03d}.pt", run_dir, epoch);
+}
+
+nlohmann::json run_pathways(const LoadedRun& run, int64_t max_hops) {
   torch::NoGradGuard no_grad;
   auto params = run.network->named_parameters();
   if (!params.contains("input.weight") || !params.contains("readout.weight")) return nullptr;
@@ -362,6 +362,11 @@ nlohmann::json run_pathways(const std::string& run_dir, int64_t epoch, int64_t m
       !torch::isfinite(params["readout.weight"]).all().item<bool>())
     return nullptr;
   return pathway_hops(params["input.weight"], w, params["readout.weight"], max_hops, groups);
+}
+
+nlohmann::json run_pathways(const std::string& run_dir, int64_t epoch, int64_t max_hops) {
+  if (!file_exists(run_model_path(run_dir, epoch))) return nullptr;
+  return run_pathways(load_run(run_dir, epoch), max_hops);
 }
 
 }  // namespace sernn

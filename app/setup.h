@@ -43,8 +43,13 @@ struct LoadedRun {
 /// last one when epoch < 0). InputError naming the file when anything is missing or foreign.
 LoadedRun load_run(const std::string& run_dir, int64_t epoch = -1);
 
-/// Hop-length decomposition (analysis/pathways.h) of the model a run saved at `epoch`, with
-/// the input channels of the hierarchical task grouped by module; null without that model file.
+/// RUN_DIR/models/epoch_EEE.pt, the model a run saved after `epoch`.
+std::string run_model_path(const std::string& run_dir, int64_t epoch);
+
+/// Hop-length decomposition (analysis/pathways.h) of a loaded run's model, with the input
+/// channels of the hierarchical task grouped by module; null when its weights are not finite.
+nlohmann::json run_pathways(const LoadedRun& run, int64_t max_hops = 8);
+/// The same for the model a run saved at `epoch`; null without that model file.
 nlohmann::json run_pathways(const std::string& run_dir, int64_t epoch, int64_t max_hops = 8);
 
 /// InputError if the model and task sizes of `config` cannot fit in this machine's memory.

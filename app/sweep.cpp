@@ -112,7 +112,7 @@ std::vector<SweepRun> expand(const SweepPlan& plan) {
   // γ sweeps keep their historical directory names (runs/GROUP/gamma_G/seed_S).
   const std::string label = gamma_sweep ? "gamma" : plan.param;
   for (const auto& g : plan.groups)
-    for (double v : plan.gammas)
+    for (double v : plan.values)
       for (int64_t s = 0; s < plan.seeds; ++s) {
         const int64_t seed = plan.first_seed + s;
         runs.push_back({g, gamma_sweep ? v : plan.base_gamma, seed,

@@ -17,7 +17,7 @@ namespace sernn {
 struct SweepPlan {
   std::vector<std::string> groups{"l1", "space", "comm", "sernn"};
   std::string param = "regularizer.gamma";
-  std::vector<double> gammas;   ///< the values of `param`
+  std::vector<double> values;   ///< the values of `param` (γs by default)
   double base_gamma = 0.0;      ///< regularizer.gamma of every run when param is another key
   int64_t seeds = 1;
   int64_t first_seed = 1;

@@ -111,12 +111,6 @@ std::vector<ConfigKey> make_schema() {
   };
 }
 
-const ConfigKey* find_key(const std::string& name) {
-  for (const auto& k : config_schema())
-    if (k.name == name) return &k;
-  return nullptr;
-}
-
 std::string known_prefix_list(const std::string& key) {
   // Helps with typos: list the keys of the same section.
   const auto dot = key.find('.');
@@ -275,6 +269,12 @@ const std::vector<ConfigKey>& config_schema() {
   return schema;
 }
 
+const ConfigKey* find_config_key(const std::string& name) {
+  for (const auto& k : config_schema())
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
 Config::Config() {
   for (const auto& k : config_schema()) values_[k.name] = k.default_value;
 }
@@ -319,7 +319,7 @@ Config Config::from_json(const Json& nested, const std::string& origin) {
 void Config::load_nested(const Json& nested, const std::string& origin, const std::string& prefix) {
   for (auto it = nested.begin(); it != nested.end(); ++it) {
     const std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
-    if (it.value().is_object() && !find_key(key)) {
+    if (it.value().is_object() && !find_config_key(key)) {
       load_nested(it.value(), origin, key);
       continue;
     }
@@ -328,7 +328,7 @@ void Config::load_nested(const Json& nested, const std::string& origin, const st
 }
 
 void Config::set_json(const std::string& key, const Json& value, const std::string& origin) {
-  const ConfigKey* k = find_key(key);
+  const ConfigKey* k = find_config_key(key);
   if (!k) fail(origin, key, fmt::format("unknown key (known: {})", known_prefix_list(key)));
   values_[key] = coerce(*k, value, origin);
 }
@@ -339,7 +339,7 @@ void Config::set(const std::string& assignment, const std::string& origin) {
     throw InputError(fmt::format("{}: expected key=value, got '{}'", origin, assignment));
   const std::string key = assignment.substr(0, eq);
   std::string text = assignment.substr(eq + 1);
-  const ConfigKey* k = find_key(key);
+  const ConfigKey* k = find_config_key(key);
   if (!k) fail(origin, key, fmt::format("unknown key (known: {})", known_prefix_list(key)));
   Json value;
   if (k->type == T::String) {

@@ -27,6 +27,8 @@ struct ConfigKey {
 
 /// The schema of every key sernn understands (see README "Config keys").
 const std::vector<ConfigKey>& config_schema();
+/// The schema entry of `name`, or null for an unknown key.
+const ConfigKey* find_config_key(const std::string& name);
 
 class Config {
  public:

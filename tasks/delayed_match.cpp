@@ -9,7 +9,7 @@ namespace sernn {
 DelayedMatchTask::DelayedMatchTask(DelayedMatchOptions options) : InMemoryTask(options.noise), opt_(options) {
   if (opt_.stimuli < 2) throw InputError(fmt::format("key 'task.stimuli': need at least 2 stimuli, got {}", opt_.stimuli));
   auto gen = at::make_generator<at::CPUGeneratorImpl>(opt_.seed);
-  const std::array<int64_t, 3> sizes{opt_.train_size, opt_.val_size, opt_.test_size};
+  const auto sizes = opt_.split_sizes();
   const int64_t K = opt_.stimuli, S = opt_.sample_steps, T = steps();
   for (int s = 0; s < 3; ++s) {
     const int64_t n = sizes[s];

@@ -15,6 +15,7 @@ struct DelayedMatchOptions : SyntheticTaskOptions {
   int64_t stimuli = 4;        ///< K
   int64_t sample_steps = 10;  ///< length of the sample and of the test presentation
   int64_t delay_steps = 20;
+  int64_t steps() const { return 2 * sample_steps + delay_steps; }  ///< T
 };
 
 class DelayedMatchTask : public InMemoryTask {
@@ -23,7 +24,7 @@ class DelayedMatchTask : public InMemoryTask {
   std::string name() const override { return "delayed_match"; }
   int64_t input_size() const override { return opt_.stimuli; }
   int64_t num_classes() const override { return 2; }
-  int64_t steps() const { return 2 * opt_.sample_steps + opt_.delay_steps; }
+  int64_t steps() const { return opt_.steps(); }
   /// Sample and test stimulus of every trial of a split ([n] each).
   const torch::Tensor& samples(Split s) const { return sample_[static_cast<int>(s)]; }
   const torch::Tensor& tests(Split s) const { return test_[static_cast<int>(s)]; }

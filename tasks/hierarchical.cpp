@@ -20,7 +20,7 @@ HierarchicalTask::HierarchicalTask(HierarchicalOptions options) : InMemoryTask(o
   if (opt_.submodules < 1)
     throw InputError(fmt::format("key 'task.submodules': expected at least 1, got {}", opt_.submodules));
   auto gen = at::make_generator<at::CPUGeneratorImpl>(opt_.seed);
-  const std::array<int64_t, 3> sizes{opt_.train_size, opt_.val_size, opt_.test_size};
+  const auto sizes = opt_.split_sizes();
   const int64_t M = opt_.modules, S = opt_.submodules, W = opt_.sample_steps, C = input_size();
   const auto weights = torch::pow(2, torch::arange(M, torch::kInt64));
   for (int s = 0; s < 3; ++s) {

@@ -19,15 +19,18 @@ struct HierarchicalOptions : SyntheticTaskOptions {
   int64_t sample_steps = 10;
   int64_t delay_steps = 20;
   bool xor_modules = false;  ///< combine = xor (else concat)
+  int64_t steps() const { return submodules * sample_steps + delay_steps; }  ///< T
+  int64_t inputs() const { return 2 * modules * submodules; }
+  int64_t classes() const { return xor_modules ? 2 : int64_t{1} << modules; }
 };
 
 class HierarchicalTask : public InMemoryTask {
  public:
   explicit HierarchicalTask(HierarchicalOptions options);
   std::string name() const override { return "hierarchical"; }
-  int64_t input_size() const override { return 2 * opt_.modules * opt_.submodules; }
-  int64_t num_classes() const override { return opt_.xor_modules ? 2 : int64_t{1} << opt_.modules; }
-  int64_t steps() const { return opt_.submodules * opt_.sample_steps + opt_.delay_steps; }
+  int64_t input_size() const override { return opt_.inputs(); }
+  int64_t num_classes() const override { return opt_.classes(); }
+  int64_t steps() const { return opt_.steps(); }
   /// The bits of every trial of a split, [n, M, S].
   const torch::Tensor& bits(Split s) const { return bits_[static_cast<int>(s)]; }
   /// Module index of each input channel ([C] int64): the input groups of the pathway analysis.

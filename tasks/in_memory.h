@@ -14,6 +14,8 @@ struct SyntheticTaskOptions {
   int64_t train_size = 5120, val_size = 2560, test_size = 2560;
   double noise = 0.05;  ///< sigma of the training input noise
   uint64_t seed = 1;    ///< seed of the generated trials
+  /// Sizes of the train, validation and test splits, in Split order.
+  std::array<int64_t, 3> split_sizes() const { return {train_size, val_size, test_size}; }
 };
 
 class InMemoryTask : public Task {

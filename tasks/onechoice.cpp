@@ -36,7 +36,7 @@ OneChoiceTask::OneChoiceTask(OneChoiceOptions options) : InMemoryTask(options.no
   }
   const auto table = torch::stack(encoded, 1);  // [T, 8 problems, 8 channels]
   const auto answers = torch::tensor(correct, torch::kInt64);
-  const std::array<int64_t, 3> sizes{opt_.train_size, opt_.val_size, opt_.test_size};
+  const auto sizes = opt_.split_sizes();
   for (int s = 0; s < 3; ++s) {
     auto ids = torch::randint(0, 8, {sizes[s]}, gen, torch::kInt64);
     problem_ids_[s] = ids;

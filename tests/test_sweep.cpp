@@ -47,7 +47,7 @@ TEST(Sweep, GammaListsAndLinspace) {
 TEST(Sweep, PlanShardsPartitionTheRuns) {
   SweepPlan p;
   p.groups = {"l1", "comm"};
-  p.gammas = {0.1, 0.2, 0.3};
+  p.values = {0.1, 0.2, 0.3};
   p.seeds = 2;
   const auto runs = expand(p);
   ASSERT_EQ(runs.size(), 12u);
