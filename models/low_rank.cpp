@@ -113,12 +113,12 @@ BoundaryDemo run_boundary_demo(const BoundaryDemoOptions& o) {
   auto xf = torch::zeros({T}, torch::kFloat64);
   auto bias_gain = torch::zeros({T}, torch::kFloat64);  // 1 - β^(t+1)
   double xbar = 0, gain = 0;
-  auto xa = x.accessor<double, 1>();
+  auto xa = x.accessor<double, 1>(), xfa = xf.accessor<double, 1>(), ga = bias_gain.accessor<double, 1>();
   for (int64_t t = 0; t < T; ++t) {
     xbar = o.beta * xbar + (1.0 - o.beta) * xa[t];
     gain = o.beta * gain + (1.0 - o.beta);
-    xf[t] = xbar;
-    bias_gain[t] = gain;
+    xfa[t] = xbar;
+    ga[t] = gain;
   }
   d.x_filtered = xf;
   if (o.network == "ei") {

@@ -61,13 +61,15 @@ void MagnitudePruner::apply() {
 
 std::map<std::string, double> MagnitudePruner::epoch_end(int64_t epoch) {
   const double target = scheduled_sparsity(opt_, epoch, epochs_);
-  auto m = mask();
-  if (target > zero_fraction(net_.recurrent_weight())) {
-    torch::NoGradGuard no_grad;
-    m.copy_(magnitude_keep_mask(net_.recurrent_weight(), target, m));
+  torch::NoGradGuard no_grad;
+  const auto w = net_.recurrent_weight();
+  if (target > zero_fraction(w)) {
+    auto m = mask();
+    m.copy_(magnitude_keep_mask(w, target, m));
     apply();
+    return {{"sparsity", zero_fraction(net_.recurrent_weight())}, {"prune_target", target}};
   }
-  return {{"sparsity", zero_fraction(net_.recurrent_weight())}, {"prune_target", target}};
+  return {{"sparsity", zero_fraction(w)}, {"prune_target", target}};
 }
 
 }  // namespace sernn

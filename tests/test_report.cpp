@@ -20,6 +20,13 @@ int run_cli(const std::string& args, const std::string& out, const std::string& 
   return WEXITSTATUS(rc);
 }
 
+/// Number of <svg> elements in an HTML page.
+size_t count_svgs(const std::string& html) {
+  size_t n = 0;
+  for (size_t p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1)) ++n;
+  return n;
+}
+
 std::string small_run(const std::string& dir) {
   Config c;
   c.set("regularizer.kind=sernn");
@@ -108,8 +115,7 @@ TEST(ReportCli, HtmlRendersInHeadlessChromiumWithAllPlots) {
   EXPECT_EQ(html.find("src="), std::string::npos);
   EXPECT_EQ(html.find("href="), std::string::npos);
   EXPECT_EQ(html.find("@import"), std::string::npos);
-  size_t svgs = 0;
-  for (size_t p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1)) ++svgs;
+  const size_t svgs = count_svgs(html);
   EXPECT_EQ(svgs, 10u) << "loss, accuracy, Q, entropy, lambda_max, heatmap, spectrum, Jacobian spectrum, pathway hops, "
                           "p-vs-distance";
   EXPECT_NE(html.find("pathways by hop length"), std::string::npos);
@@ -146,8 +152,7 @@ TEST(ReportCli, SweepReportPlotsMetricsAgainstGammaWithTheAccuracyFilter) {
   const auto all = read_file(dir + "/all.html"), filtered = read_file(dir + "/f.html");
   EXPECT_NE(all.find("4 runs, 4 shown"), std::string::npos);
   EXPECT_NE(filtered.find("4 runs, 2 shown (test accuracy ≥ 90 %)"), std::string::npos) << filtered.substr(0, 600);
-  size_t svgs = 0;
-  for (size_t p = all.find("<svg"); p != std::string::npos; p = all.find("<svg", p + 1)) ++svgs;
+  const size_t svgs = count_svgs(all);
   EXPECT_EQ(svgs, 5u) << "Q, H, lambda_max, spectral entropy, accuracy against gamma";
   EXPECT_NE(all.find(">sernn</text>"), std::string::npos) << "a legend entry per group";
 }
@@ -163,8 +168,7 @@ TEST(ReportCli, SweepOverAnotherKeyPlotsAgainstItsValuesWithPathwayHops) {
   const auto out = dir + "/out.txt", err = dir + "/err.txt";
   ASSERT_EQ(run_cli("report " + dir + " --out " + dir + "/all.html", out, err), 0) << read_file(err);
   const auto all = read_file(dir + "/all.html");
-  size_t svgs = 0;
-  for (size_t p = all.find("<svg"); p != std::string::npos; p = all.find("<svg", p + 1)) ++svgs;
+  const size_t svgs = count_svgs(all);
   EXPECT_EQ(svgs, 6u) << "five metrics and the mean pathway hops";
   EXPECT_NE(all.find("Mean pathway hops against prune.final_sparsity"), std::string::npos);
   EXPECT_EQ(all.find("against γ"), std::string::npos);
