@@ -266,6 +266,16 @@ nlohmann::json train_run(const Config& config, const std::string& out_dir, bool 
   auto task = make_task(config);
   auto net = make_network(config, task->input_size(), task->num_classes());
   auto penalty = make_config_penalty(config, coords);
+  // Checked before anything in out_dir changes: bad input leaves a run as it was.
+  std::function<torch::Tensor(const torch::Tensor&)> activity;
+  if (config.get_string("activity.kind") != "none" && config.get_float("activity.gamma") > 0) {
+    const auto kind = config.get_string("activity.kind");
+    const double g = config.get_float("activity.gamma"), lo = config.get_float("activity.low"),
+                 hi = config.get_float("activity.high");
+    if (lo > hi)
+      throw InputError(fmt::format("keys 'activity.low' ({}) and 'activity.high' ({}): low exceeds high", lo, hi));
+    activity = [kind, g, lo, hi](const torch::Tensor& a) { return g * activity_cost(a, kind, lo, hi); };
+  }
 
   make_dirs(out_dir);
   if (!collective || collective->rank() == 0) {
@@ -285,14 +295,7 @@ nlohmann::json train_run(const Config& config, const std::string& out_dir, bool 
   t.seed = static_cast<uint64_t>(config.get_int("train.seed"));
   t.gamma = config.get_float("regularizer.gamma");
   t.grad_clip = config.get_float("train.grad_clip");
-  if (config.get_string("activity.kind") != "none" && config.get_float("activity.gamma") > 0) {
-    const auto kind = config.get_string("activity.kind");
-    const double g = config.get_float("activity.gamma"), lo = config.get_float("activity.low"),
-                 hi = config.get_float("activity.high");
-    if (lo > hi)
-      throw InputError(fmt::format("keys 'activity.low' ({}) and 'activity.high' ({}): low exceeds high", lo, hi));
-    t.activity_cost = [kind, g, lo, hi](const torch::Tensor& a) { return g * activity_cost(a, kind, lo, hi); };
-  }
+  t.activity_cost = activity;
   std::shared_ptr<MagnitudePruner> pruner;
   if (const auto p = pruning_options(config); p.enabled()) {
     pruner = std::make_shared<MagnitudePruner>(*net, p, t.epochs);

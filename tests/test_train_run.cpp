@@ -213,3 +213,24 @@ TEST(TrainRun, ForceReplacesAnOldRunWithoutLeavingItsEpochs) {
     EXPECT_FALSE(fs::exists(dir + stale)) << stale;
   EXPECT_EQ(load_run(dir).epoch, 1);
 }
+
+TEST(TrainRun, BadActivityBandOnResumeLeavesTheRunAsItWas) {
+  // Input checks run before anything in the run directory changes.
+  const auto dir = sernn::testing::temp_dir("band");
+  auto c = small_rate_config();
+  c.set("train.epochs=1");
+  c.set("task.train_size=128");
+  train_run(c, dir, false, true);
+  const auto config_before = read_file(dir + "/config.json"), metrics_before = read_file(dir + "/metrics.jsonl");
+  sernn::testing::write_text(dir + "/analysis.json", "[]");
+  const auto err = dir + "/../band_err.txt";
+  EXPECT_EQ(run_cli("train --resume " + dir + " --quiet --set train.epochs=2 --set activity.kind=band --set activity.gamma=1"
+                    " --set activity.low=0.5 --set activity.high=0.1",
+                    err),
+            2);
+  EXPECT_NE(read_file(err).find("activity.low"), std::string::npos) << read_file(err);
+  EXPECT_EQ(read_file(dir + "/config.json"), config_before);
+  EXPECT_EQ(read_file(dir + "/metrics.jsonl"), metrics_before);
+  EXPECT_TRUE(fs::exists(dir + "/analysis.json"));
+  EXPECT_TRUE(fs::exists(dir + "/checkpoint.pt"));
+}
