@@ -52,7 +52,7 @@ torch::Tensor jacobians(const RateDynamics& d, const torch::Tensor& h) {
 }
 
 torch::Tensor sorted_eigenvalues(const torch::Tensor& j) {
-  const auto ev = torch::linalg::eigvals(j);
+  const auto ev = torch::linalg_eigvals(j);
   return ev.index_select(0, torch::argsort(torch::real(ev), 0, /*descending=*/true));
 }
 
@@ -214,7 +214,7 @@ nlohmann::json dynamics_report(const RateDynamics& d0, const FixedPointOptions& 
       const auto gp = g.index_select(0, torch::randperm(n, gen, torch::kInt64));
       const auto tp = d.tau.index_select(0, torch::randperm(n, gen, torch::kInt64));
       const auto jr = (gp.unsqueeze(1) * w - torch::eye(n, torch::kFloat64)) / tp.unsqueeze(1);
-      edges.push_back(torch::real(torch::linalg::eigvals(jr)).max().item<double>());
+      edges.push_back(torch::real(torch::linalg_eigvals(jr)).max().item<double>());
     }
     const auto e = torch::tensor(edges, torch::kFloat64);
     j["random_ensemble"] = {{"draws", ensemble},

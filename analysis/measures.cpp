@@ -25,7 +25,7 @@ double weight_entropy(const torch::Tensor& w_) {
 }
 
 torch::Tensor eigenvalues(const torch::Tensor& w_) {
-  auto ev = torch::linalg::eigvals(as_cpu64(w_));
+  auto ev = torch::linalg_eigvals(as_cpu64(w_));
   auto re = torch::real(ev), im = torch::imag(ev);
   auto order = torch::argsort(re, 0, /*descending=*/true);
   return torch::stack({re.index_select(0, order), im.index_select(0, order)}, 1);

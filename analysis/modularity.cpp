@@ -45,7 +45,7 @@ ModularityResult modularity_dir(const torch::Tensor& a_, double gamma) {
 
   while (!unexamined.empty()) {
     const int64_t ng = static_cast<int64_t>(ind.size());
-    auto [evals, evecs] = torch::linalg::eigh(bg, "L");
+    auto [evals, evecs] = torch::linalg_eigh(bg, "L");
     const int64_t i1 = evals.argmax().item<int64_t>();
     auto v1 = evecs.select(1, i1);
     std::vector<double> s(ng);

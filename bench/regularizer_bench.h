@@ -2,7 +2,7 @@
 /// `sernn bench regularizer`: forward and forward+backward time of the penalties on random
 /// recurrent weights [K, N, N] (K networks at once), for our communicability function in its
 /// `full` and `detached` modes next to the baseline of LibTorch autograd through
-/// torch::linalg::matrix_exp (mode `autograd_matrix_exp`), in the same run.
+/// torch::linalg_matrix_exp (mode `autograd_matrix_exp`), in the same run.
 #include <string>
 #include <vector>
 

@@ -36,6 +36,19 @@ std::pair<torch::Tensor, torch::Tensor> classification_loss(const torch::Tensor&
 namespace {
 constexpr int64_t kCheckpointFormat = 2;
 
+/// torch::nn::utils::clip_grad_norm_ (global L2 norm, coefficient max_norm / (norm + 1e-6) where
+/// below 1) without its host read: the coefficient stays on the device, clamped at 1.
+void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+  torch::NoGradGuard g;
+  std::vector<torch::Tensor> norms;
+  for (const auto& p : params)
+    if (p.grad().defined()) norms.push_back(p.grad().norm(2));
+  if (norms.empty()) return;
+  const auto coef = (max_norm / (torch::stack(norms).norm(2) + 1e-6)).clamp_max(1.0);
+  for (const auto& p : params)
+    if (p.grad().defined()) p.grad().mul_(coef);
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -317,7 +330,7 @@ nlohmann::json Trainer::fit(bool resume) {
       }
       const bool check = check_every_batch || b % opt_.log_every == 0 || b == batches;
       if (check) check_finite(total, epoch, b, /*after_step=*/false);
-      if (opt_.grad_clip > 0.0) torch::nn::utils::clip_grad_norm_(net_->parameters(), opt_.grad_clip);
+      if (opt_.grad_clip > 0.0) clip_grad_norm(net_->parameters(), opt_.grad_clip);
       optimizer_->step();
       net_->after_step();
       if (opt_.after_step) opt_.after_step();

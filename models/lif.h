@@ -14,9 +14,9 @@
 
 #include <torch/torch.h>
 
-namespace sernn {
+#include "models/lif_math.h"  // ResetMode and the per-neuron step arithmetic
 
-enum class ResetMode { Subtract, SubtractDecayed, Zero, None };
+namespace sernn {
 
 /// Parses "subtract", "subtract_decayed", "zero", "none" (InputError otherwise).
 ResetMode parse_reset(const std::string& name);

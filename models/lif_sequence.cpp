@@ -2,6 +2,12 @@
 
 #include <ATen/Parallel.h>
 
+#ifdef SERNN_HAS_CUDA
+#include <c10/cuda/CUDAStream.h>
+
+#include "models/cuda/lif_kernels.h"
+#endif
+
 namespace sernn {
 namespace {
 
@@ -33,17 +39,9 @@ void forward_step_cpu(const T* v_prev, const Spike* s_prev, const T* drive, cons
     std::fill(co, co + C, T(0));
     for (int64_t n = 0; n < N; ++n) {
       const int64_t i = off + n;
-      const T b = beta[n], vp = v_prev ? v_prev[i] : T(0), c = drive[i] + cur[n];
-      const T r = vp > thr ? T(1) : T(0);
-      T vn;
-      switch (mode) {
-        case ResetMode::Subtract: vn = b * vp + c - r * thr; break;
-        case ResetMode::SubtractDecayed: vn = b * (vp - r * thr) + c; break;
-        case ResetMode::Zero: vn = (b * vp + c) * (T(1) - r); break;
-        default: vn = b * vp + c; break;
-      }
+      const T vn = lif::membrane(beta[n], v_prev ? v_prev[i] : T(0), drive[i] + cur[n], thr, mode);
       v[i] = vn;
-      s[i] = vn > thr;
+      s[i] = lif::fires(vn, thr);
       if (s[i]) {
         counts[i] += T(1);
         const T* row = wot + n * C;
@@ -52,7 +50,7 @@ void forward_step_cpu(const T* v_prev, const Spike* s_prev, const T* drive, cons
     }
     for (int64_t k = 0; k < C; ++k) {
       const int64_t i = bi * C + k;
-      u[i] = (u_prev ? rb[k] * u_prev[i] : T(0)) + (co[k] + bo[k]);
+      u[i] = lif::readout(rb[k], u_prev ? u_prev[i] : T(0), co[k] + bo[k]);
     }
   }
 }
@@ -66,32 +64,11 @@ void backward_step_cpu(const T* gs, const T* v, const T* v_prev, const T* gv_nex
   for (int64_t bi = b0; bi < b1; ++bi)
     for (int64_t n = 0; n < N; ++n) {
       const int64_t i = bi * N + n;
-      const T bt = beta[n];
-      const T x = v[i] - thr;
-      const T d = slope * (x < 0 ? -x : x) + T(1);
-      T g = gs[i] / (d * d);
-      if (!last) {
-        const T r_next = v[i] > thr ? T(1) : T(0);  // reset used by step t+1
-        g += gv_next[i] * (mode == ResetMode::Zero ? bt * (T(1) - r_next) : bt);
-      }
-      gv[i] = g;
-      const T vp = v_prev ? v_prev[i] : T(0);
-      const T r = vp > thr ? T(1) : T(0);
-      switch (mode) {
-        case ResetMode::Subtract:
-        case ResetMode::None:
-          gcur[i] = g;
-          gbeta_rows[i] += g * vp;
-          break;
-        case ResetMode::SubtractDecayed:
-          gcur[i] = g;
-          gbeta_rows[i] += g * (vp - r * thr);
-          break;
-        case ResetMode::Zero:
-          gcur[i] = g * (T(1) - r);
-          gbeta_rows[i] += g * vp * (T(1) - r);
-          break;
-      }
+      const auto g = lif::step_backward(gs[i], v[i], v_prev ? v_prev[i] : T(0), last ? T(0) : gv_next[i], beta[n], thr,
+                                        slope, mode, last);
+      gv[i] = g.gv;
+      gcur[i] = g.gcur;
+      gbeta_rows[i] += g.gbeta;
     }
 }
 
@@ -173,6 +150,55 @@ Tensor spike_gemm(const Tensor& g, const Tensor& s) {
   return out_t.t();
 }
 
+// The fused CUDA kernels (models/cuda/lif_kernels.h): one launch per direction on the current
+// stream, no host synchronisation. Without a CUDA build these are never reached (a CUDA tensor
+// cannot exist).
+void launch_cuda_forward(const Tensor& drive, const Tensor& weight, const Tensor& beta_c, const Tensor& w_out,
+                         const Tensor& b_out, const Tensor& rb, Tensor& mem, Tensor& spk, Tensor& counts, Tensor& rmem,
+                         double thr, ResetMode mode) {
+#ifdef SERNN_HAS_CUDA
+  const int64_t T = drive.size(0), B = drive.size(1), N = drive.size(2), C = w_out.size(0);
+  TORCH_CHECK(N <= cuda::kMaxNeurons, "lif_network: the CUDA kernels take at most ", cuda::kMaxNeurons,
+              " hidden neurons, got ", N);
+  const auto wt = weight.detach().t().contiguous(), wot = w_out.detach().t().contiguous();
+  const auto bo = b_out.detach().contiguous();
+  AT_DISPATCH_FLOATING_TYPES(drive.scalar_type(), "lif_forward_cuda", [&] {
+    const auto st = cuda::lif_forward<scalar_t>(
+        drive.data_ptr<scalar_t>(), wt.data_ptr<scalar_t>(), beta_c.data_ptr<scalar_t>(), wot.data_ptr<scalar_t>(),
+        bo.data_ptr<scalar_t>(), rb.data_ptr<scalar_t>(), mem.data_ptr<scalar_t>(), spk.data_ptr<Spike>(),
+        counts.data_ptr<scalar_t>(), rmem.data_ptr<scalar_t>(), T, B, N, C, static_cast<scalar_t>(thr), mode,
+        c10::cuda::getCurrentCUDAStream());
+    TORCH_CHECK(st == cudaSuccess, "lif_network: CUDA forward kernel: ", cudaGetErrorString(st));
+  });
+#else
+  (void)drive, (void)weight, (void)beta_c, (void)w_out, (void)b_out, (void)rb, (void)mem, (void)spk, (void)counts,
+      (void)rmem, (void)thr, (void)mode;
+  TORCH_CHECK(false, "lif_network: sernn was built without CUDA");
+#endif
+}
+
+void launch_cuda_backward(const Tensor& g_rm, const Tensor& g_counts, const Tensor& weight, const Tensor& w_out,
+                          const Tensor& beta_c, const Tensor& rb, const Tensor& mem, Tensor& gco, Tensor& gcur,
+                          Tensor& gbeta_rows, double thr, double slope, ResetMode mode) {
+#ifdef SERNN_HAS_CUDA
+  const int64_t T = mem.size(0), B = mem.size(1), N = mem.size(2), C = w_out.size(0);
+  const auto w = weight.detach().contiguous(), wo = w_out.detach().contiguous();
+  auto gv = torch::empty({B, N}, mem.options());
+  AT_DISPATCH_FLOATING_TYPES(mem.scalar_type(), "lif_backward_cuda", [&] {
+    const auto st = cuda::lif_backward<scalar_t>(
+        g_rm.data_ptr<scalar_t>(), g_counts.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), wo.data_ptr<scalar_t>(),
+        beta_c.data_ptr<scalar_t>(), rb.data_ptr<scalar_t>(), mem.data_ptr<scalar_t>(), gco.data_ptr<scalar_t>(),
+        gcur.data_ptr<scalar_t>(), gbeta_rows.data_ptr<scalar_t>(), gv.data_ptr<scalar_t>(), T, B, N, C,
+        static_cast<scalar_t>(thr), static_cast<scalar_t>(slope), mode, c10::cuda::getCurrentCUDAStream());
+    TORCH_CHECK(st == cudaSuccess, "lif_network: CUDA backward kernel: ", cudaGetErrorString(st));
+  });
+#else
+  (void)g_rm, (void)g_counts, (void)weight, (void)w_out, (void)beta_c, (void)rb, (void)mem, (void)gco, (void)gcur,
+      (void)gbeta_rows, (void)thr, (void)slope, (void)mode;
+  TORCH_CHECK(false, "lif_network: sernn was built without CUDA");
+#endif
+}
+
 class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> {
  public:
   static tensor_list forward(AutogradContext* ctx, const Tensor& drive, const Tensor& weight, const Tensor& beta,
@@ -209,6 +235,8 @@ class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> 
                                        b0, b1, N, C, static_cast<scalar_t>(thr), mode, cur.data(), co.data());
         });
       });
+    } else if (drive.is_cuda()) {
+      launch_cuda_forward(drive, weight, beta_c, w_out, b_out, rb, mem, spk, counts, rmem, thr, mode);
     } else {
       const auto zeros = torch::zeros({B, N}, drive.options());
       const auto wt = weight.t(), wot = w_out.t();
@@ -279,6 +307,8 @@ class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> 
           }
         });
       });
+    } else if (mem.is_cuda()) {
+      launch_cuda_backward(g_rm, g_counts, weight, w_out, beta_c, rb, mem, gco, gcur, gbeta_rows, thr, slope, mode);
     } else {
       const auto zeros = torch::zeros({B, N}, mem.options());
       auto gv = torch::zeros({B, N}, mem.options()), gv_next = torch::zeros({B, N}, mem.options());

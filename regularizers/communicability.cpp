@@ -20,8 +20,10 @@ double inv_factorial(int k) {
 struct ExpmTrace {
   Tensor x, x2, x3, x4;       // scaled argument and its powers
   Tensor z1, z2, z3;          // Paterson–Stockmeyer Horner steps in X^4
-  std::vector<Tensor> squares;  // P_0 .. P_{s-1} (each squared once)
-  double scale = 1.0;         // X = M * scale, scale = 2^-s
+  std::vector<Tensor> squares;  // P_0 .. P_{L-1} (each squared once, where active)
+  double scale = 1.0;         // X = M * scale, scale = 2^-s (host squaring)
+  Tensor scale_t;             // the same as a 0-dim device tensor (device squaring), else undefined
+  Tensor active;              // [L] bool: squaring i happens (device squaring), else undefined (all)
 };
 
 Tensor eye_like(const Tensor& m) {
@@ -44,11 +46,32 @@ int64_t squarings_for(const Tensor& m) {
   return static_cast<int64_t>(std::ceil(std::log2(norm / theta)));
 }
 
+bool device_squaring(const Tensor& m, Squaring squaring) {
+  return squaring == Squaring::Device || (squaring == Squaring::Automatic && !m.is_cpu());
+}
+
 /// expm(M); with `trace`, records what the adjoint needs.
-Tensor expm_forward(const Tensor& m, ExpmTrace* trace) {
-  const int64_t s = squarings_for(m);
-  const double scale = std::ldexp(1.0, static_cast<int>(-s));
-  auto x = s > 0 ? m * scale : m;
+Tensor expm_forward(const Tensor& m, ExpmTrace* trace, Squaring squaring) {
+  Tensor x, scale_t, active;
+  double scale = 1.0;
+  int64_t squarings = 0;
+  if (device_squaring(m, squaring)) {
+    // s = ceil(log2(||M||_1 / theta)) computed on the device and capped at kMaxSquarings; every
+    // squaring up to the cap runs, masked by i < s, so nothing is read back to the host.
+    const double theta = m.scalar_type() == torch::kFloat64 ? 0.5 : 1.0;
+    const auto norm = m.abs().sum(-2).amax();
+    const auto s = torch::where(norm.gt(theta).logical_and(torch::isfinite(norm)),
+                                torch::ceil(torch::log2(norm / theta)), torch::zeros_like(norm))
+                       .clamp(0, static_cast<double>(kMaxSquarings));
+    scale_t = torch::exp2(-s);
+    x = m * scale_t;
+    squarings = kMaxSquarings;
+    active = torch::arange(kMaxSquarings, norm.options()).lt(s);
+  } else {
+    squarings = squarings_for(m);
+    scale = std::ldexp(1.0, static_cast<int>(-squarings));
+    x = squarings > 0 ? m * scale : m;
+  }
   auto eye = eye_like(m);
   auto x2 = torch::matmul(x, x);
   auto x3 = torch::matmul(x2, x);
@@ -61,12 +84,12 @@ Tensor expm_forward(const Tensor& m, ExpmTrace* trace) {
   if (trace) {
     trace->x = x, trace->x2 = x2, trace->x3 = x3, trace->x4 = x4;
     trace->z1 = z1, trace->z2 = z2, trace->z3 = z3;
-    trace->scale = scale;
+    trace->scale = scale, trace->scale_t = scale_t, trace->active = active;
     trace->squares.clear();
   }
-  for (int64_t i = 0; i < s; ++i) {
+  for (int64_t i = 0; i < squarings; ++i) {
     if (trace) trace->squares.push_back(p);
-    p = torch::matmul(p, p);
+    p = active.defined() ? torch::where(active[i], torch::matmul(p, p), p) : torch::matmul(p, p);
   }
   return p;
 }
@@ -76,9 +99,10 @@ Tensor mT(const Tensor& t) { return t.transpose(-2, -1); }
 /// Reverse-mode adjoint of expm_forward: given G = dL/dexpm(M), returns dL/dM.
 Tensor expm_backward(const Tensor& grad, const ExpmTrace& tr) {
   Tensor g = grad;
-  for (auto it = tr.squares.rbegin(); it != tr.squares.rend(); ++it) {
-    const auto pt = mT(*it);  // P_{i+1} = P_i P_i
-    g = torch::matmul(g, pt) + torch::matmul(pt, g);
+  for (int64_t i = static_cast<int64_t>(tr.squares.size()) - 1; i >= 0; --i) {
+    const auto pt = mT(tr.squares[i]);  // P_{i+1} = P_i P_i (where active)
+    auto gi = torch::matmul(g, pt) + torch::matmul(pt, g);
+    g = tr.active.defined() ? torch::where(tr.active[i], gi, g) : gi;
   }
   // Horner steps in X4, reversed. dB_i collects the gradient of each block.
   const auto x4t = mT(tr.x4);
@@ -102,11 +126,12 @@ Tensor expm_backward(const Tensor& grad, const ExpmTrace& tr) {
   dx2 = dx2 + torch::matmul(dx3, xt);                              // X3 = X2 X
   dx = dx + torch::matmul(x2t, dx3);
   dx = dx + torch::matmul(dx2, xt) + torch::matmul(xt, dx2);       // X2 = X X
+  if (tr.scale_t.defined()) return dx * tr.scale_t;
   return tr.scale != 1.0 ? dx * tr.scale : dx;
 }
 
 tensor_list pack(const ExpmTrace& tr) {
-  tensor_list out{tr.x, tr.x2, tr.x3, tr.x4, tr.z1, tr.z2, tr.z3};
+  tensor_list out{tr.x, tr.x2, tr.x3, tr.x4, tr.z1, tr.z2, tr.z3, tr.scale_t, tr.active};
   out.insert(out.end(), tr.squares.begin(), tr.squares.end());
   return out;
 }
@@ -115,23 +140,24 @@ ExpmTrace unpack(const tensor_list& saved, size_t offset, double scale) {
   ExpmTrace tr;
   tr.x = saved[offset], tr.x2 = saved[offset + 1], tr.x3 = saved[offset + 2], tr.x4 = saved[offset + 3];
   tr.z1 = saved[offset + 4], tr.z2 = saved[offset + 5], tr.z3 = saved[offset + 6];
-  tr.squares.assign(saved.begin() + static_cast<std::ptrdiff_t>(offset) + 7, saved.end());
+  tr.scale_t = saved[offset + 7], tr.active = saved[offset + 8];
+  tr.squares.assign(saved.begin() + static_cast<std::ptrdiff_t>(offset) + 9, saved.end());
   tr.scale = scale;
   return tr;
 }
 
 class ExpmFunction : public torch::autograd::Function<ExpmFunction> {
  public:
-  static Tensor forward(AutogradContext* ctx, const Tensor& m) {
+  static Tensor forward(AutogradContext* ctx, const Tensor& m, int64_t squaring) {
     ExpmTrace trace;
-    auto out = expm_forward(m, &trace);
+    auto out = expm_forward(m, &trace, static_cast<Squaring>(squaring));
     ctx->save_for_backward(pack(trace));
     ctx->saved_data["scale"] = trace.scale;
     return out;
   }
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     const auto tr = unpack(ctx->get_saved_variables(), 0, ctx->saved_data["scale"].toDouble());
-    return {expm_backward(grads[0], tr)};
+    return {expm_backward(grads[0], tr), Tensor()};
   }
 };
 
@@ -154,10 +180,10 @@ Normalised normalise(const Tensor& w, Strength strength) {
 
 class CommunicabilityFunction : public torch::autograd::Function<CommunicabilityFunction> {
  public:
-  static Tensor forward(AutogradContext* ctx, const Tensor& w, int64_t strength) {
+  static Tensor forward(AutogradContext* ctx, const Tensor& w, int64_t strength, int64_t squaring) {
     auto n = normalise(w, static_cast<Strength>(strength));
     ExpmTrace trace;
-    auto c = expm_forward(n.m, &trace);
+    auto c = expm_forward(n.m, &trace, static_cast<Squaring>(squaring));
     tensor_list saved{w, n.abs_w, n.s_safe, n.positive, n.d};
     for (auto& t : pack(trace)) saved.push_back(t);
     ctx->save_for_backward(saved);
@@ -176,32 +202,32 @@ class CommunicabilityFunction : public torch::autograd::Function<Communicability
     auto ds = torch::where(positive, dd * (-0.5) * s_safe.pow(-1.5), torch::zeros_like(dd));
     auto da = dm * d.unsqueeze(-1) * d.unsqueeze(-2);
     da = da + (strength == Strength::In ? ds.unsqueeze(-1) : ds.unsqueeze(-2));
-    return {da * w.sign(), Tensor()};
+    return {da * w.sign(), Tensor(), Tensor()};
   }
 };
 
 }  // namespace
 
-Tensor expm(const Tensor& x) {
+Tensor expm(const Tensor& x, Squaring squaring) {
   TORCH_CHECK(x.dim() >= 2 && x.size(-1) == x.size(-2), "expm expects square matrices [..., N, N], got ", x.sizes());
-  return ExpmFunction::apply(x);
+  return ExpmFunction::apply(x, static_cast<int64_t>(squaring));
 }
 
-Tensor communicability(const Tensor& weight, Strength strength) {
+Tensor communicability(const Tensor& weight, Strength strength, Squaring squaring) {
   TORCH_CHECK((weight.dim() == 2 || weight.dim() == 3) && weight.size(-1) == weight.size(-2),
               "communicability expects [N, N] or [K, N, N] weights, got ", weight.sizes());
-  return CommunicabilityFunction::apply(weight, static_cast<int64_t>(strength));
+  return CommunicabilityFunction::apply(weight, static_cast<int64_t>(strength), static_cast<int64_t>(squaring));
 }
 
-Tensor communicability_detached(const Tensor& weight, Strength strength) {
+Tensor communicability_detached(const Tensor& weight, Strength strength, Squaring squaring) {
   torch::NoGradGuard no_grad;
-  return expm_forward(normalise(weight.detach(), strength).m, nullptr);
+  return expm_forward(normalise(weight.detach(), strength).m, nullptr, squaring);
 }
 
 Tensor normalized_abs(const Tensor& weight, Strength strength) { return normalise(weight, strength).m; }
 
 Tensor communicability_autograd_reference(const Tensor& weight, Strength strength) {
-  return torch::linalg::matrix_exp(normalise(weight, strength).m);
+  return torch::linalg_matrix_exp(normalise(weight, strength).m);
 }
 
 }  // namespace sernn

@@ -18,23 +18,37 @@
 /// 1/2 (float64): truncation error below 3e-15 resp. 2e-20, relative. The backward pass is the
 /// exact adjoint of that same algorithm (reverse-mode through the products and squarings),
 /// i.e. the Fréchet derivative L(X^T, G) up to the truncation error, at about twice the
-/// forward's cost. The number of squarings is the one value read back to the host per call.
+/// forward's cost.
+///
+/// The number of squarings s (one for the whole batch, from its largest ||M||_1) is chosen in
+/// one of two ways. `Host`: s is read back to the host and exactly s squarings run (one device
+/// sync per call; free on the CPU). `Device`: s stays on the device, capped at kMaxSquarings, and
+/// kMaxSquarings squarings run, each masked by i < s (no host read: a CUDA training step never
+/// waits on it). Both give the same value and gradient up to rounding while ||M||_1 <=
+/// 2^kMaxSquarings theta (1024 in float32; the penalties' normalised matrices are similar to
+/// stochastic matrices, spectral radius <= 1). `Automatic` = host on the CPU, device elsewhere.
 #include <torch/torch.h>
 
 namespace sernn {
 
 enum class Strength { In, Out };
+enum class Squaring { Automatic, Host, Device };
+
+/// Cap on the squarings of Squaring::Device.
+constexpr int64_t kMaxSquarings = 10;
 
 /// expm(X) for X [..., N, N], differentiable with the analytic adjoint described above.
-torch::Tensor expm(const torch::Tensor& x);
+torch::Tensor expm(const torch::Tensor& x, Squaring squaring = Squaring::Automatic);
 
 /// C = expm(S^-1/2 |W| S^-1/2), differentiable in W (full gradient: through expm, S and |.|).
-torch::Tensor communicability(const torch::Tensor& weight, Strength strength);
+torch::Tensor communicability(const torch::Tensor& weight, Strength strength,
+                              Squaring squaring = Squaring::Automatic);
 
 /// The same value computed with no graph (the `detached` gradient mode treats C as constant).
-torch::Tensor communicability_detached(const torch::Tensor& weight, Strength strength);
+torch::Tensor communicability_detached(const torch::Tensor& weight, Strength strength,
+                                       Squaring squaring = Squaring::Automatic);
 
-/// Reference: the same formula with LibTorch autograd through torch::linalg::matrix_exp.
+/// Reference: the same formula with LibTorch autograd through torch::linalg_matrix_exp.
 /// Used by tests and by `sernn bench regularizer` as the baseline (`autograd_matrix_exp`).
 torch::Tensor communicability_autograd_reference(const torch::Tensor& weight, Strength strength);
 

@@ -27,7 +27,7 @@ namespace sernn {
 
 /// How the communicability term is differentiated: `Full` (analytic adjoint through expm, S
 /// and |W|), `Detached` (C is a constant), or `AutogradMatrixExp` (LibTorch autograd through
-/// torch::linalg::matrix_exp; the slow baseline kept for tests and benchmarks).
+/// torch::linalg_matrix_exp; the slow baseline kept for tests and benchmarks).
 enum class CommGrad { Full, Detached, AutogradMatrixExp };
 
 struct WiringPenaltyOptions {

@@ -20,7 +20,7 @@ TEST(Dynamics, LinearNetworkFixedPointAndEigenvaluesMatchTheClosedForm) {
   auto fps = find_fixed_points(d, o);
   ASSERT_EQ(fps.size(), 1u) << "a linear network has one fixed point";
   EXPECT_EQ(fps[0].hits, 8);
-  auto expected_h = torch::linalg::solve(torch::eye(n, torch::kFloat64) - w, b.unsqueeze(1), true).squeeze(1);
+  auto expected_h = torch::linalg_solve(torch::eye(n, torch::kFloat64) - w, b.unsqueeze(1), true).squeeze(1);
   EXPECT_LT((fps[0].h - expected_h).abs().max().item<double>(), 1e-8);
   auto expected = std::get<0>(torch::sort((torch::diagonal(w) - 1) / tau, 0, /*descending=*/true));
   EXPECT_LT((torch::real(fps[0].eigenvalues) - expected).abs().max().item<double>(), 1e-10);
@@ -56,7 +56,7 @@ TEST(Dynamics, BalancedRandomEIMatrixFollowsTheCircularLaw) {
   auto gen = at::detail::createCPUGenerator(3);
   auto w = random_ei_matrix(n, 0.8, mean_e, sigma, mean_i, sigma, 1.0, true, gen);
   EXPECT_NEAR(w.index({torch::indexing::Slice(), torch::indexing::Slice(0, 800)}).mean().item<double>(), mean_e, 1e-3);
-  const double radius = torch::linalg::eigvals(w).abs().max().item<double>();
+  const double radius = torch::linalg_eigvals(w).abs().max().item<double>();
   EXPECT_NEAR(radius / (std::sqrt(static_cast<double>(n)) * sigma), 1.0, 0.04);
 }
 
@@ -71,7 +71,7 @@ TEST(Dynamics, ReportOfATanhNetworkHasTheOriginAsFixedPoint) {
   auto j = dynamics_report(d, o, 5);
   ASSERT_GE(j["fixed_points"].size(), 1u);
   EXPECT_LT(j["fixed_points"][0]["norm"].get<double>(), 1e-6);  // weak coupling: only h = 0
-  const auto expected = torch::real(torch::linalg::eigvals((w - torch::eye(n, torch::kFloat64)) / 2.0)).max().item<double>();
+  const auto expected = torch::real(torch::linalg_eigvals((w - torch::eye(n, torch::kFloat64)) / 2.0)).max().item<double>();
   EXPECT_NEAR(j["spectral_edge"].get<double>(), expected, 1e-9);
   EXPECT_TRUE(j["stable"].get<bool>());
   EXPECT_EQ(j["jacobian_eigenvalues"].size(), static_cast<size_t>(n));

@@ -194,11 +194,37 @@ TEST_P(LifFastPath, FastEqualsReferenceForwardAndAllGradients) {
   EXPECT_LT((of.activity - orf.activity).abs().max().item<double>(), 1e-7);
   loss(of).backward();
   loss(orf).backward();
+  // Float32: both paths round differently over the 60-step BPTT, each by up to ~6e-5 relative
+  // to the float64 gradient (measured with OpenBLAS on an AMD EPYC; the former bound of 1e-5
+  // held only for some BLAS kernels). The float64 comparison below is the exact check.
   for (auto& p : fast->named_parameters()) {
     auto gr = ref->named_parameters()[p.key()].grad();
     ASSERT_TRUE(p.value().grad().defined()) << p.key();
     const double scale = std::max(1.0, gr.abs().max().item<double>());
-    EXPECT_LT((p.value().grad() - gr).abs().max().item<double>(), 1e-5 * scale) << p.key();
+    EXPECT_LT((p.value().grad() - gr).abs().max().item<double>(), 1e-4 * scale) << p.key();
+  }
+  {
+    // Float64: the same math in both paths, so the same gradients to rounding (1e-10).
+    SpikingRNN fast64(o), ref64(SpikingRNNOptions(o).reference(true));
+    {
+      torch::NoGradGuard g;
+      for (auto& p : fast->named_parameters()) {
+        fast64->named_parameters()[p.key()].copy_(p.value());
+        ref64->named_parameters()[p.key()].copy_(p.value());
+      }
+    }
+    fast64->to(torch::kFloat64);
+    ref64->to(torch::kFloat64);
+    const auto x64 = x.to(torch::kFloat64);
+    auto f64 = fast64->run(x64, true), r64 = ref64->run(x64, true);
+    EXPECT_TRUE(torch::equal(fast64->simulate(x64).spikes, ref64->simulate(x64).spikes));
+    loss(f64).backward();
+    loss(r64).backward();
+    for (auto& p : fast64->named_parameters()) {
+      auto gr = ref64->named_parameters()[p.key()].grad();
+      const double scale = std::max(1.0, gr.abs().max().item<double>());
+      EXPECT_LT((p.value().grad() - gr).abs().max().item<double>(), 1e-10 * scale) << p.key() << " (float64)";
+    }
   }
   EXPECT_EQ(fast->beta.grad()[0].item<double>(), 0.0) << "clamped beta gets no gradient";
   // β clipping after a step is the same in both.
@@ -236,4 +262,41 @@ TEST(Lif, FastPathRefusesASecondBackward) {
   auto s = lif_network(drive, w, beta, readout, 1.0, 100.0, ResetMode::Subtract).readout_mem.sum();
   s.backward({}, /*retain_graph=*/true);
   EXPECT_THROW(s.backward(), c10::Error);
+}
+
+TEST(LifMath, StepBackwardEqualsFiniteDifferencesOfTheStep) {
+  // lif_math.h is the one source of the step arithmetic (CPU loop and CUDA kernels). Its backward
+  // against central differences of its own forward, in double, with the reset held fixed
+  // (detached, as snnTorch): dV_{t+1}/dc, dV_{t+1}/dβ, and the carry dV_{t+1}/dV_t.
+  const double thr = 1.0, slope = 5.0, h = 1e-6;
+  for (auto mode : {ResetMode::Subtract, ResetMode::SubtractDecayed, ResetMode::Zero, ResetMode::None})
+    for (double v_prev : {0.3, 1.4})  // below and above threshold: r = 0 and r = 1
+      for (double beta : {0.0, 0.6, 1.0}) {
+        const double c = 0.45, v = lif::membrane(beta, v_prev, c, thr, mode);
+        // With gs = 0 and no later step, dL/dV_t = 0; feed dL/dV_t = 1 through gs instead:
+        // g = gs / D, so gs = D gives g = 1 and gcur, gbeta are the partials of V_t.
+        const double D = lif::surrogate_denominator(v, thr, slope);
+        const auto g = lif::step_backward(D, v, v_prev, 0.0, beta, thr, slope, mode, true);
+        EXPECT_NEAR(g.gv, 1.0, 1e-12);
+        const double dc = (lif::membrane(beta, v_prev, c + h, thr, mode) - lif::membrane(beta, v_prev, c - h, thr, mode)) / (2 * h);
+        EXPECT_NEAR(g.gcur, dc, 1e-8) << static_cast<int>(mode) << " v_prev=" << v_prev << " beta=" << beta;
+        const double db = (lif::membrane(beta + h, v_prev, c, thr, mode) - lif::membrane(beta - h, v_prev, c, thr, mode)) / (2 * h);
+        EXPECT_NEAR(g.gbeta, db, 1e-8) << static_cast<int>(mode);
+        // The carry into step t: dL/dV_t = gv_next dV_{t+1}/dV_t (reset of V_t held fixed).
+        const double r = lif::reset_of(v, thr);
+        auto next = [&](double vv) {
+          switch (mode) {  // the step from V_t with its reset r held
+            case ResetMode::Subtract: return beta * vv + c - r * thr;
+            case ResetMode::SubtractDecayed: return beta * (vv - r * thr) + c;
+            case ResetMode::Zero: return (beta * vv + c) * (1 - r);
+            default: return beta * vv + c;
+          }
+        };
+        const double carry = (next(v + h) - next(v - h)) / (2 * h);
+        const auto g2 = lif::step_backward(0.0, v, v_prev, 1.0, beta, thr, slope, mode, false);
+        EXPECT_NEAR(g2.gv, carry, 1e-8) << static_cast<int>(mode);
+      }
+  // The surrogate denominator is (slope |V - thr| + 1)^2.
+  EXPECT_DOUBLE_EQ(lif::surrogate_denominator(1.5, 1.0, 4.0), 9.0);
+  EXPECT_DOUBLE_EQ(lif::surrogate_denominator(0.5, 1.0, 4.0), 9.0);
 }

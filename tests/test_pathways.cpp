@@ -46,7 +46,7 @@ TEST(Pathways, MatchesExplicitPowersAndGroupsAddUp) {
   const auto a = w.abs() * (0.7 / rho);
   double total = 0, weighted = 0;
   for (int64_t k = 0; k <= hops; ++k) {
-    const auto p = torch::matmul(torch::matmul(w_out.abs(), torch::linalg::matrix_power(a, k)), w_in.abs());
+    const auto p = torch::matmul(torch::matmul(w_out.abs(), torch::linalg_matrix_power(a, k)), w_in.abs());
     const double m = p.sum().item<double>();
     EXPECT_NEAR(j["mass"][k].get<double>(), m, 1e-4 * m) << k;
     double g_sum = 0;

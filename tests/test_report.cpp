@@ -76,7 +76,7 @@ TEST(AnalyzeCli, RunDirectoryGivesOneObjectPerEpoch) {
   const auto abs64 = [](const torch::Tensor& t) { return t.detach().abs().to(torch::kFloat64); };
   const auto a = abs64(loaded.network->recurrent_weight()) * (0.5 / hops["rho_abs"].get<double>());
   const double m2 = abs64(params["readout.weight"])
-                        .matmul(torch::linalg::matrix_power(a, 2))
+                        .matmul(torch::linalg_matrix_power(a, 2))
                         .matmul(abs64(params["input.weight"]))
                         .sum()
                         .item<double>();

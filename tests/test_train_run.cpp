@@ -170,14 +170,15 @@ TEST(TrainRun, SpikingSeRNNLearnsSyntheticShd) {
 
 TEST(TrainRun, ActivityCostLowersHiddenActivity) {
   // The same E/I network with and without an L2 activity cost: the cost must show in the
-  // metrics and leave the trained network with less hidden activity.
+  // metrics and leave the trained network with less hidden activity. (gamma 0.1: at 0.05 the
+  // ratio was 0.52 with the reference BLAS but 0.71 with OpenBLAS on an AMD EPYC.)
   auto mean_activity = [](const std::string& dir, bool cost) {
     auto c = small_rate_config();
     c.set("train.epochs=2");
     c.set("model.dale=true");
     c.set("model.activation=tanh");
     c.set("activity.kind=l2");
-    c.set(cost ? "activity.gamma=0.05" : "activity.gamma=0");
+    c.set(cost ? "activity.gamma=0.1" : "activity.gamma=0");
     train_run(c, dir, false, true);
     const auto lines = jsonl_lines(dir + "/metrics.jsonl");
     EXPECT_EQ(lines.back().contains("activity_cost"), cost);

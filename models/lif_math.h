@@ -1,0 +1,93 @@
+#pragma once
+/// The per-neuron arithmetic of one LIF time step, forward and backward, written once for the
+/// CPU loop (models/lif_sequence.cpp) and the CUDA kernels (models/cuda/lif_kernels.cu), so that
+/// the CPU tests exercise the same math the GPU runs. Plain C++ with no torch: nvcc compiles it
+/// as __host__ __device__ code.
+///
+/// Forward (snnTorch RLeaky, see lif.h), with r_t = H(V_t - thr) the reset of the previous step:
+///     subtract          V_{t+1} = β V_t + c - r_t thr
+///     subtract_decayed  V_{t+1} = β (V_t - r_t thr) + c
+///     zero              V_{t+1} = (β V_t + c)(1 - r_t)
+///     none              V_{t+1} = β V_t + c
+///     s_{t+1} = H(V_{t+1} - thr)
+/// where c is the summed input current (drive + recurrence). The reset is detached (as snnTorch),
+/// and the spike's gradient is the fast-sigmoid surrogate 1 / (slope |V - thr| + 1)^2.
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define SERNN_HD __host__ __device__ __forceinline__
+#else
+#define SERNN_HD inline
+#endif
+
+namespace sernn {
+
+enum class ResetMode { Subtract, SubtractDecayed, Zero, None };
+
+namespace lif {
+
+/// The reset r_t = H(V_t - thr) used by the step that follows V_t.
+template <class T>
+SERNN_HD T reset_of(T v, T thr) {
+  return v > thr ? T(1) : T(0);
+}
+
+/// V_{t+1} from V_t (`v_prev`), the summed current `c` and β (already clamped to [0, 1]).
+template <class T>
+SERNN_HD T membrane(T beta, T v_prev, T c, T thr, ResetMode mode) {
+  const T r = reset_of(v_prev, thr);
+  switch (mode) {
+    case ResetMode::Subtract: return beta * v_prev + c - r * thr;
+    case ResetMode::SubtractDecayed: return beta * (v_prev - r * thr) + c;
+    case ResetMode::Zero: return (beta * v_prev + c) * (T(1) - r);
+    default: return beta * v_prev + c;
+  }
+}
+
+/// The forward spike H(V - thr).
+template <class T>
+SERNN_HD bool fires(T v, T thr) {
+  return v > thr;
+}
+
+/// The fast-sigmoid surrogate dS/dV = 1 / D at V, D = (slope |V - thr| + 1)^2. Gradients are
+/// divided by D (as the reference path's autograd does), so both round alike.
+template <class T>
+SERNN_HD T surrogate_denominator(T v, T thr, T slope) {
+  const T x = v - thr;
+  const T d = slope * (x < T(0) ? -x : x) + T(1);
+  return d * d;
+}
+
+/// The non-spiking leaky readout: u_t = rb u_{t-1} + c (rb clamped to [0, 1]).
+template <class T>
+SERNN_HD T readout(T rb, T u_prev, T c) {
+  return rb * u_prev + c;
+}
+
+/// What one backward step yields for one neuron.
+template <class T>
+struct StepGrad {
+  T gv;     ///< dL/dV_t (carried to step t-1 as gv_next)
+  T gcur;   ///< dL/dc_t (the current that made V_t: drive and recurrence)
+  T gbeta;  ///< this step's contribution to dL/dβ
+};
+
+/// Backward through the step that made V_t = v from V_{t-1} = v_prev. gs = dL/ds_t (through the
+/// spike count, the readout and the recurrence into step t+1); gv_next = dL/dV_{t+1} (ignored
+/// when `last`, i.e. t = T-1). V_{t+1} depends on V_t through β (and, for `zero`, 1 - r_t).
+template <class T>
+SERNN_HD StepGrad<T> step_backward(T gs, T v, T v_prev, T gv_next, T beta, T thr, T slope, ResetMode mode,
+                                   bool last) {
+  T g = gs / surrogate_denominator(v, thr, slope);
+  if (!last) g += gv_next * (mode == ResetMode::Zero ? beta * (T(1) - reset_of(v, thr)) : beta);
+  const T r = reset_of(v_prev, thr);
+  switch (mode) {
+    case ResetMode::SubtractDecayed: return {g, g, g * (v_prev - r * thr)};
+    case ResetMode::Zero: return {g, g * (T(1) - r), g * v_prev * (T(1) - r)};
+    default: return {g, g, g * v_prev};  // subtract, none
+  }
+}
+
+}  // namespace lif
+}  // namespace sernn

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# One command for any machine with a GPU: builds sernn against the Torch it finds (a CUDA torch
+# enables the fused kernels), runs the `gpu` tests and the GPU benchmarks, and writes everything
+# under OUT_DIR: build.log, nvidia-smi.txt, gpu_tests.log/.xml, train_gpu.json (sernn fast and
+# reference), regularizer_gpu.json, snntorch_gpu.json (when SNNTORCH_DIR or .peers/snntorch holds
+# snnTorch), summary.txt. Exits non-zero when the build or a gpu test fails.
+#
+# usage: scripts/gpu-check.sh [OUT_DIR]      (default: $OUT, else build-gpu/check)
+# env:   BUILD_DIR (default build-gpu), QUICK=1 (fewer benchmark cases), SNNTORCH_DIR,
+#        PYTHON (an interpreter with torch, default python3)
+# On a bare CUDA machine, carry .gpu-kit (../shared/gpu/make-kit.sh) along: it is sourced here.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+out="${1:-${OUT:-$root/build-gpu/check}}"
+build="${BUILD_DIR:-$root/build-gpu}"
+mkdir -p "$out"
+if [ -f "$root/.gpu-kit/env.sh" ]; then . "$root/.gpu-kit/env.sh"; fi
+py="${PYTHON:-python3}"
+"$py" -c 'import torch' 2>/dev/null || py=/usr/bin/python3
+stamp() { echo "[gpu-check $(date +%H:%M:%S)] $*" | tee -a "$out/summary.txt"; }
+
+stamp "root $root, build $build, out $out"
+nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || stamp "nvidia-smi failed (no GPU?)"
+gen=(); command -v ninja > /dev/null && gen=(-G Ninja)
+# shellcheck disable=SC2086  # SERNN_GPU_CMAKE_ARGS is a list of -D options without spaces
+if ! cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release ${SERNN_GPU_CMAKE_ARGS:-} \
+      > "$out/build.log" 2>&1 ||
+   ! cmake --build "$build" -j "$(nproc)" --target sernn sernn_gpu_tests >> "$out/build.log" 2>&1; then
+  stamp "BUILD FAILED (tail of build.log follows)"
+  tail -40 "$out/build.log"
+  exit 1
+fi
+grep -E "sernn: (Torch|CUDA)" "$out/build.log" | tee -a "$out/summary.txt"
+sernn="$build/sernn"
+
+stamp "gpu tests"
+ctest --test-dir "$build" -L gpu --output-on-failure --output-junit "$out/gpu_tests.xml" > "$out/gpu_tests.log" 2>&1
+tests_rc=$?
+tail -5 "$out/gpu_tests.log" | tee -a "$out/summary.txt"
+
+hidden=100,1024 steps=200,1000
+if [ "${QUICK:-0}" = 1 ]; then steps=200; fi
+stamp "sernn bench train --device cuda"
+"$sernn" bench train --device cuda --hidden "$hidden" --steps "$steps" --impl fast,reference --repeats 3 \
+  --json "$out/train_gpu.json" 2>&1 | tee -a "$out/summary.txt"
+stamp "sernn bench regularizer --device cuda"
+"$sernn" bench regularizer --device cuda --n 100,1024 --k 1,64 --json "$out/regularizer_gpu.json" 2>&1 |
+  tail -12 | tee -a "$out/summary.txt"
+snn="${SNNTORCH_DIR:-$root/.peers}"
+if [ -d "$snn/snntorch" ]; then
+  stamp "snnTorch on the same GPU"
+  "$py" "$root/bench/snntorch_train.py" --snntorch "$snn" --device cuda --hidden "$hidden" --steps "$steps" \
+    --json "$out/snntorch_gpu.json" 2>&1 | tee -a "$out/summary.txt"
+else
+  stamp "no snnTorch at $snn: skipped the side-by-side"
+fi
+stamp "done: gpu tests rc=$tests_rc"
+exit $tests_rc

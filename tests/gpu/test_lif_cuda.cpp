@@ -1,0 +1,145 @@
+// The fused CUDA kernels of the LIF network (models/cuda) against the CPU fast path and the
+// reference path (per-step autograd), forward and every gradient, all four resets, float32; and a
+// CUDA-trained run that exports a TorchScript model the CPU loads and runs. Every test skips where
+// CUDA is absent (ctest label `gpu`; scripts/gpu-check.sh runs them).
+#include <gtest/gtest.h>
+
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "app/export.h"
+#include "app/setup.h"
+#include "core/io.h"
+#include "models/lif_sequence.h"
+#include "models/spiking_rnn.h"
+#include "tasks/shd.h"
+#include "test_helpers.h"
+
+using namespace sernn;
+
+namespace {
+
+#define SKIP_WITHOUT_CUDA() \
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device"
+
+void copy_parameters(SpikingRNN& from, SpikingRNN& to) {
+  torch::NoGradGuard g;
+  auto dst = to->named_parameters();
+  for (auto& p : from->named_parameters()) dst[p.key()].copy_(p.value());
+  auto dst_b = to->named_buffers();
+  for (auto& b : from->named_buffers()) dst_b[b.key()].copy_(b.value());
+}
+
+double max_abs(const torch::Tensor& a) { return a.abs().max().item<double>(); }
+
+struct Case {
+  std::string reset;
+  int64_t hidden;
+};
+void PrintTo(const Case& c, std::ostream* os) { *os << c.reset << ", N=" << c.hidden; }
+
+class LifCuda : public ::testing::TestWithParam<Case> {};
+
+}  // namespace
+
+TEST_P(LifCuda, KernelsEqualCpuFastAndReferenceForwardAndAllGradients) {
+  SKIP_WITHOUT_CUDA();
+  const auto [reset, hidden] = GetParam();
+  torch::manual_seed(21);
+  SpikingRNNOptions o(40, hidden, 7);
+  o.reset(parse_reset(reset));
+  SpikingRNN cpu(o), ref(SpikingRNNOptions(o).reference(true)), gpu(o);
+  {
+    torch::NoGradGuard g;
+    cpu->input->weight.mul_(4.0);
+    cpu->beta[0] = 1.2;  // outside [0, 1]: the in-step clamp and its zero gradient
+  }
+  copy_parameters(cpu, ref);
+  copy_parameters(cpu, gpu);
+  gpu->to(torch::kCUDA);
+  auto x = (torch::rand({80, 6, 40}) < 0.5).to(torch::kFloat32);
+  auto labels = torch::tensor({0, 4, 2, 1, 6, 3}, torch::kInt64);
+  // The activity cost makes the spike counts' gradient part of the comparison.
+  auto loss = [&](const NetworkOutput& out, const torch::Tensor& y) {
+    return torch::nn::functional::cross_entropy(out.logits, y) + 0.5 * (out.activity - 0.1).pow(2).sum();
+  };
+  auto tc = cpu->simulate(x), tr = ref->simulate(x), tg = gpu->simulate(x.cuda());
+  EXPECT_GT(tc.spikes.sum().item<double>(), 50) << "the case must spike";
+  // -fmad=false and the CPU's summation order: the same spikes, bit for bit.
+  EXPECT_TRUE(torch::equal(tg.spikes.cpu(), tc.spikes)) << "spikes differ from the CPU fast path";
+  EXPECT_TRUE(torch::equal(tg.spikes.cpu(), tr.spikes)) << "spikes differ from the reference path";
+  EXPECT_LT(max_abs(tg.readout_mem.cpu() - tc.readout_mem), 1e-5);
+  EXPECT_LT(max_abs(tg.readout_mem.cpu() - tr.readout_mem), 1e-5);
+
+  auto oc = cpu->run(x, true), orf = ref->run(x, true), og = gpu->run(x.cuda(), true);
+  EXPECT_LT(max_abs(og.activity.cpu() - oc.activity), 1e-6);
+  loss(oc, labels).backward();
+  loss(orf, labels).backward();
+  loss(og, labels.cuda()).backward();
+  auto ref_params = ref->named_parameters(), gpu_params = gpu->named_parameters();
+  for (auto& p : cpu->named_parameters()) {
+    const auto gc = p.value().grad(), gr = ref_params[p.key()].grad(), gg = gpu_params[p.key()].grad();
+    ASSERT_TRUE(gg.defined()) << p.key();
+    const double scale = std::max(1.0, max_abs(gc));
+    EXPECT_LT(max_abs(gg.cpu() - gc), 1e-4 * scale) << p.key() << " vs CPU fast";
+    EXPECT_LT(max_abs(gg.cpu() - gr), 1e-4 * scale) << p.key() << " vs reference";
+  }
+  EXPECT_EQ(gpu->beta.grad()[0].item<double>(), 0.0) << "clamped beta gets no gradient";
+}
+
+// 24 neurons (one warp), 300 (several warps) and 1500 (more neurons than threads in a block:
+// the kernels' chunk loops) under every reset.
+INSTANTIATE_TEST_SUITE_P(Resets, LifCuda,
+                         ::testing::Values(Case{"subtract", 24}, Case{"subtract_decayed", 24}, Case{"zero", 24},
+                                           Case{"none", 24}, Case{"subtract", 300}, Case{"zero", 300},
+                                           Case{"subtract_decayed", 1500}, Case{"none", 1500}),
+                         [](const auto& info) { return info.param.reset + "_" + std::to_string(info.param.hidden); });
+
+TEST(LifCudaNetwork, GradientWrtDriveEqualsCpu) {
+  // lif_network directly: the input gradient (dL/d drive), which SpikingRNN folds into the
+  // input weights' gradient, compared elementwise.
+  SKIP_WITHOUT_CUDA();
+  torch::manual_seed(5);
+  const int64_t T = 50, B = 3, N = 64, C = 4;
+  auto drive = (torch::randn({T, B, N}) * 0.6 + 0.3);
+  auto w = torch::randn({N, N}) * 0.2, beta = torch::rand({N});
+  auto wo = torch::randn({C, N}) * 0.3, bo = torch::randn({C}) * 0.1, rb = torch::rand({C});
+  auto run = [&](const torch::Device& d) {
+    auto dr = drive.to(d).requires_grad_(), ww = w.to(d).requires_grad_(), bb = beta.to(d).requires_grad_();
+    auto wwo = wo.to(d).requires_grad_(), bbo = bo.to(d).requires_grad_();
+    auto out = lif_network(dr, ww, bb, {wwo, bbo, rb.to(d)}, 1.0, 5.0, ResetMode::Subtract);
+    (out.readout_mem.pow(2).sum() + out.counts.mul(torch::linspace(0, 1, N).to(d)).sum()).backward();
+    return std::vector<torch::Tensor>{out.spikes.cpu(), dr.grad().cpu(), ww.grad().cpu(), bb.grad().cpu(),
+                                      wwo.grad().cpu(), bbo.grad().cpu()};
+  };
+  const auto c = run(torch::kCPU), g = run(torch::kCUDA);
+  EXPECT_TRUE(torch::equal(c[0], g[0]));
+  const char* names[] = {"spikes", "drive", "weight", "beta", "readout.weight", "readout.bias"};
+  for (size_t i = 1; i < c.size(); ++i)
+    EXPECT_LT(max_abs(g[i] - c[i]), 1e-4 * std::max(1.0, max_abs(c[i]))) << names[i];
+}
+
+TEST(LifCudaRun, CudaTrainedRunExportsAModelTheCpuRuns) {
+  SKIP_WITHOUT_CUDA();
+  const auto dir = sernn::testing::temp_dir("cuda_export");
+  const auto data = dir + "/data";
+  make_dirs(data);
+  write_shd(data + "/shd_train.h5", synth_shd({64, 1, 0.2}));
+  write_shd(data + "/shd_test.h5", synth_shd({16, 2, 0.2}));
+  Config c;
+  for (const char* kv : {"model.kind=spiking", "task.kind=shd", "task.bins=20", "model.hidden=27", "model.grid=3,3,3",
+                         "regularizer.kind=sernn", "regularizer.gamma=0.01", "train.epochs=2", "train.batch_size=32",
+                         "train.threads=1", "train.device=cuda"})
+    c.set(kv);
+  c.set("task.data_dir=" + data);
+  const auto run = dir + "/run";
+  train_run(c, run, false, true);
+  const auto path = dir + "/model.pt";
+  EXPECT_LT(export_run(run, path, -1), 1e-5);
+  auto m = torch::jit::load(path, torch::kCPU);
+  auto x = (torch::rand({20, 2, 700}) < 0.05).to(torch::kFloat32);
+  torch::NoGradGuard g;
+  const auto readout = m.forward({x}).toTuple()->elements()[1].toTensor();
+  EXPECT_EQ(readout.sizes(), (std::vector<int64_t>{20, 2, 20}));
+  EXPECT_TRUE(torch::isfinite(readout).all().item<bool>());
+}
