@@ -69,7 +69,7 @@ int bench_regularizer(int argc, char** argv) {
       ("penalties", "penalties to time", cxxopts::value<std::string>()->default_value("comm,sernn"))
       ("device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"))
       ("dtype", "float32 or float64", cxxopts::value<std::string>()->default_value("float32"))
-      ("threads", "intra-op CPU threads (0 = all cores)", cxxopts::value<int64_t>()->default_value("0"))
+      ("threads", "CPU threads (0 = auto, as train.threads)", cxxopts::value<int64_t>()->default_value("0"))
       ("repeats", "timed repetitions per case (median reported)", cxxopts::value<int>()->default_value("5"))
       ("max-matmul-gflop", "skip cases whose single matrix product exceeds this many GFLOP",
        cxxopts::value<double>()->default_value("20"))
@@ -101,7 +101,7 @@ int bench_regularizer(int argc, char** argv) {
   o.dtype = parse_dtype(args["dtype"].as<std::string>());
   o.repeats = std::max(1, args["repeats"].as<int>());
   o.max_matmul_gflop = args["max-matmul-gflop"].as<double>();
-  BenchReport report(o.device, set_intra_op_threads(args["threads"].as<int64_t>()));
+  BenchReport report(o.device, set_intra_op_threads(args["threads"].as<int64_t>(), 128, *std::max_element(o.n.begin(), o.n.end())));
   run_regularizer_bench(o, report);
   finish(report, args);
   return 0;
@@ -130,8 +130,10 @@ int bench_train(int argc, char** argv) {
       ("steps", "time steps T, comma-separated", cxxopts::value<std::string>()->default_value("200,1000"))
       ("impl", "implementations: fast, reference", cxxopts::value<std::string>()->default_value("fast,reference"))
       ("device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"))
-      ("threads", "intra-op CPU threads (0 = all cores)", cxxopts::value<int64_t>()->default_value("0"))
+      ("threads", "CPU threads (0 = auto, as train.threads)", cxxopts::value<int64_t>()->default_value("0"))
       ("repeats", "timed steps per case (median reported)", cxxopts::value<int>()->default_value("3"))
+      ("load", "also time each case beside K busy threads of the benchmark's own (a shared machine)",
+       cxxopts::value<int64_t>()->default_value("0"))
       ("json", "write the results as JSON to this file", cxxopts::value<std::string>())
       ("h,help", "show this help");
   auto args = opts.parse(argc, argv);
@@ -148,7 +150,10 @@ int bench_train(int argc, char** argv) {
   if (o.batch < 1) throw InputError("--batch must be at least 1");
   o.device = parse_device(args["device"].as<std::string>());
   o.repeats = std::max(1, args["repeats"].as<int>());
-  BenchReport report(o.device, set_intra_op_threads(args["threads"].as<int64_t>()));
+  o.load = args["load"].as<int64_t>();
+  if (o.load < 0 || o.load > 1024) throw InputError(fmt::format("--load: {} busy threads (0 to 1024)", o.load));
+  BenchReport report(o.device, set_intra_op_threads(args["threads"].as<int64_t>(), o.batch,
+                                                    *std::max_element(o.hidden.begin(), o.hidden.end())));
   run_train_bench(o, report);
   finish(report, args);
   return 0;

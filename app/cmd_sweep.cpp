@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include "app/cli.h"
+#include "core/parallel.h"
 #include "app/commands.h"
 #include "app/sweep.h"
 #include "core/errors.h"
@@ -147,7 +148,7 @@ int cmd_sweep(int argc, char** argv) {
   o.out_dir = out;
   o.self = self_executable();
   o.jobs = std::max<int64_t>(1, args["jobs"].as<int64_t>());
-  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  const int64_t cores = available_cores();  // affinity mask and cgroup quota, not just the core count
   o.threads_per_job = args["threads"].as<int64_t>() > 0 ? args["threads"].as<int64_t>() : std::max<int64_t>(1, cores / o.jobs);
   o.quiet = args.count("quiet") > 0;
   const auto ens_text = args["ensemble"].as<std::string>();

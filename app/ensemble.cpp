@@ -2,12 +2,14 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 
 #include <fmt/format.h>
 
 #include "app/setup.h"
 #include "core/errors.h"
 #include "core/io.h"
+#include "core/signals.h"
 #include "models/rate_ensemble.h"
 
 namespace sernn {
@@ -19,6 +21,7 @@ void check_compatible(const std::vector<Config>& configs) {
     j.erase("regularizer");
     j["train"].erase("seed");
     j["train"].erase("inject_nan_batch");
+    j["train"].erase("stop_after_batch");
     return j;
   };
   const auto ref = strip(configs[0]);
@@ -50,8 +53,11 @@ void write_member_files(const std::string& dir, const RateRNN& net, int64_t epoc
   });
 }
 
-void write_status(const std::string& dir, const std::string& status, int64_t epoch, int64_t epochs) {
-  atomic_write_text(dir + "/status.json", nlohmann::json{{"status", status}, {"epoch", epoch}, {"epochs", epochs}}.dump(2) + "\n");
+void write_status(const std::string& dir, const std::string& status, int64_t epoch, int64_t epochs,
+                  const std::string& message = "") {
+  nlohmann::json j{{"status", status}, {"epoch", epoch}, {"epochs", epochs}};
+  if (!message.empty()) j["message"] = message;
+  atomic_write_text(dir + "/status.json", j.dump(2) + "\n");
 }
 
 }  // namespace
@@ -62,7 +68,7 @@ std::vector<nlohmann::json> train_rate_ensemble(const std::vector<Config>& confi
   check_compatible(configs);
   const auto& c0 = configs[0];
   check_memory_fits(c0);
-  apply_threads(c0);
+  const auto threads = apply_threads(c0);
   const auto device = resolve_device(c0);
   const auto coords = resolve_coords(c0);
   const int64_t K = static_cast<int64_t>(configs.size());
@@ -77,7 +83,7 @@ std::vector<nlohmann::json> train_rate_ensemble(const std::vector<Config>& confi
     penalties.push_back(make_config_penalty(configs[k], coords));
     gammas.push_back(configs[k].get_float("regularizer.gamma"));
     make_dirs(dirs[k]);
-    atomic_write_text(dirs[k] + "/config.json", configs[k].to_json().dump(2) + "\n");
+    atomic_write_text(dirs[k] + "/config.json", run_config_json(configs[k], threads).dump(2) + "\n");
     atomic_write_text(dirs[k] + "/coords.csv", matrix_to_csv(coords));
     std::remove((dirs[k] + "/metrics.jsonl").c_str());
     write_member_files(dirs[k], members[k], 0);
@@ -87,6 +93,8 @@ std::vector<nlohmann::json> train_rate_ensemble(const std::vector<Config>& confi
   torch::optim::Adam adam(ens->parameters(), torch::optim::AdamOptions(c0.get_float("train.lr")));
   const int64_t epochs = c0.get_int("train.epochs"), bs = c0.get_int("train.batch_size");
   const double clip = c0.get_float("train.grad_clip");
+  const int64_t stop_after = c0.get_int("train.stop_after_batch");
+  int64_t global_batch = 0;
   std::vector<nlohmann::json> last(K);
 
   // Batches of split `s` for every member, stacked: inputs [K, T, B, C], labels [K, B].
@@ -168,6 +176,17 @@ std::vector<nlohmann::json> train_rate_ensemble(const std::vector<Config>& confi
         task_sum[k] += task_losses[k].item<double>() * b;
         if (regs[k].defined()) reg_sum[k] += regs[k].item<double>() * b;
         correct[k] += logits[k].argmax(1).eq(y[k]).sum().item<double>();
+      }
+      ++global_batch;
+      if (stop_after > 0 && global_batch == stop_after) request_stop(SIGTERM);
+      if (stop_requested()) {
+        // Within one batch of the signal. The ensemble keeps no checkpoint: a resumed sweep
+        // trains these members again from the start (same seeds, same result).
+        const auto why = fmt::format("stopped by signal {} in epoch {} after batch {}; the ensemble restarts on resume",
+                                     stop_signal(), epoch, global_batch);
+        for (const auto& d : dirs) write_status(d, "interrupted", epoch - 1, epochs, why);
+        if (!quiet) fmt::print("ensemble of {}: {}\n", K, why);
+        throw Interrupted{stop_signal()};
       }
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

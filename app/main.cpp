@@ -10,6 +10,7 @@
 
 #include "app/commands.h"
 #include "core/errors.h"
+#include "core/parallel.h"
 #include "core/signals.h"
 #include "core/trainer.h"
 
@@ -59,6 +60,7 @@ void usage() {
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines reach logs and pipes at once
+  sernn::configure_allocator();
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     usage();
     return argc < 2 ? 2 : 0;

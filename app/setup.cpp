@@ -21,13 +21,18 @@
 
 namespace sernn {
 
-int64_t set_intra_op_threads(int64_t threads) {
-  if (threads <= 0) threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
-  at::set_num_threads(static_cast<int>(threads));
-  return threads;
+int64_t set_intra_op_threads(int64_t threads, int64_t batch, int64_t hidden) {
+  const auto choice = choose_threads(threads, batch, hidden, available_cores());
+  apply_thread_choice(choice);
+  return choice.threads;
 }
 
-int64_t apply_threads(const Config& config) { return set_intra_op_threads(config.get_int("train.threads")); }
+ThreadChoice apply_threads(const Config& config) {
+  const auto choice = choose_threads(config.get_int("train.threads"), config.get_int("train.batch_size"),
+                                     config.get_int("model.hidden"), available_cores());
+  apply_thread_choice(choice);
+  return choice;
+}
 
 torch::Device resolve_device(const Config& config) {
   const std::string name = config.get_string("train.device");
@@ -256,10 +261,22 @@ void check_memory_fits(const Config& config) {
         config.get_int("model.hidden"), config.get_int("train.batch_size"), total / (1ull << 30), ram / (1ull << 30)));
 }
 
+nlohmann::json run_config_json(const Config& config, const ThreadChoice& threads) {
+  auto j = config.to_json();
+  // With train.threads given, config.json is the config as it was (that count is the record).
+  if (config.get_int("train.threads") > 0) return j;
+  j["runtime"] = {{"threads", threads.threads},
+                  {"intra_op_threads", threads.intra_op},
+                  {"threads_reason", threads.reason},
+                  {"cores_available", available_cores()}};
+  return j;
+}
+
 nlohmann::json train_run(const Config& config, const std::string& out_dir, bool resume, bool quiet,
                          std::shared_ptr<Collective> collective) {
   check_memory_fits(config);
-  apply_threads(config);
+  const auto threads = apply_threads(config);
+  if (!quiet) fmt::print("threads: {} ({})\n", threads.threads, threads.reason);
   const auto device = resolve_device(config);
   if (config.get_bool("train.deterministic")) at::globalContext().setDeterministicAlgorithms(true, false);
   const auto coords = resolve_coords(config);
@@ -283,7 +300,7 @@ nlohmann::json train_run(const Config& config, const std::string& out_dir, bool 
     if (!resume)
       for (const char* derived : {"analysis.json", "report.html", "final_analysis.json"})
         std::remove((out_dir + "/" + derived).c_str());
-    atomic_write_text(out_dir + "/config.json", config.to_json().dump(2) + "\n");
+    atomic_write_text(out_dir + "/config.json", run_config_json(config, threads).dump(2) + "\n");
     atomic_write_text(out_dir + "/coords.csv", matrix_to_csv(coords));
   }
 
@@ -304,6 +321,7 @@ nlohmann::json train_run(const Config& config, const std::string& out_dir, bool 
   }
   t.checkpoint_minutes = config.get_float("checkpoint.every_minutes");
   t.inject_nan_batch = config.get_int("train.inject_nan_batch");
+  t.stop_after_batch = config.get_int("train.stop_after_batch");
   t.log_every = config.get_int("train.log_every");
   t.quiet = quiet || (collective && collective->rank() != 0);
   t.collective = collective;

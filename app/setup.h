@@ -6,15 +6,21 @@
 
 #include "core/collective.h"
 #include "core/config.h"
+#include "core/parallel.h"
 #include "core/interfaces.h"
 #include "core/trainer.h"
 
 namespace sernn {
 
 /// Sets LibTorch's intra-op thread count (0 or less = all cores); returns the count used.
-int64_t set_intra_op_threads(int64_t threads);
+/// `--threads` of the benchmarks: choose_threads (core/parallel.h) for a batch and hidden size,
+/// applied; returns the pool thread count.
+int64_t set_intra_op_threads(int64_t threads, int64_t batch = 128, int64_t hidden = 100);
 /// Applies train.threads (0 = all cores) to LibTorch's intra-op pool; returns the count.
-int64_t apply_threads(const Config& config);
+ThreadChoice apply_threads(const Config& config);
+/// config.json of a run: the config, plus "runtime" (threads chosen, cores available) when
+/// train.threads = 0 left the choice to sernn; Config::from_json skips it.
+nlohmann::json run_config_json(const Config& config, const ThreadChoice& threads);
 /// train.device as a torch::Device; InputError if CUDA is asked for and not available.
 torch::Device resolve_device(const Config& config);
 /// Neuron coordinates [N, 3] float64: model.coords (CSV) or model.grid; the count must equal

@@ -264,7 +264,12 @@ int64_t run_sweep_ensembles(const Config& base, const std::vector<SweepRun>& run
       configs.push_back(run_config(base, *pending[j], o.threads_per_job * o.jobs));
       dirs.push_back(o.out_dir + "/" + pending[j]->dir);
     }
-    train_rate_ensemble(configs, dirs, o.quiet);
+    try {
+      train_rate_ensemble(configs, dirs, o.quiet);
+    } catch (const Interrupted&) {
+      write_results(o.out_dir, all);
+      throw;
+    }
     done += static_cast<int64_t>(configs.size());
     write_results(o.out_dir, all);
     if (!o.quiet) fmt::print("ensemble of {} done ({}/{} runs)\n", configs.size(), done, runs.size());

@@ -2,11 +2,14 @@
 
 #include <malloc.h>
 
+#include <atomic>
 #include <fstream>
+#include <thread>
 #include <sstream>
 
 #include <fmt/format.h>
 
+#include "core/parallel.h"
 #include "core/trainer.h"
 #include "models/rate_rnn.h"
 #include "models/spiking_rnn.h"
@@ -78,6 +81,26 @@ double time_gemms(const std::vector<GemmShape>& gs, const torch::Device& device,
       device, 1, repeats);
 }
 
+/// K threads spinning (a co-runner: a build, another sweep) for the lifetime of the object.
+class BusyThreads {
+ public:
+  explicit BusyThreads(int64_t k) {
+    for (int64_t i = 0; i < k; ++i)
+      threads_.emplace_back([this] {
+        volatile uint64_t x = 0;
+        while (!stop_.load(std::memory_order_relaxed)) x = x + 1;
+      });
+  }
+  ~BusyThreads() {
+    stop_ = true;
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
 }  // namespace
 
 double current_rss_mb() { return proc_status_mb("VmRSS:"); }
@@ -93,11 +116,14 @@ bool reset_peak_rss() {
 void run_train_bench(const TrainBenchOptions& o, BenchReport& report) {
   const bool spiking = o.model == "shd";
   const int64_t inputs = spiking ? 700 : 8, classes = spiking ? 20 : 4;
-  // Large blocks straight from mmap, so freed memory leaves the resident set and each case's
-  // peak is its own.
-  mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+  // The allocator as training configures it (large blocks reused from the heap: without it the
+  // step times measure page faults); malloc_trim before each case's baseline returns freed
+  // memory, so each case's peak is its own.
+  configure_allocator();
   for (int64_t n : o.hidden)
     for (int64_t t : o.steps) {
+      // LibTorch's own threads as training would set them for this hidden size (core/parallel.h).
+      apply_thread_choice(choose_threads(parallel_threads(), o.batch, n, available_cores()));
       const auto gemms = step_gemms(spiking, inputs, n, classes, t, o.batch);
       const double flops = gemm_flops(gemms);
       const double gemm_ms = time_gemms(gemms, o.device, o.repeats);
@@ -149,6 +175,18 @@ void run_train_bench(const TrainBenchOptions& o, BenchReport& report) {
                             {"gflops", flops / (ms * 1e6)},
                             {"gemm_gflops", flops / (gemm_ms * 1e6)},
                             {"roofline_ratio", gemm_ms / ms}};
+        if (o.load > 0) {
+          BusyThreads busy(o.load);
+          const double loaded_ms = time_ms(step, o.device, 0, o.repeats);
+          r["load_threads"] = o.load;
+          r["fwd_bwd_ms_loaded"] = loaded_ms;
+          r["samples_per_s_loaded"] = o.batch / (loaded_ms / 1000.0);
+          r["loaded_vs_quiet"] = ms / loaded_ms;
+          if (o.verbose)
+            fmt::print("{} {:<9} N={:<5} T={:<5} B={}: {:9.1f} ms/iter  {:8.1f} samples/s with {} busy thread{}\n",
+                       o.model, impl, n, t, o.batch, loaded_ms, r["samples_per_s_loaded"].get<double>(), o.load,
+                       o.load == 1 ? "" : "s");
+        }
         if (o.verbose)
           fmt::print("{} {:<9} N={:<5} T={:<5} B={}: {:9.1f} ms/iter  {:8.1f} samples/s  peak {:8.1f} MB  {:6.1f} GFLOP/s "
                      "(GEMM {:6.1f})\n",

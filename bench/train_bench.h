@@ -9,6 +9,8 @@
 ///   gflops         useful GEMM FLOPs of the step / step time
 ///   gemm_gflops    the same GEMM list timed alone on the same device, same shapes
 ///   roofline_ratio gflops / gemm_gflops (1 = the step runs at the device's GEMM speed)
+/// With `load` K > 0 also: load_threads (K), fwd_bwd_ms_loaded, samples_per_s_loaded and
+/// loaded_vs_quiet (samples_per_s_loaded / samples_per_s), timed while K threads spin.
 #include <string>
 #include <vector>
 
@@ -25,6 +27,9 @@ struct TrainBenchOptions {
   int repeats = 3;
   torch::Device device = torch::kCPU;
   bool verbose = true;
+  /// Busy threads of the benchmark's own spinning beside each case's second timing (0 = none):
+  /// the throughput on a shared machine, reported next to the quiet figure.
+  int64_t load = 0;
 };
 
 void run_train_bench(const TrainBenchOptions& options, BenchReport& report);

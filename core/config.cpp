@@ -80,10 +80,11 @@ std::vector<ConfigKey> make_schema() {
       {"train.batch_size", T::Int, 128, "minibatch size", 1, 1e7, {}},
       {"train.lr", T::Float, 1e-3, "Adam learning rate", 1e-12, 1e3, {}},
       {"train.seed", T::Int, 1, "random seed", 0, 9.2e18, {}},
-      {"train.threads", T::Int, 0, "intra-op CPU threads (0 = all cores)", 0, 4096, {}},
+      {"train.threads", T::Int, 0, "CPU threads (0 = auto: from the batch size and the cores available; see config.json's runtime)", 0, 4096, {}},
       {"train.device", T::String, "cpu", "cpu or cuda[:i]", -inf, inf, {}},
       {"train.grad_clip", T::Float, 0.0, "clip the global gradient norm to this value (0 = off)", 0.0, 1e12, {}},
       {"train.inject_nan_batch", T::Int, 0, "testing: make the loss NaN at this global batch (0 = off)", 0, 9.2e18, {}},
+      {"train.stop_after_batch", T::Int, 0, "testing: stop as on SIGTERM after this global batch (0 = off)", 0, 9.2e18, {}},
       {"train.deterministic", T::Bool, false, "use only deterministic kernels (matters on CUDA)", -inf, inf, {}},
       {"train.log_every", T::Int, 10, "batches between progress log lines (non-terminal output)", 1, 1e9, {}},
       // regularizer
@@ -312,7 +313,10 @@ Config Config::from_string(const std::string& text, bool json, const std::string
 
 Config Config::from_json(const Json& nested, const std::string& origin) {
   Config c;
-  c.load_nested(nested, origin, "");
+  // "runtime" describes the process that wrote a run's config.json (threads chosen): not input.
+  auto keys = nested;
+  if (keys.is_object()) keys.erase("runtime");
+  c.load_nested(keys, origin, "");
   return c;
 }
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <limits>
 #include <fstream>
@@ -352,6 +353,7 @@ nlohmann::json Trainer::fit(bool resume) {
         progress.batch(epoch, opt_.epochs, b, batches, pos.task_sum.item<double>() / pos.samples,
                        static_cast<double>(pos.correct.item<int64_t>()) / pos.samples, pos.samples / std::max(secs, 1e-9));
       }
+      if (opt_.stop_after_batch > 0 && (epoch - 1) * batches + b == opt_.stop_after_batch) request_stop(SIGTERM);
       const bool timed = opt_.checkpoint_minutes > 0 && seconds_since(last_checkpoint) >= 60.0 * opt_.checkpoint_minutes;
       // Data-parallel runs checkpoint at epoch ends only (the running sums live on every rank).
       if ((timed || stop_requested()) && b < batches && world == 1) {

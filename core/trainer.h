@@ -42,6 +42,7 @@ struct TrainerOptions {
   bool quiet = false;          ///< no progress output (tests)
   double checkpoint_minutes = 0;  ///< extra checkpoints inside an epoch (0 = epoch ends only)
   int64_t inject_nan_batch = 0;   ///< fault injection for tests: NaN loss at this global batch (1-based)
+  int64_t stop_after_batch = 0;   ///< tests: a stop request (as SIGTERM) after this global batch (1-based)
   /// Data-parallel group (null = one process). Rank r trains on batches r, r + W, ... of every
   /// epoch; gradients and the epoch's sums are averaged/summed over ranks; only rank 0 writes.
   std::shared_ptr<Collective> collective;

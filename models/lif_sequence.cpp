@@ -1,6 +1,6 @@
 #include "models/lif_sequence.h"
 
-#include <ATen/Parallel.h>
+#include "core/parallel.h"
 
 #ifdef SERNN_HAS_CUDA
 #include <c10/cuda/CUDAStream.h>
@@ -135,7 +135,7 @@ Tensor spike_gemm(const Tensor& g, const Tensor& s) {
     const Spike* sp = sc.data_ptr<Spike>();
     scalar_t* out = out_t.data_ptr<scalar_t>();
     // Threads own disjoint ranges of presynaptic neurons j, so no two write the same row.
-    at::parallel_for(0, N, 16, [&](int64_t j0, int64_t j1) {
+    parallel_for(0, N, 16, [&](int64_t j0, int64_t j1) {
       for (int64_t r = 0; r < R; ++r) {
         const Spike* s_row = sp + r * N;
         const scalar_t* g_row = gp + r * X;
@@ -225,7 +225,7 @@ class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> 
         const scalar_t* drive_p = drive.data_ptr<scalar_t>();
         // Batch elements are independent: each thread runs the whole time loop for its rows,
         // so there is no barrier per step.
-        at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+        parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
           std::vector<scalar_t> cur(N), co(C);
           for (int64_t t = 0; t < T; ++t)
             forward_step_cpu<scalar_t>(t ? mem_p + (t - 1) * B * N : nullptr, t ? spk_p + (t - 1) * B * N : nullptr,
@@ -289,7 +289,7 @@ class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> 
         // Shared [B, N] buffers; each thread touches only its own rows.
         auto gs = torch::empty({B, N}, mem.options());
         auto gv_a = torch::zeros({B, N}, mem.options()), gv_b = torch::zeros({B, N}, mem.options());
-        at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+        parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
           torch::NoGradGuard no_grad;  // worker threads start with grad mode on
           auto gs_rows = gs.slice(0, b0, b1);
           scalar_t *gv = gv_a.data_ptr<scalar_t>(), *gv_next = gv_b.data_ptr<scalar_t>();
@@ -379,7 +379,7 @@ class SparseProjection : public torch::autograd::Function<SparseProjection> {
       const int64_t chunk = 256, chunks = (R + chunk - 1) / chunk;
       std::vector<std::vector<int64_t>> chunk_cols(chunks);
       std::vector<std::vector<scalar_t>> chunk_vals(chunks);
-      at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+      parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
         std::vector<int64_t> nz(I);
         for (int64_t c = c0; c < c1; ++c) {
           auto& cc = chunk_cols[c];
@@ -436,7 +436,7 @@ class SparseProjection : public torch::autograd::Function<SparseProjection> {
       const scalar_t* gp = g.data_ptr<scalar_t>();
       scalar_t* out = gwt.data_ptr<scalar_t>();
       // Threads own disjoint column ranges of dW^T, so no two write the same element.
-      at::parallel_for(0, O, 16, [&](int64_t o0, int64_t o1) {
+      parallel_for(0, O, 16, [&](int64_t o0, int64_t o1) {
         for (int64_t r = 0; r < R; ++r)
           for (int64_t k = cnt[r]; k < cnt[r + 1]; ++k) {
             scalar_t* row = out + cp[k] * O;

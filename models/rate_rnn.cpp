@@ -1,5 +1,7 @@
 #include "models/rate_rnn.h"
 
+#include "models/rate_sequence.h"
+
 #include <cmath>
 
 namespace sernn {
@@ -49,6 +51,15 @@ torch::Tensor RateRNNImpl::hidden_states(const torch::Tensor& x, bool noisy) {
   // Fast path: the input projection of all T steps as one GEMM, bias folded in.
   torch::Tensor drive;
   if (!options.reference()) drive = torch::addmm(recurrent->bias, x.reshape({T * B, -1}), input->weight.t()).view({T, B, N});
+  if (!options.reference() && x.is_cpu()) {
+    // The whole time loop as one autograd node (rate_sequence.h); the noise drawn up front.
+    torch::Tensor noise;
+    if (sigma > 0) {
+      noise = torch::randn({T, B, N}, x.options());
+      noise = per_neuron ? noise * (a_vec.sqrt() * sigma) : noise * (std::sqrt(a) * sigma);
+    }
+    return rate_network(drive, w, per_neuron ? a_vec : torch::tensor(a, torch::kFloat64), noise, options.tanh());
+  }
   // unbind, not drive[t]: T select-backwards would each materialise a full [T, B, N] gradient.
   std::vector<torch::Tensor> drives, xs;
   if (options.reference()) xs = x.unbind(0);

@@ -195,3 +195,21 @@ TEST(HostileInputs, SizesThatCannotFitAreRefusedBeforeAnyOutput) {
   EXPECT_EQ(run_cli({"train", "--out", dir + "/run", "--set", "task.train_size=900000000", "--quiet"}, dir + "/log"), 2);
   EXPECT_FALSE(fs::exists(dir + "/run"));
 }
+
+TEST(Signals, StopEndsTrainingWithinOneBatchWithACheckpointThenResumes) {
+  // A stop request after global batch 3 (train.stop_after_batch: as if SIGTERM arrived during
+  // batch 3) ends the run after that batch, not at the epoch's end: status interrupted "after
+  // batch 3" and a checkpoint; the resumed run equals an uninterrupted one.
+  const auto dir = sernn::testing::temp_dir("onebatch");
+  train_run(tiny(2), dir + "/full", false, true);
+  auto c = tiny(2);
+  c.set("train.stop_after_batch=3");
+  EXPECT_THROW(train_run(c, dir + "/cut", false, true), Interrupted);
+  clear_stop();
+  const auto status = nlohmann::json::parse(read_file(dir + "/cut/status.json"));
+  EXPECT_EQ(status["status"], "interrupted");
+  EXPECT_NE(status.value("message", "").find("epoch 1 after batch 3"), std::string::npos) << status.dump();
+  EXPECT_TRUE(fs::exists(dir + "/cut/checkpoint.pt"));
+  train_run(c, dir + "/cut", true, true);
+  expect_same_run(dir + "/full", dir + "/cut", 2);
+}

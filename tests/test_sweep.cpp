@@ -89,6 +89,49 @@ TEST(Sweep, KilledMidwayResumesToTheSameResults) {
   EXPECT_EQ(results_rows(dir + "/cut"), full);
 }
 
+TEST(Sweep, SigtermStopsAnEnsembleSweepWithinOneBatchThenResumes) {
+  // Four rate networks as one batched ensemble, 256 batches per epoch: a SIGTERM once they run
+  // ends the sweep within one batch (not at the epoch's end), every member `interrupted`; the
+  // resumed sweep finishes them all.
+  const auto dir = sernn::testing::temp_dir("ens_sig");
+  const std::string cfg = std::string(SERNN_SOURCE_DIR) + "/configs/rate_onechoice.toml";
+  const std::vector<std::string> args{
+      "sweep", "--config", cfg, "--out", dir + "/sw", "--groups", "l1,sernn", "--gammas", "0.001,0.05", "--seeds", "1",
+      "--ensemble", "4", "--threads", "1", "--set", "train.epochs=1", "--set", "task.train_size=8192", "--set",
+      "task.val_size=64", "--set", "task.test_size=64", "--set", "train.batch_size=32", "--quiet"};
+  const pid_t pid = spawn(args, dir + "/cut.log");
+  std::vector<std::string> statuses;
+  const auto running = [&] {
+    statuses.clear();
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(dir + "/sw", ec), end; !ec && it != end; it.increment(ec))
+      if (it->path().filename() == "status.json") statuses.push_back(it->path().string());
+    return statuses.size() == 4 && read_file(statuses[0]).find("running") != std::string::npos;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!running() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(running()) << read_file(dir + "/cut.log");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // some batches into the epoch
+  const auto t0 = std::chrono::steady_clock::now();
+  kill(pid, SIGTERM);
+  const int rc = wait_exit(pid);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(rc, 128 + SIGTERM) << read_file(dir + "/cut.log");
+  EXPECT_LT(secs, 5.0) << "an epoch here is 256 batches; one batch is milliseconds";
+  for (const auto& s : statuses) {
+    const auto st = nlohmann::json::parse(read_file(s));
+    EXPECT_EQ(st["status"], "interrupted") << s;
+    const auto msg = st.value("message", "");
+    const auto at = msg.find("after batch ");
+    ASSERT_NE(at, std::string::npos) << msg;
+    EXPECT_LT(std::stoi(msg.substr(at + 12)), 256) << "stopped inside the epoch: " << msg;
+  }
+  ASSERT_EQ(wait_exit(spawn(args, dir + "/resume.log")), 0) << read_file(dir + "/resume.log");
+  for (const auto& s : statuses) EXPECT_EQ(nlohmann::json::parse(read_file(s))["status"], "finished") << s;
+  EXPECT_EQ(results_rows(dir + "/sw").find("interrupted"), std::string::npos);
+}
+
 TEST(Sweep, ShardsTogetherEqualTheWholeSweep) {
   const auto dir = sernn::testing::temp_dir("shards");
   const std::string cfg = std::string(SERNN_SOURCE_DIR) + "/configs/rate_onechoice.toml";

@@ -235,3 +235,28 @@ TEST(TrainRun, BadActivityBandOnResumeLeavesTheRunAsItWas) {
   EXPECT_TRUE(fs::exists(dir + "/analysis.json"));
   EXPECT_TRUE(fs::exists(dir + "/checkpoint.pt"));
 }
+
+TEST(TrainRun, AutoThreadsAreRecordedInConfigJsonAndResumeReadsIt) {
+  // train.threads = 0: sernn's choice goes into config.json ("runtime"), which a resume reads
+  // back without taking it for a config key.
+  const auto dir = sernn::testing::temp_dir("auto_threads");
+  auto c = small_rate_config();
+  c.set("train.threads=0");
+  c.set("train.epochs=1");
+  c.set("task.train_size=128");
+  train_run(c, dir, false, true);
+  const auto j = nlohmann::json::parse(read_file(dir + "/config.json"));
+  ASSERT_TRUE(j.contains("runtime")) << j.dump();
+  const auto expected = choose_threads(0, 32, 100, available_cores());
+  EXPECT_EQ(j["runtime"]["threads"], expected.threads);
+  EXPECT_EQ(j["runtime"]["intra_op_threads"], expected.intra_op);
+  EXPECT_EQ(j["runtime"]["cores_available"], available_cores());
+  EXPECT_EQ(j["train"]["threads"], 0);
+  atomic_write_text(dir + "/config.json", [&] {
+    auto k = j;
+    k["train"]["epochs"] = 2;
+    return k.dump(2);
+  }());
+  EXPECT_NO_THROW(train_run(read_run_config(dir), dir, true, true));
+  EXPECT_EQ(jsonl_lines(dir + "/metrics.jsonl").size(), 2u);
+}

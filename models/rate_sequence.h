@@ -1,0 +1,28 @@
+#pragma once
+/// The rate RNN's hidden layer over a whole sequence as one autograd node (the `fast` CPU path of
+/// RateRNN; see rate_rnn.h for the model):
+///
+///     z_t = drive_t + W h_{t-1},   a_t = f(z_t),   h_{-1} = 0
+///     h_t = a_t                              (shared alpha = 1: the Keras SimpleRNN)
+///     h_t = (1 - alpha) h_{t-1} + alpha a_t  (shared alpha)
+///     h_t = h_{t-1} + alpha_i (a_t - h_{t-1}) (per-neuron alpha_i)
+///     h_t += noise_t                          (training noise, pre-drawn and pre-scaled)
+///
+/// Why: the per-step LibTorch graph costs three small GEMMs per step, each an OpenMP parallel
+/// region inside OpenBLAS; with a busy core every region waits for a descheduled thread (a run
+/// at 2 threads beside a build was 40x slower than at 1). Here batch rows are independent, so
+/// each thread runs the whole time loop, forward and backward, for its own rows (one parallel
+/// region per direction; the per-step products run single-threaded inside it), and the weight
+/// gradient is one GEMM over all steps afterwards.
+#include <torch/torch.h>
+
+namespace sernn {
+
+/// drive: [T, B, N] (input projection, recurrent bias included); weight: [N, N] (out, in);
+/// alpha: 0-dim (shared, a constant) or [N] (per neuron, differentiable); noise: [T, B, N] or
+/// undefined; tanh: f = tanh, else ReLU. Returns h [T, B, N], differentiable in drive, weight, a
+/// per-neuron alpha and the noise (whose scale may depend on alpha). CPU, float32 or float64.
+torch::Tensor rate_network(const torch::Tensor& drive, const torch::Tensor& weight, const torch::Tensor& alpha,
+                           const torch::Tensor& noise, bool tanh);
+
+}  // namespace sernn
