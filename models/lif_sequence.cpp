@@ -428,24 +428,29 @@ class SparseProjection : public torch::autograd::Function<SparseProjection> {
     const int64_t I = ctx->saved_data["inputs"].toInt();
     const auto g = grads[0].contiguous();
     const int64_t R = g.size(0), O = g.size(1);
-    auto gwt = torch::zeros({I, O}, g.options());
+    // Rows split into parts, one private dW^T per part, summed at the end: threads never share a
+    // cache line of the output (a split over output columns did, and made 2 threads 6x the work).
+    const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(parallel_threads(), R / 256));
+    auto partial = torch::zeros({parts, I, O}, g.options());
     AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "sparse_projection_backward", [&] {
       const auto* cnt = counts.data_ptr<int64_t>();
       const auto* cp = cols.data_ptr<int64_t>();
       const auto* vp = vals.data_ptr<scalar_t>();
       const scalar_t* gp = g.data_ptr<scalar_t>();
-      scalar_t* out = gwt.data_ptr<scalar_t>();
-      // Threads own disjoint column ranges of dW^T, so no two write the same element.
-      parallel_for(0, O, 16, [&](int64_t o0, int64_t o1) {
-        for (int64_t r = 0; r < R; ++r)
-          for (int64_t k = cnt[r]; k < cnt[r + 1]; ++k) {
-            scalar_t* row = out + cp[k] * O;
-            const scalar_t v = vp[k];
-            const scalar_t* gr = gp + r * O;
-            for (int64_t o = o0; o < o1; ++o) row[o] += v * gr[o];
-          }
+      parallel_for(0, parts, 1, [&](int64_t p0, int64_t p1) {
+        for (int64_t part = p0; part < p1; ++part) {
+          scalar_t* out = partial.data_ptr<scalar_t>() + part * I * O;
+          for (int64_t r = part * R / parts; r < (part + 1) * R / parts; ++r)
+            for (int64_t k = cnt[r]; k < cnt[r + 1]; ++k) {
+              scalar_t* row = out + cp[k] * O;
+              const scalar_t v = vp[k];
+              const scalar_t* gr = gp + r * O;
+              for (int64_t o = 0; o < O; ++o) row[o] += v * gr[o];
+            }
+        }
       });
     });
+    const auto gwt = parts == 1 ? partial[0] : partial.sum(0);
     return {Tensor(), gwt.t(), g.sum(0)};
   }
 };
