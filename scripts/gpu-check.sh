@@ -8,7 +8,8 @@
 # usage: scripts/gpu-check.sh [OUT_DIR]      (default: $OUT, else build-gpu/check)
 # env:   BUILD_DIR (default build-gpu), QUICK=1 (fewer benchmark cases), SNNTORCH_DIR,
 #        PYTHON (an interpreter with torch, default python3)
-# On a bare CUDA machine, carry .gpu-kit (../shared/gpu/make-kit.sh) along: it is sourced here.
+# On a bare CUDA machine, carry .gpu-kit (../shared/gpu/make-kit.sh) along: it is sourced here;
+# carry .peers (a snnTorch checkout: .peers/snntorch) for the side-by-side. Exit 3: no CUDA torch.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -32,6 +33,10 @@ if ! cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release ${SERNN
   exit 1
 fi
 grep -E "sernn: (Torch|CUDA)" "$out/build.log" | tee -a "$out/summary.txt"
+if ! grep -q "sernn: CUDA kernels" "$out/build.log"; then
+  stamp "the Torch found has no CUDA: nothing to check here (the gpu tests would only skip)"
+  exit 3
+fi
 sernn="$build/sernn"
 
 stamp "gpu tests"
