@@ -48,12 +48,19 @@ TEST(Parallel, WorkersShareTheWorkAndNestedCallsRunInline) {
   std::atomic<int> inner{0};
   std::mutex m;
   std::set<std::thread::id> ids;
+  auto seen = [&] {
+    std::lock_guard<std::mutex> g(m);
+    return ids.size();
+  };
   parallel_for(0, 300, 1, [&](int64_t b0, int64_t b1) {
     {
       std::lock_guard<std::mutex> g(m);
       ids.insert(std::this_thread::get_id());
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // long enough for every worker to wake
+    // Hold this chunk until a second thread has taken one (a worker woke), or 10 s pass.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (seen() < 2 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     parallel_for(b0, b1, 1, [&](int64_t c0, int64_t c1) { inner += static_cast<int>(c1 - c0); });
   });
   EXPECT_EQ(inner.load(), 300);
