@@ -112,7 +112,7 @@ nlohmann::json analyze_run(const std::string& run_dir, const AnalysisOptions& o)
   if (file_exists(coords_path)) coords = read_coords_csv(coords_path);
   nlohmann::json out = nlohmann::json::array();
   for (int64_t e = 0;; ++e) {
-    const auto path = fmt::format("{}/weights/epoch_{:03d}.csv", run_dir, e);
+    const auto path = snapshot_weights_path(run_dir, e);
     if (!file_exists(path)) break;
     const auto w = read_matrix_csv(path);
     if (w.size(0) != w.size(1)) throw InputError(fmt::format("{}: weights must be square, got {} x {}", path, w.size(0), w.size(1)));

@@ -56,7 +56,7 @@ std::string run_report_html(const std::string& title, const nlohmann::json& conf
 
   const auto& last = analysis.back();
   const int64_t epoch = last.value("epoch", int64_t{0});
-  const auto weights_path = fmt::format("{}/weights/epoch_{:03d}.csv", run_dir, epoch);
+  const auto weights_path = snapshot_weights_path(run_dir, epoch);
   if (file_exists(weights_path)) {
     const auto w = read_matrix_csv(weights_path);
     std::vector<int64_t> ci = last["modularity"]["communities"].get<std::vector<int64_t>>();

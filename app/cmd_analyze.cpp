@@ -23,13 +23,7 @@ namespace sernn {
 namespace {
 
 /// Strength of the run's penalty convention: the config's, or the model family default.
-Strength run_strength(const std::string& run_dir) {
-  const auto cfg = read_run_config(run_dir);
-  const auto s = cfg.get_string("regularizer.strength");
-  if (s == "in") return Strength::In;
-  if (s == "out") return Strength::Out;
-  return cfg.get_string("model.kind") == "spiking" ? Strength::In : Strength::Out;
-}
+Strength run_strength(const std::string& run_dir) { return config_strength(read_run_config(run_dir)); }
 
 /// Fixed points and Jacobian spectra of a loaded rate run's model (zero input), or null for
 /// other model families.

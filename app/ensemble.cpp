@@ -45,8 +45,8 @@ void check_compatible(const std::vector<Config>& configs) {
 void write_member_files(const std::string& dir, const RateRNN& net, int64_t epoch) {
   make_dirs(dir + "/weights");
   make_dirs(dir + "/models");
-  atomic_write_text(fmt::format("{}/weights/epoch_{:03d}.csv", dir, epoch), matrix_to_csv(net->recurrent->weight));
-  atomic_write_with(fmt::format("{}/models/epoch_{:03d}.pt", dir, epoch), [&](const std::string& tmp) {
+  atomic_write_text(snapshot_weights_path(dir, epoch), matrix_to_csv(net->recurrent->weight));
+  atomic_write_with(snapshot_model_path(dir, epoch), [&](const std::string& tmp) {
     torch::serialize::OutputArchive a;
     net->save(a);
     a.save_to(tmp);

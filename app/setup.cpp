@@ -227,9 +227,7 @@ std::shared_ptr<Penalty> make_config_penalty(const Config& config, const torch::
   const std::string grad = config.get_string("regularizer.comm_grad");
   o.comm_grad = grad == "full" ? CommGrad::Full : grad == "detached" ? CommGrad::Detached
                                                   : (spiking ? CommGrad::Detached : CommGrad::Full);
-  const std::string strength = config.get_string("regularizer.strength");
-  o.strength = strength == "in" ? Strength::In : strength == "out" ? Strength::Out
-                                                 : (spiking ? Strength::In : Strength::Out);
+  o.strength = config_strength(config);
   o.comms_factor = config.get_float("regularizer.comms_factor");
   return make_penalty(config.get_string("regularizer.kind"), o, config.get_float("regularizer.resolvent_alpha"));
 }
@@ -259,6 +257,13 @@ void check_memory_fits(const Config& config) {
         "model.hidden = {}, train.batch_size = {} and the task sizes need about {:.1f} GiB, more than this machine's "
         "{:.1f} GiB of memory allows",
         config.get_int("model.hidden"), config.get_int("train.batch_size"), total / (1ull << 30), ram / (1ull << 30)));
+}
+
+Strength config_strength(const Config& config) {
+  const auto s = config.get_string("regularizer.strength");
+  if (s == "in") return Strength::In;
+  if (s == "out") return Strength::Out;
+  return config.get_string("model.kind") == "spiking" ? Strength::In : Strength::Out;
 }
 
 nlohmann::json run_config_json(const Config& config, const ThreadChoice& threads) {
@@ -367,7 +372,7 @@ LoadedRun load_run(const std::string& run_dir, int64_t epoch) {
 }
 
 std::string run_model_path(const std::string& run_dir, int64_t epoch) {
-  return fmt::format("{}/models/epoch_{:03d}.pt", run_dir, epoch);
+  return snapshot_model_path(run_dir, epoch);
 }
 
 nlohmann::json run_pathways(const LoadedRun& run, int64_t max_hops) {

@@ -9,6 +9,7 @@
 #include "core/parallel.h"
 #include "core/interfaces.h"
 #include "core/trainer.h"
+#include "regularizers/communicability.h"
 
 namespace sernn {
 
@@ -18,6 +19,11 @@ namespace sernn {
 int64_t set_intra_op_threads(int64_t threads, int64_t batch = 128, int64_t hidden = 100);
 /// Applies train.threads (0 = all cores) to LibTorch's intra-op pool; returns the count.
 ThreadChoice apply_threads(const Config& config);
+/// The node strength of a run's penalty and analysis: regularizer.strength, or for `auto` the
+/// model family's reference convention (out-strength for rate runs, whose Keras kernels store
+/// presynaptic rows; in-strength for spiking runs, snnTorch's postsynaptic rows). The one place
+/// that works the default out (penalties, `sernn analyze`, sweep results).
+Strength config_strength(const Config& config);
 /// config.json of a run: the config, plus "runtime" (threads chosen, cores available) when
 /// train.threads = 0 left the choice to sernn; Config::from_json skips it.
 nlohmann::json run_config_json(const Config& config, const ThreadChoice& threads);

@@ -61,13 +61,12 @@ nlohmann::json final_analysis(const std::string& dir, int64_t epoch) {
   const auto cache = dir + "/final_analysis.json";
   auto j = read_json_or_null(cache);
   if (j.is_object() && j.value("epoch", int64_t{-1}) == epoch && j.contains("pathways")) return j;
-  const auto w = read_matrix_csv(fmt::format("{}/weights/epoch_{:03d}.csv", dir, epoch));
+  const auto w = read_matrix_csv(snapshot_weights_path(dir, epoch));
   torch::Tensor coords;
   if (file_exists(dir + "/coords.csv")) coords = read_coords_csv(dir + "/coords.csv");
   AnalysisOptions o;
-  const auto cfg = read_json_or_null(dir + "/config.json");
-  const bool spiking = cfg.is_object() && cfg["model"]["kind"] == "spiking";
-  o.strength = spiking ? Strength::In : Strength::Out;
+  // The run's own convention (regularizer.strength honoured), as `sernn analyze` uses it.
+  o.strength = file_exists(dir + "/config.json") ? config_strength(read_run_config(dir)) : Strength::Out;
   j = analyze_matrix(w, coords, o);
   j["pathways"] = run_pathways(dir, epoch);
   j["epoch"] = epoch;

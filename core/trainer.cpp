@@ -89,12 +89,11 @@ Evaluation Trainer::evaluate(Split split, int64_t epoch) const {
 
 void Trainer::write_snapshot(int64_t epoch) const {
   if (!writer()) return;
-  const std::string dir = opt_.out_dir + "/weights", models = opt_.out_dir + "/models";
-  make_dirs(dir);
-  make_dirs(models);
-  atomic_write_text(fmt::format("{}/epoch_{:03d}.csv", dir, epoch), matrix_to_csv(net_->recurrent_weight()));
+  make_dirs(opt_.out_dir + "/weights");
+  make_dirs(opt_.out_dir + "/models");
+  atomic_write_text(snapshot_weights_path(opt_.out_dir, epoch), matrix_to_csv(net_->recurrent_weight()));
   // The whole model of every epoch, for `sernn export --epoch E` and analyses.
-  atomic_write_with(fmt::format("{}/epoch_{:03d}.pt", models, epoch), [&](const std::string& tmp) {
+  atomic_write_with(snapshot_model_path(opt_.out_dir, epoch), [&](const std::string& tmp) {
     torch::serialize::OutputArchive archive;
     net_->save(archive);
     archive.save_to(tmp);

@@ -260,3 +260,15 @@ TEST(TrainRun, AutoThreadsAreRecordedInConfigJsonAndResumeReadsIt) {
   EXPECT_NO_THROW(train_run(read_run_config(dir), dir, true, true));
   EXPECT_EQ(jsonl_lines(dir + "/metrics.jsonl").size(), 2u);
 }
+
+TEST(TrainRun, StrengthConventionHasOneSourceAndHonoursTheKey) {
+  // config_strength: the family default for `auto` (rate: out; spiking: in), the key otherwise.
+  Config rate, spiking;
+  spiking.set("model.kind=spiking");
+  EXPECT_EQ(config_strength(rate), Strength::Out);
+  EXPECT_EQ(config_strength(spiking), Strength::In);
+  rate.set("regularizer.strength=in");
+  spiking.set("regularizer.strength=out");
+  EXPECT_EQ(config_strength(rate), Strength::In);
+  EXPECT_EQ(config_strength(spiking), Strength::Out);
+}
