@@ -101,7 +101,8 @@ int bench_regularizer(int argc, char** argv) {
   o.dtype = parse_dtype(args["dtype"].as<std::string>());
   o.repeats = std::max(1, args["repeats"].as<int>());
   o.max_matmul_gflop = args["max-matmul-gflop"].as<double>();
-  BenchReport report(o.device, set_intra_op_threads(args["threads"].as<int64_t>(), 128, *std::max_element(o.n.begin(), o.n.end())));
+  BenchReport report(o.device,
+                     configure_threads(args["threads"].as<int64_t>(), 128, *std::max_element(o.n.begin(), o.n.end())).threads);
   run_regularizer_bench(o, report);
   finish(report, args);
   return 0;
@@ -152,8 +153,8 @@ int bench_train(int argc, char** argv) {
   o.repeats = std::max(1, args["repeats"].as<int>());
   o.load = args["load"].as<int64_t>();
   if (o.load < 0 || o.load > 1024) throw InputError(fmt::format("--load: {} busy threads (0 to 1024)", o.load));
-  BenchReport report(o.device, set_intra_op_threads(args["threads"].as<int64_t>(), o.batch,
-                                                    *std::max_element(o.hidden.begin(), o.hidden.end())));
+  BenchReport report(o.device, configure_threads(args["threads"].as<int64_t>(), o.batch,
+                                                 *std::max_element(o.hidden.begin(), o.hidden.end())).threads);
   run_train_bench(o, report);
   finish(report, args);
   return 0;

@@ -3,17 +3,16 @@
 #include <algorithm>
 #include <iostream>
 #include <sstream>
-#include <thread>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "app/cli.h"
-#include "core/parallel.h"
 #include "app/commands.h"
 #include "app/sweep.h"
 #include "core/errors.h"
 #include "core/io.h"
+#include "core/parallel.h"
 #include "regularizers/penalties.h"
 
 namespace sernn {

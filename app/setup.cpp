@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <thread>
 
 #include <fmt/format.h>
 
@@ -21,17 +20,9 @@
 
 namespace sernn {
 
-int64_t set_intra_op_threads(int64_t threads, int64_t batch, int64_t hidden) {
-  const auto choice = choose_threads(threads, batch, hidden, available_cores());
-  apply_thread_choice(choice);
-  return choice.threads;
-}
-
 ThreadChoice apply_threads(const Config& config) {
-  const auto choice = choose_threads(config.get_int("train.threads"), config.get_int("train.batch_size"),
-                                     config.get_int("model.hidden"), available_cores());
-  apply_thread_choice(choice);
-  return choice;
+  return configure_threads(config.get_int("train.threads"), config.get_int("train.batch_size"),
+                           config.get_int("model.hidden"));
 }
 
 torch::Device resolve_device(const Config& config) {
@@ -273,7 +264,7 @@ nlohmann::json run_config_json(const Config& config, const ThreadChoice& threads
   j["runtime"] = {{"threads", threads.threads},
                   {"intra_op_threads", threads.intra_op},
                   {"threads_reason", threads.reason},
-                  {"cores_available", available_cores()}};
+                  {"cores_available", threads.cores}};
   return j;
 }
 

@@ -13,11 +13,8 @@
 
 namespace sernn {
 
-/// Sets LibTorch's intra-op thread count (0 or less = all cores); returns the count used.
-/// `--threads` of the benchmarks: choose_threads (core/parallel.h) for a batch and hidden size,
-/// applied; returns the pool thread count.
-int64_t set_intra_op_threads(int64_t threads, int64_t batch = 128, int64_t hidden = 100);
-/// Applies train.threads (0 = all cores) to LibTorch's intra-op pool; returns the count.
+/// Applies train.threads (0 = auto) for the config's batch size and hidden size: sernn's pool
+/// and LibTorch's intra-op threads (configure_threads, core/parallel.h); returns the choice.
 ThreadChoice apply_threads(const Config& config);
 /// The node strength of a run's penalty and analysis: regularizer.strength, or for `auto` the
 /// model family's reference convention (out-strength for rate runs, whose Keras kernels store

@@ -123,7 +123,7 @@ void run_train_bench(const TrainBenchOptions& o, BenchReport& report) {
   for (int64_t n : o.hidden)
     for (int64_t t : o.steps) {
       // LibTorch's own threads as training would set them for this hidden size (core/parallel.h).
-      apply_thread_choice(choose_threads(parallel_threads(), o.batch, n, available_cores()));
+      configure_threads(parallel_threads(), o.batch, n);
       const auto gemms = step_gemms(spiking, inputs, n, classes, t, o.batch);
       const double flops = gemm_flops(gemms);
       const double gemm_ms = time_gemms(gemms, o.device, o.repeats);

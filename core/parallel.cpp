@@ -44,7 +44,7 @@ thread_local bool t_in_chunk = false;
 
 struct Job {
   const std::function<void(int64_t, int64_t)>* fn = nullptr;
-  int64_t begin = 0, end = 0, chunk = 1;
+  int64_t end = 0, chunk = 1;
   std::atomic<int64_t> next{0};
   int active = 0;  // workers inside this job (guarded by the pool mutex)
   std::exception_ptr error;
@@ -156,7 +156,7 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function
   std::lock_guard<std::mutex> serial(pool_call_mutex());
   Job job;
   job.fn = &fn;
-  job.begin = begin, job.end = end;
+  job.end = end;
   job.next = begin;
   // A thread that is not scheduled leaves its chunks to the others.
   const int64_t chunks = threads * std::max<int64_t>(1, chunks_per_thread);
@@ -216,7 +216,7 @@ ThreadChoice choose_threads(int64_t requested, int64_t batch, int64_t hidden, in
   constexpr int64_t kRowsPerThread = 32;
   constexpr int64_t kLargeHidden = 512;
   ThreadChoice c;
-  cores = std::max<int64_t>(1, cores);
+  c.cores = cores = std::max<int64_t>(1, cores);
   if (requested > 0) {
     c.threads = requested;
     c.reason = fmt::format("{} requested", requested);
@@ -232,9 +232,11 @@ ThreadChoice choose_threads(int64_t requested, int64_t batch, int64_t hidden, in
   return c;
 }
 
-void apply_thread_choice(const ThreadChoice& choice) {
+ThreadChoice configure_threads(int64_t requested, int64_t batch, int64_t hidden) {
+  const auto choice = choose_threads(requested, batch, hidden, available_cores());
   set_parallel_threads(choice.threads);
   at::set_num_threads(static_cast<int>(std::max<int64_t>(1, choice.intra_op)));
+  return choice;
 }
 
 void configure_allocator() {

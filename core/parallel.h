@@ -40,6 +40,7 @@ int64_t cgroup_quota_cores(int64_t quota_us, int64_t period_us);
 struct ThreadChoice {
   int64_t threads = 1;       ///< pool threads (sernn's own loops over the batch)
   int64_t intra_op = 1;      ///< LibTorch/BLAS threads for the ops outside those loops
+  int64_t cores = 1;         ///< the cores available when choosing
   std::string reason;
 };
 /// requested > 0: that many pool threads, capped by nothing (the user asked). requested = 0: one
@@ -48,8 +49,8 @@ struct ThreadChoice {
 /// are big enough to pay for a parallel region each.
 ThreadChoice choose_threads(int64_t requested, int64_t batch, int64_t hidden, int64_t cores);
 
-/// Applies a choice: the pool size and at::set_num_threads(intra_op).
-void apply_thread_choice(const ThreadChoice& choice);
+/// choose_threads with the cores available, applied (the pool size and at::set_num_threads).
+ThreadChoice configure_threads(int64_t requested, int64_t batch, int64_t hidden);
 
 /// Large blocks from the heap (reused) rather than fresh mmaps (page faults on every [T, B, N]
 /// buffer: 60% of a rate epoch's time here). Call once at program start.

@@ -150,13 +150,12 @@ Tensor spike_gemm(const Tensor& g, const Tensor& s) {
   return out_t.t();
 }
 
+#ifdef SERNN_HAS_CUDA
 // The fused CUDA kernels (models/cuda/lif_kernels.h): one launch per direction on the current
-// stream, no host synchronisation. Without a CUDA build these are never reached (a CUDA tensor
-// cannot exist).
+// stream, no host synchronisation.
 void launch_cuda_forward(const Tensor& drive, const Tensor& weight, const Tensor& beta_c, const Tensor& w_out,
                          const Tensor& b_out, const Tensor& rb, Tensor& mem, Tensor& spk, Tensor& counts, Tensor& rmem,
                          double thr, ResetMode mode) {
-#ifdef SERNN_HAS_CUDA
   const int64_t T = drive.size(0), B = drive.size(1), N = drive.size(2), C = w_out.size(0);
   TORCH_CHECK(N <= cuda::kMaxNeurons, "lif_network: the CUDA kernels take at most ", cuda::kMaxNeurons,
               " hidden neurons, got ", N);
@@ -170,17 +169,11 @@ void launch_cuda_forward(const Tensor& drive, const Tensor& weight, const Tensor
         c10::cuda::getCurrentCUDAStream());
     TORCH_CHECK(st == cudaSuccess, "lif_network: CUDA forward kernel: ", cudaGetErrorString(st));
   });
-#else
-  (void)drive, (void)weight, (void)beta_c, (void)w_out, (void)b_out, (void)rb, (void)mem, (void)spk, (void)counts,
-      (void)rmem, (void)thr, (void)mode;
-  TORCH_CHECK(false, "lif_network: sernn was built without CUDA");
-#endif
 }
 
 void launch_cuda_backward(const Tensor& g_rm, const Tensor& g_counts, const Tensor& weight, const Tensor& w_out,
                           const Tensor& beta_c, const Tensor& rb, const Tensor& mem, Tensor& gco, Tensor& gcur,
                           Tensor& gbeta_rows, double thr, double slope, ResetMode mode) {
-#ifdef SERNN_HAS_CUDA
   const int64_t T = mem.size(0), B = mem.size(1), N = mem.size(2), C = w_out.size(0);
   const auto w = weight.detach().contiguous(), wo = w_out.detach().contiguous();
   auto gv = torch::empty({B, N}, mem.options());
@@ -192,12 +185,8 @@ void launch_cuda_backward(const Tensor& g_rm, const Tensor& g_counts, const Tens
         static_cast<scalar_t>(thr), static_cast<scalar_t>(slope), mode, c10::cuda::getCurrentCUDAStream());
     TORCH_CHECK(st == cudaSuccess, "lif_network: CUDA backward kernel: ", cudaGetErrorString(st));
   });
-#else
-  (void)g_rm, (void)g_counts, (void)weight, (void)w_out, (void)beta_c, (void)rb, (void)mem, (void)gco, (void)gcur,
-      (void)gbeta_rows, (void)thr, (void)slope, (void)mode;
-  TORCH_CHECK(false, "lif_network: sernn was built without CUDA");
-#endif
 }
+#endif  // SERNN_HAS_CUDA
 
 class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> {
  public:
@@ -235,8 +224,10 @@ class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> 
                                        b0, b1, N, C, static_cast<scalar_t>(thr), mode, cur.data(), co.data());
         });
       });
+#ifdef SERNN_HAS_CUDA
     } else if (drive.is_cuda()) {
       launch_cuda_forward(drive, weight, beta_c, w_out, b_out, rb, mem, spk, counts, rmem, thr, mode);
+#endif
     } else {
       const auto zeros = torch::zeros({B, N}, drive.options());
       const auto wt = weight.t(), wot = w_out.t();
@@ -307,8 +298,10 @@ class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> 
           }
         });
       });
+#ifdef SERNN_HAS_CUDA
     } else if (mem.is_cuda()) {
       launch_cuda_backward(g_rm, g_counts, weight, w_out, beta_c, rb, mem, gco, gcur, gbeta_rows, thr, slope, mode);
+#endif
     } else {
       const auto zeros = torch::zeros({B, N}, mem.options());
       auto gv = torch::zeros({B, N}, mem.options()), gv_next = torch::zeros({B, N}, mem.options());
