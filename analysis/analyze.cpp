@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "core/geometry.h"
 #include "core/io.h"
+#include "core/run_dir.h"
 #include "regularizers/penalties.h"
 
 namespace sernn {
@@ -80,9 +81,8 @@ nlohmann::json analyze_matrix(const torch::Tensor& w_, const torch::Tensor& coor
     po.distance = distance;
   }
   nlohmann::json pen;
-  for (const char* kind : {"l1", "space", "comm", "sernn"}) {
-    const bool needs_d = std::string(kind) == "space" || std::string(kind) == "sernn";
-    if (needs_d && !distance.defined()) {
+  for (const auto& kind : wiring_penalty_names()) {
+    if (wiring_penalty_uses_distance(kind) && !distance.defined()) {
       pen[kind] = nullptr;
       continue;
     }
@@ -107,14 +107,15 @@ nlohmann::json analyze_matrix(const torch::Tensor& w_, const torch::Tensor& coor
 }
 
 nlohmann::json analyze_run(const std::string& run_dir, const AnalysisOptions& o) {
-  const auto coords_path = run_dir + "/coords.csv";
+  const RunDir run(run_dir);
+  const auto coords_path = run.file("coords.csv");
   torch::Tensor coords;
-  if (file_exists(coords_path)) coords = read_coords_csv(coords_path);
+  if (file_exists(coords_path)) coords = run.read_coords();
   nlohmann::json out = nlohmann::json::array();
   for (int64_t e = 0;; ++e) {
-    const auto path = snapshot_weights_path(run_dir, e);
+    const auto path = run.weights_path(e);
     if (!file_exists(path)) break;
-    const auto w = read_matrix_csv(path);
+    const auto w = run.read_weights(e);
     if (w.size(0) != w.size(1)) throw InputError(fmt::format("{}: weights must be square, got {} x {}", path, w.size(0), w.size(1)));
     if (coords.defined() && coords.size(0) != w.size(0))
       throw InputError(fmt::format("{}: {} neurons but {} has {} rows", path, w.size(0), coords_path, coords.size(0)));

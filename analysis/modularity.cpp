@@ -27,6 +27,53 @@ double modularity_q(const torch::Tensor& a_, const std::vector<int64_t>& ci, dou
   return (b * same).sum().item<double>() / (2.0 * m);
 }
 
+namespace {
+
+/// BCT's Kernighan-Lin-style fine-tuning of a split s (±1 per node) of the group with
+/// modularity matrix bg and modularity q: flip the nodes whose single flip gives the highest
+/// modularity, each once, and keep the best split seen.
+std::vector<double> fine_tune(const torch::Tensor& bg, const std::vector<double>& s, double q) {
+  const int64_t ng = static_cast<int64_t>(s.size());
+  double qmax = q;
+  auto bz = bg.clone();
+  bz.fill_diagonal_(0.0);
+  auto bza = bz.accessor<double, 2>();
+  std::vector<bool> unmoved(ng, true);
+  std::vector<double> sit = s;
+  std::vector<double> best = s;
+  auto any_unmoved = [&] {
+    for (bool u : unmoved)
+      if (u) return true;
+    return false;
+  };
+  while (any_unmoved()) {
+    // Qit_i = qmax - 4 Sit_i (Bg Sit)_i: modularity after flipping node i alone.
+    std::vector<double> qit(ng);
+    for (int64_t i = 0; i < ng; ++i) {
+      double bs = 0;
+      for (int64_t j = 0; j < ng; ++j) bs += bza[i][j] * sit[j];
+      qit[i] = qmax - 4.0 * sit[i] * bs;
+    }
+    double best_q = -std::numeric_limits<double>::infinity();
+    for (int64_t i = 0; i < ng; ++i)
+      if (unmoved[i]) best_q = std::max(best_q, qit[i]);
+    qmax = best_q;
+    // Every node whose Qit equals the maximum moves (MATLAB: imax = (Qit == qmax)).
+    for (int64_t i = 0; i < ng; ++i)
+      if (qit[i] == qmax) {
+        sit[i] = -sit[i];
+        unmoved[i] = false;
+      }
+    if (qmax > q) {
+      q = qmax;
+      best = sit;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
 ModularityResult modularity_dir(const torch::Tensor& a_, double gamma) {
   auto a = a_.detach().to(torch::kCPU, torch::kFloat64).contiguous();
   TORCH_CHECK(a.dim() == 2 && a.size(0) == a.size(1), "modularity_dir expects a square matrix, got ", a.sizes());
@@ -55,41 +102,7 @@ ModularityResult modularity_dir(const torch::Tensor& a_, double gamma) {
     double q = st.dot(bg.matmul(st)).item<double>();
 
     if (q > 1e-10) {
-      double qmax = q;
-      auto bz = bg.clone();
-      bz.fill_diagonal_(0.0);
-      auto bza = bz.accessor<double, 2>();
-      std::vector<bool> unmoved(ng, true);
-      std::vector<double> sit = s;
-      std::vector<double> best = s;
-      auto any_unmoved = [&] {
-        for (bool u : unmoved)
-          if (u) return true;
-        return false;
-      };
-      while (any_unmoved()) {
-        // Qit_i = qmax - 4 Sit_i (Bg Sit)_i: modularity after flipping node i alone.
-        std::vector<double> qit(ng);
-        for (int64_t i = 0; i < ng; ++i) {
-          double bs = 0;
-          for (int64_t j = 0; j < ng; ++j) bs += bza[i][j] * sit[j];
-          qit[i] = qmax - 4.0 * sit[i] * bs;
-        }
-        double best_q = -std::numeric_limits<double>::infinity();
-        for (int64_t i = 0; i < ng; ++i)
-          if (unmoved[i]) best_q = std::max(best_q, qit[i]);
-        qmax = best_q;
-        // Every node whose Qit equals the maximum moves (MATLAB: imax = (Qit == qmax)).
-        for (int64_t i = 0; i < ng; ++i)
-          if (qit[i] == qmax) {
-            sit[i] = -sit[i];
-            unmoved[i] = false;
-          }
-        if (qmax > q) {
-          q = qmax;
-          best = sit;
-        }
-      }
+      const auto best = fine_tune(bg, s, q);
       double sum = 0;
       for (double v : best) sum += v;
       if (std::abs(sum) == static_cast<double>(ng)) {

@@ -9,6 +9,7 @@
 #include "analysis/svg.h"
 #include "core/geometry.h"
 #include "core/io.h"
+#include "core/run_dir.h"
 
 namespace sernn {
 namespace {
@@ -35,30 +36,13 @@ Series series(const std::string& name, const nlohmann::json& rows, const std::ve
   return {name, column(rows, {"epoch"}), column(rows, path), ""};
 }
 
-}  // namespace
-
-std::string run_report_html(const std::string& title, const nlohmann::json& config, const nlohmann::json& metrics,
-                            const nlohmann::json& analysis, const std::string& run_dir) {
-  std::vector<std::string> plots;
-  if (!metrics.empty()) {
-    plots.push_back(svg::line_chart("Loss", "epoch", "loss",
-                                    {series("task", metrics, {"task_loss"}), series("γ·constraint", metrics, {"reg_loss"})}));
-    plots.push_back(svg::line_chart("Accuracy", "epoch", "accuracy",
-                                    {series("train", metrics, {"train_acc"}), series("val", metrics, {"val_acc"}),
-                                     series("test", metrics, {"test_acc"})}));
-  }
-  plots.push_back(svg::line_chart("Directed modularity Q", "epoch", "Q", {series("Q", analysis, {"modularity", "q"})}));
-  plots.push_back(svg::line_chart("Entropy", "epoch", "bits",
-                                  {series("weights H", analysis, {"entropy", "weights"}),
-                                   series("spectral", analysis, {"entropy", "spectral"})}));
-  plots.push_back(svg::line_chart("λ_max = log max Re λ", "epoch", "λ_max",
-                                  {series("λ_max", analysis, {"spectrum", "lambda_max"})}));
-
-  const auto& last = analysis.back();
+/// The plots of the last analysed snapshot: W ordered by community, its eigenvalues, the
+/// Jacobian spectrum and pathway hops when analysed, and p_ij against distance.
+void add_snapshot_plots(const nlohmann::json& last, const std::string& run_dir, std::vector<std::string>& plots) {
   const int64_t epoch = last.value("epoch", int64_t{0});
-  const auto weights_path = snapshot_weights_path(run_dir, epoch);
-  if (file_exists(weights_path)) {
-    const auto w = read_matrix_csv(weights_path);
+  const RunDir run(run_dir);
+  if (file_exists(run.weights_path(epoch))) {
+    const auto w = run.read_weights(epoch);
     std::vector<int64_t> ci = last["modularity"]["communities"].get<std::vector<int64_t>>();
     std::vector<int64_t> order(ci.size());
     std::iota(order.begin(), order.end(), 0);
@@ -121,6 +105,29 @@ std::string run_report_html(const std::string& title, const nlohmann::json& conf
           "distance", "p_ij", {{"", xs, ys, ""}}));
     }
   }
+
+}
+
+}  // namespace
+
+std::string run_report_html(const std::string& title, const nlohmann::json& config, const nlohmann::json& metrics,
+                            const nlohmann::json& analysis, const std::string& run_dir) {
+  std::vector<std::string> plots;
+  if (!metrics.empty()) {
+    plots.push_back(svg::line_chart("Loss", "epoch", "loss",
+                                    {series("task", metrics, {"task_loss"}), series("γ·constraint", metrics, {"reg_loss"})}));
+    plots.push_back(svg::line_chart("Accuracy", "epoch", "accuracy",
+                                    {series("train", metrics, {"train_acc"}), series("val", metrics, {"val_acc"}),
+                                     series("test", metrics, {"test_acc"})}));
+  }
+  plots.push_back(svg::line_chart("Directed modularity Q", "epoch", "Q", {series("Q", analysis, {"modularity", "q"})}));
+  plots.push_back(svg::line_chart("Entropy", "epoch", "bits",
+                                  {series("weights H", analysis, {"entropy", "weights"}),
+                                   series("spectral", analysis, {"entropy", "spectral"})}));
+  plots.push_back(svg::line_chart("λ_max = log max Re λ", "epoch", "λ_max",
+                                  {series("λ_max", analysis, {"spectrum", "lambda_max"})}));
+
+  add_snapshot_plots(analysis.back(), run_dir, plots);
 
   std::string html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
   html += "<title>" + svg::escape(title) + "</title>";

@@ -12,8 +12,10 @@
 #include "analysis/dynamics.h"
 #include "analysis/report.h"
 #include "app/commands.h"
-#include "app/setup.h"
-#include "core/config.h"
+#include "run/run_analysis.h"
+#include "run/setup.h"
+#include "run/sweep.h"
+#include "run/config.h"
 #include "core/errors.h"
 #include "core/geometry.h"
 #include "core/io.h"
@@ -21,45 +23,6 @@
 
 namespace sernn {
 namespace {
-
-/// Strength of the run's penalty convention: the config's, or the model family default.
-Strength run_strength(const std::string& run_dir) { return config_strength(read_run_config(run_dir)); }
-
-/// Fixed points and Jacobian spectra of a loaded rate run's model (zero input), or null for
-/// other model families.
-nlohmann::json run_dynamics(const LoadedRun& run, const FixedPointOptions& fo) {
-  auto* net = dynamic_cast<RateRNNImpl*>(run.network.get());
-  if (!net) return nullptr;
-  torch::NoGradGuard no_grad;
-  const int64_t n = net->options.hidden();
-  RateDynamics d{net->recurrent_weight(), net->recurrent->bias, 1.0 / net->alpha().expand({n}),
-                 net->options.tanh() ? "tanh" : "relu", net->neuron_sign()};
-  return dynamics_report(d, fo);
-}
-
-/// analyze_run plus, for the last epoch's saved model (loaded once), the pathway hops (key
-/// "pathways", unless max_hops < 0) and, for rate runs, the dynamics (key "dynamics", unless
-/// starts <= 0).
-nlohmann::json analyze_run_with_dynamics(const std::string& run_dir, const AnalysisOptions& o, int64_t starts,
-                                         int64_t max_hops) {
-  auto result = analyze_run(run_dir, o);
-  if (result.empty() || (max_hops < 0 && starts <= 0)) return result;
-  auto& last = result.back();
-  const int64_t epoch = last["epoch"].get<int64_t>();
-  if (!file_exists(run_model_path(run_dir, epoch))) return result;
-  const auto run = load_run(run_dir, epoch);
-  if (max_hops >= 0) {
-    auto hops = run_pathways(run, max_hops);
-    if (!hops.is_null()) last["pathways"] = std::move(hops);
-  }
-  if (starts > 0) {
-    FixedPointOptions fo;
-    fo.initial_states = starts;
-    auto dyn = run_dynamics(run, fo);
-    if (!dyn.is_null()) last["dynamics"] = std::move(dyn);
-  }
-  return result;
-}
 
 Strength parse_strength(const std::string& s) {
   if (s == "in") return Strength::In;
@@ -123,7 +86,7 @@ int cmd_analyze(int argc, char** argv) {
   if (!args.count("run")) throw InputError("missing RUN_DIR or --weights FILE (see sernn analyze --help)");
   const auto run = args["run"].as<std::string>();
   if (!file_exists(run + "/config.json")) throw InputError(fmt::format("{}: not a run directory (config.json missing)", run));
-  o.strength = strength == "auto" ? run_strength(run) : parse_strength(strength);
+  o.strength = strength == "auto" ? config_strength(read_run_config(run)) : parse_strength(strength);
   const auto t0 = std::chrono::steady_clock::now();
   const auto result = analyze_run_with_dynamics(run, o, args["dynamics-starts"].as<int64_t>(),
                                                 args["max-hops"].as<int64_t>());
@@ -155,24 +118,7 @@ int cmd_report(int argc, char** argv) {
   const auto dir = args["dir"].as<std::string>();
   if (file_exists(dir + "/results.csv") && !file_exists(dir + "/config.json")) {
     // A sweep directory.
-    std::vector<std::map<std::string, std::string>> rows;
-    std::istringstream in(read_file(dir + "/results.csv"));
-    std::string line, cell;
-    std::vector<std::string> header;
-    while (std::getline(in, line)) {
-      std::vector<std::string> cells;
-      std::stringstream ls(line);
-      while (std::getline(ls, cell, ',')) cells.push_back(cell);
-      if (header.empty()) {
-        header = cells;
-        continue;
-      }
-      std::map<std::string, std::string> row;
-      for (size_t i = 0; i < header.size(); ++i) row[header[i]] = i < cells.size() ? cells[i] : "";
-      rows.push_back(std::move(row));
-    }
-    if (header.empty() || std::find(header.begin(), header.end(), "gamma") == header.end())
-      throw InputError(fmt::format("{}/results.csv: not a sweep results file (no gamma column)", dir));
+    const auto rows = read_results(dir);
     double min_acc = -1;
     if (args.count("min-accuracy")) min_acc = args["min-accuracy"].as<double>();
     if (args.count("filter")) {
@@ -192,7 +138,7 @@ int cmd_report(int argc, char** argv) {
     analysis = read_json(dir + "/analysis.json");
   } else {
     AnalysisOptions o;
-    o.strength = run_strength(dir);
+    o.strength = config_strength(read_run_config(dir));
     analysis = analyze_run_with_dynamics(dir, o, FixedPointOptions().initial_states, 8);
     atomic_write_text(dir + "/analysis.json", analysis.dump() + "\n");
   }

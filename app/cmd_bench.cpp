@@ -8,10 +8,11 @@
 #include <fmt/ranges.h>
 
 #include "app/commands.h"
-#include "app/setup.h"
+#include "run/setup.h"
 #include "bench/regularizer_bench.h"
 #include "bench/train_bench.h"
 #include "core/errors.h"
+#include "regularizers/penalties.h"
 
 namespace sernn {
 namespace {
@@ -93,8 +94,9 @@ int bench_regularizer(int argc, char** argv) {
   o.penalties.clear();
   std::stringstream ss(args["penalties"].as<std::string>());
   for (std::string p; std::getline(ss, p, ',');) {
-    if (p != "l1" && p != "space" && p != "comm" && p != "sernn")
-      throw InputError(fmt::format("--penalties: unknown penalty '{}' (known: l1, space, comm, sernn)", p));
+    const auto& known = wiring_penalty_names();
+    if (std::find(known.begin(), known.end(), p) == known.end())
+      throw InputError(fmt::format("--penalties: unknown penalty '{}' (known: {})", p, fmt::join(known, ", ")));
     o.penalties.push_back(p);
   }
   o.device = parse_device(args["device"].as<std::string>());

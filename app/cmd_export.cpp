@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 
 #include "app/commands.h"
-#include "app/export.h"
+#include "run/export.h"
 #include "core/errors.h"
 
 namespace sernn {

@@ -9,11 +9,11 @@
 
 #include "app/cli.h"
 #include "app/commands.h"
-#include "app/sweep.h"
+#include "app/ensemble.h"
+#include "run/sweep.h"
 #include "core/errors.h"
 #include "core/io.h"
 #include "core/parallel.h"
-#include "regularizers/penalties.h"
 
 namespace sernn {
 namespace {
@@ -24,6 +24,49 @@ std::string self_executable() {
   const ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (len <= 0) throw std::runtime_error("sweep: cannot find the sernn executable (/proc/self/exe)");
   return std::string(self, static_cast<size_t>(len));
+}
+
+/// The sweep's flags as a SweepRequest (checked by make_plan).
+SweepRequest sweep_request(const cxxopts::ParseResult& args) {
+  SweepRequest request;
+  request.groups = args["groups"].as<std::string>();
+  request.groups_given = args.count("groups") > 0;
+  request.param = args["param"].as<std::string>();
+  request.gammas = args["gammas"].as<std::string>();
+  request.gammas_given = args.count("gammas") > 0;
+  if (args.count("values")) request.values = args["values"].as<std::string>();
+  request.seeds = args["seeds"].as<int64_t>();
+  return request;
+}
+
+/// SWEEP_DIR/sweep.sbatch: a Slurm job array whose tasks run the shards of the same sweep.
+void write_slurm(const cxxopts::ParseResult& args, const SweepPlan& plan, size_t runs, const std::string& config_path,
+                 const std::string& out, const std::vector<std::string>& sets) {
+  const int64_t shards = args.count("shards") ? args["shards"].as<int64_t>() : static_cast<int64_t>(runs);
+  if (shards < 1) throw InputError("--shards must be at least 1");
+  std::string values, groups;
+  for (double v : plan.values) values += (values.empty() ? "" : ",") + fmt::format("{:.17g}", v);
+  for (const auto& g : plan.groups) groups += (groups.empty() ? "" : ",") + g;
+  std::vector<std::string> cmd{self_executable(), "sweep", "--config", config_path, "--out", out,
+                               "--groups", groups, "--param", plan.param, "--values", values,
+                               "--seeds", std::to_string(plan.seeds), "--jobs", "1", "--quiet"};
+  for (const auto& s : sets) cmd.insert(cmd.end(), {"--set", s});
+  atomic_write_text(out + "/sweep.sbatch", slurm_script(cmd, shards, out, args["partition"].as<std::string>(),
+                                                        args["time"].as<std::string>(), args["gpus-per-task"].as<int64_t>()));
+  fmt::print("wrote {}/sweep.sbatch ({} array tasks for {} runs); submit with: sbatch {}/sweep.sbatch\n", out, shards, runs,
+             out);
+}
+
+/// --ensemble: a positive count, or auto (as many of the pending runs as fit in memory).
+int64_t ensemble_size(const std::string& text, const Config& base, int64_t pending) {
+  if (text == "auto") return auto_ensemble_size(base, pending);
+  int64_t k = 0;
+  try {
+    k = std::stoll(text);
+  } catch (const std::exception&) {
+  }
+  if (k < 1) throw InputError(fmt::format("--ensemble: expected a positive integer or auto, got '{}'", text));
+  return k;
 }
 
 }  // namespace
@@ -69,77 +112,23 @@ int cmd_sweep(int argc, char** argv) {
       base.set(s, "--set " + s);
       sets.push_back(s);
     }
-  SweepPlan plan;
-  plan.groups.clear();
-  plan.param = args["param"].as<std::string>();
-  const bool gamma_sweep = plan.param == "regularizer.gamma";
-  std::string groups_text = args["groups"].as<std::string>();
-  if (!gamma_sweep && !args.count("groups")) groups_text = base.get_string("regularizer.kind");
-  std::stringstream gs(groups_text);
-  for (std::string g; std::getline(gs, g, ',');) {
-    const auto& known = penalty_names();
-    if (std::find(known.begin(), known.end(), g) == known.end())
-      throw InputError(fmt::format("--groups: unknown regularizer '{}' (known: {})", g, fmt::join(known, ", ")));
-    plan.groups.push_back(g);
-  }
-  if (gamma_sweep) {
-    plan.values = args.count("values") ? parse_gammas(args["values"].as<std::string>()) : parse_gammas(args["gammas"].as<std::string>());
-  } else {
-    const ConfigKey* key = find_config_key(plan.param);
-    if (!key) throw InputError(fmt::format("--param: unknown config key '{}'", plan.param));
-    if (plan.param == "train.seed") throw InputError("--param train.seed: seeds are swept with --seeds K");
-    if (key->type != ConfigKey::Type::Float && key->type != ConfigKey::Type::Int)
-      throw InputError(fmt::format("--param: key '{}' is not numeric (only numeric keys can be swept)", plan.param));
-    if (args.count("gammas")) throw InputError("--gammas sweeps regularizer.gamma; with --param use --values");
-    if (!args.count("values")) throw InputError(fmt::format("--param {}: missing --values", plan.param));
-    plan.values = parse_values(args["values"].as<std::string>(), "--values", true);
-    for (double v : plan.values) Config(base).set_json(plan.param, v, "--values");  // range check, naming the key
-    plan.base_gamma = base.get_float("regularizer.gamma");
-  }
-  plan.seeds = args["seeds"].as<int64_t>();
-  if (plan.seeds < 1) throw InputError("--seeds must be at least 1");
-  plan.first_seed = base.get_int("train.seed");
+  const auto plan = make_plan(base, sweep_request(args));
   const auto all = expand(plan);
   const auto out = args["out"].as<std::string>();
 
   // The plan, for people and tools.
-  nlohmann::json plan_json = {{"config", config_path}, {"set", sets},         {"groups", plan.groups},
-                              {"param", plan.param},  {"values", plan.values}, {"seeds", plan.seeds},
-                              {"first_seed", plan.first_seed}, {"runs", nlohmann::json::array()}};
-  if (gamma_sweep) plan_json["gammas"] = plan.values;
-  for (const auto& r : all)
-    plan_json["runs"].push_back({{"group", r.group}, {"gamma", r.gamma}, {"value", r.value}, {"seed", r.seed}, {"dir", r.dir}});
+  nlohmann::json plan_json = sweep_plan_json(plan, all, config_path, sets);
   make_dirs(out);
 
   if (args.count("slurm")) {
-    const int64_t shards = args.count("shards") ? args["shards"].as<int64_t>() : static_cast<int64_t>(all.size());
-    if (shards < 1) throw InputError("--shards must be at least 1");
-    std::string values;
-    for (double v : plan.values) values += (values.empty() ? "" : ",") + fmt::format("{:.17g}", v);
-    std::vector<std::string> cmd{self_executable(), "sweep", "--config", config_path, "--out", out,
-                                 "--groups", groups_text, "--param", plan.param, "--values", values,
-                                 "--seeds", std::to_string(plan.seeds), "--jobs", "1", "--quiet"};
-    for (const auto& s : sets) cmd.insert(cmd.end(), {"--set", s});
     atomic_write_text(out + "/sweep.json", plan_json.dump(2) + "\n");
-    atomic_write_text(out + "/sweep.sbatch", slurm_script(cmd, shards, out, args["partition"].as<std::string>(),
-                                                          args["time"].as<std::string>(), args["gpus-per-task"].as<int64_t>()));
-    fmt::print("wrote {}/sweep.sbatch ({} array tasks for {} runs); submit with: sbatch {}/sweep.sbatch\n", out, shards,
-               all.size(), out);
+    write_slurm(args, plan, all.size(), config_path, out, sets);
     return 0;
   }
 
   std::vector<SweepRun> runs = all;
   if (args.count("shard")) {
-    const auto text = args["shard"].as<std::string>();
-    const auto slash = text.find('/');
-    int64_t i = -1, m = 0;
-    try {
-      i = std::stoll(text.substr(0, slash));
-      m = std::stoll(text.substr(slash + 1));
-    } catch (const std::exception&) {
-    }
-    if (slash == std::string::npos || m < 1 || i < 0 || i >= m)
-      throw InputError(fmt::format("--shard: expected I/M with 0 <= I < M, got '{}'", text));
+    const auto [i, m] = parse_shard(args["shard"].as<std::string>());
     runs = shard(all, i, m);
   }
   atomic_write_text(out + "/sweep.json", plan_json.dump(2) + "\n");
@@ -150,18 +139,7 @@ int cmd_sweep(int argc, char** argv) {
   const int64_t cores = available_cores();  // affinity mask and cgroup quota, not just the core count
   o.threads_per_job = args["threads"].as<int64_t>() > 0 ? args["threads"].as<int64_t>() : std::max<int64_t>(1, cores / o.jobs);
   o.quiet = args.count("quiet") > 0;
-  const auto ens_text = args["ensemble"].as<std::string>();
-  int64_t ensemble = 1;
-  if (ens_text == "auto") {
-    ensemble = auto_ensemble_size(base, static_cast<int64_t>(runs.size()));
-  } else {
-    try {
-      ensemble = std::stoll(ens_text);
-    } catch (const std::exception&) {
-      ensemble = 0;
-    }
-    if (ensemble < 1) throw InputError(fmt::format("--ensemble: expected a positive integer or auto, got '{}'", ens_text));
-  }
+  const int64_t ensemble = ensemble_size(args["ensemble"].as<std::string>(), base, static_cast<int64_t>(runs.size()));
   if (ensemble > 1 && base.get_string("model.kind") != "rate")
     throw InputError("--ensemble: batched ensembles are available for rate models only; use --jobs for spiking sweeps");
   const auto done = ensemble > 1 ? run_sweep_ensembles(base, runs, all, o, ensemble) : run_sweep(base, runs, all, o);

@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 
 #include "app/commands.h"
-#include "app/setup.h"
+#include "run/setup.h"
 #include "core/errors.h"
 #include "core/distributed.h"
 #include "core/io.h"

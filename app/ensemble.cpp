@@ -3,12 +3,14 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
-#include "app/setup.h"
+#include "run/setup.h"
 #include "core/errors.h"
 #include "core/io.h"
+#include "core/run_dir.h"
 #include "core/signals.h"
 #include "models/rate_ensemble.h"
 
@@ -43,21 +45,12 @@ void check_compatible(const std::vector<Config>& configs) {
 }
 
 void write_member_files(const std::string& dir, const RateRNN& net, int64_t epoch) {
-  make_dirs(dir + "/weights");
-  make_dirs(dir + "/models");
-  atomic_write_text(snapshot_weights_path(dir, epoch), matrix_to_csv(net->recurrent->weight));
-  atomic_write_with(snapshot_model_path(dir, epoch), [&](const std::string& tmp) {
-    torch::serialize::OutputArchive a;
-    net->save(a);
-    a.save_to(tmp);
-  });
+  RunDir(dir).write_snapshot(epoch, net->recurrent->weight, *net);
 }
 
-void write_status(const std::string& dir, const std::string& status, int64_t epoch, int64_t epochs,
+void write_status(const std::string& dir, RunStatus status, int64_t epoch, int64_t epochs,
                   const std::string& message = "") {
-  nlohmann::json j{{"status", status}, {"epoch", epoch}, {"epochs", epochs}};
-  if (!message.empty()) j["message"] = message;
-  atomic_write_text(dir + "/status.json", j.dump(2) + "\n");
+  RunDir(dir).write_state({status, epoch, epochs, message});
 }
 
 }  // namespace
@@ -83,9 +76,10 @@ std::vector<nlohmann::json> train_rate_ensemble(const std::vector<Config>& confi
     penalties.push_back(make_config_penalty(configs[k], coords));
     gammas.push_back(configs[k].get_float("regularizer.gamma"));
     make_dirs(dirs[k]);
-    atomic_write_text(dirs[k] + "/config.json", run_config_json(configs[k], threads).dump(2) + "\n");
-    atomic_write_text(dirs[k] + "/coords.csv", matrix_to_csv(coords));
-    std::remove((dirs[k] + "/metrics.jsonl").c_str());
+    const RunDir run(dirs[k]);
+    run.write_config_json(run_config_json(configs[k], threads));
+    run.write_coords(coords);
+    std::remove(run.file("metrics.jsonl").c_str());
     write_member_files(dirs[k], members[k], 0);
   }
   RateEnsemble ens(members);
@@ -133,7 +127,7 @@ std::vector<nlohmann::json> train_rate_ensemble(const std::vector<Config>& confi
   };
 
   for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
-    for (const auto& d : dirs) write_status(d, "running", epoch - 1, epochs);
+    for (const auto& d : dirs) write_status(d, RunStatus::Running, epoch - 1, epochs);
     const auto t0 = std::chrono::steady_clock::now();
     auto ss = streams(Split::Train, epoch);
     torch::Tensor x, y;
@@ -184,7 +178,7 @@ std::vector<nlohmann::json> train_rate_ensemble(const std::vector<Config>& confi
         // trains these members again from the start (same seeds, same result).
         const auto why = fmt::format("stopped by signal {} in epoch {} after batch {}; the ensemble restarts on resume",
                                      stop_signal(), epoch, global_batch);
-        for (const auto& d : dirs) write_status(d, "interrupted", epoch - 1, epochs, why);
+        for (const auto& d : dirs) write_status(d, RunStatus::Interrupted, epoch - 1, epochs, why);
         if (!quiet) fmt::print("ensemble of {}: {}\n", K, why);
         throw Interrupted{stop_signal()};
       }
@@ -205,15 +199,55 @@ std::vector<nlohmann::json> train_rate_ensemble(const std::vector<Config>& confi
                           {"samples_per_s", K * samples / std::max(secs, 1e-9)},
                           {"ensemble_size", K}};
       write_member_files(dirs[k], ens->member(k), epoch);
-      append_line_synced(dirs[k] + "/metrics.jsonl", m.dump());
+      RunDir(dirs[k]).append_metrics(m);
       last[k] = m;
     }
     if (!quiet)
       fmt::print("ensemble of {}: epoch {}/{} done ({:.1f}s, {:.0f} samples/s over all members)\n", K, epoch, epochs, secs,
                  K * samples / std::max(secs, 1e-9));
   }
-  for (const auto& d : dirs) write_status(d, "finished", epochs, epochs);
+  for (const auto& d : dirs) write_status(d, RunStatus::Finished, epochs, epochs);
   return last;
+}
+
+int64_t run_sweep_ensembles(const Config& base, const std::vector<SweepRun>& runs, const std::vector<SweepRun>& all,
+                            const SweepOptions& o, int64_t ensemble) {
+  make_dirs(o.out_dir);
+  atomic_write_text(o.out_dir + "/base_config.json", base.to_json().dump(2) + "\n");
+  std::vector<const SweepRun*> pending;
+  int64_t done = 0;
+  for (const auto& r : runs) {
+    if (RunDir(o.out_dir + "/" + r.dir).state().done()) ++done;
+    else pending.push_back(&r);
+  }
+  for (size_t i = 0; i < pending.size(); i += static_cast<size_t>(ensemble)) {
+    if (stop_requested()) {
+      write_results(o.out_dir, all);
+      throw Interrupted{stop_signal()};
+    }
+    std::vector<Config> configs;
+    std::vector<std::string> dirs;
+    for (size_t j = i; j < std::min(pending.size(), i + static_cast<size_t>(ensemble)); ++j) {
+      configs.push_back(run_config(base, *pending[j], o.threads_per_job * o.jobs));
+      dirs.push_back(o.out_dir + "/" + pending[j]->dir);
+    }
+    try {
+      train_rate_ensemble(configs, dirs, o.quiet);
+    } catch (const Interrupted&) {
+      write_results(o.out_dir, all);
+      throw;
+    }
+    done += static_cast<int64_t>(configs.size());
+    write_results(o.out_dir, all);
+    if (!o.quiet) fmt::print("ensemble of {} done ({}/{} runs)\n", configs.size(), done, runs.size());
+  }
+  write_results(o.out_dir, all);
+  return done;
+}
+
+int64_t auto_ensemble_size(const Config& base, int64_t pending) {
+  const auto fit = static_cast<int64_t>(0.5 * physical_memory_bytes() / run_memory_bytes(base));
+  return std::max<int64_t>(1, std::min<int64_t>({fit, pending, 256}));
 }
 
 }  // namespace sernn

@@ -113,6 +113,38 @@ bool reset_peak_rss() {
   return static_cast<bool>(out);
 }
 
+/// Peak memory of what runs between construction and peak_mb(), in MB above the start: the
+/// CPU's resident set (malloc_trim first; Linux clear_refs) or the CUDA caching allocator's peak.
+/// -1 where it cannot be measured.
+class PeakMemory {
+ public:
+  explicit PeakMemory(torch::Device device) : device_(device) {
+    malloc_trim(0);
+    base_mb_ = current_rss_mb();
+    cpu_peak_ = device.is_cpu() && reset_peak_rss();
+#ifdef SERNN_HAS_CUDA
+    if (device.is_cuda()) {
+      c10::cuda::CUDACachingAllocator::resetPeakStats(index());
+      base_mb_ = c10::cuda::CUDACachingAllocator::getDeviceStats(index()).allocated_bytes[0].current / 1048576.0;
+    }
+#endif
+  }
+  double peak_mb() const {
+    double peak = cpu_peak_ ? peak_rss_mb() - base_mb_ : -1.0;
+#ifdef SERNN_HAS_CUDA
+    if (device_.is_cuda())
+      peak = c10::cuda::CUDACachingAllocator::getDeviceStats(index()).allocated_bytes[0].peak / 1048576.0 - base_mb_;
+#endif
+    return peak;
+  }
+
+ private:
+  int index() const { return device_.index() < 0 ? 0 : device_.index(); }
+  torch::Device device_;
+  double base_mb_ = 0;
+  bool cpu_peak_ = false;
+};
+
 void run_train_bench(const TrainBenchOptions& o, BenchReport& report) {
   const bool spiking = o.model == "shd";
   const int64_t inputs = spiking ? 700 : 8, classes = spiking ? 20 : 4;
@@ -146,23 +178,9 @@ void run_train_bench(const TrainBenchOptions& o, BenchReport& report) {
         };
         step();  // warm-up: allocations, Adam state
         synchronize(o.device);
-        malloc_trim(0);
-        double base_mb = current_rss_mb();
-        const bool cpu_peak = o.device.is_cpu() && reset_peak_rss();
-#ifdef SERNN_HAS_CUDA
-        if (o.device.is_cuda()) {
-          c10::cuda::CUDACachingAllocator::resetPeakStats(o.device.index() < 0 ? 0 : o.device.index());
-          base_mb = c10::cuda::CUDACachingAllocator::getDeviceStats(o.device.index() < 0 ? 0 : o.device.index())
-                        .allocated_bytes[0].current / 1048576.0;
-        }
-#endif
+        const PeakMemory memory(o.device);
         const double ms = time_ms(step, o.device, 0, o.repeats);
-        double peak_mb = cpu_peak ? peak_rss_mb() - base_mb : -1.0;
-#ifdef SERNN_HAS_CUDA
-        if (o.device.is_cuda())
-          peak_mb = c10::cuda::CUDACachingAllocator::getDeviceStats(o.device.index() < 0 ? 0 : o.device.index())
-                        .allocated_bytes[0].peak / 1048576.0 - base_mb;
-#endif
+        const double peak_mb = memory.peak_mb();
         nlohmann::json r = {{"model", o.model},
                             {"impl", impl},
                             {"hidden", n},

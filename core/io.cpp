@@ -183,12 +183,4 @@ void make_dirs(const std::string& path) {
 
 bool file_exists(const std::string& path) { return fs::exists(path); }
 
-std::string snapshot_weights_path(const std::string& run_dir, int64_t epoch) {
-  return fmt::format("{}/weights/epoch_{:03d}.csv", run_dir, epoch);
-}
-
-std::string snapshot_model_path(const std::string& run_dir, int64_t epoch) {
-  return fmt::format("{}/models/epoch_{:03d}.pt", run_dir, epoch);
-}
-
 }  // namespace sernn

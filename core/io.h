@@ -37,10 +37,5 @@ std::string read_file(const std::string& path);
 void make_dirs(const std::string& path);
 bool file_exists(const std::string& path);
 
-/// The snapshot files of a run directory, epoch E (0 = before training): the recurrent matrix
-/// RUN/weights/epoch_EEE.csv and the whole model RUN/models/epoch_EEE.pt. The one place that
-/// spells these names.
-std::string snapshot_weights_path(const std::string& run_dir, int64_t epoch);
-std::string snapshot_model_path(const std::string& run_dir, int64_t epoch);
 
 }  // namespace sernn

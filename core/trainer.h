@@ -1,12 +1,10 @@
 #pragma once
-/// The generic training loop: one network, one task, one (optional) penalty, Adam.
-/// It owns the run directory files that are about training:
-///   metrics.jsonl        one JSON object per epoch (appended and fsynced)
-///   weights/epoch_EEE.csv  the recurrent matrix before training (000) and after every epoch
-///   models/epoch_EEE.pt    the whole model (parameters and buffers) at the same points
-///   checkpoint.pt        model + optimiser + position, written atomically at every epoch end,
-///                        every `checkpoint_minutes`, and when SIGINT/SIGTERM asks to stop
-///   status.json          {"status": running|finished|interrupted|diverged, "epoch": E, ...}
+/// The generic training loop: one network, one task, a loss of weighted terms (core/loss.h), Adam.
+/// It writes the run directory's training files (core/run_dir.h): metrics.jsonl, the weight
+/// and model snapshots of every epoch, status.json, and checkpoint.pt (model + optimiser +
+/// position, written atomically at every epoch end, every `checkpoint_minutes`, and when
+/// SIGINT/SIGTERM asks to stop).
+#include <chrono>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -19,6 +17,9 @@
 
 #include "core/collective.h"
 #include "core/interfaces.h"
+#include "core/loss.h"
+#include "core/progress.h"
+#include "core/run_dir.h"
 
 namespace sernn {
 
@@ -28,11 +29,9 @@ struct TrainerOptions {
   int64_t batch_size = 128;
   double lr = 1e-3;
   uint64_t seed = 1;
-  double gamma = 0.0;          ///< strength of the penalty
+  /// The loss, term by term (core/loss.h); empty = the task's cross-entropy alone.
+  std::vector<LossTerm> loss;
   double grad_clip = 0.0;      ///< max global gradient norm (0 = no clipping)
-  /// Optional activity (metabolic) cost: NetworkOutput::activity [B, N] -> scalar added to the
-  /// loss (strength included); reported per epoch as the stat "activity_cost".
-  std::function<torch::Tensor(const torch::Tensor&)> activity_cost;
   /// Optional hooks (e.g. magnitude pruning): `after_step` runs after every optimiser step (and
   /// the network's own after_step); `epoch_end` after an epoch's last batch, before its
   /// evaluation, snapshot and checkpoint, and returns scalars added to that epoch's metrics.
@@ -62,9 +61,10 @@ struct TrainPosition {
   int64_t epoch = 0;
   int64_t batch = 0;
   double seconds = 0;  ///< training time already spent in the current epoch
-  torch::Tensor task_sum, reg_sum, correct;
+  torch::Tensor correct;
   int64_t samples = 0;
-  std::map<std::string, torch::Tensor> stat_sums;
+  /// Per-sample-weighted sums of each loss term and each NetworkOutput stat, by metric name.
+  std::map<std::string, torch::Tensor> sums;
 };
 
 /// Loss and accuracy of one pass over a split.
@@ -76,8 +76,7 @@ struct Evaluation {
 
 class Trainer {
  public:
-  Trainer(std::shared_ptr<Network> network, std::shared_ptr<const Task> task,
-          std::shared_ptr<const Penalty> penalty, TrainerOptions options);
+  Trainer(std::shared_ptr<Network> network, std::shared_ptr<const Task> task, TrainerOptions options);
 
   /// Trains from the start, or — with `resume` — from the last checkpoint in out_dir
   /// (metrics lines past the checkpoint are dropped). Returns the last epoch's metrics.
@@ -92,20 +91,36 @@ class Trainer {
   TrainPosition load_checkpoint(const std::string& path);
 
  private:
+  // The steps of fit(), in order.
+  /// The position to start from: a fresh run (epoch 0 snapshot and checkpoint) or the last
+  /// checkpoint (metrics lines past it dropped); `last` gets the last kept metrics.
+  TrainPosition start(bool resume, nlohmann::json& last);
+  /// The epoch's batches from pos.batch on; throws Interrupted (after a checkpoint) on a stop.
+  void train_epoch(int64_t epoch, TrainPosition& pos, Progress& progress);
+  /// One optimiser step on `batch` (the b-th of the epoch), its sums added to `pos`.
+  void train_step(const Batch& batch, int64_t epoch, int64_t b, TrainPosition& pos);
+  /// Data-parallel runs: the epoch's sums over all ranks.
+  void reduce(TrainPosition& pos);
+  /// The epoch's metrics: finite check, hooks, evaluation, snapshot, metrics line, checkpoint.
+  nlohmann::json finish_epoch(int64_t epoch, TrainPosition& pos, double train_seconds, Progress& progress);
+
   void write_snapshot(int64_t epoch) const;
-  void write_status(const std::string& status, int64_t epoch, const std::string& message = "") const;
+  void write_status(RunStatus status, int64_t epoch, const std::string& message = "") const;
   /// Throws Diverged (after writing the status) if the loss, a gradient or a parameter is not
   /// finite; `after_step` selects the parameter check.
   void check_finite(const torch::Tensor& loss, int64_t epoch, int64_t batch, bool after_step) const;
   TrainPosition fresh_position() const;
   /// Whether this process writes the run directory (rank 0, or the only process).
   bool writer() const { return !opt_.collective || opt_.collective->rank() == 0; }
+  int64_t world() const { return opt_.collective ? opt_.collective->size() : 1; }
 
   std::shared_ptr<Network> net_;
   std::shared_ptr<const Task> task_;
-  std::shared_ptr<const Penalty> penalty_;
   TrainerOptions opt_;
+  RunDir dir_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
+  int64_t batches_ = 0;  ///< training batches per epoch
+  std::chrono::steady_clock::time_point last_checkpoint_;
 };
 
 /// Loads `module`'s parameters and buffers from `archive`, requiring every tensor to exist with

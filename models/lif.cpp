@@ -45,12 +45,7 @@ LifState lif_step(const torch::Tensor& current, const torch::Tensor& beta, const
   } else {
     // The reset comes from the previous membrane and carries no gradient (snnTorch mem_reset).
     const auto r = state.mem.detach().gt(threshold).to(state.mem.scalar_type());
-    switch (reset) {
-      case ResetMode::Subtract: mem = b * state.mem + current - r * threshold; break;
-      case ResetMode::SubtractDecayed: mem = b * (state.mem - r * threshold) + current; break;
-      case ResetMode::Zero: mem = (b * state.mem + current) * (1.0 - r); break;
-      case ResetMode::None: break;
-    }
+    mem = lif::membrane_update(b, state.mem, current, r, threshold, reset);
   }
   LifState next;
   next.mem = mem;

@@ -32,16 +32,46 @@ SERNN_HD T reset_of(T v, T thr) {
   return v > thr ? T(1) : T(0);
 }
 
+/// The four reset rules, stated once as X(mode, V_{t+1}) over β `beta`, V_t `v`, the current
+/// `c`, the reset r_t `r` and `thr`. Expanded below as C++ (scalars for the CPU loop and the CUDA
+/// kernels, tensors for the reference path and other devices) and as TorchScript text by the
+/// exporter (run/model_spiking.cpp), so no copy of a rule can drift from the others.
+#define SERNN_LIF_RESET_RULES(X)                 \
+  X(Subtract, beta * v + c - r * thr)            \
+  X(SubtractDecayed, beta * (v - r * thr) + c)   \
+  X(Zero, (beta * v + c) * (1 - r))              \
+  X(None, beta * v + c)
+
+/// V_{t+1} from V_t = `v`, the summed current `c`, β (already clamped to [0, 1]) and the reset
+/// r_t (0 or 1). Works for scalars and for torch tensors (V, B, R may be tensors, Thr a double).
+template <class V, class B, class R, class Thr>
+SERNN_HD V membrane_update(const B& beta, const V& v, const V& c, const R& r, const Thr& thr, ResetMode mode) {
+  switch (mode) {
+#define SERNN_LIF_CASE(mode_name, expr) \
+  case ResetMode::mode_name:            \
+    return expr;
+    SERNN_LIF_RESET_RULES(SERNN_LIF_CASE)
+#undef SERNN_LIF_CASE
+  }
+  return beta * v + c;
+}
+
 /// V_{t+1} from V_t (`v_prev`), the summed current `c` and β (already clamped to [0, 1]).
 template <class T>
 SERNN_HD T membrane(T beta, T v_prev, T c, T thr, ResetMode mode) {
-  const T r = reset_of(v_prev, thr);
+  return membrane_update(beta, v_prev, c, reset_of(v_prev, thr), thr, mode);
+}
+
+/// The TorchScript text of `mode`'s rule (the same expression as membrane_update).
+inline const char* membrane_rule_text(ResetMode mode) {
   switch (mode) {
-    case ResetMode::Subtract: return beta * v_prev + c - r * thr;
-    case ResetMode::SubtractDecayed: return beta * (v_prev - r * thr) + c;
-    case ResetMode::Zero: return (beta * v_prev + c) * (T(1) - r);
-    default: return beta * v_prev + c;
+#define SERNN_LIF_TEXT(mode_name, expr) \
+  case ResetMode::mode_name:            \
+    return #expr;
+    SERNN_LIF_RESET_RULES(SERNN_LIF_TEXT)
+#undef SERNN_LIF_TEXT
   }
+  return "beta * v + c";
 }
 
 /// The forward spike H(V - thr).

@@ -76,13 +76,7 @@ void backward_step_cpu(const T* gs, const T* v, const T* v_prev, const T* gv_nex
 void forward_step_ops(const Tensor& v_prev, const Tensor& cur, const Tensor& beta, Tensor v, Tensor s, double thr,
                       ResetMode mode) {
   const auto r = v_prev.gt(thr).to(cur.scalar_type());
-  Tensor vn;
-  switch (mode) {
-    case ResetMode::Subtract: vn = beta * v_prev + cur - r * thr; break;
-    case ResetMode::SubtractDecayed: vn = beta * (v_prev - r * thr) + cur; break;
-    case ResetMode::Zero: vn = (beta * v_prev + cur) * (1 - r); break;
-    default: vn = beta * v_prev + cur; break;
-  }
+  const Tensor vn = lif::membrane_update(beta, v_prev, cur, r, thr, mode);
   v.copy_(vn);
   s.copy_(vn.gt(thr));
 }

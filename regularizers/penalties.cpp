@@ -7,12 +7,29 @@
 
 namespace sernn {
 
+namespace {
+
+/// The wiring family, A_ij times D_ij and/or C_ij: the one list of its kinds.
+struct WiringKind {
+  const char* name;
+  bool distance, comm;
+};
+constexpr WiringKind kWiringKinds[] = {{"l1", false, false}, {"space", true, false}, {"comm", false, true}, {"sernn", true, true}};
+
+const WiringKind* find_wiring(const std::string& name) {
+  for (const auto& k : kWiringKinds)
+    if (name == k.name) return &k;
+  return nullptr;
+}
+
+}  // namespace
+
 WiringPenalty::WiringPenalty(WiringPenaltyOptions options) : options_(std::move(options)) {
-  const auto& k = options_.kind;
-  TORCH_CHECK(k == "l1" || k == "space" || k == "comm" || k == "sernn", "WiringPenalty: unknown kind '", k, "'");
-  uses_distance_ = k == "space" || k == "sernn";
-  uses_comm_ = k == "comm" || k == "sernn";
-  TORCH_CHECK(!uses_distance_ || options_.distance.defined(), "penalty '", k, "' needs a distance matrix");
+  const auto* k = find_wiring(options_.kind);
+  TORCH_CHECK(k, "WiringPenalty: unknown kind '", options_.kind, "'");
+  uses_distance_ = k->distance;
+  uses_comm_ = k->comm;
+  TORCH_CHECK(!uses_distance_ || options_.distance.defined(), "penalty '", options_.kind, "' needs a distance matrix");
 }
 
 const torch::Tensor& WiringPenalty::distance_like(const torch::Tensor& w) const {
@@ -73,15 +90,34 @@ torch::Tensor ResolventPenalty::operator()(const torch::Tensor& w) const {
   return (w.abs() * r).sum({-2, -1});
 }
 
+const std::vector<std::string>& wiring_penalty_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const auto& k : kWiringKinds) n.push_back(k.name);
+    return n;
+  }();
+  return names;
+}
+
+bool wiring_penalty_uses_distance(const std::string& kind) {
+  const auto* k = find_wiring(kind);
+  return k && k->distance;
+}
+
 const std::vector<std::string>& penalty_names() {
-  static const std::vector<std::string> names{"none", "l1", "space", "comm", "sernn", "resolvent"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n{"none"};
+    for (const auto& k : wiring_penalty_names()) n.push_back(k);
+    n.push_back("resolvent");
+    return n;
+  }();
   return names;
 }
 
 std::shared_ptr<Penalty> make_penalty(const std::string& kind, WiringPenaltyOptions options, double resolvent_alpha) {
   if (kind == "none") return nullptr;
   if (kind == "resolvent") return std::make_shared<ResolventPenalty>(resolvent_alpha);
-  if (kind == "l1" || kind == "space" || kind == "comm" || kind == "sernn") {
+  if (find_wiring(kind)) {
     options.kind = kind;
     return std::make_shared<WiringPenalty>(std::move(options));
   }

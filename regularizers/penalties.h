@@ -72,6 +72,9 @@ torch::Tensor resolvent(const torch::Tensor& weight, double alpha);
 /// tends to R as K grows).
 torch::Tensor resolvent_hops(const torch::Tensor& weight, double alpha, int64_t max_hops);
 
+/// The wiring family's kinds (l1, space, comm, sernn), and whether a kind needs distances.
+const std::vector<std::string>& wiring_penalty_names();
+bool wiring_penalty_uses_distance(const std::string& kind);
 /// Names accepted by make_penalty, for error messages and --help.
 const std::vector<std::string>& penalty_names();
 

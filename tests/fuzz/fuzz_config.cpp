@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/config.h"
+#include "run/config.h"
 #include "core/errors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -7,8 +7,8 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
-#include "app/export.h"
-#include "app/setup.h"
+#include "run/export.h"
+#include "run/setup.h"
 #include "core/io.h"
 #include "models/lif_sequence.h"
 #include "models/spiking_rnn.h"

@@ -1,0 +1,53 @@
+#pragma once
+/// The training loss as a list of weighted terms (DESIGN §2), L = Σ_k strength_k · cost_k:
+///
+///     task_loss      1 · cross-entropy of the logits against the labels
+///     reg_loss       γ · L_constraint(W)     (regularizer.gamma, regularizer.kind)
+///     activity_cost  γ_a · cost(activity)    (activity.gamma, activity.kind)
+///
+/// Each term carries its strength, so "cost × strength" is written once (here), whatever the
+/// cost is. The Trainer adds the weighted terms in list order and reports each one's
+/// per-sample mean per epoch under the term's name (metrics.jsonl).
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "core/interfaces.h"
+
+namespace sernn {
+
+/// What a term may look at: the batch, the network's output for it, and the network (for
+/// costs on its weights).
+struct LossInputs {
+  const Batch& batch;
+  const NetworkOutput& output;
+  Network& network;
+};
+
+struct LossTerm {
+  std::string name;      ///< metric key of the weighted term
+  double strength = 1.0;
+  /// The unweighted cost of one batch (a scalar tensor); an undefined tensor when it does not
+  /// apply to this output (e.g. a network that reports no activity).
+  std::function<torch::Tensor(const LossInputs&)> cost;
+};
+
+/// 1 · mean cross-entropy of NetworkOutput::logits against Batch::labels.
+LossTerm task_loss_term();
+/// γ · penalty(W) on Network::recurrent_weight(); always listed (a missing penalty or γ = 0
+/// costs nothing and reports 0), since reg_loss is a column of every run's metrics.
+LossTerm penalty_term(std::shared_ptr<const Penalty> penalty, double gamma);
+/// γ_a · cost(NetworkOutput::activity [B, N]).
+LossTerm activity_term(std::function<torch::Tensor(const torch::Tensor&)> cost, double strength);
+
+/// Σ strength · cost over the terms that apply, and each applying term's weighted value.
+struct LossValue {
+  torch::Tensor total;
+  std::vector<std::pair<std::string, torch::Tensor>> terms;
+};
+LossValue compute_loss(const std::vector<LossTerm>& terms, const LossInputs& inputs);
+
+}  // namespace sernn

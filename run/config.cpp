@@ -1,0 +1,278 @@
+#include "run/config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "core/errors.h"
+#include "core/io.h"
+
+namespace sernn {
+namespace {
+
+using T = ConfigKey::Type;
+
+std::string known_prefix_list(const std::string& key) {
+  // Helps with typos: list the keys of the same section.
+  const auto dot = key.find('.');
+  const std::string section = dot == std::string::npos ? key : key.substr(0, dot + 1);
+  std::string out;
+  for (const auto& k : config_schema())
+    if (k.name.rfind(section, 0) == 0) out += (out.empty() ? "" : ", ") + k.name;
+  return out.empty() ? "sections: model, task, train, activity, regularizer, prune, checkpoint" : out;
+}
+
+std::string type_name(T t) {
+  switch (t) {
+    case T::Int: return "an integer";
+    case T::Float: return "a number";
+    case T::Bool: return "a boolean";
+    case T::String: return "a string";
+    case T::IntList: return "a list of integers";
+  }
+  return "?";
+}
+
+[[noreturn]] void fail(const std::string& origin, const std::string& key, const std::string& what) {
+  throw InputError(fmt::format("{}: key '{}': {}", origin, key, what));
+}
+
+void check_range(const ConfigKey& k, double v, const std::string& origin) {
+  if (std::isnan(v)) fail(origin, k.name, "value is NaN");
+  if (v < k.min || v > k.max)
+    fail(origin, k.name, fmt::format("value {} out of range [{}, {}]", v, k.min, k.max));
+}
+
+/// Coerces `v` to the key's type, checking range and choices.
+Json coerce(const ConfigKey& k, const Json& v, const std::string& origin) {
+  const std::string got = v.dump();
+  switch (k.type) {
+    case T::Int: {
+      double d;
+      if (v.is_number_integer()) d = static_cast<double>(v.get<int64_t>());
+      else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) d = v.get<double>();
+      else fail(origin, k.name, fmt::format("expected {}, got {}", type_name(k.type), got));
+      check_range(k, d, origin);
+      return static_cast<int64_t>(d);
+    }
+    case T::Float: {
+      if (!v.is_number()) fail(origin, k.name, fmt::format("expected {}, got {}", type_name(k.type), got));
+      const double d = v.get<double>();
+      if (!std::isfinite(d)) fail(origin, k.name, fmt::format("value {} is not finite", got));
+      check_range(k, d, origin);
+      return d;
+    }
+    case T::Bool:
+      if (!v.is_boolean()) fail(origin, k.name, fmt::format("expected {}, got {}", type_name(k.type), got));
+      return v;
+    case T::String: {
+      if (!v.is_string()) fail(origin, k.name, fmt::format("expected {}, got {}", type_name(k.type), got));
+      const auto s = v.get<std::string>();
+      if (!k.choices.empty()) {
+        bool ok = false;
+        std::string known;
+        for (const auto& c : k.choices) {
+          ok |= c == s;
+          known += (known.empty() ? "" : ", ") + c;
+        }
+        if (!ok) fail(origin, k.name, fmt::format("unknown value '{}' (known: {})", s, known));
+      }
+      return v;
+    }
+    case T::IntList: {
+      if (!v.is_array() || v.empty())
+        fail(origin, k.name, fmt::format("expected {}, got {}", type_name(k.type), got));
+      Json out = Json::array();
+      for (const auto& e : v) {
+        if (!e.is_number_integer())
+          fail(origin, k.name, fmt::format("expected {}, got {}", type_name(k.type), got));
+        check_range(k, static_cast<double>(e.get<int64_t>()), origin);
+        out.push_back(e.get<int64_t>());
+      }
+      return out;
+    }
+  }
+  return v;
+}
+
+/// toml++ 3.3 (Debian 12) reaches an "unreachable" branch on some non-ASCII characters outside
+/// strings (found by tests/fuzz/fuzz_config). TOML allows non-ASCII only inside strings and
+/// comments, so such input is refused here, before the library sees it.
+void check_toml_ascii(const std::string& text, const std::string& origin) {
+  enum class State { Code, Comment, Basic, Literal, MultiBasic, MultiLiteral } st = State::Code;
+  int64_t line = 1, col = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    ++col;
+    if (c == '\n') {
+      ++line, col = 0;
+      if (st == State::Comment || st == State::Basic || st == State::Literal) st = State::Code;
+      continue;
+    }
+    auto starts = [&](const char* s) { return text.compare(i, std::strlen(s), s) == 0; };
+    switch (st) {
+      case State::Code:
+        if (c >= 0x80)
+          throw InputError(fmt::format("{}:{}:{}: invalid TOML: non-ASCII character outside a string or comment", origin,
+                                       line, col));
+        if (c == '#') st = State::Comment;
+        else if (starts("\"\"\"")) st = State::MultiBasic, i += 2;
+        else if (starts("'''")) st = State::MultiLiteral, i += 2;
+        else if (c == '"') st = State::Basic;
+        else if (c == '\'') st = State::Literal;
+        break;
+      case State::Basic:
+        if (c == '\\') ++i;
+        else if (c == '"') st = State::Code;
+        break;
+      case State::Literal:
+        if (c == '\'') st = State::Code;
+        break;
+      case State::MultiBasic:
+        if (c == '\\') ++i;
+        else if (starts("\"\"\"")) st = State::Code, i += 2;
+        break;
+      case State::MultiLiteral:
+        if (starts("'''")) st = State::Code, i += 2;
+        break;
+      case State::Comment:
+        break;
+    }
+  }
+}
+
+Json toml_to_json(const toml::node& node) {
+  if (auto t = node.as_table()) {
+    Json j = Json::object();
+    for (const auto& [k, v] : *t) j[std::string(k.str())] = toml_to_json(v);
+    return j;
+  }
+  if (auto a = node.as_array()) {
+    Json j = Json::array();
+    for (const auto& v : *a) j.push_back(toml_to_json(v));
+    return j;
+  }
+  if (auto v = node.as_integer()) return v->get();
+  if (auto v = node.as_floating_point()) return v->get();
+  if (auto v = node.as_boolean()) return v->get();
+  if (auto v = node.as_string()) return v->get();
+  return Json();  // dates/times: rejected by coerce with a type error
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+Config::Config() {
+  for (const auto& k : config_schema()) values_[k.name] = k.default_value;
+}
+
+Config Config::from_file(const std::string& path) {
+  const bool json = ends_with(path, ".json");
+  if (!json && !ends_with(path, ".toml"))
+    throw InputError(fmt::format("{}: config files must end in .toml or .json", path));
+  return from_string(read_file(path), json, path);
+}
+
+Config Config::from_string(const std::string& text, bool json, const std::string& origin) {
+  Json nested;
+  if (json) {
+    try {
+      nested = Json::parse(text);
+    } catch (const Json::exception& e) {
+      throw InputError(fmt::format("{}: invalid JSON: {}", origin, e.what()));
+    }
+  } else {
+    check_toml_ascii(text, origin);
+    try {
+      nested = toml_to_json(toml::parse(text, origin));
+    } catch (const toml::parse_error& e) {
+      const auto& src = e.source();
+      throw InputError(fmt::format("{}:{}:{}: invalid TOML: {}", origin, src.begin.line, src.begin.column,
+                                   e.description()));
+    }
+  }
+  if (!nested.is_object()) throw InputError(fmt::format("{}: top level must be a table/object", origin));
+  Config c;
+  c.load_nested(nested, origin, "");
+  return c;
+}
+
+Config Config::from_json(const Json& nested, const std::string& origin) {
+  Config c;
+  // "runtime" describes the process that wrote a run's config.json (threads chosen): not input.
+  auto keys = nested;
+  if (keys.is_object()) keys.erase("runtime");
+  c.load_nested(keys, origin, "");
+  return c;
+}
+
+void Config::load_nested(const Json& nested, const std::string& origin, const std::string& prefix) {
+  for (auto it = nested.begin(); it != nested.end(); ++it) {
+    const std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
+    if (it.value().is_object() && !find_config_key(key)) {
+      load_nested(it.value(), origin, key);
+      continue;
+    }
+    set_json(key, it.value(), origin);
+  }
+}
+
+void Config::set_json(const std::string& key, const Json& value, const std::string& origin) {
+  const ConfigKey* k = find_config_key(key);
+  if (!k) fail(origin, key, fmt::format("unknown key (known: {})", known_prefix_list(key)));
+  values_[key] = coerce(*k, value, origin);
+}
+
+void Config::set(const std::string& assignment, const std::string& origin) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw InputError(fmt::format("{}: expected key=value, got '{}'", origin, assignment));
+  const std::string key = assignment.substr(0, eq);
+  std::string text = assignment.substr(eq + 1);
+  const ConfigKey* k = find_config_key(key);
+  if (!k) fail(origin, key, fmt::format("unknown key (known: {})", known_prefix_list(key)));
+  Json value;
+  if (k->type == T::String) {
+    value = text;
+  } else {
+    if (k->type == T::IntList && (text.empty() || text.front() != '[')) text = "[" + text + "]";
+    try {
+      value = Json::parse(text);
+    } catch (const Json::exception&) {
+      fail(origin, key, fmt::format("expected {}, got '{}'", type_name(k->type), assignment.substr(eq + 1)));
+    }
+  }
+  values_[key] = coerce(*k, value, origin);
+}
+
+const Json& Config::raw(const std::string& key) const {
+  auto it = values_.find(key);
+  if (it == values_.end()) throw std::logic_error("sernn: config key not in schema: " + key);
+  return it->second;
+}
+
+int64_t Config::get_int(const std::string& key) const { return raw(key).get<int64_t>(); }
+double Config::get_float(const std::string& key) const { return raw(key).get<double>(); }
+bool Config::get_bool(const std::string& key) const { return raw(key).get<bool>(); }
+std::string Config::get_string(const std::string& key) const { return raw(key).get<std::string>(); }
+std::vector<int64_t> Config::get_int_list(const std::string& key) const {
+  return raw(key).get<std::vector<int64_t>>();
+}
+
+Json Config::to_json() const {
+  Json out = Json::object();
+  for (const auto& entry : values_) {
+    std::string pointer = "/" + entry.first;  // "train.epochs" -> "/train/epochs"
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
+    out[Json::json_pointer(pointer)] = entry.second;
+  }
+  return out;
+}
+
+}  // namespace sernn

@@ -1,0 +1,30 @@
+#pragma once
+/// Analyses that need a run's saved model, not only its weight snapshots: pathway hops through
+/// input, recurrent and readout weights, and the fixed points of rate networks.
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis/analyze.h"
+#include "analysis/dynamics.h"
+#include "run/setup.h"
+
+namespace sernn {
+
+/// Hop-length decomposition (analysis/pathways.h) of a loaded run's model, with the input
+/// channels of the hierarchical task grouped by module; null when its weights are not finite.
+nlohmann::json run_pathways(const LoadedRun& run, int64_t max_hops = 8);
+/// The same for the model a run saved at `epoch`; null without that model file.
+nlohmann::json run_pathways(const std::string& run_dir, int64_t epoch, int64_t max_hops = 8);
+
+/// Fixed points and Jacobian spectra of a loaded rate run's model (zero input); null for other
+/// model families.
+nlohmann::json run_dynamics(const LoadedRun& run, const FixedPointOptions& options);
+
+/// analyze_run (every weight snapshot) plus, for the last epoch's saved model (loaded once),
+/// the pathway hops (key "pathways", unless max_hops < 0) and, for rate runs, the dynamics (key
+/// "dynamics", unless starts <= 0).
+nlohmann::json analyze_run_with_dynamics(const std::string& run_dir, const AnalysisOptions& options, int64_t starts,
+                                         int64_t max_hops);
+
+}  // namespace sernn

@@ -1,0 +1,327 @@
+#include "run/sweep.h"
+
+#include <signal.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "analysis/analyze.h"
+#include "run/run_analysis.h"
+#include "run/registry.h"
+#include "run/setup.h"
+#include "core/errors.h"
+#include "core/geometry.h"
+#include "core/io.h"
+#include "core/run_dir.h"
+#include "core/signals.h"
+
+namespace sernn {
+namespace {
+
+double parse_number(const std::string& s, const std::string& text, const std::string& option, bool allow_negative) {
+  try {
+    size_t used = 0;
+    const double v = std::stod(s, &used);
+    if (used != s.size() || !std::isfinite(v) || (v < 0 && !allow_negative)) throw std::invalid_argument(s);
+    return v;
+  } catch (const std::exception&) {
+    throw InputError(fmt::format("{}: '{}' in '{}' is not a finite{} number", option, s, text,
+                                 allow_negative ? "" : " non-negative"));
+  }
+}
+
+/// Analysis of a run's last snapshot, cached in the run directory.
+nlohmann::json final_analysis(const RunDir& run, int64_t epoch) {
+  const auto cache = run.file("final_analysis.json");
+  nlohmann::json j;
+  if (file_exists(cache)) {
+    try {
+      j = nlohmann::json::parse(read_file(cache));
+    } catch (const nlohmann::json::exception&) {
+    }
+  }
+  if (j.is_object() && j.value("epoch", int64_t{-1}) == epoch && j.contains("pathways")) return j;
+  torch::Tensor coords;
+  if (file_exists(run.file("coords.csv"))) coords = run.read_coords();
+  AnalysisOptions o;
+  // The run's own convention (regularizer.strength honoured), as `sernn analyze` uses it.
+  o.strength = run.exists() ? config_strength(read_run_config(run.path())) : Strength::Out;
+  j = analyze_matrix(run.read_weights(epoch), coords, o);
+  j["pathways"] = run_pathways(run.path(), epoch);
+  j["epoch"] = epoch;
+  atomic_write_text(cache, j.dump() + "\n");
+  return j;
+}
+
+std::string csv_number(const nlohmann::json& v) {
+  return v.is_number() ? fmt::format("{:.10g}", v.get<double>()) : std::string();
+}
+
+std::string format_gamma(double g) { return fmt::format("{:.6g}", g); }
+
+}  // namespace
+
+std::vector<double> parse_gammas(const std::string& text) { return parse_values(text, "--gammas", false); }
+
+std::vector<double> parse_values(const std::string& text, const std::string& option, bool allow_negative) {
+  std::vector<double> out;
+  const auto colon = text.find(':');
+  const auto number = [&](const std::string& s) { return parse_number(s, text, option, allow_negative); };
+  if (colon != std::string::npos) {
+    const auto second = text.find(':', colon + 1);
+    if (second == std::string::npos) throw InputError(fmt::format("{}: expected START:STOP:COUNT, got '{}'", option, text));
+    const double a = number(text.substr(0, colon)), b = number(text.substr(colon + 1, second - colon - 1));
+    const double n = number(text.substr(second + 1));
+    if (n < 1 || std::floor(n) != n || n > 1e6)
+      throw InputError(fmt::format("{}: COUNT in '{}' must be a whole number >= 1", option, text));
+    const auto count = static_cast<int64_t>(n);
+    for (int64_t i = 0; i < count; ++i) out.push_back(count == 1 ? a : a + (b - a) * static_cast<double>(i) / (count - 1));
+    return out;
+  }
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(number(item));
+  if (out.empty()) throw InputError(option + ": empty list");
+  return out;
+}
+
+SweepPlan make_plan(const Config& base, const SweepRequest& r) {
+  SweepPlan plan;
+  plan.groups.clear();
+  plan.param = r.param;
+  const bool gamma_sweep = plan.param == "regularizer.gamma";
+  const std::string groups_text = !gamma_sweep && !r.groups_given ? base.get_string("regularizer.kind") : r.groups;
+  std::stringstream gs(groups_text);
+  for (std::string g; std::getline(gs, g, ',');) plan.groups.push_back(find_penalty(g, "--groups").name);
+  if (gamma_sweep) {
+    plan.values = parse_gammas(r.values.empty() ? r.gammas : r.values);
+  } else {
+    const ConfigKey* key = find_config_key(plan.param);
+    if (!key) throw InputError(fmt::format("--param: unknown config key '{}'", plan.param));
+    if (plan.param == "train.seed") throw InputError("--param train.seed: seeds are swept with --seeds K");
+    if (key->type != ConfigKey::Type::Float && key->type != ConfigKey::Type::Int)
+      throw InputError(fmt::format("--param: key '{}' is not numeric (only numeric keys can be swept)", plan.param));
+    if (r.gammas_given) throw InputError("--gammas sweeps regularizer.gamma; with --param use --values");
+    if (r.values.empty()) throw InputError(fmt::format("--param {}: missing --values", plan.param));
+    plan.values = parse_values(r.values, "--values", true);
+    for (double v : plan.values) Config(base).set_json(plan.param, v, "--values");  // range check, naming the key
+    plan.base_gamma = base.get_float("regularizer.gamma");
+  }
+  plan.seeds = r.seeds;
+  if (plan.seeds < 1) throw InputError("--seeds must be at least 1");
+  plan.first_seed = base.get_int("train.seed");
+  return plan;
+}
+
+nlohmann::json sweep_plan_json(const SweepPlan& plan, const std::vector<SweepRun>& all, const std::string& config_path,
+                               const std::vector<std::string>& sets) {
+  nlohmann::json j = {{"config", config_path}, {"set", sets},         {"groups", plan.groups},
+                      {"param", plan.param},  {"values", plan.values}, {"seeds", plan.seeds},
+                      {"first_seed", plan.first_seed}, {"runs", nlohmann::json::array()}};
+  if (plan.param == "regularizer.gamma") j["gammas"] = plan.values;
+  for (const auto& r : all)
+    j["runs"].push_back({{"group", r.group}, {"gamma", r.gamma}, {"value", r.value}, {"seed", r.seed}, {"dir", r.dir}});
+  return j;
+}
+
+std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
+  const auto slash = text.find('/');
+  int64_t i = -1, m = 0;
+  try {
+    i = std::stoll(text.substr(0, slash));
+    m = std::stoll(text.substr(slash + 1));
+  } catch (const std::exception&) {
+  }
+  if (slash == std::string::npos || m < 1 || i < 0 || i >= m)
+    throw InputError(fmt::format("--shard: expected I/M with 0 <= I < M, got '{}'", text));
+  return {i, m};
+}
+
+std::vector<SweepRun> expand(const SweepPlan& plan) {
+  std::vector<SweepRun> runs;
+  const bool gamma_sweep = plan.param == "regularizer.gamma";
+  // γ sweeps keep their historical directory names (runs/GROUP/gamma_G/seed_S).
+  const std::string label = gamma_sweep ? "gamma" : plan.param;
+  for (const auto& g : plan.groups)
+    for (double v : plan.values)
+      for (int64_t s = 0; s < plan.seeds; ++s) {
+        const int64_t seed = plan.first_seed + s;
+        runs.push_back({g, gamma_sweep ? v : plan.base_gamma, seed,
+                        fmt::format("runs/{}/{}_{}/seed_{}", g, label, format_gamma(v), seed), plan.param, v});
+      }
+  return runs;
+}
+
+std::vector<SweepRun> shard(const std::vector<SweepRun>& runs, int64_t index, int64_t count) {
+  std::vector<SweepRun> out;
+  for (size_t i = 0; i < runs.size(); ++i)
+    if (static_cast<int64_t>(i) % count == index) out.push_back(runs[i]);
+  return out;
+}
+
+void write_results(const std::string& out_dir, const std::vector<SweepRun>& runs) {
+  const bool extra = !runs.empty() && runs.front().param != "regularizer.gamma";
+  std::string csv =
+      "group,gamma,seed,status,epochs,train_acc,val_acc,test_acc,task_loss,q,entropy_weights,entropy_communicability,"
+      "entropy_spectral,lambda_max,total_weight,run_dir,mean_hops";
+  csv += extra ? ",param,value\n" : "\n";
+  for (const auto& r : runs) {
+    const RunDir run(out_dir + "/" + r.dir);
+    const auto state = run.state();
+    const auto m = run.last_metrics();
+    nlohmann::json a;
+    if (state.done() && m.is_object() && m.contains("epoch")) a = final_analysis(run, m["epoch"].get<int64_t>());
+    auto get = [](const nlohmann::json& j, const char* k1, const char* k2 = nullptr) -> nlohmann::json {
+      if (!j.is_object() || !j.contains(k1)) return nullptr;
+      if (!k2) return j[k1];
+      return j[k1].is_object() && j[k1].contains(k2) ? j[k1][k2] : nlohmann::json();
+    };
+    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}", r.group, format_gamma(r.gamma), r.seed, status_name(state.status),
+                       m.is_object() && m.contains("epoch") ? std::to_string(m["epoch"].get<int64_t>()) : "",
+                       csv_number(get(m, "train_acc")), csv_number(get(m, "val_acc")), csv_number(get(m, "test_acc")),
+                       csv_number(get(m, "task_loss")), csv_number(get(a, "modularity", "q")),
+                       csv_number(get(a, "entropy", "weights")), csv_number(get(a, "entropy", "communicability")),
+                       csv_number(get(a, "entropy", "spectral")), csv_number(get(a, "spectrum", "lambda_max")),
+                       csv_number(get(a, "total_weight")), r.dir);
+    csv += "," + csv_number(get(a, "pathways", "mean_hops"));
+    csv += extra ? fmt::format(",{},{:.10g}\n", r.param, r.value) : "\n";
+  }
+  atomic_write_text(out_dir + "/results.csv", csv);
+}
+
+std::vector<std::map<std::string, std::string>> read_results(const std::string& sweep_dir) {
+  const auto path = sweep_dir + "/results.csv";
+  std::vector<std::map<std::string, std::string>> rows;
+  std::istringstream in(read_file(path));
+  std::string line, cell;
+  std::vector<std::string> header;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::stringstream ls(line);
+    while (std::getline(ls, cell, ',')) cells.push_back(cell);
+    if (header.empty()) {
+      header = cells;
+      continue;
+    }
+    std::map<std::string, std::string> row;
+    for (size_t i = 0; i < header.size(); ++i) row[header[i]] = i < cells.size() ? cells[i] : "";
+    rows.push_back(std::move(row));
+  }
+  if (header.empty() || std::find(header.begin(), header.end(), "gamma") == header.end())
+    throw InputError(fmt::format("{}: not a sweep results file (no gamma column)", path));
+  return rows;
+}
+
+int64_t run_sweep(const Config& base, const std::vector<SweepRun>& runs, const std::vector<SweepRun>& all,
+                  const SweepOptions& o) {
+  make_dirs(o.out_dir);
+  const auto base_path = o.out_dir + "/base_config.json";
+  atomic_write_text(base_path, base.to_json().dump(2) + "\n");
+  std::map<pid_t, const SweepRun*> children;
+  size_t next = 0;
+  int64_t done = 0;
+  auto launch = [&](const SweepRun& r) -> bool {
+    const auto dir = o.out_dir + "/" + r.dir;
+    if (RunDir(dir).state().done()) {
+      ++done;
+      return false;
+    }
+    std::vector<std::string> args{o.self, "train"};
+    if (file_exists(dir + "/checkpoint.pt") && file_exists(dir + "/config.json")) {
+      args.insert(args.end(), {"--resume", dir});
+    } else {
+      make_dirs(dir);
+      args.insert(args.end(), {"--config", base_path, "--out", dir, "--force", "--set", "regularizer.kind=" + r.group, "--set",
+                               "regularizer.gamma=" + fmt::format("{:.17g}", r.gamma), "--seed", std::to_string(r.seed)});
+      if (r.param != "regularizer.gamma") args.insert(args.end(), {"--set", r.param + "=" + fmt::format("{:.17g}", r.value)});
+    }
+    args.insert(args.end(), {"--threads", std::to_string(o.threads_per_job), "--quiet"});
+    const auto log = dir + "/train.log";
+    make_dirs(dir);
+    const pid_t pid = fork();
+    if (pid == 0) {
+      // Own process group: a terminal's Ctrl-C reaches only the sweep, which passes on one SIGTERM.
+      setpgid(0, 0);
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(o.self.c_str(), argv.data());
+      _exit(127);
+    }
+    if (pid < 0) throw std::runtime_error("sweep: fork failed");
+    children[pid] = &r;
+    if (!o.quiet) fmt::print("started {} (gamma {}, seed {})\n", r.dir, format_gamma(r.gamma), r.seed);
+    return true;
+  };
+
+  while (next < runs.size() || !children.empty()) {
+    while (!stop_requested() && static_cast<int64_t>(children.size()) < o.jobs && next < runs.size()) launch(runs[next++]);
+    if (children.empty()) break;
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid > 0 && children.count(pid)) {
+      const auto* r = children[pid];
+      children.erase(pid);
+      const auto st = RunDir(o.out_dir + "/" + r->dir).state();
+      if (st.done()) ++done;
+      if (!o.quiet) fmt::print("{} {} ({}/{} done)\n", r->dir, status_name(st.status), done, runs.size());
+      write_results(o.out_dir, all);
+      continue;
+    }
+    if (stop_requested()) {
+      // Pass the stop on: each child checkpoints and exits; then the sweep stops too.
+      for (const auto& [p, r] : children) kill(p, SIGTERM);
+      for (const auto& [p, r] : children) waitpid(p, &status, 0);
+      children.clear();
+      write_results(o.out_dir, all);
+      throw Interrupted{stop_signal()};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  write_results(o.out_dir, all);
+  return done;
+}
+
+Config run_config(const Config& base, const SweepRun& r, int64_t threads) {
+  Config c = base;
+  c.set_json("regularizer.kind", r.group, "sweep");
+  c.set_json("regularizer.gamma", r.gamma, "sweep");
+  if (r.param != "regularizer.gamma") c.set_json(r.param, r.value, "sweep --param " + r.param);
+  c.set_json("train.seed", r.seed, "sweep");
+  c.set_json("train.threads", threads, "sweep");
+  return c;
+}
+
+std::string shell_quote(const std::string& word) {
+  std::string out = "'";
+  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string slurm_script(const std::vector<std::string>& sweep_args, int64_t shards, const std::string& out_dir,
+                         const std::string& partition, const std::string& time, int64_t gpus_per_task) {
+  std::string s = "#!/bin/bash\n";
+  s += "#SBATCH --job-name=sernn-sweep\n";
+  s += fmt::format("#SBATCH --array=0-{}\n", shards - 1);
+  s += fmt::format("#SBATCH --output={}/slurm-%A_%a.out\n", out_dir);
+  if (!partition.empty()) s += fmt::format("#SBATCH --partition={}\n", partition);
+  if (!time.empty()) s += fmt::format("#SBATCH --time={}\n", time);
+  if (gpus_per_task > 0) s += fmt::format("#SBATCH --gpus-per-task={}\n", gpus_per_task);
+  s += "set -euo pipefail\n";
+  std::string cmd;
+  for (const auto& a : sweep_args) cmd += shell_quote(a) + " ";
+  s += cmd + fmt::format("--shard \"${{SLURM_ARRAY_TASK_ID}}/{}\"\n", shards);
+  return s;
+}
+
+}  // namespace sernn

@@ -1,0 +1,175 @@
+// `sernn analyze` and `sernn report` through the program, and the report rendered in headless
+// Chromium.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+
+#include "run/setup.h"
+#include "core/io.h"
+#include "test_helpers.h"
+
+using namespace sernn;
+namespace fs = std::filesystem;
+
+namespace {
+int run_cli(const std::string& args, const std::string& out, const std::string& err) {
+  const int rc = std::system((std::string(SERNN_BINARY) + " " + args + " > " + out + " 2> " + err).c_str());
+  return WEXITSTATUS(rc);
+}
+
+/// Number of <svg> elements in an HTML page.
+size_t count_svgs(const std::string& html) {
+  size_t n = 0;
+  for (size_t p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1)) ++n;
+  return n;
+}
+
+std::string small_run(const std::string& dir) {
+  Config c;
+  c.set("regularizer.kind=sernn");
+  c.set("regularizer.gamma=0.01");
+  c.set("task.train_size=256");
+  c.set("task.val_size=64");
+  c.set("task.test_size=64");
+  c.set("train.epochs=3");
+  c.set("train.batch_size=32");
+  c.set("train.threads=2");
+  train_run(c, dir + "/run", false, true);
+  return dir + "/run";
+}
+}  // namespace
+
+TEST(AnalyzeCli, RunDirectoryGivesOneObjectPerEpoch) {
+  const auto dir = sernn::testing::temp_dir("an");
+  const auto run = small_run(dir);
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(run_cli("analyze " + run, dir + "/out.txt", dir + "/err.txt"), 0) << read_file(dir + "/err.txt");
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << "sernn analyze of 4 snapshots (100 x 100): " << secs << " s\n";
+  auto j = nlohmann::json::parse(read_file(run + "/analysis.json"));
+  ASSERT_EQ(j.size(), 4u);
+  for (int e = 0; e < 4; ++e) {
+    EXPECT_EQ(j[e]["epoch"], e);
+    EXPECT_EQ(j[e]["modularity"]["communities"].size(), 100u);
+  }
+  // Rate runs: fixed points and the Jacobian spectrum of the last epoch's model.
+  const auto& dyn = j[3]["dynamics"];
+  ASSERT_TRUE(dyn.is_object()) << j[3].dump().substr(0, 300);
+  ASSERT_GE(dyn["fixed_points"].size(), 1u);
+  EXPECT_LT(dyn["fixed_points"][0]["q"].get<double>(), 1e-16);
+  EXPECT_EQ(dyn["jacobian_eigenvalues"].size(), 100u);
+  double edge = -1e300;
+  for (const auto& e : dyn["jacobian_eigenvalues"]) edge = std::max(edge, e[0].get<double>());
+  EXPECT_DOUBLE_EQ(dyn["spectral_edge"].get<double>(), edge);
+  EXPECT_EQ(dyn["stable"].get<bool>(), edge < 0);
+  EXPECT_FALSE(j[2].contains("dynamics")) << "only the last epoch";
+  // Every run: the hop decomposition of the last model's input -> output pathways, checked
+  // against an explicit matrix power.
+  const auto& hops = j[3]["pathways"];
+  ASSERT_TRUE(hops.is_object()) << j[3].dump().substr(0, 300);
+  ASSERT_EQ(hops["mass"].size(), 9u);
+  const auto loaded = load_run(run);
+  auto params = loaded.network->named_parameters();
+  const auto abs64 = [](const torch::Tensor& t) { return t.detach().abs().to(torch::kFloat64); };
+  const auto a = abs64(loaded.network->recurrent_weight()) * (0.5 / hops["rho_abs"].get<double>());
+  const double m2 = abs64(params["readout.weight"])
+                        .matmul(torch::linalg_matrix_power(a, 2))
+                        .matmul(abs64(params["input.weight"]))
+                        .sum()
+                        .item<double>();
+  EXPECT_NEAR(hops["mass"][2].get<double>(), m2, 1e-5 * m2);
+  EXPECT_FALSE(j[2].contains("pathways")) << "only the last epoch";
+}
+
+TEST(AnalyzeCli, SingleMatrixPrintsJsonAndRejectsBadFiles) {
+  const auto dir = sernn::testing::temp_dir("an1");
+  const auto out = dir + "/out.txt", err = dir + "/err.txt";
+  sernn::testing::write_text(dir + "/w.csv", "0,1,0\n0,0,2\n3,0,0\n");
+  ASSERT_EQ(run_cli("analyze --weights " + dir + "/w.csv --json", out, err), 0) << read_file(err);
+  auto j = nlohmann::json::parse(read_file(out));
+  EXPECT_EQ(j["n"], 3);
+  EXPECT_TRUE(j["penalties"]["space"].is_null()) << "no coordinates for N = 3";
+  EXPECT_EQ(j["graph"]["scc_count"], 1);
+
+  sernn::testing::write_text(dir + "/shape.csv", "0,1\n0,0\n3,0\n");
+  EXPECT_EQ(run_cli("analyze --weights " + dir + "/shape.csv", out, err), 2);
+  EXPECT_NE(read_file(err).find("shape.csv"), std::string::npos) << read_file(err);
+  sernn::testing::write_text(dir + "/cell.csv", "0,1\nx,0\n");
+  EXPECT_EQ(run_cli("analyze --weights " + dir + "/cell.csv", out, err), 2);
+  EXPECT_NE(read_file(err).find("cell.csv:2"), std::string::npos) << read_file(err);
+  sernn::testing::write_text(dir + "/nan.csv", "0,1\nnan,0\n");
+  EXPECT_EQ(run_cli("analyze --weights " + dir + "/nan.csv", out, err), 2);
+  EXPECT_EQ(run_cli("analyze /nonexistent/run", out, err), 2);
+}
+
+TEST(ReportCli, HtmlRendersInHeadlessChromiumWithAllPlots) {
+  const auto dir = sernn::testing::temp_dir("rep");
+  const auto run = small_run(dir);
+  const auto out = dir + "/out.txt", err = dir + "/err.txt";
+  ASSERT_EQ(run_cli("report " + run + " --out " + dir + "/report.html", out, err), 0) << read_file(err);
+  const auto html = read_file(dir + "/report.html");
+  // Self-contained: nothing is loaded from elsewhere.
+  EXPECT_EQ(html.find("src="), std::string::npos);
+  EXPECT_EQ(html.find("href="), std::string::npos);
+  EXPECT_EQ(html.find("@import"), std::string::npos);
+  const size_t svgs = count_svgs(html);
+  EXPECT_EQ(svgs, 10u) << "loss, accuracy, Q, entropy, lambda_max, heatmap, spectrum, Jacobian spectrum, pathway hops, "
+                          "p-vs-distance";
+  EXPECT_NE(html.find("pathways by hop length"), std::string::npos);
+  EXPECT_NE(html.find("Jacobian at the main fixed point"), std::string::npos);
+
+  const char* chromium = std::getenv("SERNN_CHROMIUM") ? std::getenv("SERNN_CHROMIUM") : "/usr/bin/chromium";
+  if (!fs::exists(chromium)) GTEST_SKIP() << "chromium not installed (scripts/install-deps.sh installs it)";
+  const auto profile = dir + "/profile";
+  const std::string cmd = std::string(chromium) +
+                          " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run"
+                          " --disable-background-networking --disable-component-update --disable-sync"
+                          " --user-data-dir=" + profile + " --dump-dom file://" + dir + "/report.html";
+  const int rc = std::system((cmd + " > " + dir + "/dom.html 2> " + dir + "/chromium.log").c_str());
+  ASSERT_EQ(WEXITSTATUS(rc), 0) << read_file(dir + "/chromium.log");
+  const auto dom = read_file(dir + "/dom.html");
+  // The inline script ran after the SVGs were parsed and counted them.
+  EXPECT_NE(dom.find("data-plots=\"10\""), std::string::npos) << dom.substr(0, 400);
+}
+
+TEST(ReportCli, SweepReportPlotsMetricsAgainstGammaWithTheAccuracyFilter) {
+  const auto dir = sernn::testing::temp_dir("sweeprep");
+  // An independent, hand-written results.csv (the columns sernn sweep writes).
+  sernn::testing::write_text(dir + "/results.csv",
+                             "group,gamma,seed,status,epochs,train_acc,val_acc,test_acc,task_loss,q,entropy_weights,"
+                             "entropy_communicability,entropy_spectral,lambda_max,total_weight,run_dir\n"
+                             "l1,0.01,1,finished,10,0.95,0.94,0.93,0.2,0.30,5.1,6.0,6.5,0.1,500,runs/a\n"
+                             "l1,0.1,1,finished,10,0.50,0.50,0.40,1.0,0.35,4.9,6.0,6.4,0.0,300,runs/b\n"
+                             "sernn,0.01,1,finished,10,0.97,0.96,0.95,0.1,0.40,4.5,5.8,6.2,-0.2,450,runs/c\n"
+                             "sernn,0.1,1,diverged,3,,,,,,,,,,,runs/d\n");
+  sernn::testing::write_text(dir + "/base_config.json", "{\"model\": {\"kind\": \"rate\"}}");
+  const auto out = dir + "/out.txt", err = dir + "/err.txt";
+  ASSERT_EQ(run_cli("report " + dir + " --out " + dir + "/all.html", out, err), 0) << read_file(err);
+  ASSERT_EQ(run_cli("report " + dir + " --filter --out " + dir + "/f.html", out, err), 0) << read_file(err);
+  const auto all = read_file(dir + "/all.html"), filtered = read_file(dir + "/f.html");
+  EXPECT_NE(all.find("4 runs, 4 shown"), std::string::npos);
+  EXPECT_NE(filtered.find("4 runs, 2 shown (test accuracy ≥ 90 %)"), std::string::npos) << filtered.substr(0, 600);
+  const size_t svgs = count_svgs(all);
+  EXPECT_EQ(svgs, 5u) << "Q, H, lambda_max, spectral entropy, accuracy against gamma";
+  EXPECT_NE(all.find(">sernn</text>"), std::string::npos) << "a legend entry per group";
+}
+
+TEST(ReportCli, SweepOverAnotherKeyPlotsAgainstItsValuesWithPathwayHops) {
+  const auto dir = sernn::testing::temp_dir("paramrep");
+  sernn::testing::write_text(dir + "/results.csv",
+                             "group,gamma,seed,status,epochs,train_acc,val_acc,test_acc,task_loss,q,entropy_weights,"
+                             "entropy_communicability,entropy_spectral,lambda_max,total_weight,run_dir,mean_hops,param,value\n"
+                             "l1,0.01,1,finished,10,0.95,0.94,0.93,0.2,0.30,5.1,6.0,6.5,0.1,500,runs/a,1.5,prune.final_sparsity,0\n"
+                             "l1,0.01,1,finished,10,0.90,0.90,0.91,0.3,0.35,4.9,6.0,6.4,0.0,300,runs/b,1.2,prune.final_sparsity,0.9\n");
+  sernn::testing::write_text(dir + "/base_config.json", "{\"model\": {\"kind\": \"rate\"}}");
+  const auto out = dir + "/out.txt", err = dir + "/err.txt";
+  ASSERT_EQ(run_cli("report " + dir + " --out " + dir + "/all.html", out, err), 0) << read_file(err);
+  const auto all = read_file(dir + "/all.html");
+  const size_t svgs = count_svgs(all);
+  EXPECT_EQ(svgs, 6u) << "five metrics and the mean pathway hops";
+  EXPECT_NE(all.find("Mean pathway hops against prune.final_sparsity"), std::string::npos);
+  EXPECT_EQ(all.find("against γ"), std::string::npos);
+}

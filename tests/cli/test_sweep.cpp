@@ -1,0 +1,175 @@
+// `sernn sweep`: plan expansion, resume after a signal, shards, and the Slurm script.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "run/sweep.h"
+#include "core/errors.h"
+#include "core/io.h"
+#include "test_helpers.h"
+
+using namespace sernn;
+namespace fs = std::filesystem;
+
+namespace {
+std::vector<std::string> sweep_args(const std::string& out, const std::string& cfg) {
+  return {"sweep", "--config", cfg, "--out", out, "--groups", "l1,sernn", "--gammas", "0.001,0.05", "--seeds", "1",
+          "--jobs", "2", "--set", "train.epochs=3", "--set", "task.train_size=1024", "--set", "task.val_size=64",
+          "--set", "task.test_size=64", "--set", "train.batch_size=32", "--quiet"};
+}
+
+using sernn::testing::spawn;
+using sernn::testing::wait_exit;
+
+std::string results_rows(const std::string& dir) { return read_file(dir + "/results.csv"); }
+}  // namespace
+
+TEST(Sweep, GammaListsAndLinspace) {
+  auto g = parse_gammas("0.001:0.3:1001");
+  ASSERT_EQ(g.size(), 1001u);
+  EXPECT_DOUBLE_EQ(g.front(), 0.001);
+  EXPECT_DOUBLE_EQ(g.back(), 0.3);
+  EXPECT_NEAR(g[500], 0.1505, 1e-12);
+  EXPECT_EQ(parse_gammas("0.5,0.1"), (std::vector<double>{0.5, 0.1}));
+  EXPECT_THROW(parse_gammas("0.1:0.2"), InputError);
+  EXPECT_THROW(parse_gammas("a,b"), InputError);
+  EXPECT_THROW(parse_gammas("-1,2"), InputError);
+  EXPECT_THROW(parse_gammas("0:1:2.5"), InputError);
+}
+
+TEST(Sweep, PlanShardsPartitionTheRuns) {
+  SweepPlan p;
+  p.groups = {"l1", "comm"};
+  p.values = {0.1, 0.2, 0.3};
+  p.seeds = 2;
+  const auto runs = expand(p);
+  ASSERT_EQ(runs.size(), 12u);
+  EXPECT_EQ(runs[0].dir, "runs/l1/gamma_0.1/seed_1");
+  size_t total = 0;
+  for (int i = 0; i < 5; ++i) total += shard(runs, i, 5).size();
+  EXPECT_EQ(total, 12u);
+}
+
+TEST(Sweep, KilledMidwayResumesToTheSameResults) {
+  const auto dir = sernn::testing::temp_dir("sw");
+  const std::string cfg = std::string(SERNN_SOURCE_DIR) + "/configs/rate_onechoice.toml";
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(wait_exit(spawn(sweep_args(dir + "/full", cfg), dir + "/full.log")), 0) << read_file(dir + "/full.log");
+  const double full_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const auto full = results_rows(dir + "/full");
+  EXPECT_EQ(std::count(full.begin(), full.end(), '\n'), 5) << full;
+  EXPECT_EQ(full.find("pending"), std::string::npos);
+
+  // Cut the sweep once its first runs are under way (a first epoch written), not after a fixed
+  // time: under a loaded ctest a timer can fire after the whole sweep has finished.
+  const pid_t pid = spawn(sweep_args(dir + "/cut", cfg), dir + "/cut.log");
+  const auto started = [&] {
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(dir + "/cut", ec), end; !ec && it != end; it.increment(ec))
+      if (it->path().filename() == "metrics.jsonl") return true;
+    return false;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int>(2 * full_ms));
+  while (!started() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  kill(pid, SIGTERM);
+  const int rc = wait_exit(pid);
+  if (rc == 0) GTEST_SKIP() << "the sweep finished before the signal";
+  EXPECT_EQ(rc, 128 + SIGTERM) << read_file(dir + "/cut.log");
+  const auto partial = results_rows(dir + "/cut");
+  EXPECT_NE(partial, full) << "the signal must have cut the sweep short";
+  ASSERT_EQ(wait_exit(spawn(sweep_args(dir + "/cut", cfg), dir + "/resume.log")), 0) << read_file(dir + "/resume.log");
+  EXPECT_EQ(results_rows(dir + "/cut"), full);
+}
+
+TEST(Sweep, SigtermStopsAnEnsembleSweepWithinOneBatchThenResumes) {
+  // Four rate networks as one batched ensemble, 256 batches per epoch: a SIGTERM once they run
+  // ends the sweep within one batch (not at the epoch's end), every member `interrupted`; the
+  // resumed sweep finishes them all.
+  const auto dir = sernn::testing::temp_dir("ens_sig");
+  const std::string cfg = std::string(SERNN_SOURCE_DIR) + "/configs/rate_onechoice.toml";
+  const std::vector<std::string> args{
+      "sweep", "--config", cfg, "--out", dir + "/sw", "--groups", "l1,sernn", "--gammas", "0.001,0.05", "--seeds", "1",
+      "--ensemble", "4", "--threads", "1", "--set", "train.epochs=1", "--set", "task.train_size=8192", "--set",
+      "task.val_size=64", "--set", "task.test_size=64", "--set", "train.batch_size=32", "--quiet"};
+  const pid_t pid = spawn(args, dir + "/cut.log");
+  std::vector<std::string> statuses;
+  const auto running = [&] {
+    statuses.clear();
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(dir + "/sw", ec), end; !ec && it != end; it.increment(ec))
+      if (it->path().filename() == "status.json") statuses.push_back(it->path().string());
+    return statuses.size() == 4 && read_file(statuses[0]).find("running") != std::string::npos;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!running() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(running()) << read_file(dir + "/cut.log");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // some batches into the epoch
+  const auto t0 = std::chrono::steady_clock::now();
+  kill(pid, SIGTERM);
+  const int rc = wait_exit(pid);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(rc, 128 + SIGTERM) << read_file(dir + "/cut.log");
+  EXPECT_LT(secs, 5.0) << "an epoch here is 256 batches; one batch is milliseconds";
+  for (const auto& s : statuses) {
+    const auto st = nlohmann::json::parse(read_file(s));
+    EXPECT_EQ(st["status"], "interrupted") << s;
+    const auto msg = st.value("message", "");
+    const auto at = msg.find("after batch ");
+    ASSERT_NE(at, std::string::npos) << msg;
+    EXPECT_LT(std::stoi(msg.substr(at + 12)), 256) << "stopped inside the epoch: " << msg;
+  }
+  ASSERT_EQ(wait_exit(spawn(args, dir + "/resume.log")), 0) << read_file(dir + "/resume.log");
+  for (const auto& s : statuses) EXPECT_EQ(nlohmann::json::parse(read_file(s))["status"], "finished") << s;
+  EXPECT_EQ(results_rows(dir + "/sw").find("interrupted"), std::string::npos);
+}
+
+TEST(Sweep, ShardsTogetherEqualTheWholeSweep) {
+  const auto dir = sernn::testing::temp_dir("shards");
+  const std::string cfg = std::string(SERNN_SOURCE_DIR) + "/configs/rate_onechoice.toml";
+  auto small = [&](const std::string& out) {
+    auto a = sweep_args(out, cfg);
+    a[a.size() - 10] = "train.epochs=1";
+    return a;
+  };
+  ASSERT_EQ(wait_exit(spawn(small(dir + "/whole"), dir + "/w.log")), 0) << read_file(dir + "/w.log");
+  for (const char* s : {"0/2", "1/2"}) {
+    auto a = small(dir + "/sharded");
+    a.insert(a.end(), {"--shard", s});
+    ASSERT_EQ(wait_exit(spawn(a, dir + "/s.log")), 0) << read_file(dir + "/s.log");
+  }
+  EXPECT_EQ(results_rows(dir + "/sharded"), results_rows(dir + "/whole"));
+}
+
+TEST(Sweep, SlurmScriptIsAQuotedJobArray) {
+  const auto dir = sernn::testing::temp_dir("slurm") + "/it's here";
+  const std::string cfg = std::string(SERNN_SOURCE_DIR) + "/configs/rate_onechoice.toml";
+  auto a = sweep_args(dir, cfg);
+  a.insert(a.end(), {"--slurm", "--shards", "3", "--partition", "gpu", "--time", "02:00:00", "--gpus-per-task", "1"});
+  ASSERT_EQ(wait_exit(spawn(a, "/dev/null")), 0);
+  const auto script = read_file(dir + "/sweep.sbatch");
+  EXPECT_NE(script.find("#SBATCH --array=0-2"), std::string::npos) << script;
+  EXPECT_NE(script.find("#SBATCH --partition=gpu"), std::string::npos);
+  EXPECT_NE(script.find("#SBATCH --gpus-per-task=1"), std::string::npos);
+  EXPECT_NE(script.find("--shard \"${SLURM_ARRAY_TASK_ID}/3\""), std::string::npos);
+  EXPECT_NE(script.find("'" + dir.substr(0, dir.find('\'')) + "'\\''s here'"), std::string::npos) << script;
+  EXPECT_EQ(std::system(("bash -n " + shell_quote(dir + "/sweep.sbatch")).c_str()), 0);
+  // The command line the script runs, with its task id, parses back to the same words.
+  const auto echo = dir + "/echo.sh";
+  std::string body = script.substr(script.find("set -euo pipefail\n") + 18);
+  atomic_write_text(echo, "SLURM_ARRAY_TASK_ID=2\nprintf '%s\\n' " + body.substr(body.find(' ') + 1));
+  const auto words_file = dir + "/words.txt";
+  ASSERT_EQ(std::system(("bash " + shell_quote(echo) + " > " + shell_quote(words_file)).c_str()), 0);
+  const auto words = read_file(words_file);
+  EXPECT_NE(words.find("\n" + dir + "\n"), std::string::npos) << words;
+  EXPECT_NE(words.find("\n2/3\n"), std::string::npos) << words;
+  EXPECT_TRUE(fs::exists(dir + "/sweep.json"));
+}

@@ -1,0 +1,135 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "run/setup.h"
+#include "run/config.h"
+#include "core/errors.h"
+#include "test_helpers.h"
+
+using namespace sernn;
+
+namespace {
+// Runs `fn` and returns the InputError message ("" if none was thrown).
+template <class F>
+std::string input_error(F&& fn) {
+  try {
+    fn();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Config, DefaultsCoverDesignKeys) {
+  Config c;
+  EXPECT_EQ(c.get_string("model.kind"), "rate");
+  EXPECT_EQ(c.get_int("model.hidden"), 100);
+  EXPECT_EQ(c.get_int_list("model.grid"), (std::vector<int64_t>{5, 5, 4}));
+  EXPECT_EQ(c.get_int("train.batch_size"), 128);
+  EXPECT_EQ(c.get_string("regularizer.kind"), "none");
+  EXPECT_EQ(c.get_string("regularizer.comm_grad"), "auto");
+}
+
+TEST(Config, TomlAndJsonGiveTheSameValues) {
+  auto t = Config::from_string("[train]\nepochs = 3\nlr = 0.01\n[model]\ngrid = [2, 2, 1]\nhidden = 4\n", false, "a.toml");
+  auto j = Config::from_string(R"({"train": {"epochs": 3, "lr": 0.01}, "model": {"grid": [2,2,1], "hidden": 4}})", true,
+                               "a.json");
+  EXPECT_EQ(t.to_json(), j.to_json());
+  EXPECT_EQ(t.get_int("train.epochs"), 3);
+  EXPECT_DOUBLE_EQ(t.get_float("train.lr"), 0.01);
+}
+
+TEST(Config, SetOverridesWithDottedKeysAndTypes) {
+  Config c;
+  c.set("regularizer.gamma=0.05");
+  c.set("regularizer.kind=sernn");
+  c.set("model.grid=10,10,1");
+  c.set("model.beta_clip=false");
+  c.set("train.lr=1e-2");
+  EXPECT_DOUBLE_EQ(c.get_float("regularizer.gamma"), 0.05);
+  EXPECT_EQ(c.get_string("regularizer.kind"), "sernn");
+  EXPECT_EQ(c.get_int_list("model.grid"), (std::vector<int64_t>{10, 10, 1}));
+  EXPECT_FALSE(c.get_bool("model.beta_clip"));
+  EXPECT_DOUBLE_EQ(c.get_float("train.lr"), 0.01);
+}
+
+TEST(Config, UnknownKeyNamesKeyAndFile) {
+  auto msg = input_error([] { Config::from_string("[train]\nepochz = 3\n", false, "runs/x.toml"); });
+  EXPECT_NE(msg.find("runs/x.toml"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("train.epochz"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("train.epochs"), std::string::npos) << "should list the known keys: " << msg;
+  msg = input_error([] { Config().set("regularizer.gama=1"); });
+  EXPECT_NE(msg.find("regularizer.gama"), std::string::npos) << msg;
+}
+
+TEST(Config, WrongTypeIsAnError) {
+  auto msg = input_error([] { Config::from_string("[train]\nepochs = \"ten\"\n", false, "c.toml"); });
+  EXPECT_NE(msg.find("train.epochs"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("integer"), std::string::npos) << msg;
+  EXPECT_NE(input_error([] { Config().set("train.epochs=2.5"); }), "");
+  EXPECT_NE(input_error([] { Config().set("model.grid=[5,\"a\",4]"); }), "");
+  EXPECT_NE(input_error([] { Config().set("model.beta_clip=maybe"); }), "");
+}
+
+TEST(Config, OutOfRangeAndBadChoicesAreErrors) {
+  auto msg = input_error([] { Config::from_string("[model]\nhidden = -5\n", false, "neg.toml"); });
+  EXPECT_NE(msg.find("model.hidden"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("neg.toml"), std::string::npos) << msg;
+  msg = input_error([] { Config().set("regularizer.kind=serrn"); });
+  EXPECT_NE(msg.find("serrn"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("sernn"), std::string::npos) << "should list the known values: " << msg;
+  EXPECT_NE(input_error([] { Config().set("regularizer.gamma=NaN"); }), "");
+  EXPECT_NE(input_error([] { Config::from_string(R"({"regularizer": {"gamma": -1}})", true, "g.json"); }), "");
+  EXPECT_NE(input_error([] { Config().set("train.lr"); }), "") << "missing '='";
+}
+
+TEST(Config, SyntaxErrorsNameTheFile) {
+  auto msg = input_error([] { Config::from_string("[train\nepochs = 3\n", false, "broken.toml"); });
+  EXPECT_NE(msg.find("broken.toml"), std::string::npos) << msg;
+  msg = input_error([] { Config::from_string("{\"train\": ", true, "broken.json"); });
+  EXPECT_NE(msg.find("broken.json"), std::string::npos) << msg;
+  msg = input_error([] { Config::from_file("/nonexistent/dir/x.toml"); });
+  EXPECT_NE(msg.find("/nonexistent/dir/x.toml"), std::string::npos) << msg;
+}
+
+TEST(Config, JsonRoundTripIsIdentity) {
+  Config c;
+  c.set("regularizer.kind=comm");
+  c.set("model.grid=[3,3,3]");
+  auto back = Config::from_json(c.to_json(), "config.json");
+  EXPECT_EQ(back.to_json(), c.to_json());
+  EXPECT_TRUE(c.to_json()["regularizer"]["kind"] == "comm");
+}
+
+TEST(Config, ShippedConfigsLoadAndBuildTheirNetworks) {
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(SERNN_SOURCE_DIR) + "/configs")) {
+    const auto path = entry.path().string();
+    auto c = Config::from_file(path);
+    EXPECT_EQ(c.get_int("model.hidden"), 100) << path;
+    const auto [inputs, classes] = task_shape(c);
+    EXPECT_NO_THROW(make_network(c, inputs, classes)) << path;
+    ++count;
+  }
+  EXPECT_GE(count, 7);
+}
+
+TEST(Config, NonAsciiOutsideStringsIsRefusedInsideStringsKept) {
+  // Found by fuzz_config: toml++ 3.3 misbehaves on such characters in keys.
+  try {
+    Config::from_string("[train]\nepochs = 1\nbatch_size = 12\xc8\x87raA\n", false, "u.toml");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("u.toml:3:"), std::string::npos) << e.what();
+  }
+  auto c = Config::from_string("# caf\xc3\xa9 comment\n[task]\ndata_dir = \"/data/\xc3\xa9t\xc3\xa9\"\n", false, "ok.toml");
+  EXPECT_EQ(c.get_string("task.data_dir"), "/data/\xc3\xa9t\xc3\xa9");
+}
+
+TEST(Config, JsonNumberOverflowIsAnInputError) {
+  // Found by fuzz_config: nlohmann reports this as out_of_range, not parse_error.
+  EXPECT_THROW(Config::from_string("{\"train\": {\"lr\": 111111111111111e1110}}", true, "o.json"), InputError);
+  EXPECT_THROW(Config().set("train.lr=1e99999"), InputError);
+}
