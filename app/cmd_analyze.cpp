@@ -1,25 +1,18 @@
 #include <algorithm>
 #include <chrono>
-#include <map>
 #include <cmath>
-#include <sstream>
 #include <iostream>
 
-#include "app/cli.h"
 #include <fmt/format.h>
 
 #include "analysis/analyze.h"
-#include "analysis/dynamics.h"
-#include "analysis/report.h"
+#include "app/cli.h"
 #include "app/commands.h"
+#include "core/errors.h"
+#include "core/io.h"
+#include "run/config.h"
 #include "run/run_analysis.h"
 #include "run/setup.h"
-#include "run/sweep.h"
-#include "run/config.h"
-#include "core/errors.h"
-#include "core/geometry.h"
-#include "core/io.h"
-#include "models/rate_rnn.h"
 
 namespace sernn {
 namespace {
@@ -66,21 +59,9 @@ int cmd_analyze(int argc, char** argv) {
 
   if (args.count("weights")) {
     if (args.count("run")) throw InputError("give either RUN_DIR or --weights, not both");
-    const auto path = args["weights"].as<std::string>();
-    const auto w = read_matrix_csv(path);
-    if (w.size(0) != w.size(1))
-      throw InputError(fmt::format("{}: weights must be square (N rows of N values), got {} x {}", path, w.size(0), w.size(1)));
-    torch::Tensor coords;
-    if (args.count("coords")) {
-      coords = read_coords_csv(args["coords"].as<std::string>());
-      if (coords.size(0) != w.size(0))
-        throw InputError(fmt::format("{}: {} rows but the weights have N = {}", args["coords"].as<std::string>(),
-                                     coords.size(0), w.size(0)));
-    } else if (w.size(0) == 100) {
-      coords = grid_coordinates({5, 5, 4});
-    }
     o.strength = strength == "auto" ? Strength::In : parse_strength(strength);
-    std::cout << analyze_matrix(w, coords, o).dump() << "\n";
+    const auto coords = args.count("coords") ? args["coords"].as<std::string>() : std::string();
+    std::cout << analyze_matrix_file(args["weights"].as<std::string>(), coords, o).dump() << "\n";
     return 0;
   }
   if (!args.count("run")) throw InputError("missing RUN_DIR or --weights FILE (see sernn analyze --help)");
@@ -116,35 +97,18 @@ int cmd_report(int argc, char** argv) {
   }
   if (!args.count("dir")) throw InputError("missing DIR (see sernn report --help)");
   const auto dir = args["dir"].as<std::string>();
+  const auto out = args.count("out") ? args["out"].as<std::string>() : dir + "/report.html";
   if (file_exists(dir + "/results.csv") && !file_exists(dir + "/config.json")) {
     // A sweep directory.
-    const auto rows = read_results(dir);
-    double min_acc = -1;
-    if (args.count("min-accuracy")) min_acc = args["min-accuracy"].as<double>();
-    if (args.count("filter")) {
-      const auto base = read_json(dir + "/base_config.json");
-      min_acc = base["model"]["kind"] == "spiking" ? 0.45 : 0.9;
-    }
-    const auto out = args.count("out") ? args["out"].as<std::string>() : dir + "/report.html";
-    atomic_write_text(out, sweep_report_html("sernn sweep " + dir, rows, min_acc));
-    fmt::print("wrote {}\n", out);
-    return 0;
-  }
-  if (!file_exists(dir + "/config.json"))
-    throw InputError(fmt::format("{}: not a run directory (config.json missing) or sweep directory (results.csv missing)", dir));
-  const auto config = read_json(dir + "/config.json");
-  nlohmann::json analysis;
-  if (file_exists(dir + "/analysis.json")) {
-    analysis = read_json(dir + "/analysis.json");
+    double min_acc = args.count("min-accuracy") ? args["min-accuracy"].as<double>() : -1.0;
+    if (args.count("filter")) min_acc = reference_accuracy_filter(dir);
+    atomic_write_text(out, sweep_report(dir, min_acc));
   } else {
-    AnalysisOptions o;
-    o.strength = config_strength(read_run_config(dir));
-    analysis = analyze_run_with_dynamics(dir, o, FixedPointOptions().initial_states, 8);
-    atomic_write_text(dir + "/analysis.json", analysis.dump() + "\n");
+    if (!file_exists(dir + "/config.json"))
+      throw InputError(
+          fmt::format("{}: not a run directory (config.json missing) or sweep directory (results.csv missing)", dir));
+    atomic_write_text(out, run_report(dir));
   }
-  if (!analysis.is_array() || analysis.empty()) throw InputError(fmt::format("{}/analysis.json: expected a non-empty list", dir));
-  const auto out = args.count("out") ? args["out"].as<std::string>() : dir + "/report.html";
-  atomic_write_text(out, run_report_html("sernn run " + dir, config, read_jsonl(dir + "/metrics.jsonl"), analysis, dir));
   fmt::print("wrote {}\n", out);
   return 0;
 }

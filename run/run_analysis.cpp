@@ -1,10 +1,16 @@
 #include "run/run_analysis.h"
 
+#include <fmt/format.h>
+
 #include "analysis/analyze.h"
 #include "analysis/pathways.h"
+#include "analysis/report.h"
+#include "core/errors.h"
+#include "core/geometry.h"
 #include "core/io.h"
 #include "core/run_dir.h"
 #include "models/rate_rnn.h"
+#include "run/sweep.h"
 #include "tasks/hierarchical.h"
 
 namespace sernn {
@@ -58,6 +64,47 @@ nlohmann::json analyze_run_with_dynamics(const std::string& run_dir, const Analy
     if (!dyn.is_null()) last["dynamics"] = std::move(dyn);
   }
   return result;
+}
+
+nlohmann::json analyze_matrix_file(const std::string& path, const std::string& coords_path, const AnalysisOptions& o) {
+  const auto w = read_matrix_csv(path);
+  if (w.size(0) != w.size(1))
+    throw InputError(fmt::format("{}: weights must be square (N rows of N values), got {} x {}", path, w.size(0), w.size(1)));
+  torch::Tensor coords;
+  if (!coords_path.empty()) {
+    coords = read_coords_csv(coords_path);
+    if (coords.size(0) != w.size(0))
+      throw InputError(fmt::format("{}: {} rows but the weights have N = {}", coords_path, coords.size(0), w.size(0)));
+  } else if (w.size(0) == 100) {
+    coords = grid_coordinates({5, 5, 4});
+  }
+  return analyze_matrix(w, coords, o);
+}
+
+std::string run_report(const std::string& dir) {
+  const RunDir run(dir);
+  const auto config = run.read_config_json();
+  nlohmann::json analysis;
+  if (file_exists(run.file("analysis.json"))) {
+    analysis = read_json(run.file("analysis.json"));
+  } else {
+    AnalysisOptions o;
+    o.strength = config_strength(read_run_config(dir));
+    analysis = analyze_run_with_dynamics(dir, o, FixedPointOptions().initial_states, 8);
+    atomic_write_text(run.file("analysis.json"), analysis.dump() + "\n");
+  }
+  if (!analysis.is_array() || analysis.empty())
+    throw InputError(fmt::format("{}: expected a non-empty list", run.file("analysis.json")));
+  return run_report_html("sernn run " + dir, config, run.metrics(), analysis, dir);
+}
+
+std::string sweep_report(const std::string& dir, double min_accuracy) {
+  return sweep_report_html("sernn sweep " + dir, read_results(dir), min_accuracy);
+}
+
+double reference_accuracy_filter(const std::string& dir) {
+  const auto base = read_json(dir + "/base_config.json");
+  return base["model"]["kind"] == "spiking" ? 0.45 : 0.9;
 }
 
 }  // namespace sernn

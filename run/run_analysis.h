@@ -27,4 +27,17 @@ nlohmann::json run_dynamics(const LoadedRun& run, const FixedPointOptions& optio
 nlohmann::json analyze_run_with_dynamics(const std::string& run_dir, const AnalysisOptions& options, int64_t starts,
                                          int64_t max_hops);
 
+/// analyze_matrix of the CSV at `weights_path` (N rows of N values, row = postsynaptic) with the
+/// coordinates at `coords_path` (default: the 5x5x4 grid when N = 100, none otherwise).
+/// InputError naming the file for a matrix that is not square or coordinates of another N.
+nlohmann::json analyze_matrix_file(const std::string& weights_path, const std::string& coords_path,
+                                   const AnalysisOptions& options);
+
+/// The HTML report of a run directory (analysis.json, computed and cached when missing).
+std::string run_report(const std::string& run_dir);
+/// The HTML report of a sweep directory (results.csv), leaving out runs below `min_accuracy`.
+std::string sweep_report(const std::string& sweep_dir, double min_accuracy);
+/// The reference's accuracy filter for a sweep's runs: 0.45 for spiking, 0.9 for rate models.
+double reference_accuracy_filter(const std::string& sweep_dir);
+
 }  // namespace sernn
