@@ -63,8 +63,8 @@ nlohmann::json analyze_matrix(const torch::Tensor& w_, const torch::Tensor& coor
   const auto ev = eigenvalues(w);
   std::vector<std::array<double, 2>> eig_list;
   for (int64_t i = 0; i < n; ++i) eig_list.push_back({ev[i][0].item<double>(), ev[i][1].item<double>()});
-  j["entropy"] = {{"weights", weight_entropy(w)}, {"communicability", weight_entropy(c)},
-                  {"spectral", spectral_entropy(w)}};
+  j["entropy"] = {
+      {"weights", weight_entropy(w)}, {"communicability", weight_entropy(c)}, {"spectral", spectral_entropy(w)}};
   j["spectrum"] = {{"lambda_max", finite_or_null(lambda_max(w))},
                    {"max_real", ev[0][0].item<double>()},
                    {"spectral_radius", ev.pow(2).sum(1).sqrt().max().item<double>()},
@@ -116,7 +116,8 @@ nlohmann::json analyze_run(const std::string& run_dir, const AnalysisOptions& o)
     const auto path = run.weights_path(e);
     if (!file_exists(path)) break;
     const auto w = run.read_weights(e);
-    if (w.size(0) != w.size(1)) throw InputError(fmt::format("{}: weights must be square, got {} x {}", path, w.size(0), w.size(1)));
+    if (w.size(0) != w.size(1))
+      throw InputError(fmt::format("{}: weights must be square, got {} x {}", path, w.size(0), w.size(1)));
     if (coords.defined() && coords.size(0) != w.size(0))
       throw InputError(fmt::format("{}: {} neurons but {} has {} rows", path, w.size(0), coords_path, coords.size(0)));
     auto j = analyze_matrix(w, coords, o);

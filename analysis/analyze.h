@@ -11,10 +11,10 @@
 namespace sernn {
 
 struct AnalysisOptions {
-  double gamma_modularity = 1.0;   ///< resolution γ of modularity_dir
+  double gamma_modularity = 1.0;     ///< resolution γ of modularity_dir
   Strength strength = Strength::In;  ///< normalisation of the communicability (entropy, penalties)
-  int64_t nulls = 10;              ///< random nulls for small_world.sigma
-  uint64_t seed = 1;               ///< seed of the nulls
+  int64_t nulls = 10;                ///< random nulls for small_world.sigma
+  uint64_t seed = 1;                 ///< seed of the nulls
 };
 
 /// w: [N, N] signed recurrent weights (row = post, column = pre). coords: [N, 3] or undefined

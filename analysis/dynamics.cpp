@@ -46,7 +46,7 @@ torch::Tensor gains(const RateDynamics& d, const torch::Tensor& h) {
 // Batched J for states H [K, N] -> [K, N, N].
 torch::Tensor jacobians(const RateDynamics& d, const torch::Tensor& h) {
   const auto n = d.w.size(0);
-  const auto g = phi_prime(d.activation, torch::matmul(h, d.w.t()) + d.bias);   // [K, N]
+  const auto g = phi_prime(d.activation, torch::matmul(h, d.w.t()) + d.bias);  // [K, N]
   const auto eye = torch::eye(n, d.w.options());
   return (g.unsqueeze(2) * d.w.unsqueeze(0) - eye) / d.tau.view({1, n, 1});
 }
@@ -72,7 +72,8 @@ torch::Tensor rate_jacobian(const RateDynamics& d0, const torch::Tensor& h) {
   return jacobians(d, h.to(torch::kFloat64).reshape({1, -1}))[0];
 }
 
-std::vector<FixedPoint> find_fixed_points(const RateDynamics& d0, const FixedPointOptions& o, const torch::Tensor& starts) {
+std::vector<FixedPoint> find_fixed_points(const RateDynamics& d0, const FixedPointOptions& o,
+                                          const torch::Tensor& starts) {
   torch::NoGradGuard no_grad;
   const auto d = as_double(d0);
   const int64_t n = d.w.size(0);
@@ -90,7 +91,8 @@ std::vector<FixedPoint> find_fixed_points(const RateDynamics& d0, const FixedPoi
     // Levenberg-Marquardt step on q: (J^T J + lambda I) dx = -J^T F; lambda keeps it solvable.
     const auto j = jacobians(d, h);
     const auto jt = j.transpose(1, 2);
-    const auto step = torch::linalg_solve(torch::matmul(jt, j) + 1e-12 * eye, -torch::matmul(jt, f.unsqueeze(2))).squeeze(2);
+    const auto step =
+        torch::linalg_solve(torch::matmul(jt, j) + 1e-12 * eye, -torch::matmul(jt, f.unsqueeze(2))).squeeze(2);
     // Backtracking: halve the step per start until q decreases.
     auto accepted = q.lt(o.tolerance);
     auto h_new = h.clone();
@@ -141,7 +143,8 @@ JacobianStats jacobian_stats(const RateDynamics& d0, const torch::Tensor& h_star
   s.exc_fraction = exc.to(torch::kFloat64).mean().item<double>();
   const auto col_exc = exc.unsqueeze(0).expand({n, n});
   const auto pres = present.to(torch::kBool);
-  const auto we = d.w.masked_select(pres.logical_and(col_exc)), wi = d.w.masked_select(pres.logical_and(col_exc.logical_not()));
+  const auto we = d.w.masked_select(pres.logical_and(col_exc)),
+             wi = d.w.masked_select(pres.logical_and(col_exc.logical_not()));
   s.mean_exc = stat_mean(we), s.var_exc = stat_var(we), s.mean_inh = stat_mean(wi), s.var_inh = stat_var(wi);
   const auto g = gains(d, h_star);
   s.gain_mean = g.mean().item<double>(), s.gain_std = n > 1 ? g.std().item<double>() : 0.0;
@@ -157,7 +160,7 @@ torch::Tensor random_ei_matrix(int64_t n, double exc_fraction, double mean_exc, 
   const auto mean = (is_exc * mean_exc + (1 - is_exc) * mean_inh).unsqueeze(0);
   const auto sd = (is_exc * sd_exc + (1 - is_exc) * sd_inh).unsqueeze(0);
   auto present = density < 1.0 ? torch::rand({n, n}, gen, torch::kFloat64).lt(density).to(torch::kFloat64)
-                                : torch::ones({n, n}, torch::kFloat64);
+                               : torch::ones({n, n}, torch::kFloat64);
   auto noise = torch::randn({n, n}, gen, torch::kFloat64) * sd * present;
   if (balance) {
     const auto cnt = present.sum(1, true).clamp_min(1.0);

@@ -43,7 +43,7 @@ struct FixedPoint {
   torch::Tensor eigenvalues;  ///< [N] complex128, sorted by decreasing real part
   double spectral_edge = 0;
   bool stable = false;
-  int64_t hits = 0;           ///< how many starts converged here
+  int64_t hits = 0;  ///< how many starts converged here
 };
 
 /// Damped Newton from many starts (rows of `starts` [K, N], or random ones when undefined),
@@ -53,11 +53,11 @@ std::vector<FixedPoint> find_fixed_points(const RateDynamics& d, const FixedPoin
 
 /// Statistics of a Jacobian's ingredients, for the comparison with a random ensemble.
 struct JacobianStats {
-  double density = 1;                    ///< share of nonzero off-diagonal W_ij
-  double exc_fraction = 1;               ///< share of excitatory neurons
-  double mean_exc = 0, mean_inh = 0;     ///< mean W_ij of E / I columns (nonzero entries)
-  double var_exc = 0, var_inh = 0;       ///< their variances
-  double gain_mean = 0, gain_std = 0;    ///< phi'(x*)
+  double density = 1;                  ///< share of nonzero off-diagonal W_ij
+  double exc_fraction = 1;             ///< share of excitatory neurons
+  double mean_exc = 0, mean_inh = 0;   ///< mean W_ij of E / I columns (nonzero entries)
+  double var_exc = 0, var_inh = 0;     ///< their variances
+  double gain_mean = 0, gain_std = 0;  ///< phi'(x*)
   double tau_mean = 0, tau_std = 0;
 };
 JacobianStats jacobian_stats(const RateDynamics& d, const torch::Tensor& h_star);

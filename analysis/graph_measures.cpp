@@ -39,7 +39,8 @@ int64_t scc_count(const torch::Tensor& a_) {
   const auto a = prepared(a_);
   const auto g = length_graph(a);
   std::vector<int> comp(boost::num_vertices(g));
-  return boost::strong_components(g, boost::make_iterator_property_map(comp.begin(), boost::get(boost::vertex_index, g)));
+  return boost::strong_components(g,
+                                  boost::make_iterator_property_map(comp.begin(), boost::get(boost::vertex_index, g)));
 }
 
 torch::Tensor shortest_path_lengths(const torch::Tensor& a_) {

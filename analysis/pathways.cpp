@@ -21,8 +21,10 @@ nlohmann::json summarise(const std::vector<double>& mass) {
 nlohmann::json pathway_hops(const torch::Tensor& w_in, const torch::Tensor& w, const torch::Tensor& w_out,
                             int64_t max_hops, const torch::Tensor& input_groups, double alpha) {
   TORCH_CHECK(w.dim() == 2 && w.size(0) == w.size(1), "pathway_hops: W must be [N, N], got ", w.sizes());
-  TORCH_CHECK(w_in.dim() == 2 && w_in.size(0) == w.size(0), "pathway_hops: W_in must be [N, inputs], got ", w_in.sizes());
-  TORCH_CHECK(w_out.dim() == 2 && w_out.size(1) == w.size(0), "pathway_hops: W_out must be [classes, N], got ", w_out.sizes());
+  TORCH_CHECK(w_in.dim() == 2 && w_in.size(0) == w.size(0), "pathway_hops: W_in must be [N, inputs], got ",
+              w_in.sizes());
+  TORCH_CHECK(w_out.dim() == 2 && w_out.size(1) == w.size(0), "pathway_hops: W_out must be [classes, N], got ",
+              w_out.sizes());
   TORCH_CHECK(max_hops >= 0, "pathway_hops: max_hops must be >= 0");
   TORCH_CHECK(alpha > 0 && alpha < 1, "pathway_hops: alpha must lie in (0, 1), got ", alpha);
   torch::NoGradGuard no_grad;
@@ -32,7 +34,7 @@ nlohmann::json pathway_hops(const torch::Tensor& w_in, const torch::Tensor& w, c
   const double rho = torch::linalg_eigvals(a).abs().max().item<double>();
   a = rho > 0 ? a * (alpha / rho) : a;
   // Column sums of P_k per input: ones^T |W_out| |W|^k |W_in|, built right to left from the readout.
-  auto row = out.sum(0);  // [N]: 1^T |W_out|
+  auto row = out.sum(0);                 // [N]: 1^T |W_out|
   std::vector<torch::Tensor> per_input;  // [I] per hop
   const auto in = cpu(w_in);
   for (int64_t k = 0; k <= max_hops; ++k) {

@@ -52,22 +52,24 @@ void add_snapshot_plots(const nlohmann::json& last, const std::string& run_dir, 
     plots.push_back(svg::heatmap(fmt::format("W at epoch {} (ordered by community)", epoch), w, order, groups));
 
     std::vector<double> re, im;
-    for (const auto& e : last["spectrum"]["eigenvalues"]) re.push_back(e[0].get<double>()), im.push_back(e[1].get<double>());
-    plots.push_back(svg::scatter(fmt::format("Eigenvalues of W, epoch {}", epoch), "Re λ", "Im λ", {{"", re, im, ""}}, 460,
-                                 300, /*equal_aspect=*/true, /*unit_circle=*/true));
+    for (const auto& e : last["spectrum"]["eigenvalues"])
+      re.push_back(e[0].get<double>()), im.push_back(e[1].get<double>());
+    plots.push_back(svg::scatter(fmt::format("Eigenvalues of W, epoch {}", epoch), "Re λ", "Im λ", {{"", re, im, ""}},
+                                 460, 300, /*equal_aspect=*/true, /*unit_circle=*/true));
 
     // Jacobian spectrum at the most visited fixed point (rate runs; analysis key "dynamics").
     if (last.contains("dynamics") && last["dynamics"]["jacobian_eigenvalues"].is_array()) {
       const auto& dyn = last["dynamics"];
       std::vector<double> jre, jim;
-      for (const auto& e : dyn["jacobian_eigenvalues"]) jre.push_back(e[0].get<double>()), jim.push_back(e[1].get<double>());
+      for (const auto& e : dyn["jacobian_eigenvalues"])
+        jre.push_back(e[0].get<double>()), jim.push_back(e[1].get<double>());
       const double edge = dyn["spectral_edge"].get<double>();
       const auto [lo, hi] = std::minmax_element(jim.begin(), jim.end());
       std::vector<svg::Series> ser{{"eigenvalues", jre, jim, ""}, {"spectral edge", {edge, edge}, {*lo, *hi}, ""}};
-      plots.push_back(svg::scatter(fmt::format("Jacobian at the main fixed point, epoch {}: {} f.p., edge {:.3f}, {}",
-                                               epoch, dyn["fixed_points"].size(), edge,
-                                               dyn["stable"].get<bool>() ? "stable" : "unstable"),
-                                   "Re λ", "Im λ", ser, 460, 300, /*equal_aspect=*/true));
+      plots.push_back(
+          svg::scatter(fmt::format("Jacobian at the main fixed point, epoch {}: {} f.p., edge {:.3f}, {}", epoch,
+                                   dyn["fixed_points"].size(), edge, dyn["stable"].get<bool>() ? "stable" : "unstable"),
+                       "Re λ", "Im λ", ser, 460, 300, /*equal_aspect=*/true));
     }
 
     // Hop-length decomposition of the input -> output pathways (analysis key "pathways").
@@ -81,7 +83,8 @@ void add_snapshot_plots(const nlohmann::json& last, const std::string& run_dir, 
       };
       std::vector<svg::Series> ser{hop_series("all inputs", hops["share"])};
       if (hops.contains("groups"))
-        for (const auto& g : hops["groups"]) ser.push_back(hop_series(fmt::format("module {}", g["group"].get<int64_t>()), g["share"]));
+        for (const auto& g : hops["groups"])
+          ser.push_back(hop_series(fmt::format("module {}", g["group"].get<int64_t>()), g["share"]));
       const auto mean = hops["mean_hops"];
       plots.push_back(svg::line_chart(fmt::format("Input → output pathways by hop length, epoch {}: mean {}", epoch,
                                                   mean.is_number() ? fmt::format("{:.2f}", mean.get<double>()) : "n/a"),
@@ -100,12 +103,11 @@ void add_snapshot_plots(const nlohmann::json& last, const std::string& run_dir, 
         for (int64_t j = 0; j < w.size(1); ++j)
           if (i != j && aa[i][j] > 0) xs.push_back(da[i][j]), ys.push_back(pa[i][j]);
       const auto r = last["weight_distance"]["r"];
-      plots.push_back(svg::scatter(
-          fmt::format("p_ij against distance, epoch {} (r = {})", epoch, r.is_number() ? fmt::format("{:.3f}", r.get<double>()) : "n/a"),
-          "distance", "p_ij", {{"", xs, ys, ""}}));
+      plots.push_back(svg::scatter(fmt::format("p_ij against distance, epoch {} (r = {})", epoch,
+                                               r.is_number() ? fmt::format("{:.3f}", r.get<double>()) : "n/a"),
+                                   "distance", "p_ij", {{"", xs, ys, ""}}));
     }
   }
-
 }
 
 }  // namespace
@@ -114,16 +116,17 @@ std::string run_report_html(const std::string& title, const nlohmann::json& conf
                             const nlohmann::json& analysis, const std::string& run_dir) {
   std::vector<std::string> plots;
   if (!metrics.empty()) {
-    plots.push_back(svg::line_chart("Loss", "epoch", "loss",
-                                    {series("task", metrics, {"task_loss"}), series("γ·constraint", metrics, {"reg_loss"})}));
+    plots.push_back(
+        svg::line_chart("Loss", "epoch", "loss",
+                        {series("task", metrics, {"task_loss"}), series("γ·constraint", metrics, {"reg_loss"})}));
     plots.push_back(svg::line_chart("Accuracy", "epoch", "accuracy",
                                     {series("train", metrics, {"train_acc"}), series("val", metrics, {"val_acc"}),
                                      series("test", metrics, {"test_acc"})}));
   }
   plots.push_back(svg::line_chart("Directed modularity Q", "epoch", "Q", {series("Q", analysis, {"modularity", "q"})}));
-  plots.push_back(svg::line_chart("Entropy", "epoch", "bits",
-                                  {series("weights H", analysis, {"entropy", "weights"}),
-                                   series("spectral", analysis, {"entropy", "spectral"})}));
+  plots.push_back(svg::line_chart(
+      "Entropy", "epoch", "bits",
+      {series("weights H", analysis, {"entropy", "weights"}), series("spectral", analysis, {"entropy", "spectral"})}));
   plots.push_back(svg::line_chart("λ_max = log max Re λ", "epoch", "λ_max",
                                   {series("λ_max", analysis, {"spectrum", "lambda_max"})}));
 
@@ -131,10 +134,14 @@ std::string run_report_html(const std::string& title, const nlohmann::json& conf
 
   std::string html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
   html += "<title>" + svg::escape(title) + "</title>";
-  html += "<style>body{font-family:sans-serif;margin:20px;color:#222}.plots{display:flex;flex-wrap:wrap;gap:12px}"
-          "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}</style></head><body>";
+  html +=
+      "<style>body{font-family:sans-serif;margin:20px;color:#222}.plots{display:flex;flex-wrap:wrap;gap:12px}"
+      "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px "
+      "8px;text-align:left}</style></head><body>";
   html += "<h1>" + svg::escape(title) + "</h1>";
-  html += "<table><tr><th>model</th><th>hidden</th><th>task</th><th>regularizer</th><th>γ</th><th>epochs</th><th>final test acc</th></tr><tr>";
+  html +=
+      "<table><tr><th>model</th><th>hidden</th><th>task</th><th>regularizer</th><th>γ</th><th>epochs</th><th>final "
+      "test acc</th></tr><tr>";
   auto cfg = [&](const char* section, const char* key) {
     if (!config.contains(section) || !config[section].contains(key)) return std::string("-");
     const auto& v = config[section][key];
@@ -167,13 +174,15 @@ std::string sweep_report_html(const std::string& title, const std::vector<std::m
   std::vector<std::string> groups;
   size_t kept = 0;
   for (const auto& r : rows)
-    if (r.count("group") && std::find(groups.begin(), groups.end(), r.at("group")) == groups.end()) groups.push_back(r.at("group"));
+    if (r.count("group") && std::find(groups.begin(), groups.end(), r.at("group")) == groups.end())
+      groups.push_back(r.at("group"));
   std::vector<std::pair<std::string, std::string>> metrics{{"q", "Directed modularity Q"},
                                                            {"entropy_weights", "Weight entropy H (bits)"},
                                                            {"lambda_max", "λ_max"},
                                                            {"entropy_spectral", "Spectral entropy (bits)"},
                                                            {"test_acc", "Test accuracy"}};
-  const bool has_hops = std::any_of(rows.begin(), rows.end(), [&](const auto& r) { return std::isfinite(number(r, "mean_hops")); });
+  const bool has_hops =
+      std::any_of(rows.begin(), rows.end(), [&](const auto& r) { return std::isfinite(number(r, "mean_hops")); });
   if (has_hops) metrics.push_back({"mean_hops", "Mean pathway hops"});
   // Sweeps over another key (`--param`) have its values in the column "value".
   std::string x_key = "gamma", x_label = "γ";
@@ -198,11 +207,13 @@ std::string sweep_report_html(const std::string& title, const std::vector<std::m
   for (const auto& r : rows) kept += min_accuracy < 0 || number(r, "test_acc") >= min_accuracy;
   std::string html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
   html += "<title>" + svg::escape(title) + "</title>";
-  html += "<style>body{font-family:sans-serif;margin:20px;color:#222}.plots{display:flex;flex-wrap:wrap;gap:12px}</style>"
-          "</head><body>";
+  html +=
+      "<style>body{font-family:sans-serif;margin:20px;color:#222}.plots{display:flex;flex-wrap:wrap;gap:12px}</style>"
+      "</head><body>";
   html += "<h1>" + svg::escape(title) + "</h1>";
-  html += fmt::format("<p>{} runs, {} shown{}.</p>", rows.size(), kept,
-                      min_accuracy >= 0 ? fmt::format(" (test accuracy ≥ {:.0f} %)", 100 * min_accuracy) : std::string());
+  html +=
+      fmt::format("<p>{} runs, {} shown{}.</p>", rows.size(), kept,
+                  min_accuracy >= 0 ? fmt::format(" (test accuracy ≥ {:.0f} %)", 100 * min_accuracy) : std::string());
   html += "<div class=\"plots\">";
   for (const auto& p : plots) html += p;
   html += "</div><script>document.body.dataset.plots = String(document.querySelectorAll('svg.plot').length);</script>";

@@ -34,7 +34,8 @@ std::vector<double> ticks(double lo, double hi) {
       break;
     }
   std::vector<double> t;
-  for (double v = std::ceil(lo / step) * step; v <= hi + 1e-9 * step; v += step) t.push_back(std::abs(v) < 1e-12 * step ? 0.0 : v);
+  for (double v = std::ceil(lo / step) * step; v <= hi + 1e-9 * step; v += step)
+    t.push_back(std::abs(v) < 1e-12 * step ? 0.0 : v);
   return t;
 }
 
@@ -55,8 +56,10 @@ struct Frame {
 
 /// Title font size that fits `title` into `width` (bold sans-serif is about 0.62 em per character).
 double title_font_size(const std::string& title, int width) {
-  const auto chars = std::count_if(title.begin(), title.end(), [](char c) { return (c & 0xC0) != 0x80; });  // code points
-  return std::clamp(static_cast<double>(width - 12) / (0.62 * static_cast<double>(std::max<int64_t>(chars, 1))), 8.0, 13.0);
+  const auto chars =
+      std::count_if(title.begin(), title.end(), [](char c) { return (c & 0xC0) != 0x80; });  // code points
+  return std::clamp(static_cast<double>(width - 12) / (0.62 * static_cast<double>(std::max<int64_t>(chars, 1))), 8.0,
+                    13.0);
 }
 
 std::string frame_open(const Frame& f, const std::string& title, const std::string& xlabel, const std::string& ylabel) {
@@ -67,19 +70,21 @@ std::string frame_open(const Frame& f, const std::string& title, const std::stri
       "<text x=\"{3}\" y=\"18\" text-anchor=\"middle\" font-size=\"{4:.1f}\" font-weight=\"bold\">{2}</text>",
       f.w, f.h, escape(title), f.w / 2, title_font_size(title, f.w));
   const double x0 = f.left, x1 = f.w - f.right, y0 = f.top, y1 = f.h - f.bottom;
-  s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>", x0, y0, x1 - x0,
-                   y1 - y0);
+  s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>", x0, y0,
+                   x1 - x0, y1 - y0);
   for (double t : ticks(f.xr.lo, f.xr.hi)) {
     const double x = f.px(t);
-    s += fmt::format("<line x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\" stroke=\"#eee\"/>"
-                     "<text x=\"{0}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>",
-                     x, y0, y1, y1 + 14, tick_label(t, f.xr));
+    s += fmt::format(
+        "<line x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\" stroke=\"#eee\"/>"
+        "<text x=\"{0}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>",
+        x, y0, y1, y1 + 14, tick_label(t, f.xr));
   }
   for (double t : ticks(f.yr.lo, f.yr.hi)) {
     const double y = f.py(t);
-    s += fmt::format("<line x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\" stroke=\"#eee\"/>"
-                     "<text x=\"{3}\" y=\"{4}\" text-anchor=\"end\">{5}</text>",
-                     x0, x1, y, x0 - 4, y + 4, tick_label(t, f.yr));
+    s += fmt::format(
+        "<line x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\" stroke=\"#eee\"/>"
+        "<text x=\"{3}\" y=\"{4}\" text-anchor=\"end\">{5}</text>",
+        x0, x1, y, x0 - 4, y + 4, tick_label(t, f.yr));
   }
   s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>", (x0 + x1) / 2, f.h - 8, escape(xlabel));
   s += fmt::format("<text transform=\"translate(11,{}) rotate(-90)\" text-anchor=\"middle\">{}</text>", (y0 + y1) / 2,
@@ -94,9 +99,10 @@ std::string legend(const Frame& f, const std::vector<Series>& series) {
     if (series[i].name.empty()) continue;
     const auto color = series[i].color.empty() ? palette(i) : series[i].color;
     const int y = f.top + 12 + 14 * row++;
-    s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/>"
-                     "<text x=\"{}\" y=\"{}\">{}</text>",
-                     f.w - f.right - 110, y - 9, color, f.w - f.right - 96, y, escape(series[i].name));
+    s += fmt::format(
+        "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/>"
+        "<text x=\"{}\" y=\"{}\">{}</text>",
+        f.w - f.right - 110, y - 9, color, f.w - f.right - 96, y, escape(series[i].name));
   }
   return s;
 }
@@ -115,7 +121,8 @@ Frame fit(const std::vector<Series>& series, int w, int h) {
 }  // namespace
 
 std::string palette(size_t i) {
-  static const char* colors[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"};
+  static const char* colors[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7",
+                                 "#E69F00", "#56B4E9", "#F0E442", "#000000"};
   return colors[i % 8];
 }
 
@@ -162,8 +169,9 @@ std::string scatter(const std::string& title, const std::string& xlabel, const s
   }
   std::string s = frame_open(f, title, xlabel, ylabel);
   if (unit_circle)
-    s += fmt::format("<ellipse cx=\"{}\" cy=\"{}\" rx=\"{}\" ry=\"{}\" fill=\"none\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>",
-                     f.px(0), f.py(0), f.px(1) - f.px(0), f.py(0) - f.py(1));
+    s += fmt::format(
+        "<ellipse cx=\"{}\" cy=\"{}\" rx=\"{}\" ry=\"{}\" fill=\"none\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>",
+        f.px(0), f.py(0), f.px(1) - f.px(0), f.py(0) - f.py(1));
   for (size_t i = 0; i < series.size(); ++i) {
     const auto color = series[i].color.empty() ? palette(i) : series[i].color;
     for (size_t k = 0; k < series[i].x.size() && k < series[i].y.size(); ++k)
@@ -197,18 +205,19 @@ std::string heatmap(const std::string& title, const torch::Tensor& m_, const std
       if (v == 0) continue;
       const int shade = static_cast<int>(255 * (1 - std::min(1.0, std::abs(v))));
       const auto color = v > 0 ? fmt::format("rgb(255,{0},{0})", shade) : fmt::format("rgb({0},{0},255)", shade);
-      s += fmt::format("<rect x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" height=\"{:.2f}\" fill=\"{}\"/>", left + j * cell,
-                       top + i * cell, cell + 0.05, cell + 0.05, color);
+      s += fmt::format("<rect x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" height=\"{:.2f}\" fill=\"{}\"/>",
+                       left + j * cell, top + i * cell, cell + 0.05, cell + 0.05, color);
     }
   for (size_t k = 1; k < groups.size(); ++k)
     if (groups[k] != groups[k - 1]) {
       const double p = static_cast<double>(k) * cell;
-      s += fmt::format("<line x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\" stroke=\"#333\"/>"
-                       "<line x1=\"{3}\" x2=\"{4}\" y1=\"{5}\" y2=\"{5}\" stroke=\"#333\"/>",
-                       left + p, top, top + n * cell, left, left + n * cell, top + p);
+      s += fmt::format(
+          "<line x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\" stroke=\"#333\"/>"
+          "<line x1=\"{3}\" x2=\"{4}\" y1=\"{5}\" y2=\"{5}\" stroke=\"#333\"/>",
+          left + p, top, top + n * cell, left, left + n * cell, top + p);
     }
-  s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>", left, top, n * cell,
-                   n * cell);
+  s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>", left, top,
+                   n * cell, n * cell);
   return s + "</svg>";
 }
 

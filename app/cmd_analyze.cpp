@@ -26,24 +26,25 @@ Strength parse_strength(const std::string& s) {
 }  // namespace
 
 int cmd_analyze(int argc, char** argv) {
-  cxxopts::Options opts("sernn analyze",
-                        "Analyse every weight snapshot of a run (writes RUN_DIR/analysis.json), or one matrix (--weights).");
+  cxxopts::Options opts(
+      "sernn analyze",
+      "Analyse every weight snapshot of a run (writes RUN_DIR/analysis.json), or one matrix (--weights).");
   opts.positional_help("[RUN_DIR]");
-  opts.add_options()
-      ("run", "run directory", cxxopts::value<std::string>())
-      ("out", "output file (default RUN_DIR/analysis.json)", cxxopts::value<std::string>())
-      ("weights", "analyse one matrix: N rows of N comma-separated values, row = postsynaptic", cxxopts::value<std::string>())
-      ("coords", "N x 3 coordinates CSV for --weights (default: the 5x5x4 grid when N = 100)", cxxopts::value<std::string>())
-      ("gamma-modularity", "resolution of the directed modularity", cxxopts::value<double>()->default_value("1.0"))
-      ("strength", "communicability normalisation: in, out or auto (run: its config; matrix: in)",
-       cxxopts::value<std::string>()->default_value("auto"))
-      ("nulls", "random nulls for small_world.sigma", cxxopts::value<int64_t>()->default_value("10"))
-      ("max-hops", "last epoch: longest pathway of the input -> output hop decomposition (-1 = skip)",
-       cxxopts::value<int64_t>()->default_value("8"))
-      ("dynamics-starts", "rate runs: initial states of the fixed-point search on the last epoch (0 = skip)",
-       cxxopts::value<int64_t>()->default_value("64"))
-      ("json", "print JSON to stdout (the default for --weights)")
-      ("h,help", "show this help");
+  opts.add_options()("run", "run directory", cxxopts::value<std::string>())(
+      "out", "output file (default RUN_DIR/analysis.json)", cxxopts::value<std::string>())(
+      "weights", "analyse one matrix: N rows of N comma-separated values, row = postsynaptic",
+      cxxopts::value<std::string>())("coords",
+                                     "N x 3 coordinates CSV for --weights (default: the 5x5x4 grid when N = 100)",
+                                     cxxopts::value<std::string>())(
+      "gamma-modularity", "resolution of the directed modularity", cxxopts::value<double>()->default_value("1.0"))(
+      "strength", "communicability normalisation: in, out or auto (run: its config; matrix: in)",
+      cxxopts::value<std::string>()->default_value("auto"))("nulls", "random nulls for small_world.sigma",
+                                                            cxxopts::value<int64_t>()->default_value("10"))(
+      "max-hops", "last epoch: longest pathway of the input -> output hop decomposition (-1 = skip)",
+      cxxopts::value<int64_t>()->default_value("8"))(
+      "dynamics-starts", "rate runs: initial states of the fixed-point search on the last epoch (0 = skip)",
+      cxxopts::value<int64_t>()->default_value("64"))("json", "print JSON to stdout (the default for --weights)")(
+      "h,help", "show this help");
   opts.parse_positional({"run"});
   auto args = opts.parse(argc, argv);
   if (args.count("help")) {
@@ -66,11 +67,12 @@ int cmd_analyze(int argc, char** argv) {
   }
   if (!args.count("run")) throw InputError("missing RUN_DIR or --weights FILE (see sernn analyze --help)");
   const auto run = args["run"].as<std::string>();
-  if (!file_exists(run + "/config.json")) throw InputError(fmt::format("{}: not a run directory (config.json missing)", run));
+  if (!file_exists(run + "/config.json"))
+    throw InputError(fmt::format("{}: not a run directory (config.json missing)", run));
   o.strength = strength == "auto" ? config_strength(read_run_config(run)) : parse_strength(strength);
   const auto t0 = std::chrono::steady_clock::now();
-  const auto result = analyze_run_with_dynamics(run, o, args["dynamics-starts"].as<int64_t>(),
-                                                args["max-hops"].as<int64_t>());
+  const auto result =
+      analyze_run_with_dynamics(run, o, args["dynamics-starts"].as<int64_t>(), args["max-hops"].as<int64_t>());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto out = args.count("out") ? args["out"].as<std::string>() : run + "/analysis.json";
   atomic_write_text(out, result.dump() + "\n");
@@ -82,13 +84,11 @@ int cmd_analyze(int argc, char** argv) {
 int cmd_report(int argc, char** argv) {
   cxxopts::Options opts("sernn report", "Write a self-contained HTML report (inline SVG) for a run directory.");
   opts.positional_help("DIR");
-  opts.add_options()
-      ("dir", "run directory", cxxopts::value<std::string>())
-      ("o,out", "output HTML file (default DIR/report.html)", cxxopts::value<std::string>())
-      ("min-accuracy", "sweeps: leave out runs below this test accuracy (e.g. 0.9 rate, 0.45 spiking)",
-       cxxopts::value<double>())
-      ("filter", "sweeps: the reference's filter (0.9 for rate, 0.45 for spiking runs)")
-      ("h,help", "show this help");
+  opts.add_options()("dir", "run directory", cxxopts::value<std::string>())(
+      "o,out", "output HTML file (default DIR/report.html)", cxxopts::value<std::string>())(
+      "min-accuracy", "sweeps: leave out runs below this test accuracy (e.g. 0.9 rate, 0.45 spiking)",
+      cxxopts::value<double>())("filter", "sweeps: the reference's filter (0.9 for rate, 0.45 for spiking runs)")(
+      "h,help", "show this help");
   opts.parse_positional({"dir"});
   auto args = opts.parse(argc, argv);
   if (args.count("help")) {

@@ -35,18 +35,6 @@ std::vector<int64_t> parse_int_list(const std::string& text, const std::string& 
   return out;
 }
 
-torch::Device parse_device(const std::string& name) {
-  torch::Device d(torch::kCPU);
-  try {
-    d = torch::Device(name);
-  } catch (const c10::Error&) {
-    throw InputError(fmt::format("--device: unknown device '{}'", name));
-  }
-  if (d.is_cuda() && !torch::cuda::is_available())
-    throw InputError(fmt::format("--device: '{}' requested but no CUDA device is available", name));
-  return d;
-}
-
 torch::ScalarType parse_dtype(const std::string& name) {
   if (name == "float32") return torch::kFloat32;
   if (name == "float64") return torch::kFloat64;
@@ -64,18 +52,17 @@ void finish(const BenchReport& report, const cxxopts::ParseResult& args) {
 int bench_regularizer(int argc, char** argv) {
   cxxopts::Options opts("sernn bench regularizer",
                         "Time the penalties (forward, forward+backward) against autograd through matrix_exp.");
-  opts.add_options()
-      ("n", "neurons per network, comma-separated", cxxopts::value<std::string>()->default_value("100,256,1024"))
-      ("k", "networks per batch, comma-separated", cxxopts::value<std::string>()->default_value("1,64"))
-      ("penalties", "penalties to time", cxxopts::value<std::string>()->default_value("comm,sernn"))
-      ("device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"))
-      ("dtype", "float32 or float64", cxxopts::value<std::string>()->default_value("float32"))
-      ("threads", "CPU threads (0 = auto, as train.threads)", cxxopts::value<int64_t>()->default_value("0"))
-      ("repeats", "timed repetitions per case (median reported)", cxxopts::value<int>()->default_value("5"))
-      ("max-matmul-gflop", "skip cases whose single matrix product exceeds this many GFLOP",
-       cxxopts::value<double>()->default_value("20"))
-      ("json", "write the results as JSON to this file", cxxopts::value<std::string>())
-      ("h,help", "show this help");
+  opts.add_options()("n", "neurons per network, comma-separated",
+                     cxxopts::value<std::string>()->default_value("100,256,1024"))(
+      "k", "networks per batch, comma-separated", cxxopts::value<std::string>()->default_value("1,64"))(
+      "penalties", "penalties to time", cxxopts::value<std::string>()->default_value("comm,sernn"))(
+      "device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"))(
+      "dtype", "float32 or float64", cxxopts::value<std::string>()->default_value("float32"))(
+      "threads", "CPU threads (0 = auto, as train.threads)", cxxopts::value<int64_t>()->default_value("0"))(
+      "repeats", "timed repetitions per case (median reported)", cxxopts::value<int>()->default_value("5"))(
+      "max-matmul-gflop", "skip cases whose single matrix product exceeds this many GFLOP",
+      cxxopts::value<double>()->default_value("20"))("json", "write the results as JSON to this file",
+                                                     cxxopts::value<std::string>())("h,help", "show this help");
   // cxxopts treats one-letter names as short options; accept the documented --n / --k too.
   std::vector<std::string> words(argv, argv + argc);
   for (auto& w : words)
@@ -99,12 +86,13 @@ int bench_regularizer(int argc, char** argv) {
       throw InputError(fmt::format("--penalties: unknown penalty '{}' (known: {})", p, fmt::join(known, ", ")));
     o.penalties.push_back(p);
   }
-  o.device = parse_device(args["device"].as<std::string>());
+  o.device = parse_device(args["device"].as<std::string>(), "--device");
   o.dtype = parse_dtype(args["dtype"].as<std::string>());
   o.repeats = std::max(1, args["repeats"].as<int>());
   o.max_matmul_gflop = args["max-matmul-gflop"].as<double>();
-  BenchReport report(o.device,
-                     configure_threads(args["threads"].as<int64_t>(), 128, *std::max_element(o.n.begin(), o.n.end())).threads);
+  BenchReport report(
+      o.device,
+      configure_threads(args["threads"].as<int64_t>(), 128, *std::max_element(o.n.begin(), o.n.end())).threads);
   run_regularizer_bench(o, report);
   finish(report, args);
   return 0;
@@ -126,19 +114,18 @@ std::vector<std::string> parse_word_list(const std::string& text, const std::str
 int bench_train(int argc, char** argv) {
   cxxopts::Options opts("sernn bench train",
                         "Time one training step (forward + backward + Adam) per case; see bench/README.md.");
-  opts.add_options()
-      ("model", "shd (spiking 700 -> N -> 20) or rate (8 -> N -> 4)", cxxopts::value<std::string>()->default_value("shd"))
-      ("hidden", "hidden sizes, comma-separated", cxxopts::value<std::string>()->default_value("100,1024"))
-      ("batch", "batch size", cxxopts::value<int64_t>()->default_value("128"))
-      ("steps", "time steps T, comma-separated", cxxopts::value<std::string>()->default_value("200,1000"))
-      ("impl", "implementations: fast, reference", cxxopts::value<std::string>()->default_value("fast,reference"))
-      ("device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"))
-      ("threads", "CPU threads (0 = auto, as train.threads)", cxxopts::value<int64_t>()->default_value("0"))
-      ("repeats", "timed steps per case (median reported)", cxxopts::value<int>()->default_value("3"))
-      ("load", "also time each case beside K busy threads of the benchmark's own (a shared machine)",
-       cxxopts::value<int64_t>()->default_value("0"))
-      ("json", "write the results as JSON to this file", cxxopts::value<std::string>())
-      ("h,help", "show this help");
+  opts.add_options()("model", "shd (spiking 700 -> N -> 20) or rate (8 -> N -> 4)",
+                     cxxopts::value<std::string>()->default_value("shd"))(
+      "hidden", "hidden sizes, comma-separated", cxxopts::value<std::string>()->default_value("100,1024"))(
+      "batch", "batch size", cxxopts::value<int64_t>()->default_value("128"))(
+      "steps", "time steps T, comma-separated", cxxopts::value<std::string>()->default_value("200,1000"))(
+      "impl", "implementations: fast, reference", cxxopts::value<std::string>()->default_value("fast,reference"))(
+      "device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"))(
+      "threads", "CPU threads (0 = auto, as train.threads)", cxxopts::value<int64_t>()->default_value("0"))(
+      "repeats", "timed steps per case (median reported)", cxxopts::value<int>()->default_value("3"))(
+      "load", "also time each case beside K busy threads of the benchmark's own (a shared machine)",
+      cxxopts::value<int64_t>()->default_value("0"))("json", "write the results as JSON to this file",
+                                                     cxxopts::value<std::string>())("h,help", "show this help");
   auto args = opts.parse(argc, argv);
   if (args.count("help")) {
     std::cout << opts.help();
@@ -151,12 +138,13 @@ int bench_train(int argc, char** argv) {
   o.impls = parse_word_list(args["impl"].as<std::string>(), "--impl", {"fast", "reference"});
   o.batch = args["batch"].as<int64_t>();
   if (o.batch < 1) throw InputError("--batch must be at least 1");
-  o.device = parse_device(args["device"].as<std::string>());
+  o.device = parse_device(args["device"].as<std::string>(), "--device");
   o.repeats = std::max(1, args["repeats"].as<int>());
   o.load = args["load"].as<int64_t>();
   if (o.load < 0 || o.load > 1024) throw InputError(fmt::format("--load: {} busy threads (0 to 1024)", o.load));
   BenchReport report(o.device, configure_threads(args["threads"].as<int64_t>(), o.batch,
-                                                 *std::max_element(o.hidden.begin(), o.hidden.end())).threads);
+                                                 *std::max_element(o.hidden.begin(), o.hidden.end()))
+                                   .threads);
   run_train_bench(o, report);
   finish(report, args);
   return 0;

@@ -13,22 +13,22 @@
 
 namespace sernn {
 int cmd_boundary(int argc, char** argv) {
-  cxxopts::Options opts("sernn boundary",
-                        "Latent boundaries of low-rank spiking populations (seed 002). --network inhibitory: a rank-1 "
-                        "inhibitory population whose thresholds tile y = -x^2 - 1/2; --network ei: a rank-2 E/I network "
-                        "whose excitatory latent settles on g(x) = 0.6 + 0.2 sin(3x) where its two boundaries cross. "
-                        "Writes OUT/boundary.csv and OUT/boundary.html.");
+  cxxopts::Options opts(
+      "sernn boundary",
+      "Latent boundaries of low-rank spiking populations (seed 002). --network inhibitory: a rank-1 "
+      "inhibitory population whose thresholds tile y = -x^2 - 1/2; --network ei: a rank-2 E/I network "
+      "whose excitatory latent settles on g(x) = 0.6 + 0.2 sin(3x) where its two boundaries cross. "
+      "Writes OUT/boundary.csv and OUT/boundary.html.");
   BoundaryDemoOptions d;
-  opts.add_options()
-      ("out", "output directory", cxxopts::value<std::string>())
-      ("network", "inhibitory (rank 1) or ei (rank 2)", cxxopts::value<std::string>()->default_value("inhibitory"))
-      ("neurons", "neurons per population (tangent lines/planes)", cxxopts::value<int64_t>()->default_value(std::to_string(d.neurons)))
-      ("steps", "steps of the input ramp from -1 to 1 (default 6000; ei: 20000)", cxxopts::value<int64_t>())
-      ("warmup", "steps at x = -1 before the ramp (default 1000; ei: 2000)", cxxopts::value<int64_t>())
-      ("beta", "membrane and readout leak", cxxopts::value<double>()->default_value("0.99"))
-      ("decoder", "|D|: jump of the latent per spike, the precision (default 0.05; ei: 0.01 excitatory, 3x inhibitory)",
-       cxxopts::value<double>())
-      ("h,help", "show this help");
+  opts.add_options()("out", "output directory", cxxopts::value<std::string>())(
+      "network", "inhibitory (rank 1) or ei (rank 2)", cxxopts::value<std::string>()->default_value("inhibitory"))(
+      "neurons", "neurons per population (tangent lines/planes)",
+      cxxopts::value<int64_t>()->default_value(std::to_string(d.neurons)))(
+      "steps", "steps of the input ramp from -1 to 1 (default 6000; ei: 20000)", cxxopts::value<int64_t>())(
+      "warmup", "steps at x = -1 before the ramp (default 1000; ei: 2000)", cxxopts::value<int64_t>())(
+      "beta", "membrane and readout leak", cxxopts::value<double>()->default_value("0.99"))(
+      "decoder", "|D|: jump of the latent per spike, the precision (default 0.05; ei: 0.01 excitatory, 3x inhibitory)",
+      cxxopts::value<double>())("h,help", "show this help");
   auto args = opts.parse(argc, argv);
   if (args.count("help")) {
     std::cout << opts.help();

@@ -13,14 +13,13 @@ namespace sernn {
 namespace {
 
 int synth(int argc, char** argv) {
-  cxxopts::Options opts("sernn data synth-shd", "Write a synthetic SHD data set (shd_train.h5, shd_test.h5) in the real layout.");
-  opts.add_options()
-      ("out", "output directory", cxxopts::value<std::string>())
-      ("train", "training samples", cxxopts::value<int64_t>()->default_value("2048"))
-      ("test", "test samples", cxxopts::value<int64_t>()->default_value("512"))
-      ("seed", "random seed", cxxopts::value<uint64_t>()->default_value("1"))
-      ("noise", "fraction of noise events", cxxopts::value<double>()->default_value("0.2"))
-      ("h,help", "show this help");
+  cxxopts::Options opts("sernn data synth-shd",
+                        "Write a synthetic SHD data set (shd_train.h5, shd_test.h5) in the real layout.");
+  opts.add_options()("out", "output directory", cxxopts::value<std::string>())(
+      "train", "training samples", cxxopts::value<int64_t>()->default_value("2048"))(
+      "test", "test samples", cxxopts::value<int64_t>()->default_value("512"))(
+      "seed", "random seed", cxxopts::value<uint64_t>()->default_value("1"))(
+      "noise", "fraction of noise events", cxxopts::value<double>()->default_value("0.2"))("h,help", "show this help");
   auto args = opts.parse(argc, argv);
   if (args.count("help")) {
     std::cout << opts.help();
@@ -43,10 +42,9 @@ int synth(int argc, char** argv) {
 
 int fetch(int argc, char** argv) {
   cxxopts::Options opts("sernn data fetch-shd", "Download, verify (MD5) and unpack shd_train.h5 and shd_test.h5.");
-  opts.add_options()
-      ("dir", "destination directory", cxxopts::value<std::string>())
-      ("base-url", "dataset site", cxxopts::value<std::string>()->default_value(kShdBaseUrl))
-      ("h,help", "show this help");
+  opts.add_options()("dir", "destination directory", cxxopts::value<std::string>())(
+      "base-url", "dataset site", cxxopts::value<std::string>()->default_value(kShdBaseUrl))("h,help",
+                                                                                             "show this help");
   auto args = opts.parse(argc, argv);
   if (args.count("help")) {
     std::cout << opts.help();

@@ -12,11 +12,10 @@ namespace sernn {
 int cmd_export(int argc, char** argv) {
   cxxopts::Options opts("sernn export", "Export a trained run as TorchScript (verified by loading it back).");
   opts.positional_help("RUN_DIR");
-  opts.add_options()
-      ("run", "run directory", cxxopts::value<std::string>())
-      ("o,out", "output file (model.pt)", cxxopts::value<std::string>())
-      ("epoch", "epoch to export (default: the last)", cxxopts::value<int64_t>()->default_value("-1"))
-      ("h,help", "show this help");
+  opts.add_options()("run", "run directory", cxxopts::value<std::string>())("o,out", "output file (model.pt)",
+                                                                            cxxopts::value<std::string>())(
+      "epoch", "epoch to export (default: the last)", cxxopts::value<int64_t>()->default_value("-1"))("h,help",
+                                                                                                      "show this help");
   opts.parse_positional({"run"});
   auto args = opts.parse(argc, argv);
   if (args.count("help")) {

@@ -1,15 +1,11 @@
-#include <unistd.h>
-
 #include <algorithm>
 #include <iostream>
-#include <sstream>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "app/cli.h"
 #include "app/commands.h"
-#include "app/ensemble.h"
+#include "run/ensemble.h"
 #include "run/sweep.h"
 #include "core/errors.h"
 #include "core/io.h"
@@ -17,14 +13,6 @@
 
 namespace sernn {
 namespace {
-
-/// Path of the running sernn executable (children and Slurm tasks run the same binary).
-std::string self_executable() {
-  char self[4096] = {0};
-  const ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (len <= 0) throw std::runtime_error("sweep: cannot find the sernn executable (/proc/self/exe)");
-  return std::string(self, static_cast<size_t>(len));
-}
 
 /// The sweep's flags as a SweepRequest (checked by make_plan).
 SweepRequest sweep_request(const cxxopts::ParseResult& args) {
@@ -44,17 +32,12 @@ void write_slurm(const cxxopts::ParseResult& args, const SweepPlan& plan, size_t
                  const std::string& out, const std::vector<std::string>& sets) {
   const int64_t shards = args.count("shards") ? args["shards"].as<int64_t>() : static_cast<int64_t>(runs);
   if (shards < 1) throw InputError("--shards must be at least 1");
-  std::string values, groups;
-  for (double v : plan.values) values += (values.empty() ? "" : ",") + fmt::format("{:.17g}", v);
-  for (const auto& g : plan.groups) groups += (groups.empty() ? "" : ",") + g;
-  std::vector<std::string> cmd{self_executable(), "sweep", "--config", config_path, "--out", out,
-                               "--groups", groups, "--param", plan.param, "--values", values,
-                               "--seeds", std::to_string(plan.seeds), "--jobs", "1", "--quiet"};
-  for (const auto& s : sets) cmd.insert(cmd.end(), {"--set", s});
-  atomic_write_text(out + "/sweep.sbatch", slurm_script(cmd, shards, out, args["partition"].as<std::string>(),
-                                                        args["time"].as<std::string>(), args["gpus-per-task"].as<int64_t>()));
-  fmt::print("wrote {}/sweep.sbatch ({} array tasks for {} runs); submit with: sbatch {}/sweep.sbatch\n", out, shards, runs,
-             out);
+  const auto cmd = sweep_command(self_executable(), plan, config_path, out, sets);
+  atomic_write_text(out + "/sweep.sbatch",
+                    slurm_script(cmd, shards, out, args["partition"].as<std::string>(), args["time"].as<std::string>(),
+                                 args["gpus-per-task"].as<int64_t>()));
+  fmt::print("wrote {}/sweep.sbatch ({} array tasks for {} runs); submit with: sbatch {}/sweep.sbatch\n", out, shards,
+             runs, out);
 }
 
 /// --ensemble: a positive count, or auto (as many of the pending runs as fit in memory).
@@ -75,28 +58,28 @@ int cmd_sweep(int argc, char** argv) {
   cxxopts::Options opts("sernn sweep",
                         "Train every (regulariser group, gamma, seed) -- or every value of another key with --param; "
                         "resumable; results.csv from the runs.");
-  opts.add_options()
-      ("config", "base config (.toml or .json)", cxxopts::value<std::string>())
-      ("out", "sweep directory", cxxopts::value<std::string>())
-      ("groups", "regulariser groups", cxxopts::value<std::string>()->default_value("l1,space,comm,sernn"))
-      ("gammas", "START:STOP:COUNT (linspace) or a,b,c", cxxopts::value<std::string>()->default_value("0.001:0.3:11"))
-      ("param", "sweep this numeric config key instead of regularizer.gamma (e.g. activity.gamma, "
-                "prune.final_sparsity); --groups then defaults to the config's regularizer.kind",
-       cxxopts::value<std::string>()->default_value("regularizer.gamma"))
-      ("values", "values of --param: START:STOP:COUNT or a,b,c", cxxopts::value<std::string>())
-      ("seeds", "seeds per (group, gamma), starting at train.seed", cxxopts::value<int64_t>()->default_value("1"))
-      ("jobs", "runs at a time (child processes)", cxxopts::value<int64_t>()->default_value("1"))
-      ("threads", "CPU threads per run (0 = cores / jobs)", cxxopts::value<int64_t>()->default_value("0"))
-      ("shard", "run only shard I of M (I/M, 0-based)", cxxopts::value<std::string>())
-      ("s,set", "override a config key of every run (repeatable)", cxxopts::value<std::vector<std::string>>())
-      ("ensemble", "rate models: train K runs at once as one batched model (K or auto)", cxxopts::value<std::string>()->default_value("1"))
-      ("slurm", "write SWEEP_DIR/sweep.sbatch (a job array over shards) instead of running")
-      ("shards", "number of array tasks for --slurm (default: one per run)", cxxopts::value<int64_t>())
-      ("partition", "Slurm partition", cxxopts::value<std::string>()->default_value(""))
-      ("time", "Slurm time limit, e.g. 24:00:00", cxxopts::value<std::string>()->default_value(""))
-      ("gpus-per-task", "Slurm GPUs per task", cxxopts::value<int64_t>()->default_value("0"))
-      ("q,quiet", "no progress output")
-      ("h,help", "show this help");
+  opts.add_options()("config", "base config (.toml or .json)", cxxopts::value<std::string>())(
+      "out", "sweep directory", cxxopts::value<std::string>())(
+      "groups", "regulariser groups", cxxopts::value<std::string>()->default_value("l1,space,comm,sernn"))(
+      "gammas", "START:STOP:COUNT (linspace) or a,b,c", cxxopts::value<std::string>()->default_value("0.001:0.3:11"))(
+      "param",
+      "sweep this numeric config key instead of regularizer.gamma (e.g. activity.gamma, "
+      "prune.final_sparsity); --groups then defaults to the config's regularizer.kind",
+      cxxopts::value<std::string>()->default_value("regularizer.gamma"))(
+      "values", "values of --param: START:STOP:COUNT or a,b,c", cxxopts::value<std::string>())(
+      "seeds", "seeds per (group, gamma), starting at train.seed", cxxopts::value<int64_t>()->default_value("1"))(
+      "jobs", "runs at a time (child processes)", cxxopts::value<int64_t>()->default_value("1"))(
+      "threads", "CPU threads per run (0 = cores / jobs)", cxxopts::value<int64_t>()->default_value("0"))(
+      "shard", "run only shard I of M (I/M, 0-based)", cxxopts::value<std::string>())(
+      "s,set", "override a config key of every run (repeatable)", cxxopts::value<std::vector<std::string>>())(
+      "ensemble", "train K runs at once as one batched model (K, or auto: as many as fit in the memory measured now)",
+      cxxopts::value<std::string>()->default_value("1"))(
+      "slurm", "write SWEEP_DIR/sweep.sbatch (a job array over shards) instead of running")(
+      "shards", "number of array tasks for --slurm (default: one per run)", cxxopts::value<int64_t>())(
+      "partition", "Slurm partition", cxxopts::value<std::string>()->default_value(""))(
+      "time", "Slurm time limit, e.g. 24:00:00", cxxopts::value<std::string>()->default_value(""))(
+      "gpus-per-task", "Slurm GPUs per task", cxxopts::value<int64_t>()->default_value("0"))(
+      "q,quiet", "no progress output")("h,help", "show this help");
   auto args = opts.parse(argc, argv);
   if (args.count("help")) {
     std::cout << opts.help();
@@ -137,11 +120,10 @@ int cmd_sweep(int argc, char** argv) {
   o.self = self_executable();
   o.jobs = std::max<int64_t>(1, args["jobs"].as<int64_t>());
   const int64_t cores = available_cores();  // affinity mask and cgroup quota, not just the core count
-  o.threads_per_job = args["threads"].as<int64_t>() > 0 ? args["threads"].as<int64_t>() : std::max<int64_t>(1, cores / o.jobs);
+  o.threads_per_job =
+      args["threads"].as<int64_t>() > 0 ? args["threads"].as<int64_t>() : std::max<int64_t>(1, cores / o.jobs);
   o.quiet = args.count("quiet") > 0;
   const int64_t ensemble = ensemble_size(args["ensemble"].as<std::string>(), base, static_cast<int64_t>(runs.size()));
-  if (ensemble > 1 && base.get_string("model.kind") != "rate")
-    throw InputError("--ensemble: batched ensembles are available for rate models only; use --jobs for spiking sweeps");
   const auto done = ensemble > 1 ? run_sweep_ensembles(base, runs, all, o, ensemble) : run_sweep(base, runs, all, o);
   fmt::print("{} of {} runs done; results: {}/results.csv\n", done, runs.size(), out);
   return 0;

@@ -14,22 +14,20 @@ namespace sernn {
 
 int cmd_train(int argc, char** argv) {
   cxxopts::Options opts("sernn train", "Train one network; writes a run directory (see README: Run directory).");
-  opts.add_options()
-      ("c,config", "config file (.toml or .json); defaults apply to keys it leaves out", cxxopts::value<std::string>())
-      ("o,out", "run directory to create", cxxopts::value<std::string>())
-      ("s,set", "override a config key, e.g. --set regularizer.gamma=0.05 (repeatable)",
-       cxxopts::value<std::vector<std::string>>())
-      ("threads", "intra-op CPU threads (train.threads; 0 = all cores)", cxxopts::value<int64_t>())
-      ("device", "cpu or cuda (train.device)", cxxopts::value<std::string>())
-      ("seed", "random seed (train.seed)", cxxopts::value<int64_t>())
-      ("resume", "continue the run in this directory from its last checkpoint", cxxopts::value<std::string>())
-      ("force", "replace an existing run in --out")
-      ("world-size", "data-parallel: number of processes (or env WORLD_SIZE)", cxxopts::value<int64_t>())
-      ("rank", "data-parallel: this process's rank (or env RANK)", cxxopts::value<int64_t>())
-      ("master-addr", "data-parallel: rendezvous address (or env MASTER_ADDR)", cxxopts::value<std::string>())
-      ("master-port", "data-parallel: rendezvous port (or env MASTER_PORT)", cxxopts::value<int64_t>())
-      ("q,quiet", "no progress output")
-      ("h,help", "show this help");
+  opts.add_options()("c,config", "config file (.toml or .json); defaults apply to keys it leaves out",
+                     cxxopts::value<std::string>())("o,out", "run directory to create", cxxopts::value<std::string>())(
+      "s,set", "override a config key, e.g. --set regularizer.gamma=0.05 (repeatable)",
+      cxxopts::value<std::vector<std::string>>())("threads", "intra-op CPU threads (train.threads; 0 = all cores)",
+                                                  cxxopts::value<int64_t>())(
+      "device", "cpu or cuda (train.device)", cxxopts::value<std::string>())("seed", "random seed (train.seed)",
+                                                                             cxxopts::value<int64_t>())(
+      "resume", "continue the run in this directory from its last checkpoint", cxxopts::value<std::string>())(
+      "force", "replace an existing run in --out")(
+      "world-size", "data-parallel: number of processes (or env WORLD_SIZE)", cxxopts::value<int64_t>())(
+      "rank", "data-parallel: this process's rank (or env RANK)", cxxopts::value<int64_t>())(
+      "master-addr", "data-parallel: rendezvous address (or env MASTER_ADDR)", cxxopts::value<std::string>())(
+      "master-port", "data-parallel: rendezvous port (or env MASTER_PORT)", cxxopts::value<int64_t>())(
+      "q,quiet", "no progress output")("h,help", "show this help");
   auto args = opts.parse(argc, argv);
   if (args.count("help")) {
     std::cout << opts.help() << "\nConfig keys: see README.md (\"Config keys\") or `sernn config --keys`.\n";
@@ -37,7 +35,8 @@ int cmd_train(int argc, char** argv) {
   }
   const bool resume = args.count("resume") > 0;
   if (resume && (args.count("out") || args.count("config")))
-    throw InputError("--resume RUN_DIR takes the config from RUN_DIR/config.json; do not combine it with --out/--config");
+    throw InputError(
+        "--resume RUN_DIR takes the config from RUN_DIR/config.json; do not combine it with --out/--config");
   if (!resume && !args.count("out")) throw InputError("missing --out RUN_DIR (see sernn train --help)");
   const std::string out = resume ? args["resume"].as<std::string>() : args["out"].as<std::string>();
 
@@ -68,7 +67,8 @@ int cmd_train(int argc, char** argv) {
   }
 
   if (!resume && dist.rank == 0 && file_exists(out + "/config.json") && !args.count("force"))
-    throw InputError(fmt::format("{}: already holds a run; use --resume {} to continue it or --force to replace it", out, out));
+    throw InputError(
+        fmt::format("{}: already holds a run; use --resume {} to continue it or --force to replace it", out, out));
 
   const bool quiet = args.count("quiet") > 0;
   auto last = train_run(config, out, resume, quiet, collective);

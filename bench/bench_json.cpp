@@ -42,7 +42,8 @@ std::string BenchReport::table() const {
   for (size_t c = 0; c < cols.size(); ++c) out += fmt::format("{:>{}}  ", cols[c], width[c]);
   out += "\n";
   for (const auto& r : results_) {
-    for (size_t c = 0; c < cols.size(); ++c) out += fmt::format("{:>{}}  ", cell(r.value(cols[c], nlohmann::json())), width[c]);
+    for (size_t c = 0; c < cols.size(); ++c)
+      out += fmt::format("{:>{}}  ", cell(r.value(cols[c], nlohmann::json())), width[c]);
     out += "\n";
   }
   return out;

@@ -45,9 +45,9 @@ void run_regularizer_bench(const RegularizerBenchOptions& o, BenchReport& report
                     .to(o.device);
       for (const auto& name : o.penalties) {
         const bool has_comm = name == "comm" || name == "sernn";
-        std::vector<CommGrad> modes = has_comm ? std::vector<CommGrad>{CommGrad::Full, CommGrad::Detached,
-                                                                       CommGrad::AutogradMatrixExp}
-                                               : std::vector<CommGrad>{CommGrad::Detached};
+        std::vector<CommGrad> modes =
+            has_comm ? std::vector<CommGrad>{CommGrad::Full, CommGrad::Detached, CommGrad::AutogradMatrixExp}
+                     : std::vector<CommGrad>{CommGrad::Detached};
         for (CommGrad mode : modes) {
           WiringPenaltyOptions po;
           po.kind = name;
@@ -79,8 +79,8 @@ void run_regularizer_bench(const RegularizerBenchOptions& o, BenchReport& report
                               {"fwd_ms", fwd},
                               {"fwd_bwd_ms", fwd_bwd}};
           if (o.verbose)
-            fmt::print("{:<6} {:<20} n={:<5} k={:<3} fwd {:9.3f} ms  fwd+bwd {:9.3f} ms\n", name, r["mode"].get<std::string>(),
-                       n, k, fwd, fwd_bwd);
+            fmt::print("{:<6} {:<20} n={:<5} k={:<3} fwd {:9.3f} ms  fwd+bwd {:9.3f} ms\n", name,
+                       r["mode"].get<std::string>(), n, k, fwd, fwd_bwd);
           report.add(std::move(r));
         }
       }

@@ -42,14 +42,14 @@ struct GemmShape {
 std::vector<GemmShape> step_gemms(bool spiking, int64_t inputs, int64_t n, int64_t classes, int64_t t, int64_t b) {
   const int64_t tb = t * b;
   std::vector<GemmShape> g{
-      {tb, inputs, n, 1},    // input projection
-      {b, n, n, t},          // recurrent product per step
-      {tb, n, classes, 1},   // readout current (spiking: all steps; rate: final state, counted as all below)
-      {inputs, tb, n, 1},    // input weight gradient
-      {b, n, n, t},          // backward through the recurrence per step
-      {n, tb, n, 1},         // recurrent weight gradient
-      {tb, classes, n, 1},   // gradient into the spikes/hidden states
-      {classes, tb, n, 1},   // readout weight gradient
+      {tb, inputs, n, 1},   // input projection
+      {b, n, n, t},         // recurrent product per step
+      {tb, n, classes, 1},  // readout current (spiking: all steps; rate: final state, counted as all below)
+      {inputs, tb, n, 1},   // input weight gradient
+      {b, n, n, t},         // backward through the recurrence per step
+      {n, tb, n, 1},        // recurrent weight gradient
+      {tb, classes, n, 1},  // gradient into the spikes/hidden states
+      {classes, tb, n, 1},  // readout weight gradient
   };
   if (!spiking)  // the rate readout sees only the last state
     for (auto& s : g)
@@ -145,6 +145,19 @@ class PeakMemory {
   bool cpu_peak_ = false;
 };
 
+/// Speed and memory of each impl against `reference` of the same case.
+void add_reference_ratios(BenchReport& report) {
+  for (auto& r : report.results()) {
+    if (r.value("impl", "") == "reference") continue;
+    for (const auto& b : std::as_const(report).results())
+      if (b.value("impl", "") == "reference" && b["hidden"] == r["hidden"] && b["steps"] == r["steps"]) {
+        r["speedup_vs_reference"] = b["fwd_bwd_ms"].get<double>() / r["fwd_bwd_ms"].get<double>();
+        if (r["peak_mem_mb"].is_number() && b["peak_mem_mb"].is_number() && r["peak_mem_mb"].get<double>() > 0)
+          r["mem_ratio_vs_reference"] = b["peak_mem_mb"].get<double>() / r["peak_mem_mb"].get<double>();
+      }
+  }
+}
+
 void run_train_bench(const TrainBenchOptions& o, BenchReport& report) {
   const bool spiking = o.model == "shd";
   const int64_t inputs = spiking ? 700 : 8, classes = spiking ? 20 : 4;
@@ -166,7 +179,8 @@ void run_train_bench(const TrainBenchOptions& o, BenchReport& report) {
         else net = RateRNN(RateRNNOptions(inputs, n, classes).reference(impl == "reference")).ptr();
         net->to(o.device);
         torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(1e-3));
-        auto x = spiking ? (torch::rand({t, o.batch, inputs}) < 0.02).to(torch::kFloat32) : torch::rand({t, o.batch, inputs});
+        auto x = spiking ? (torch::rand({t, o.batch, inputs}) < 0.02).to(torch::kFloat32)
+                         : torch::rand({t, o.batch, inputs});
         x = x.to(o.device);
         auto y = torch::randint(0, classes, {o.batch}, torch::kInt64).to(o.device);
         auto step = [&] {
@@ -206,23 +220,15 @@ void run_train_bench(const TrainBenchOptions& o, BenchReport& report) {
                        o.load == 1 ? "" : "s");
         }
         if (o.verbose)
-          fmt::print("{} {:<9} N={:<5} T={:<5} B={}: {:9.1f} ms/iter  {:8.1f} samples/s  peak {:8.1f} MB  {:6.1f} GFLOP/s "
-                     "(GEMM {:6.1f})\n",
-                     o.model, impl, n, t, o.batch, ms, r["samples_per_s"].get<double>(), peak_mb,
-                     r["gflops"].get<double>(), r["gemm_gflops"].get<double>());
+          fmt::print(
+              "{} {:<9} N={:<5} T={:<5} B={}: {:9.1f} ms/iter  {:8.1f} samples/s  peak {:8.1f} MB  {:6.1f} GFLOP/s "
+              "(GEMM {:6.1f})\n",
+              o.model, impl, n, t, o.batch, ms, r["samples_per_s"].get<double>(), peak_mb, r["gflops"].get<double>(),
+              r["gemm_gflops"].get<double>());
         report.add(std::move(r));
       }
     }
-  // Speed and memory of each impl against `reference` of the same case.
-  for (auto& r : report.results()) {
-    if (r.value("impl", "") == "reference") continue;
-    for (const auto& b : std::as_const(report).results())
-      if (b.value("impl", "") == "reference" && b["hidden"] == r["hidden"] && b["steps"] == r["steps"]) {
-        r["speedup_vs_reference"] = b["fwd_bwd_ms"].get<double>() / r["fwd_bwd_ms"].get<double>();
-        if (r["peak_mem_mb"].is_number() && b["peak_mem_mb"].is_number() && r["peak_mem_mb"].get<double>() > 0)
-          r["mem_ratio_vs_reference"] = b["peak_mem_mb"].get<double>() / r["peak_mem_mb"].get<double>();
-      }
-  }
+  add_reference_ratios(report);
 }
 
 }  // namespace sernn

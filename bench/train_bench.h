@@ -19,7 +19,7 @@
 namespace sernn {
 
 struct TrainBenchOptions {
-  std::string model = "shd";               ///< shd (spiking, 700 -> N -> 20) or rate (8 -> N -> 4)
+  std::string model = "shd";  ///< shd (spiking, 700 -> N -> 20) or rate (8 -> N -> 4)
   std::vector<int64_t> hidden{100, 1024};
   std::vector<int64_t> steps{200, 1000};
   std::vector<std::string> impls{"fast", "reference"};

@@ -33,7 +33,8 @@ DistributedOptions distributed_from_env(DistributedOptions o, bool world_flag, b
   if (o.world_size < 1) throw InputError(fmt::format("--world-size {} must be at least 1", o.world_size));
   if (o.rank < 0 || o.rank >= o.world_size)
     throw InputError(fmt::format("--rank {} outside 0..{}", o.rank, o.world_size - 1));
-  if (o.master_port < 1 || o.master_port > 65535) throw InputError(fmt::format("--master-port {} outside 1..65535", o.master_port));
+  if (o.master_port < 1 || o.master_port > 65535)
+    throw InputError(fmt::format("--master-port {} outside 1..65535", o.master_port));
   return o;
 }
 
@@ -52,8 +53,8 @@ class GlooCollective : public Collective {
     store_ = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
     auto opts = c10d::ProcessGroupGloo::Options::create(std::chrono::milliseconds(120000));
     opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(o.master_addr));
-    group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, static_cast<int>(o.rank), static_cast<int>(o.world_size),
-                                                         opts);
+    group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, static_cast<int>(o.rank),
+                                                         static_cast<int>(o.world_size), opts);
   }
   int64_t rank() const override { return rank_; }
   int64_t size() const override { return size_; }
@@ -83,14 +84,17 @@ class GlooCollective : public Collective {
 
 bool distributed_available() { return true; }
 
-std::shared_ptr<Collective> make_gloo_collective(const DistributedOptions& o) { return std::make_shared<GlooCollective>(o); }
+std::shared_ptr<Collective> make_gloo_collective(const DistributedOptions& o) {
+  return std::make_shared<GlooCollective>(o);
+}
 
 #else
 
 bool distributed_available() { return false; }
 
 std::shared_ptr<Collective> make_gloo_collective(const DistributedOptions&) {
-  throw InputError("data-parallel training needs LibTorch's c10d with Gloo headers (Debian: libgloo-dev); this build has none");
+  throw InputError(
+      "data-parallel training needs LibTorch's c10d with Gloo headers (Debian: libgloo-dev); this build has none");
 }
 
 #endif

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -38,13 +39,13 @@ class Task {
   virtual int64_t train_batches(int64_t batch_size) const = 0;
   /// Batches of `split` for `epoch`, on `device`. The order (and, for training, any input
   /// noise) is a pure function of (seed, epoch), so runs and resumes are reproducible.
-  virtual std::unique_ptr<BatchStream> stream(Split split, int64_t epoch, int64_t batch_size,
-                                              uint64_t seed, torch::Device device) const = 0;
+  virtual std::unique_ptr<BatchStream> stream(Split split, int64_t epoch, int64_t batch_size, uint64_t seed,
+                                              torch::Device device) const = 0;
 };
 
 /// What a network returns for a batch.
 struct NetworkOutput {
-  torch::Tensor logits;                      ///< [B, classes]: the statistic for loss and argmax
+  torch::Tensor logits;                        ///< [B, classes]: the statistic for loss and argmax
   std::map<std::string, torch::Tensor> stats;  ///< scalar tensors averaged per epoch (e.g. rate_hidden)
   /// [B, N] mean activity of each hidden neuron over the sequence (spikes per step for spiking
   /// networks, mean firing rate r for rate networks); differentiable, for activity costs.
@@ -66,6 +67,17 @@ class Network : public torch::nn::Module {
   virtual void after_step() {}
   /// Per-epoch scalars of the parameters (e.g. beta_mean); empty by default.
   virtual std::map<std::string, double> parameter_stats() { return {}; }
+
+  // Ensembles (issue 16): K independent networks in one model, trained as K runs at once.
+  /// The number of networks this model holds; 1 for a plain network. With K > 1, run() takes
+  /// inputs [K, T, B, C] (each member its own batch) and returns logits [K, B, classes] (stats
+  /// [K], activity [K, B, N] when defined), and recurrent_weight() is [K, N, N].
+  virtual int64_t members() const { return 1; }
+  /// Member k as a network of its own, for its snapshots and parameter_stats (K > 1 only).
+  virtual std::shared_ptr<Network> member(int64_t /*k*/) { return nullptr; }
+  /// For each tensor of parameters(), in order: the member that owns all of it, or -1 when it
+  /// stacks every member along its first dimension. Default: member 0 owns everything.
+  virtual std::vector<int64_t> parameter_owners() { return std::vector<int64_t>(parameters().size(), 0); }
 };
 
 /// A cost on the recurrent weights, L_constraint of DESIGN §2 (gamma applied by the caller).

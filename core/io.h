@@ -37,5 +37,4 @@ std::string read_file(const std::string& path);
 void make_dirs(const std::string& path);
 bool file_exists(const std::string& path);
 
-
 }  // namespace sernn

@@ -4,19 +4,18 @@ namespace sernn {
 
 LossTerm task_loss_term() {
   return {"task_loss", 1.0,
-          [](const LossInputs& in) { return torch::nn::functional::cross_entropy(in.output.logits, in.batch.labels); }};
+          [](const LossInputs& in) { return torch::nn::functional::cross_entropy(in.logits, in.labels); }};
 }
 
 LossTerm penalty_term(std::shared_ptr<const Penalty> penalty, double gamma) {
   return {"reg_loss", gamma, [penalty, gamma](const LossInputs& in) {
-            return penalty && gamma > 0.0 ? (*penalty)(in.network.recurrent_weight()) : torch::Tensor();
+            return penalty && gamma > 0.0 ? (*penalty)(in.recurrent_weight()) : torch::Tensor();
           }};
 }
 
 LossTerm activity_term(std::function<torch::Tensor(const torch::Tensor&)> cost, double strength) {
-  return {"activity_cost", strength, [cost](const LossInputs& in) {
-            return in.output.activity.defined() ? cost(in.output.activity) : torch::Tensor();
-          }};
+  return {"activity_cost", strength,
+          [cost](const LossInputs& in) { return in.activity.defined() ? cost(in.activity) : torch::Tensor(); }};
 }
 
 LossValue compute_loss(const std::vector<LossTerm>& terms, const LossInputs& inputs) {

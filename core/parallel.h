@@ -38,9 +38,9 @@ int64_t cgroup_quota_cores(int64_t quota_us, int64_t period_us);
 
 /// What train.threads = 0 becomes, and why (printed once and recorded in config.json).
 struct ThreadChoice {
-  int64_t threads = 1;       ///< pool threads (sernn's own loops over the batch)
-  int64_t intra_op = 1;      ///< LibTorch/BLAS threads for the ops outside those loops
-  int64_t cores = 1;         ///< the cores available when choosing
+  int64_t threads = 1;   ///< pool threads (sernn's own loops over the batch)
+  int64_t intra_op = 1;  ///< LibTorch/BLAS threads for the ops outside those loops
+  int64_t cores = 1;     ///< the cores available when choosing
   std::string reason;
 };
 /// requested > 0: that many pool threads, capped by nothing (the user asked). requested = 0: one

@@ -27,7 +27,9 @@ const char* status_name(RunStatus status) {
   return "?";
 }
 
-std::string RunDir::weights_path(int64_t epoch) const { return fmt::format("{}/weights/epoch_{:03d}.csv", path_, epoch); }
+std::string RunDir::weights_path(int64_t epoch) const {
+  return fmt::format("{}/weights/epoch_{:03d}.csv", path_, epoch);
+}
 
 std::string RunDir::model_path(int64_t epoch) const { return fmt::format("{}/models/epoch_{:03d}.pt", path_, epoch); }
 
@@ -103,7 +105,8 @@ void RunDir::clear_training_files() const {
 }
 
 void RunDir::clear_derived() const {
-  for (const char* derived : {"analysis.json", "report.html", "final_analysis.json"}) std::remove(file(derived).c_str());
+  for (const char* derived : {"analysis.json", "report.html", "final_analysis.json"})
+    std::remove(file(derived).c_str());
 }
 
 int64_t RunDir::last_model_epoch() const {
@@ -125,6 +128,8 @@ void RunDir::write_config_json(const nlohmann::json& config) const {
 
 torch::Tensor RunDir::read_coords() const { return read_coords_csv(file("coords.csv")); }
 
-void RunDir::write_coords(const torch::Tensor& coords) const { atomic_write_text(file("coords.csv"), matrix_to_csv(coords)); }
+void RunDir::write_coords(const torch::Tensor& coords) const {
+  atomic_write_text(file("coords.csv"), matrix_to_csv(coords));
+}
 
 }  // namespace sernn

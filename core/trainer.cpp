@@ -1,5 +1,6 @@
 #include "core/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cmath>
@@ -23,15 +24,15 @@ const char* split_name(Split s) {
   return "?";
 }
 
-std::pair<torch::Tensor, torch::Tensor> classification_loss(const torch::Tensor& logits,
-                                                            const torch::Tensor& labels) {
+std::pair<torch::Tensor, torch::Tensor> classification_loss(const torch::Tensor& logits, const torch::Tensor& labels) {
   auto loss = torch::nn::functional::cross_entropy(logits, labels);
   auto correct = logits.argmax(1).eq(labels).sum();
   return {loss, correct};
 }
 
 namespace {
-/// 3: the epoch's sums by metric name ("sums"); 2 (read too): task_sum, reg_sum, stat_sums.
+/// 3: the epoch's sums [K] by metric name ("sums") and the frozen members ("frozen", [K]); 2 (read
+/// too): one network's task_sum, reg_sum, stat_sums.
 constexpr int64_t kCheckpointFormat = 3;
 
 /// torch::nn::utils::clip_grad_norm_ (global L2 norm, coefficient max_norm / (norm + 1e-6) where
@@ -53,43 +54,108 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 Trainer::Trainer(std::shared_ptr<Network> network, std::shared_ptr<const Task> task, TrainerOptions options)
-    : net_(std::move(network)), task_(std::move(task)), opt_(std::move(options)), dir_(opt_.out_dir) {
-  if (opt_.loss.empty()) opt_.loss.push_back(task_loss_term());
+    : Trainer(std::move(network), std::vector<std::shared_ptr<const Task>>{std::move(task)}, std::move(options)) {}
+
+Trainer::Trainer(std::shared_ptr<Network> network, std::vector<std::shared_ptr<const Task>> tasks,
+                 TrainerOptions options)
+    : net_(std::move(network)), tasks_(std::move(tasks)), opt_(std::move(options)), dir_(opt_.out_dir) {
+  members_ = net_->members();
+  const auto K = static_cast<size_t>(members_);
+  if (tasks_.size() == 1 && K > 1) tasks_.resize(K, tasks_[0]);
+  TORCH_CHECK(tasks_.size() == K, "Trainer: ", tasks_.size(), " tasks for ", K, " members");
+  if (members_ == 1) {
+    member_dirs_ = {dir_};
+    seeds_ = {opt_.seed};
+    loss_ = {opt_.loss.empty() ? std::vector<LossTerm>{task_loss_term()} : opt_.loss};
+  } else {
+    TORCH_CHECK(opt_.member_dirs.size() == K, "Trainer: an ensemble of ", K, " needs one run directory per member");
+    TORCH_CHECK(!opt_.collective, "Trainer: ensembles train in one process");
+    for (const auto& d : opt_.member_dirs) member_dirs_.emplace_back(d);
+    seeds_ = opt_.member_seeds.empty() ? std::vector<uint64_t>(K, opt_.seed) : opt_.member_seeds;
+    loss_ = opt_.member_loss.empty() ? std::vector<std::vector<LossTerm>>(K, {task_loss_term()}) : opt_.member_loss;
+    TORCH_CHECK(seeds_.size() == K && loss_.size() == K, "Trainer: one seed and one loss per member");
+  }
+  frozen_.assign(K, false);
+  frozen_weights_.resize(K);
   net_->to(opt_.device);
+  owners_ = net_->parameter_owners();
   optimizer_ = std::make_unique<torch::optim::Adam>(net_->parameters(), torch::optim::AdamOptions(opt_.lr));
 }
 
-Evaluation Trainer::evaluate(Split split, int64_t epoch) const {
+std::vector<std::unique_ptr<BatchStream>> Trainer::streams(Split split, int64_t epoch) const {
+  std::vector<std::unique_ptr<BatchStream>> out;
+  for (int64_t k = 0; k < members_; ++k)
+    out.push_back(tasks_[k]->stream(split, epoch, opt_.batch_size, seeds_[k], opt_.device));
+  return out;
+}
+
+bool Trainer::next_batch(std::vector<std::unique_ptr<BatchStream>>& streams, Batch& out) const {
+  if (streams.size() == 1) return streams[0]->next(out);
+  std::vector<torch::Tensor> xs, ys;
+  Batch b;
+  for (auto& s : streams) {
+    if (!s->next(b)) return false;
+    xs.push_back(b.inputs), ys.push_back(b.labels);
+  }
+  out.inputs = torch::stack(xs);
+  out.labels = torch::stack(ys);
+  return true;
+}
+
+std::vector<torch::Tensor> Trainer::member_part(const std::vector<torch::Tensor>& all, int64_t k) const {
+  std::vector<torch::Tensor> out;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (!all[i].defined()) out.emplace_back();
+    else if (owners_[i] < 0) out.push_back(all[i][k]);
+    else out.push_back(owners_[i] == k ? all[i] : torch::Tensor());
+  }
+  return out;
+}
+
+std::vector<Evaluation> Trainer::evaluate_members(Split split, int64_t epoch) const {
   torch::NoGradGuard no_grad;
   net_->train(false);
-  auto stream = task_->stream(split, epoch, opt_.batch_size, opt_.seed, opt_.device);
-  auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(opt_.device));
-  auto correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(opt_.device));
+  auto ss = streams(split, epoch);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(opt_.device);
+  auto loss_sum = torch::zeros({members_}, f64);
+  auto correct = torch::zeros({members_}, f64.dtype(torch::kInt64));
   int64_t samples = 0;
   Batch batch;
-  while (stream->next(batch)) {
+  while (next_batch(ss, batch)) {
     auto out = net_->run(batch.inputs, /*training=*/false);
-    auto [loss, right] = classification_loss(out.logits, batch.labels);
-    const int64_t b = batch.labels.size(0);
-    loss_sum += loss.to(torch::kFloat64) * static_cast<double>(b);
-    correct += right;
+    const int64_t b = batch.labels.size(-1);
+    for (int64_t k = 0; k < members_; ++k) {
+      auto [loss, right] = classification_loss(part(out.logits, k), part(batch.labels, k));
+      loss_sum[k] += loss.to(torch::kFloat64) * static_cast<double>(b);
+      correct[k] += right;
+    }
     samples += b;
   }
-  Evaluation e;
-  e.samples = samples;
-  if (samples > 0) {
-    e.loss = loss_sum.item<double>() / static_cast<double>(samples);
-    e.accuracy = static_cast<double>(correct.item<int64_t>()) / static_cast<double>(samples);
+  std::vector<Evaluation> e(members_);
+  if (samples == 0) return e;
+  const auto l = loss_sum.cpu(), c = correct.cpu();
+  for (int64_t k = 0; k < members_; ++k) {
+    e[k].samples = samples;
+    e[k].loss = l[k].item<double>() / static_cast<double>(samples);
+    e[k].accuracy = static_cast<double>(c[k].item<int64_t>()) / static_cast<double>(samples);
   }
   return e;
 }
 
 void Trainer::write_snapshot(int64_t epoch) const {
-  if (writer()) dir_.write_snapshot(epoch, net_->recurrent_weight(), *net_);
+  if (!writer()) return;
+  if (members_ == 1) return dir_.write_snapshot(epoch, net_->recurrent_weight(), *net_);
+  for (int64_t k = 0; k < members_; ++k) {
+    if (frozen_[k]) continue;
+    const auto m = net_->member(k);
+    member_dirs_[k].write_snapshot(epoch, m->recurrent_weight(), *m);
+  }
 }
 
 void Trainer::write_status(RunStatus status, int64_t epoch, const std::string& message) const {
-  if (writer()) dir_.write_state({status, epoch, opt_.epochs, message});
+  if (!writer()) return;
+  for (int64_t k = 0; k < members_; ++k)
+    if (!frozen_[k]) member_dirs_[k].write_state({status, epoch, opt_.epochs, message});
 }
 
 void load_module_strict(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& path) {
@@ -121,8 +187,9 @@ void load_module_strict(torch::nn::Module& module, torch::serialize::InputArchiv
 TrainPosition Trainer::fresh_position() const {
   TrainPosition p;
   const auto f = torch::TensorOptions().dtype(torch::kFloat64).device(opt_.device);
-  p.correct = torch::zeros({}, f.dtype(torch::kInt64));
-  for (const auto& term : opt_.loss) p.sums[term.name] = torch::zeros({}, f);
+  p.correct = torch::zeros({members_}, f.dtype(torch::kInt64));
+  for (const auto& terms : loss_)
+    for (const auto& term : terms) p.sums[term.name] = torch::zeros({members_}, f);
   return p;
 }
 
@@ -136,6 +203,8 @@ void Trainer::save_checkpoint(const std::string& path, const TrainPosition& pos)
     archive.write("samples", torch::tensor(pos.samples));
     archive.write("seconds", torch::tensor(pos.seconds, torch::kFloat64));
     archive.write("correct", pos.correct.cpu());
+    std::vector<int64_t> frozen(frozen_.begin(), frozen_.end());
+    archive.write("frozen", torch::tensor(frozen, torch::kInt64));
     torch::serialize::OutputArchive sums;
     for (const auto& [k, v] : pos.sums) sums.write(k, v.cpu());
     archive.write("sums", sums);
@@ -164,11 +233,12 @@ TrainPosition Trainer::load_checkpoint(const std::string& path) {
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path, opt_.device);
-    torch::Tensor format, epoch, batch, samples, seconds;
+    torch::Tensor format, epoch, batch, samples, seconds, frozen;
     archive.read("format", format);
     const int64_t fmt_read = format.item<int64_t>();
     if (fmt_read != kCheckpointFormat && fmt_read != 2)
-      throw InputError(fmt::format("{}: checkpoint format {} (this sernn reads 2 and {})", path, fmt_read, kCheckpointFormat));
+      throw InputError(
+          fmt::format("{}: checkpoint format {} (this sernn reads 2 and {})", path, fmt_read, kCheckpointFormat));
     archive.read("epoch", epoch);
     archive.read("batch", batch);
     archive.read("samples", samples);
@@ -184,12 +254,18 @@ TrainPosition Trainer::load_checkpoint(const std::string& path) {
       for (auto& [k, v] : read_tensors(archive, "stat_sums")) pos.sums[k] = v;
     } else {
       for (auto& [k, v] : read_tensors(archive, "sums")) pos.sums[k] = v;
+      archive.read("frozen", frozen);
     }
     torch::serialize::InputArchive model_archive, optim_archive;
     archive.read("model", model_archive);
     archive.read("optimizer", optim_archive);
     load_module_strict(*net_, model_archive, path);
     optimizer_->load(optim_archive);
+    if (pos.correct.numel() != members_ || (frozen.defined() && frozen.numel() != members_))
+      throw InputError(
+          fmt::format("{}: a checkpoint of {} members, this run has {}", path, pos.correct.numel(), members_));
+    if (frozen.defined())
+      for (int64_t k = 0; k < members_; ++k) frozen_[k] = frozen[k].item<int64_t>() != 0;
   } catch (const InputError&) {
     throw;
   } catch (const c10::Error& e) {
@@ -197,70 +273,156 @@ TrainPosition Trainer::load_checkpoint(const std::string& path) {
     what = what.substr(0, what.find('\n'));
     throw InputError(fmt::format("{}: not a checkpoint of this run's model ({})", path, what));
   }
-  pos.correct = pos.correct.to(opt_.device);
-  for (auto& [k, v] : pos.sums) v = v.to(opt_.device);
+  // Format 2 held one network's sums as scalars.
+  pos.correct = pos.correct.reshape({members_}).to(opt_.device);
+  for (auto& [k, v] : pos.sums) v = v.reshape({members_}).to(opt_.device);
+  for (int64_t k = 0; k < members_; ++k)
+    if (frozen_[k]) frozen_weights_[k] = member_part(net_->parameters(), k);
+  for (auto& w : frozen_weights_)
+    for (auto& t : w)
+      if (t.defined()) t = t.detach().clone();
   return pos;
 }
 
-void Trainer::check_finite(const torch::Tensor& loss, int64_t epoch, int64_t batch, bool after_step) const {
-  std::string what;
+std::string Trainer::member_problem(int64_t k, const torch::Tensor& loss, bool after_step) const {
+  const auto named = net_->named_parameters();
   if (!after_step) {
-    if (!std::isfinite(loss.item<double>())) {
-      what = fmt::format("loss is {}", loss.item<double>());
-    } else {
-      for (const auto& p : net_->named_parameters())
-        if (p.value().grad().defined() && !torch::isfinite(p.value().grad()).all().item<bool>()) {
-          what = fmt::format("gradient of '{}' is not finite", p.key());
-          break;
-        }
-    }
-  } else {
-    for (const auto& p : net_->named_parameters())
-      if (!torch::isfinite(p.value()).all().item<bool>()) {
-        what = fmt::format("parameter '{}' is not finite after the optimiser step", p.key());
-        break;
-      }
+    const double l = loss.item<double>();
+    if (!std::isfinite(l)) return fmt::format("loss is {}", l);
   }
-  if (what.empty()) return;
-  const auto msg = fmt::format("diverged at epoch {} batch {}: {}", epoch, batch, what);
-  write_status(RunStatus::Diverged, epoch - 1, msg);
-  throw Diverged(msg + "; the last good checkpoint is kept in " + dir_.file("checkpoint.pt"));
+  for (size_t i = 0; i < named.size(); ++i) {
+    if (owners_[i] >= 0 && owners_[i] != k) continue;
+    const auto& p = named[i].value();
+    const auto t = after_step ? p : p.grad();
+    if (!t.defined()) continue;
+    if (!torch::isfinite(owners_[i] < 0 ? t[k] : t).all().item<bool>())
+      return after_step ? fmt::format("parameter '{}' is not finite after the optimiser step", named[i].key())
+                        : fmt::format("gradient of '{}' is not finite", named[i].key());
+  }
+  return "";
+}
+
+void Trainer::check_finite(const std::vector<torch::Tensor>& losses, int64_t epoch, int64_t batch, bool after_step) {
+  if (members_ == 1) {
+    const auto what = member_problem(0, losses[0], after_step);
+    if (what.empty()) return;
+    const auto msg = fmt::format("diverged at epoch {} batch {}: {}", epoch, batch, what);
+    write_status(RunStatus::Diverged, epoch - 1, msg);
+    throw Diverged(msg + "; the last good checkpoint is kept in " + dir_.file("checkpoint.pt"));
+  }
+  bool froze = false;
+  for (int64_t k = 0; k < members_; ++k) {
+    if (frozen_[k]) continue;
+    const auto what = member_problem(k, losses[k], after_step);
+    if (what.empty()) continue;
+    freeze(k, fmt::format("diverged at epoch {} batch {}: {}", epoch, batch, what), epoch, after_step);
+    froze = true;
+  }
+  if (!froze) return;
+  restore_frozen();
+  if (std::find(frozen_.begin(), frozen_.end(), false) != frozen_.end()) return;
+  throw Diverged(fmt::format("every member of the ensemble diverged (the last in epoch {} batch {})", epoch, batch));
+}
+
+void Trainer::freeze(int64_t k, const std::string& message, int64_t epoch, bool after_step) {
+  // Before the step the weights are still good; after it, the copy taken before the step is.
+  auto weights = member_part(after_step ? before_step_ : net_->parameters(), k);
+  for (auto& w : weights)
+    if (w.defined()) w = w.detach().clone();
+  frozen_weights_[k] = std::move(weights);
+  frozen_[k] = true;
+  if (writer())
+    member_dirs_[k].write_state({RunStatus::Diverged, epoch - 1, opt_.epochs,
+                                 message + "; frozen at its last good weights while the ensemble trained on"});
+  if (!opt_.quiet) fmt::print("member {} of the ensemble (run {}): {}\n", k, member_dirs_[k].path(), message);
+}
+
+void Trainer::restore_frozen() {
+  if (std::find(frozen_.begin(), frozen_.end(), true) == frozen_.end()) return;
+  torch::NoGradGuard no_grad;
+  auto params = net_->parameters();
+  for (int64_t k = 0; k < members_; ++k) {
+    if (!frozen_[k]) continue;
+    for (size_t i = 0; i < params.size(); ++i) {
+      const auto& w = frozen_weights_[k][i];
+      if (!w.defined()) continue;
+      if (owners_[i] < 0) params[i][k].copy_(w);
+      else params[i].copy_(w);
+    }
+  }
+}
+
+void Trainer::clip_gradients() {
+  auto params = net_->parameters();
+  if (members_ == 1) return clip_grad_norm(params, opt_.grad_clip);
+  // Each member's global norm: the norm of its parameters' norms, as clip_grad_norm on it alone.
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> norms;  // [K] per parameter
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& g = params[i].grad();
+    if (!g.defined()) continue;
+    if (owners_[i] < 0) {
+      norms.push_back(g.reshape({members_, -1}).norm(2, 1));
+    } else {
+      auto n = torch::zeros({members_}, g.options());
+      n[owners_[i]] = g.norm(2);
+      norms.push_back(n);
+    }
+  }
+  if (norms.empty()) return;
+  const auto coef = (opt_.grad_clip / (torch::stack(norms).norm(2, 0) + 1e-6)).clamp_max(1.0);
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto g = params[i].grad();
+    if (!g.defined()) continue;
+    if (owners_[i] < 0) {
+      std::vector<int64_t> shape(g.dim(), 1);
+      shape[0] = members_;
+      g.mul_(coef.view(shape));
+    } else {
+      g.mul_(coef[owners_[i]]);
+    }
+  }
 }
 
 nlohmann::json Trainer::fit(bool resume) {
   make_dirs(opt_.out_dir);
-  nlohmann::json last;
+  std::vector<nlohmann::json> last(members_);
   TrainPosition pos = start(resume, last);
-  batches_ = task_->train_batches(opt_.batch_size);
+  batches_ = tasks_[0]->train_batches(opt_.batch_size);
   Progress progress((opt_.epochs - pos.epoch) * batches_ - pos.batch, opt_.log_every, stdout);
   last_checkpoint_ = std::chrono::steady_clock::now();
   for (int64_t epoch = pos.epoch + 1; epoch <= opt_.epochs; ++epoch) {
     write_status(RunStatus::Running, epoch - 1);
     train_epoch(epoch, pos, progress);
     reduce(pos);
-    last = finish_epoch(epoch, pos, pos.seconds, progress);
+    const auto metrics = finish_epoch(epoch, pos, pos.seconds, progress);
+    for (int64_t k = 0; k < members_; ++k)
+      if (!metrics[k].is_null()) last[k] = metrics[k];
     pos = fresh_position();
     pos.epoch = epoch;
     if (stop_requested() && epoch < opt_.epochs) {
-      write_status(RunStatus::Interrupted, epoch, fmt::format("stopped by signal {} after epoch {}", stop_signal(), epoch));
+      write_status(RunStatus::Interrupted, epoch,
+                   fmt::format("stopped by signal {} after epoch {}", stop_signal(), epoch));
       throw Interrupted{stop_signal()};
     }
   }
   write_status(RunStatus::Finished, opt_.epochs);
-  return last;
+  return members_ == 1 ? last[0] : nlohmann::json(last);
 }
 
-TrainPosition Trainer::start(bool resume, nlohmann::json& last) {
+TrainPosition Trainer::start(bool resume, std::vector<nlohmann::json>& last) {
   const auto ckpt = dir_.file("checkpoint.pt");
   if (resume && file_exists(ckpt)) {
     TrainPosition pos = load_checkpoint(ckpt);
     // Keep the metric lines up to the checkpoint; a torn or later line is dropped.
-    if (writer()) last = dir_.keep_metrics_through(pos.epoch);
+    if (writer())
+      for (int64_t k = 0; k < members_; ++k) last[k] = member_dirs_[k].keep_metrics_through(pos.epoch);
     return pos;
   }
   // A fresh run replaces an old one (`--force`): drop its per-epoch files too, so a longer
   // earlier run cannot leave snapshots that look like this run's later epochs.
-  if (writer()) dir_.clear_training_files();
+  if (writer())
+    for (const auto& d : member_dirs_) d.clear_training_files();
   TrainPosition pos = fresh_position();
   write_snapshot(0);
   save_checkpoint(ckpt, pos);
@@ -273,13 +435,13 @@ void Trainer::train_epoch(int64_t epoch, TrainPosition& pos, Progress& progress)
   const int64_t usable = batches_ / world * world;  // every rank takes the same number of steps
   net_->train(true);
   const auto t0 = std::chrono::steady_clock::now();
-  auto stream = task_->stream(Split::Train, epoch, opt_.batch_size, opt_.seed, opt_.device);
+  auto ss = streams(Split::Train, epoch);
   Batch batch;
   // Resuming inside an epoch: replay the stream (same order, same noise) up to where we were.
-  for (int64_t skip = 0; skip < pos.batch && stream->next(batch); ++skip) {
+  for (int64_t skip = 0; skip < pos.batch && next_batch(ss, batch); ++skip) {
   }
   int64_t b = pos.batch;
-  while (stream->next(batch)) {
+  while (next_batch(ss, batch)) {
     ++b;
     if (world > 1) {
       if (b > usable) break;
@@ -289,8 +451,9 @@ void Trainer::train_epoch(int64_t epoch, TrainPosition& pos, Progress& progress)
     progress.step();
     if (!opt_.quiet && progress.due(b, batches_)) {
       const double secs = pos.seconds + seconds_since(t0);
-      progress.batch(epoch, opt_.epochs, b, batches_, pos.sums.at("task_loss").item<double>() / pos.samples,
-                     static_cast<double>(pos.correct.item<int64_t>()) / pos.samples, pos.samples / std::max(secs, 1e-9));
+      progress.batch(epoch, opt_.epochs, b, batches_, pos.sums.at("task_loss").mean().item<double>() / pos.samples,
+                     static_cast<double>(pos.correct.sum().item<int64_t>()) / (pos.samples * members_),
+                     members_ * pos.samples / std::max(secs, 1e-9));
     }
     if (opt_.stop_after_batch > 0 && (epoch - 1) * batches_ + b == opt_.stop_after_batch) request_stop(SIGTERM);
     const bool timed = opt_.checkpoint_minutes > 0 && seconds_since(last_checkpoint_) >= 60.0 * opt_.checkpoint_minutes;
@@ -316,10 +479,26 @@ void Trainer::train_epoch(int64_t epoch, TrainPosition& pos, Progress& progress)
 void Trainer::train_step(const Batch& batch, int64_t epoch, int64_t b, TrainPosition& pos) {
   optimizer_->zero_grad();
   auto out = net_->run(batch.inputs, /*training=*/true);
-  auto loss = compute_loss(opt_.loss, {batch, out, *net_});
-  auto total = loss.total;
-  if (opt_.inject_nan_batch > 0 && (epoch - 1) * batches_ + b == opt_.inject_nan_batch)
-    total = total * std::numeric_limits<double>::quiet_NaN();
+  torch::Tensor weight;  // the recurrent weight, computed once if a term asks for it
+  std::vector<LossValue> losses;
+  std::vector<torch::Tensor> totals;
+  torch::Tensor total;
+  const int64_t global = (epoch - 1) * batches_ + b;
+  for (int64_t k = 0; k < members_; ++k) {
+    const auto logits = part(out.logits, k), labels = part(batch.labels, k), activity = part(out.activity, k);
+    auto lv = compute_loss(loss_[k], {logits, labels, activity, [&, k] {
+                                        if (!weight.defined()) weight = net_->recurrent_weight();
+                                        return part(weight, k);
+                                      }});
+    const int64_t nan_batch = members_ == 1 ? opt_.inject_nan_batch
+                              : k < static_cast<int64_t>(opt_.member_inject_nan_batch.size())
+                                  ? opt_.member_inject_nan_batch[k]
+                                  : 0;
+    if (nan_batch > 0 && global == nan_batch) lv.total = lv.total * std::numeric_limits<double>::quiet_NaN();
+    total = total.defined() ? total + lv.total : lv.total;
+    totals.push_back(lv.total);
+    losses.push_back(std::move(lv));
+  }
   total.backward();
   if (world() > 1) {
     // Average the gradients over the ranks (each rank's loss is a mean over its batch).
@@ -329,33 +508,61 @@ void Trainer::train_step(const Batch& batch, int64_t epoch, int64_t b, TrainPosi
     opt_.collective->allreduce_sum(grads);
     for (auto& g : grads) g.div_(static_cast<double>(world()));
   }
-  // A host read per batch is free on the CPU; on CUDA every log_every batches and the last.
-  const bool check = opt_.device.is_cpu() || b % opt_.log_every == 0 || b == batches_;
-  if (check) check_finite(total, epoch, b, /*after_step=*/false);
-  if (opt_.grad_clip > 0.0) clip_grad_norm(net_->parameters(), opt_.grad_clip);
+  // A host read per batch is free on the CPU; on CUDA every log_every batches and the last
+  // (ensembles every batch: a member must be frozen before its NaN reaches Adam).
+  const bool check = opt_.device.is_cpu() || members_ > 1 || b % opt_.log_every == 0 || b == batches_;
+  if (check) check_finite(totals, epoch, b, /*after_step=*/false);
+  if (opt_.grad_clip > 0.0) clip_gradients();
+  if (members_ > 1) {
+    before_step_.clear();
+    for (const auto& p : net_->parameters()) before_step_.push_back(p.detach().clone());
+  }
   optimizer_->step();
   net_->after_step();
   if (opt_.after_step) opt_.after_step();
-  if (check) check_finite(total, epoch, b, /*after_step=*/true);
-
-  const auto n = static_cast<double>(batch.labels.size(0));
-  pos.samples += batch.labels.size(0);
+  restore_frozen();
+  if (check) check_finite(totals, epoch, b, /*after_step=*/true);
+  add_sums(out, batch, losses, pos);
   pos.batch = b;
-  pos.correct += out.logits.argmax(1).eq(batch.labels).sum();
+}
+
+void Trainer::add_sums(const NetworkOutput& out, const Batch& batch, const std::vector<LossValue>& losses,
+                       TrainPosition& pos) const {
+  const int64_t B = batch.labels.size(-1);
+  const auto n = static_cast<double>(B);
+  pos.samples += B;
+  pos.correct += out.logits.argmax(-1).eq(batch.labels).sum(-1).reshape({members_});
   auto add = [&](const std::string& key, const torch::Tensor& v) {
-    auto w = v.detach().to(torch::kFloat64) * n;
+    auto w = v.detach().to(torch::kFloat64).reshape({members_}) * n;
     auto it = pos.sums.find(key);
     if (it == pos.sums.end()) pos.sums.emplace(key, w);
     else it->second = it->second + w;
   };
-  for (const auto& [name, value] : loss.terms) add(name, value);
+  if (members_ == 1) {
+    for (const auto& [name, value] : losses[0].terms) add(name, value);
+  } else {
+    // Each term's value per member (0 for a member whose loss does not have it).
+    std::map<std::string, std::vector<torch::Tensor>> per_term;
+    for (int64_t k = 0; k < members_; ++k)
+      for (const auto& [name, value] : losses[k].terms) {
+        auto& v = per_term[name];
+        v.resize(members_);
+        v[k] = value.detach().reshape({});
+      }
+    for (auto& [name, values] : per_term) {
+      for (auto& v : values)
+        if (!v.defined()) v = torch::zeros({}, out.logits.options());
+      add(name, torch::stack(values));
+    }
+  }
   for (const auto& [k, v] : out.stats) add(k, v);
 }
 
 void Trainer::reduce(TrainPosition& pos) {
   if (world() == 1) return;
   // Metrics over all ranks' batches.
-  auto n = torch::tensor(static_cast<double>(pos.samples), torch::TensorOptions().dtype(torch::kFloat64).device(opt_.device));
+  auto n = torch::tensor(static_cast<double>(pos.samples),
+                         torch::TensorOptions().dtype(torch::kFloat64).device(opt_.device));
   auto correct = pos.correct.to(torch::kFloat64);
   std::vector<torch::Tensor> sums{correct, n};
   for (auto& [k, v] : pos.sums) sums.push_back(v);
@@ -364,49 +571,71 @@ void Trainer::reduce(TrainPosition& pos) {
   pos.samples = static_cast<int64_t>(n.item<double>());
 }
 
-nlohmann::json Trainer::finish_epoch(int64_t epoch, TrainPosition& pos, double train_seconds, Progress& progress) {
+std::vector<nlohmann::json> Trainer::finish_epoch(int64_t epoch, TrainPosition& pos, double train_seconds,
+                                                  Progress& progress) {
   const int64_t samples = pos.samples;
-  auto mean = [&](const std::string& key) { return samples ? pos.sums.at(key).item<double>() / samples : 0.0; };
+  std::map<std::string, torch::Tensor> means;  // [K] on the CPU
+  for (const auto& [k, v] : pos.sums) means[k] = samples ? (v / static_cast<double>(samples)).cpu() : v.cpu() * 0;
+  const auto correct = pos.correct.cpu();
   // The epoch's mean loss (batches between checks on CUDA) and the parameters.
-  double loss_mean = 0.0;
-  for (const auto& term : opt_.loss) loss_mean += mean(term.name);
-  const auto epoch_loss = torch::tensor(loss_mean);
-  check_finite(epoch_loss, epoch, pos.batch, /*after_step=*/false);
-  check_finite(epoch_loss, epoch, pos.batch, /*after_step=*/true);
-
+  if (members_ == 1) {
+    double loss_mean = 0.0;
+    for (const auto& term : loss_[0]) loss_mean += means.at(term.name)[0].item<double>();
+    const auto epoch_loss = torch::tensor(loss_mean);
+    check_finite({epoch_loss}, epoch, pos.batch, /*after_step=*/false);
+    check_finite({epoch_loss}, epoch, pos.batch, /*after_step=*/true);
+  }
   std::map<std::string, double> hook_metrics;
   if (opt_.epoch_end) hook_metrics = opt_.epoch_end(epoch);
-  const auto val = evaluate(Split::Validation, epoch);
-  const auto test = evaluate(Split::Test, epoch);
-  nlohmann::json m = {
-      {"epoch", epoch},
-      {"reg_loss", 0.0},
-      {"train_acc", samples ? static_cast<double>(pos.correct.item<int64_t>()) / samples : 0.0},
-      {"val_loss", val.samples ? nlohmann::json(val.loss) : nlohmann::json()},
-      {"val_acc", val.samples ? nlohmann::json(val.accuracy) : nlohmann::json()},
-      {"test_loss", test.loss},
-      {"test_acc", test.accuracy},
-      {"seconds", train_seconds},
-      {"samples_per_s", samples / std::max(train_seconds, 1e-9)},
-  };
-  for (const auto& [k, v] : pos.sums) m[k] = mean(k);
-  for (auto& [k, v] : net_->parameter_stats()) m[k] = v;
-  for (auto& [k, v] : hook_metrics) m[k] = v;
-
+  const auto val = evaluate_members(Split::Validation, epoch);
+  const auto test = evaluate_members(Split::Test, epoch);
   write_snapshot(epoch);
-  if (writer()) dir_.append_metrics(m);
+  std::vector<nlohmann::json> out(members_);
+  for (int64_t k = 0; k < members_; ++k) {
+    if (frozen_[k]) continue;
+    nlohmann::json m = {
+        {"epoch", epoch},
+        {"reg_loss", 0.0},
+        {"train_acc", samples ? static_cast<double>(correct[k].item<int64_t>()) / samples : 0.0},
+        {"val_loss", val[k].samples ? nlohmann::json(val[k].loss) : nlohmann::json()},
+        {"val_acc", val[k].samples ? nlohmann::json(val[k].accuracy) : nlohmann::json()},
+        {"test_loss", test[k].loss},
+        {"test_acc", test[k].accuracy},
+        {"seconds", train_seconds},
+        {"samples_per_s", members_ * samples / std::max(train_seconds, 1e-9)},
+    };
+    if (members_ > 1) m["ensemble_size"] = members_;
+    for (const auto& [key, v] : means) m[key] = v[k].item<double>();
+    for (auto& [key, v] : (members_ == 1 ? net_ : net_->member(k))->parameter_stats()) m[key] = v;
+    for (auto& [key, v] : hook_metrics) m[key] = v;
+    if (writer()) member_dirs_[k].append_metrics(m);
+    out[k] = std::move(m);
+  }
   TrainPosition next = fresh_position();
   next.epoch = epoch;
   save_checkpoint(dir_.file("checkpoint.pt"), next);
   last_checkpoint_ = std::chrono::steady_clock::now();
-  if (!opt_.quiet)
-    progress.line(fmt::format("epoch {}/{}: task_loss {:.4f} reg_loss {:.4f} train {:.1f}% val {} test {:.1f}% "
-                              "({:.1f}s, {:.0f} samples/s)",
-                              epoch, opt_.epochs, m["task_loss"].get<double>(), m["reg_loss"].get<double>(),
-                              100.0 * m["train_acc"].get<double>(),
-                              val.samples ? fmt::format("{:.1f}%", 100.0 * val.accuracy) : std::string("-"),
-                              100.0 * test.accuracy, train_seconds, m["samples_per_s"].get<double>()));
-  return m;
+  if (!opt_.quiet) progress.line(epoch_line(epoch, out, train_seconds));
+  return out;
+}
+
+std::string Trainer::epoch_line(int64_t epoch, const std::vector<nlohmann::json>& metrics, double seconds) const {
+  if (members_ > 1) {
+    int64_t training = 0;
+    double acc = 0;
+    for (const auto& m : metrics)
+      if (!m.is_null()) ++training, acc += m["test_acc"].get<double>();
+    return fmt::format("ensemble of {}: epoch {}/{}: {} training, mean test {:.1f}% ({:.1f}s, {:.0f} samples/s)",
+                       members_, epoch, opt_.epochs, training, training ? 100.0 * acc / training : 0.0, seconds,
+                       metrics.empty() || metrics[0].is_null() ? 0.0 : metrics[0]["samples_per_s"].get<double>());
+  }
+  const auto& m = metrics[0];
+  return fmt::format(
+      "epoch {}/{}: task_loss {:.4f} reg_loss {:.4f} train {:.1f}% val {} test {:.1f}% ({:.1f}s, {:.0f} samples/s)",
+      epoch, opt_.epochs, m["task_loss"].get<double>(), m["reg_loss"].get<double>(),
+      100.0 * m["train_acc"].get<double>(),
+      m["val_acc"].is_number() ? fmt::format("{:.1f}%", 100.0 * m["val_acc"].get<double>()) : std::string("-"),
+      100.0 * m["test_acc"].get<double>(), seconds, m["samples_per_s"].get<double>());
 }
 
 }  // namespace sernn

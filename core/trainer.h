@@ -1,9 +1,18 @@
 #pragma once
-/// The generic training loop: one network, one task, a loss of weighted terms (core/loss.h), Adam.
+/// The generic training loop: a network, its task, a loss of weighted terms (core/loss.h), Adam.
 /// It writes the run directory's training files (core/run_dir.h): metrics.jsonl, the weight
 /// and model snapshots of every epoch, status.json, and checkpoint.pt (model + optimiser +
 /// position, written atomically at every epoch end, every `checkpoint_minutes`, and when
 /// SIGINT/SIGTERM asks to stop).
+///
+/// Ensembles (issue 16): a network with K = members() > 1 holds K independent networks. The
+/// Trainer then trains K runs at once, each with its own task stream (seed), loss terms
+/// (penalty, γ), run directory (metrics, snapshots, status), gradient clipping and divergence:
+/// a member whose loss, gradient or weights stop being finite is frozen at its last good
+/// weights and marked `diverged`, and the others go on. The ensemble's checkpoint (all members,
+/// Adam, position, which members are frozen) lives in out_dir, so a resumed ensemble continues
+/// exactly. Since Adam is elementwise and the members share no parameter, each member follows
+/// what its own run would (to float rounding).
 #include <chrono>
 #include <map>
 #include <memory>
@@ -31,17 +40,23 @@ struct TrainerOptions {
   uint64_t seed = 1;
   /// The loss, term by term (core/loss.h); empty = the task's cross-entropy alone.
   std::vector<LossTerm> loss;
-  double grad_clip = 0.0;      ///< max global gradient norm (0 = no clipping)
+  double grad_clip = 0.0;  ///< max global gradient norm (0 = no clipping)
   /// Optional hooks (e.g. magnitude pruning): `after_step` runs after every optimiser step (and
   /// the network's own after_step); `epoch_end` after an epoch's last batch, before its
   /// evaluation, snapshot and checkpoint, and returns scalars added to that epoch's metrics.
   std::function<void()> after_step;
   std::function<std::map<std::string, double>(int64_t epoch)> epoch_end;
-  int64_t log_every = 10;      ///< batches between log lines when stdout is not a terminal
-  bool quiet = false;          ///< no progress output (tests)
+  int64_t log_every = 10;         ///< batches between log lines when stdout is not a terminal
+  bool quiet = false;             ///< no progress output (tests)
   double checkpoint_minutes = 0;  ///< extra checkpoints inside an epoch (0 = epoch ends only)
   int64_t inject_nan_batch = 0;   ///< fault injection for tests: NaN loss at this global batch (1-based)
   int64_t stop_after_batch = 0;   ///< tests: a stop request (as SIGTERM) after this global batch (1-based)
+  /// Ensembles (network->members() = K > 1): per member its run directory, data seed, loss
+  /// terms and NaN batch (0 = none); out_dir then holds the ensemble's checkpoint.
+  std::vector<std::string> member_dirs;
+  std::vector<uint64_t> member_seeds;
+  std::vector<std::vector<LossTerm>> member_loss;
+  std::vector<int64_t> member_inject_nan_batch;
   /// Data-parallel group (null = one process). Rank r trains on batches r, r + W, ... of every
   /// epoch; gradients and the epoch's sums are averaged/summed over ranks; only rank 0 writes.
   std::shared_ptr<Collective> collective;
@@ -60,10 +75,10 @@ class Diverged : public std::runtime_error {
 struct TrainPosition {
   int64_t epoch = 0;
   int64_t batch = 0;
-  double seconds = 0;  ///< training time already spent in the current epoch
-  torch::Tensor correct;
-  int64_t samples = 0;
-  /// Per-sample-weighted sums of each loss term and each NetworkOutput stat, by metric name.
+  double seconds = 0;     ///< training time already spent in the current epoch
+  torch::Tensor correct;  ///< [K] int64
+  int64_t samples = 0;    ///< per member
+  /// Per-sample-weighted sums [K] of each loss term and each NetworkOutput stat, by metric name.
   std::map<std::string, torch::Tensor> sums;
 };
 
@@ -77,13 +92,18 @@ struct Evaluation {
 class Trainer {
  public:
   Trainer(std::shared_ptr<Network> network, std::shared_ptr<const Task> task, TrainerOptions options);
+  /// An ensemble: one task per member (or one for all).
+  Trainer(std::shared_ptr<Network> network, std::vector<std::shared_ptr<const Task>> tasks, TrainerOptions options);
 
   /// Trains from the start, or — with `resume` — from the last checkpoint in out_dir
-  /// (metrics lines past the checkpoint are dropped). Returns the last epoch's metrics.
+  /// (metrics lines past the checkpoint are dropped). Returns the last epoch's metrics (an
+  /// ensemble: an array, one object per member).
   nlohmann::json fit(bool resume = false);
 
-  /// Mean cross-entropy and accuracy on `split` (no noise, no gradients).
-  Evaluation evaluate(Split split, int64_t epoch) const;
+  /// Mean cross-entropy and accuracy on `split` (no noise, no gradients), one per member.
+  std::vector<Evaluation> evaluate_members(Split split, int64_t epoch) const;
+  /// The same for a single network.
+  Evaluation evaluate(Split split, int64_t epoch) const { return evaluate_members(split, epoch).at(0); }
 
   /// Saves/loads model + optimiser + position (atomic write). A file from another model, an
   /// older format or a damaged file is an InputError naming the file.
@@ -94,30 +114,59 @@ class Trainer {
   // The steps of fit(), in order.
   /// The position to start from: a fresh run (epoch 0 snapshot and checkpoint) or the last
   /// checkpoint (metrics lines past it dropped); `last` gets the last kept metrics.
-  TrainPosition start(bool resume, nlohmann::json& last);
+  TrainPosition start(bool resume, std::vector<nlohmann::json>& last);
   /// The epoch's batches from pos.batch on; throws Interrupted (after a checkpoint) on a stop.
   void train_epoch(int64_t epoch, TrainPosition& pos, Progress& progress);
   /// One optimiser step on `batch` (the b-th of the epoch), its sums added to `pos`.
   void train_step(const Batch& batch, int64_t epoch, int64_t b, TrainPosition& pos);
+  /// Adds one step's accuracy, loss terms and stats to the epoch's sums.
+  void add_sums(const NetworkOutput& out, const Batch& batch, const std::vector<LossValue>& losses,
+                TrainPosition& pos) const;
+  /// The line printed at an epoch's end.
+  std::string epoch_line(int64_t epoch, const std::vector<nlohmann::json>& metrics, double seconds) const;
   /// Data-parallel runs: the epoch's sums over all ranks.
   void reduce(TrainPosition& pos);
   /// The epoch's metrics: finite check, hooks, evaluation, snapshot, metrics line, checkpoint.
-  nlohmann::json finish_epoch(int64_t epoch, TrainPosition& pos, double train_seconds, Progress& progress);
+  std::vector<nlohmann::json> finish_epoch(int64_t epoch, TrainPosition& pos, double train_seconds, Progress& progress);
 
   void write_snapshot(int64_t epoch) const;
+  /// status.json of every member still training.
   void write_status(RunStatus status, int64_t epoch, const std::string& message = "") const;
-  /// Throws Diverged (after writing the status) if the loss, a gradient or a parameter is not
-  /// finite; `after_step` selects the parameter check.
-  void check_finite(const torch::Tensor& loss, int64_t epoch, int64_t batch, bool after_step) const;
+  /// Every member's stream of `split`; next_batch stacks them for an ensemble.
+  std::vector<std::unique_ptr<BatchStream>> streams(Split split, int64_t epoch) const;
+  bool next_batch(std::vector<std::unique_ptr<BatchStream>>& streams, Batch& out) const;
+  /// Member k's part of an output tensor ([K, ...] for ensembles; the tensor itself for one network).
+  torch::Tensor part(const torch::Tensor& t, int64_t k) const { return members_ == 1 || !t.defined() ? t : t[k]; }
+  /// Member k's part of each tensor aligned with parameters() (values or gradients).
+  std::vector<torch::Tensor> member_part(const std::vector<torch::Tensor>& all, int64_t k) const;
+  /// Why member k stopped being finite ("" when it has not): its loss or gradients before the
+  /// step, its parameters after it.
+  std::string member_problem(int64_t k, const torch::Tensor& loss, bool after_step) const;
+  /// Checks every training member; a member that diverged is frozen (an ensemble) or the run
+  /// ends with Diverged (one network, or the last member of an ensemble).
+  void check_finite(const std::vector<torch::Tensor>& losses, int64_t epoch, int64_t batch, bool after_step);
+  void freeze(int64_t k, const std::string& message, int64_t epoch, bool after_step);
+  /// Puts the frozen members' weights back after an optimiser step.
+  void restore_frozen();
+  /// Per-member global-norm clipping (torch::nn::utils::clip_grad_norm_ on each member alone).
+  void clip_gradients();
   TrainPosition fresh_position() const;
   /// Whether this process writes the run directory (rank 0, or the only process).
   bool writer() const { return !opt_.collective || opt_.collective->rank() == 0; }
   int64_t world() const { return opt_.collective ? opt_.collective->size() : 1; }
 
   std::shared_ptr<Network> net_;
-  std::shared_ptr<const Task> task_;
+  int64_t members_ = 1;
+  std::vector<std::shared_ptr<const Task>> tasks_;  ///< one per member
   TrainerOptions opt_;
-  RunDir dir_;
+  RunDir dir_;                                              ///< out_dir: the checkpoint (and one network's run)
+  std::vector<RunDir> member_dirs_;                         ///< one per member (one network: dir_)
+  std::vector<uint64_t> seeds_;                             ///< data seed per member
+  std::vector<std::vector<LossTerm>> loss_;                 ///< loss terms per member
+  std::vector<int64_t> owners_;                             ///< Network::parameter_owners()
+  std::vector<bool> frozen_;                                ///< members that diverged
+  std::vector<std::vector<torch::Tensor>> frozen_weights_;  ///< their last good parameters
+  std::vector<torch::Tensor> before_step_;                  ///< an ensemble's parameters before the step
   std::unique_ptr<torch::optim::Adam> optimizer_;
   int64_t batches_ = 0;  ///< training batches per epoch
   std::chrono::steady_clock::time_point last_checkpoint_;
@@ -130,7 +179,6 @@ void load_module_strict(torch::nn::Module& module, torch::serialize::InputArchiv
 
 /// Mean cross-entropy of logits [B, C] against labels [B] and the number of correct argmaxes,
 /// both as tensors on the logits' device (no host sync).
-std::pair<torch::Tensor, torch::Tensor> classification_loss(const torch::Tensor& logits,
-                                                            const torch::Tensor& labels);
+std::pair<torch::Tensor, torch::Tensor> classification_loss(const torch::Tensor& logits, const torch::Tensor& labels);
 
 }  // namespace sernn

@@ -51,7 +51,8 @@ void init_dale_weight_(torch::Tensor& raw, const DaleMask& m, const DaleOptions&
     // eigenvalue outliers outside the circular-law disc.
     const auto exc = m.sign.gt(0).to(torch::kFloat32).unsqueeze(0), inh = 1.0 - exc;
     const auto e_sum = (mag * exc).sum(1, true), i_sum = (mag * inh).sum(1, true);
-    const auto ratio = torch::where(i_sum.gt(0).logical_and(e_sum.gt(0)), e_sum / i_sum.clamp_min(1e-30), torch::ones_like(i_sum));
+    const auto ratio =
+        torch::where(i_sum.gt(0).logical_and(e_sum.gt(0)), e_sum / i_sum.clamp_min(1e-30), torch::ones_like(i_sum));
     mag = mag * (exc + inh * ratio);
   }
   // Circular law for independent entries with population-wise means: the radius is

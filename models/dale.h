@@ -9,10 +9,10 @@
 namespace sernn {
 
 struct DaleOptions {
-  bool enabled = false;         ///< sign-constrain the columns (else every sign_j = +1 and abs is not applied)
-  double exc_fraction = 0.8;    ///< share of excitatory neurons (rounded; at least one of each)
-  double connectivity = 1.0;    ///< probability of each off-diagonal synapse (diagonal kept)
-  double spectral_radius = 1.0; ///< the initial W is rescaled to about this radius (circular law)
+  bool enabled = false;          ///< sign-constrain the columns (else every sign_j = +1 and abs is not applied)
+  double exc_fraction = 0.8;     ///< share of excitatory neurons (rounded; at least one of each)
+  double connectivity = 1.0;     ///< probability of each off-diagonal synapse (diagonal kept)
+  double spectral_radius = 1.0;  ///< the initial W is rescaled to about this radius (circular law)
   bool any() const { return enabled || connectivity < 1.0; }
 };
 

@@ -36,11 +36,14 @@ SERNN_HD T reset_of(T v, T thr) {
 /// `c`, the reset r_t `r` and `thr`. Expanded below as C++ (scalars for the CPU loop and the CUDA
 /// kernels, tensors for the reference path and other devices) and as TorchScript text by the
 /// exporter (run/model_spiking.cpp), so no copy of a rule can drift from the others.
+// The rules are text too (the exporter stringifies them): keep their spacing.
+// clang-format off
 #define SERNN_LIF_RESET_RULES(X)                 \
   X(Subtract, beta * v + c - r * thr)            \
   X(SubtractDecayed, beta * (v - r * thr) + c)   \
   X(Zero, (beta * v + c) * (1 - r))              \
   X(None, beta * v + c)
+// clang-format on
 
 /// V_{t+1} from V_t = `v`, the summed current `c`, β (already clamped to [0, 1]) and the reset
 /// r_t (0 or 1). Works for scalars and for torch tensors (V, B, R may be tensors, Thr a double).
@@ -48,8 +51,7 @@ template <class V, class B, class R, class Thr>
 SERNN_HD V membrane_update(const B& beta, const V& v, const V& c, const R& r, const Thr& thr, ResetMode mode) {
   switch (mode) {
 #define SERNN_LIF_CASE(mode_name, expr) \
-  case ResetMode::mode_name:            \
-    return expr;
+  case ResetMode::mode_name: return expr;
     SERNN_LIF_RESET_RULES(SERNN_LIF_CASE)
 #undef SERNN_LIF_CASE
   }
@@ -66,8 +68,7 @@ SERNN_HD T membrane(T beta, T v_prev, T c, T thr, ResetMode mode) {
 inline const char* membrane_rule_text(ResetMode mode) {
   switch (mode) {
 #define SERNN_LIF_TEXT(mode_name, expr) \
-  case ResetMode::mode_name:            \
-    return #expr;
+  case ResetMode::mode_name: return #expr;
     SERNN_LIF_RESET_RULES(SERNN_LIF_TEXT)
 #undef SERNN_LIF_TEXT
   }
@@ -107,8 +108,7 @@ struct StepGrad {
 /// spike count, the readout and the recurrence into step t+1); gv_next = dL/dV_{t+1} (ignored
 /// when `last`, i.e. t = T-1). V_{t+1} depends on V_t through β (and, for `zero`, 1 - r_t).
 template <class T>
-SERNN_HD StepGrad<T> step_backward(T gs, T v, T v_prev, T gv_next, T beta, T thr, T slope, ResetMode mode,
-                                   bool last) {
+SERNN_HD StepGrad<T> step_backward(T gs, T v, T v_prev, T gv_next, T beta, T thr, T slope, ResetMode mode, bool last) {
   T g = gs / surrogate_denominator(v, thr, slope);
   if (!last) g += gv_next * (mode == ResetMode::Zero ? beta * (T(1) - reset_of(v, thr)) : beta);
   const T r = reset_of(v_prev, thr);

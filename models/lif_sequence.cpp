@@ -245,7 +245,8 @@ class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> 
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto &mem = saved[0], &spk = saved[1], &weight = saved[2], &beta = saved[3], &w_out = saved[4], &rb = saved[5];
+    const auto &mem = saved[0], &spk = saved[1], &weight = saved[2], &beta = saved[3], &w_out = saved[4],
+               &rb = saved[5];
     const double thr = ctx->saved_data["thr"].toDouble(), slope = ctx->saved_data["slope"].toDouble();
     const auto mode = static_cast<ResetMode>(ctx->saved_data["mode"].toInt());
     const int64_t T = mem.size(0), B = mem.size(1), N = mem.size(2), C = w_out.size(0);
@@ -303,8 +304,8 @@ class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> 
         gco[t].copy_(t + 1 < T ? g_rm[t] + rb * gco[t + 1] : g_rm[t]);
         auto gs = torch::addmm(g_counts, gco[t], w_out);
         if (t + 1 < T) gs.addmm_(gcur[t + 1], weight);
-        backward_step_ops(gs, mem[t], t ? mem[t - 1] : zeros, gv_next, beta_c, gv, gcur[t], gbeta_rows, thr, slope, mode,
-                          t + 1 == T);
+        backward_step_ops(gs, mem[t], t ? mem[t - 1] : zeros, gv_next, beta_c, gv, gcur[t], gbeta_rows, thr, slope,
+                          mode, t + 1 == T);
         std::swap(gv, gv_next);
       }
     }
@@ -402,7 +403,6 @@ class SparseProjection : public torch::autograd::Function<SparseProjection> {
         std::copy(chunk_vals[c].begin(), chunk_vals[c].end(), vals.data_ptr<scalar_t>() + k);
         k += static_cast<int64_t>(chunk_cols[c].size());
       }
-
     });
     ctx->save_for_backward({counts, cols, vals});
     ctx->saved_data["inputs"] = I;

@@ -33,8 +33,15 @@ SpikingRNN demo_network(int64_t neurons, int64_t outputs, int64_t rank, bool ei,
   DaleOptions dale;
   dale.enabled = ei;
   dale.exc_fraction = 0.5;
-  so.rank(rank).dale(dale).population_latents(ei).reset(ResetMode::None).threshold(1.0).learn_beta(false)
-      .beta_clip(false).readout_beta(beta).reference(true);
+  so.rank(rank)
+      .dale(dale)
+      .population_latents(ei)
+      .reset(ResetMode::None)
+      .threshold(1.0)
+      .learn_beta(false)
+      .beta_clip(false)
+      .readout_beta(beta)
+      .reference(true);
   SpikingRNN net(so);
   net->to(torch::kFloat64);
   torch::NoGradGuard no_grad;
@@ -67,8 +74,8 @@ SpikingRNN make_boundary_population(const BoundaryDemoOptions& o) {
     auto net = demo_network(o.neurons, 1, 1, false, o.beta);
     const auto lines = tangent_lines(o);
     set_threshold_planes(net, lines.f, lines.t, o.beta);
-    net->rank_left.fill_(1.0);           // E_i = 1
-    net->rank_right.fill_(-o.decoder);   // D_j < 0: inhibitory
+    net->rank_left.fill_(1.0);          // E_i = 1
+    net->rank_right.fill_(-o.decoder);  // D_j < 0: inhibitory
     net->readout->weight.fill_(-o.decoder);
     return net;
   }
@@ -81,8 +88,8 @@ SpikingRNN make_boundary_population(const BoundaryDemoOptions& o) {
   // Tangent planes: I neuron i: x p'(x_i) + a y_E + y_I >= x_i p'(x_i) - p(x_i);
   //                 E neuron j: x q'(x_j) + y_E + y_I >= x_j q'(x_j) - q(x_j).
   const auto xs = torch::linspace(o.x_min, o.x_max, n, torch::kFloat64);
-  set_threshold_planes(net, torch::cat({ei_dq(xs), ei_dp(xs)}), torch::cat({xs * ei_dq(xs) - ei_q(xs), xs * ei_dp(xs) - ei_p(xs)}),
-                       o.beta);
+  set_threshold_planes(net, torch::cat({ei_dq(xs), ei_dp(xs)}),
+                       torch::cat({xs * ei_dq(xs) - ei_q(xs), xs * ei_dp(xs) - ei_p(xs)}), o.beta);
   // Encoders (|L|: column 0 reads y_E, column 1 y_I) and decoders (|R|, signed by Dale's law).
   auto enc = torch::ones({2 * n, 2}, torch::kFloat64);
   enc.slice(0, n).select(1, 0).fill_(kEiSlope);

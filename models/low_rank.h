@@ -29,11 +29,11 @@ namespace sernn {
 
 struct BoundaryDemoOptions {
   std::string network = "inhibitory";  ///< "inhibitory" (rank 1) or "ei" (rank 2)
-  int64_t neurons = 10;     ///< per population
-  int64_t steps = 6000;     ///< the ramp of x from x_min to x_max (after `warmup` steps at x_min)
+  int64_t neurons = 10;                ///< per population
+  int64_t steps = 6000;                ///< the ramp of x from x_min to x_max (after `warmup` steps at x_min)
   int64_t warmup = 1000;
-  double beta = 0.99;       ///< membrane and readout leak
-  double decoder = 0.05;    ///< |D_i|: the jump of y per spike
+  double beta = 0.99;     ///< membrane and readout leak
+  double decoder = 0.05;  ///< |D_i|: the jump of y per spike
   double x_min = -1.0, x_max = 1.0;
 };
 
@@ -45,11 +45,12 @@ struct BoundaryDemo {
   torch::Tensor x;           ///< [T] input
   torch::Tensor x_filtered;  ///< [T] x̄
   torch::Tensor y;           ///< [T] latent readout y(t) (after the spikes of step t); y_E for "ei"
-  torch::Tensor boundary;    ///< "inhibitory": [T] lower envelope of the threshold lines at x̄(t) (with the bias transient)
-  torch::Tensor target;      ///< [T] "inhibitory": -x̄^2 - 1/2; "ei": g(x̄), the crossing's y_E
-  torch::Tensor y_i;         ///< "ei": [T] y_I
-  torch::Tensor target_i;    ///< "ei": [T] the crossing's y_I = -p(x̄) - a g(x̄)
-  torch::Tensor spikes;      ///< [T, N] ("ei": [T, 2N], excitatory first)
+  torch::Tensor
+      boundary;  ///< "inhibitory": [T] lower envelope of the threshold lines at x̄(t) (with the bias transient)
+  torch::Tensor target;    ///< [T] "inhibitory": -x̄^2 - 1/2; "ei": g(x̄), the crossing's y_E
+  torch::Tensor y_i;       ///< "ei": [T] y_I
+  torch::Tensor target_i;  ///< "ei": [T] the crossing's y_I = -p(x̄) - a g(x̄)
+  torch::Tensor spikes;    ///< [T, N] ("ei": [T, 2N], excitatory first)
 };
 
 /// Runs the population on the ramp (float64).

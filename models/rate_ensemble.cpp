@@ -12,11 +12,11 @@ RateEnsembleImpl::RateEnsembleImpl(const std::vector<RateRNN>& members) : option
   auto input = register_module("input", std::make_shared<torch::nn::Module>());
   auto recurrent = register_module("recurrent", std::make_shared<torch::nn::Module>());
   auto readout = register_module("readout", std::make_shared<torch::nn::Module>());
-  input_weight = input->register_parameter("weight", stack([](const RateRNN& m) { return m->input->weight; }));
-  recurrent_weight = recurrent->register_parameter("weight", stack([](const RateRNN& m) { return m->recurrent->weight; }));
-  recurrent_bias = recurrent->register_parameter("bias", stack([](const RateRNN& m) { return m->recurrent->bias; }));
-  readout_weight = readout->register_parameter("weight", stack([](const RateRNN& m) { return m->readout->weight; }));
-  readout_bias = readout->register_parameter("bias", stack([](const RateRNN& m) { return m->readout->bias; }));
+  input_w = input->register_parameter("weight", stack([](const RateRNN& m) { return m->input->weight; }));
+  recurrent_w = recurrent->register_parameter("weight", stack([](const RateRNN& m) { return m->recurrent->weight; }));
+  recurrent_b = recurrent->register_parameter("bias", stack([](const RateRNN& m) { return m->recurrent->bias; }));
+  readout_w = readout->register_parameter("weight", stack([](const RateRNN& m) { return m->readout->weight; }));
+  readout_b = readout->register_parameter("bias", stack([](const RateRNN& m) { return m->readout->bias; }));
 }
 
 torch::Tensor RateEnsembleImpl::forward(const torch::Tensor& x) {
@@ -25,27 +25,34 @@ torch::Tensor RateEnsembleImpl::forward(const torch::Tensor& x) {
   const int64_t K = x.size(0), T = x.size(1), B = x.size(2), N = options.hidden();
   const double a = options.alpha();
   // Input projection of all steps at once per network: [K, T*B, C] x [K, C, N] + b.
-  const auto drive = torch::baddbmm(recurrent_bias.unsqueeze(1), x.reshape({K, T * B, -1}), input_weight.transpose(1, 2))
-                         .view({K, T, B, N});
+  const auto drive =
+      torch::baddbmm(recurrent_b.unsqueeze(1), x.reshape({K, T * B, -1}), input_w.transpose(1, 2)).view({K, T, B, N});
   const auto drives = drive.unbind(1);
-  const auto wt = recurrent_weight.transpose(1, 2);
+  const auto wt = recurrent_w.transpose(1, 2);
   auto h = torch::zeros({K, B, N}, x.options());
   for (int64_t t = 0; t < T; ++t) {
     auto z = torch::baddbmm(drives[t], h, wt);
     auto f = options.tanh() ? torch::tanh(z) : torch::relu(z);
     h = a == 1.0 ? f : (1.0 - a) * h + a * f;
   }
-  return torch::baddbmm(readout_bias.unsqueeze(1), h, readout_weight.transpose(1, 2));
+  return torch::baddbmm(readout_b.unsqueeze(1), h, readout_w.transpose(1, 2));
 }
 
-RateRNN RateEnsembleImpl::member(int64_t k) const {
+NetworkOutput RateEnsembleImpl::run(const torch::Tensor& inputs, bool /*training*/) {
+  NetworkOutput out;
+  out.logits = forward(inputs);
+  return out;
+}
+
+RateRNN RateEnsembleImpl::member_rnn(int64_t k) const {
   RateRNN m(options);
+  m->to(recurrent_w.device());
   torch::NoGradGuard no_grad;
-  m->input->weight.copy_(input_weight[k]);
-  m->recurrent->weight.copy_(recurrent_weight[k]);
-  m->recurrent->bias.copy_(recurrent_bias[k]);
-  m->readout->weight.copy_(readout_weight[k]);
-  m->readout->bias.copy_(readout_bias[k]);
+  m->input->weight.copy_(input_w[k]);
+  m->recurrent->weight.copy_(recurrent_w[k]);
+  m->recurrent->bias.copy_(recurrent_b[k]);
+  m->readout->weight.copy_(readout_w[k]);
+  m->readout->bias.copy_(readout_b[k]);
   return m;
 }
 

@@ -30,13 +30,9 @@ void RateRNNImpl::reset() {
   }
 }
 
-torch::Tensor RateRNNImpl::recurrent_weight() {
-  return masked_weight(recurrent->weight, dale_, options.dale());
-}
+torch::Tensor RateRNNImpl::recurrent_weight() { return masked_weight(recurrent->weight, dale_, options.dale()); }
 
-torch::Tensor RateRNNImpl::alpha() const {
-  return tau.defined() ? 1.0 / tau : torch::tensor(options.alpha());
-}
+torch::Tensor RateRNNImpl::alpha() const { return tau.defined() ? 1.0 / tau : torch::tensor(options.alpha()); }
 
 torch::Tensor RateRNNImpl::hidden_states(const torch::Tensor& x, bool noisy) {
   TORCH_CHECK(x.dim() == 3 && x.size(2) == options.inputs(), "RateRNN expects inputs [T, B, ", options.inputs(),
@@ -50,7 +46,8 @@ torch::Tensor RateRNNImpl::hidden_states(const torch::Tensor& x, bool noisy) {
   const auto w = recurrent_weight();
   // Fast path: the input projection of all T steps as one GEMM, bias folded in.
   torch::Tensor drive;
-  if (!options.reference()) drive = torch::addmm(recurrent->bias, x.reshape({T * B, -1}), input->weight.t()).view({T, B, N});
+  if (!options.reference())
+    drive = torch::addmm(recurrent->bias, x.reshape({T * B, -1}), input->weight.t()).view({T, B, N});
   if (!options.reference() && x.is_cpu()) {
     // The whole time loop as one autograd node (rate_sequence.h); the noise drawn up front.
     torch::Tensor noise;
@@ -73,7 +70,9 @@ torch::Tensor RateRNNImpl::hidden_states(const torch::Tensor& x, bool noisy) {
                                           : torch::addmm(drives[t], h, wt);
     if (per_neuron) h = h + a_vec * (act(z) - h);
     else h = a == 1.0 ? act(z) : (1.0 - a) * h + a * act(z);
-    if (sigma > 0) h = per_neuron ? h + torch::randn_like(h) * (a_vec.sqrt() * sigma) : h + torch::randn_like(h) * (std::sqrt(a) * sigma);
+    if (sigma > 0)
+      h = per_neuron ? h + torch::randn_like(h) * (a_vec.sqrt() * sigma)
+                     : h + torch::randn_like(h) * (std::sqrt(a) * sigma);
     hs.push_back(h);
   }
   return torch::stack(hs);

@@ -20,19 +20,20 @@
 namespace sernn {
 
 struct RateRNNOptions {
-  RateRNNOptions(int64_t inputs, int64_t hidden, int64_t outputs) : inputs_(inputs), hidden_(hidden), outputs_(outputs) {}
+  RateRNNOptions(int64_t inputs, int64_t hidden, int64_t outputs)
+      : inputs_(inputs), hidden_(hidden), outputs_(outputs) {}
   TORCH_ARG(int64_t, inputs);
   TORCH_ARG(int64_t, hidden);
   TORCH_ARG(int64_t, outputs);
   TORCH_ARG(double, alpha) = 1.0;
-  TORCH_ARG(bool, tanh) = false;        ///< tanh instead of ReLU
-  TORCH_ARG(bool, reference) = false;   ///< per-step Linear calls instead of the batched input GEMM
+  TORCH_ARG(bool, tanh) = false;       ///< tanh instead of ReLU
+  TORCH_ARG(bool, reference) = false;  ///< per-step Linear calls instead of the batched input GEMM
   TORCH_ARG(DaleOptions, dale);
   TORCH_ARG(bool, tau_per_neuron) = false;  ///< tau_i ~ Gamma(3, (1/alpha)/3) instead of one alpha
   TORCH_ARG(bool, learn_tau) = false;       ///< tau_i learnable (implies tau_per_neuron)
   TORCH_ARG(double, tau_min) = 1.0;         ///< clip of tau_i, in time steps
   TORCH_ARG(double, tau_max) = 100.0;
-  TORCH_ARG(double, noise) = 0.0;           ///< sigma of the additive hidden noise (training only)
+  TORCH_ARG(double, noise) = 0.0;  ///< sigma of the additive hidden noise (training only)
 };
 
 class RateRNNImpl : public Network {

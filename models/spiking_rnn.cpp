@@ -30,7 +30,8 @@ void SpikingRNNImpl::reset() {
     return;
   }
   TORCH_CHECK(o.rank() <= o.hidden(), "SpikingRNN: rank ", o.rank(), " exceeds the ", o.hidden(), " hidden neurons");
-  TORCH_CHECK(o.dale().connectivity >= 1.0, "SpikingRNN: a sparse mask (connectivity < 1) and low rank exclude each other");
+  TORCH_CHECK(o.dale().connectivity >= 1.0,
+              "SpikingRNN: a sparse mask (connectivity < 1) and low rank exclude each other");
   {
     torch::NoGradGuard no_grad;
     recurrent->weight.zero_();
@@ -45,7 +46,7 @@ void SpikingRNNImpl::reset() {
   rank_right = register_parameter("rank_right", torch::randn({o.hidden(), o.rank()}) * s);
   if (o.population_latents()) {
     TORCH_CHECK(o.dale().enabled && o.rank() >= 2, "SpikingRNN: population latents need Dale's law and rank >= 2");
-    const auto exc = dale_.sign.gt(0).unsqueeze(1);                                       // [N, 1]
+    const auto exc = dale_.sign.gt(0).unsqueeze(1);                                             // [N, 1]
     const auto even = (torch::arange(o.rank(), torch::kInt64).remainder(2) == 0).unsqueeze(0);  // [1, R]
     latent_mask = register_buffer("latent_mask", exc.eq(even).to(torch::kFloat32));
   }
@@ -133,7 +134,8 @@ void SpikingRNNImpl::after_step() {
 
 std::map<std::string, double> SpikingRNNImpl::parameter_stats() {
   auto b = beta.detach().to(torch::kCPU, torch::kFloat64);
-  return {{"beta_mean", b.mean().item<double>()}, {"beta_min", b.min().item<double>()},
+  return {{"beta_mean", b.mean().item<double>()},
+          {"beta_min", b.min().item<double>()},
           {"beta_max", b.max().item<double>()}};
 }
 

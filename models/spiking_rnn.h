@@ -18,7 +18,8 @@
 namespace sernn {
 
 struct SpikingRNNOptions {
-  SpikingRNNOptions(int64_t inputs, int64_t hidden, int64_t outputs) : inputs_(inputs), hidden_(hidden), outputs_(outputs) {}
+  SpikingRNNOptions(int64_t inputs, int64_t hidden, int64_t outputs)
+      : inputs_(inputs), hidden_(hidden), outputs_(outputs) {}
   TORCH_ARG(int64_t, inputs);
   TORCH_ARG(int64_t, hidden);
   TORCH_ARG(int64_t, outputs);
@@ -29,10 +30,10 @@ struct SpikingRNNOptions {
   TORCH_ARG(double, tau_mean_ms) = 20.0;
   TORCH_ARG(bool, learn_beta) = true;
   TORCH_ARG(bool, beta_clip) = true;
-  TORCH_ARG(double, beta_min) = 0.7165313105737893;  // exp(-1/3): τ >= 3 Δt
-  TORCH_ARG(double, beta_max) = 0.995;               // τ <= 100 ms
+  TORCH_ARG(double, beta_min) = 0.7165313105737893;      // exp(-1/3): τ >= 3 Δt
+  TORCH_ARG(double, beta_max) = 0.995;                   // τ <= 100 ms
   TORCH_ARG(double, readout_beta) = 0.9753099120283326;  // exp(-0.5 / 20)
-  TORCH_ARG(bool, sum_readout) = false;              ///< logits = sum over time instead of max
+  TORCH_ARG(bool, sum_readout) = false;                  ///< logits = sum over time instead of max
   /// `reference`: plain per-step LibTorch ops (one autograd graph node per op and step);
   /// `fast` (default): lif_network, one autograd node for the whole time loop.
   TORCH_ARG(bool, reference) = false;

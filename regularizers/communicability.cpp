@@ -18,12 +18,12 @@ double inv_factorial(int k) {
 
 /// Intermediates of one expm evaluation, kept for the adjoint.
 struct ExpmTrace {
-  Tensor x, x2, x3, x4;       // scaled argument and its powers
-  Tensor z1, z2, z3;          // Paterson–Stockmeyer Horner steps in X^4
+  Tensor x, x2, x3, x4;         // scaled argument and its powers
+  Tensor z1, z2, z3;            // Paterson–Stockmeyer Horner steps in X^4
   std::vector<Tensor> squares;  // P_0 .. P_{L-1} (each squared once, where active)
-  double scale = 1.0;         // X = M * scale, scale = 2^-s (host squaring)
-  Tensor scale_t;             // the same as a 0-dim device tensor (device squaring), else undefined
-  Tensor active;              // [L] bool: squaring i happens (device squaring), else undefined (all)
+  double scale = 1.0;           // X = M * scale, scale = 2^-s (host squaring)
+  Tensor scale_t;               // the same as a 0-dim device tensor (device squaring), else undefined
+  Tensor active;                // [L] bool: squaring i happens (device squaring), else undefined (all)
 };
 
 Tensor eye_like(const Tensor& m) {
@@ -130,9 +130,9 @@ Tensor expm_backward(const Tensor& grad, const ExpmTrace& tr) {
   Tensor dx3 = db0 * inv_factorial(3) + db1 * inv_factorial(7) + db2 * inv_factorial(11) + db3 * inv_factorial(15);
   const auto x2t = mT(tr.x2), xt = mT(tr.x);
   dx2 = dx2 + torch::matmul(dx4, x2t) + torch::matmul(x2t, dx4);  // X4 = X2 X2
-  dx2 = dx2 + torch::matmul(dx3, xt);                              // X3 = X2 X
+  dx2 = dx2 + torch::matmul(dx3, xt);                             // X3 = X2 X
   dx = dx + torch::matmul(x2t, dx3);
-  dx = dx + torch::matmul(dx2, xt) + torch::matmul(xt, dx2);       // X2 = X X
+  dx = dx + torch::matmul(dx2, xt) + torch::matmul(xt, dx2);  // X2 = X X
   if (tr.scale_t.defined()) return dx * tr.scale_t;
   return tr.scale != 1.0 ? dx * tr.scale : dx;
 }

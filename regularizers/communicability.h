@@ -41,8 +41,7 @@ constexpr int64_t kMaxSquarings = 10;
 torch::Tensor expm(const torch::Tensor& x, Squaring squaring = Squaring::Automatic);
 
 /// C = expm(S^-1/2 |W| S^-1/2), differentiable in W (full gradient: through expm, S and |.|).
-torch::Tensor communicability(const torch::Tensor& weight, Strength strength,
-                              Squaring squaring = Squaring::Automatic);
+torch::Tensor communicability(const torch::Tensor& weight, Strength strength, Squaring squaring = Squaring::Automatic);
 
 /// The same value computed with no graph (the `detached` gradient mode treats C as constant).
 torch::Tensor communicability_detached(const torch::Tensor& weight, Strength strength,

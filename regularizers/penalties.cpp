@@ -14,7 +14,8 @@ struct WiringKind {
   const char* name;
   bool distance, comm;
 };
-constexpr WiringKind kWiringKinds[] = {{"l1", false, false}, {"space", true, false}, {"comm", false, true}, {"sernn", true, true}};
+constexpr WiringKind kWiringKinds[] = {
+    {"l1", false, false}, {"space", true, false}, {"comm", false, true}, {"sernn", true, true}};
 
 const WiringKind* find_wiring(const std::string& name) {
   for (const auto& k : kWiringKinds)

@@ -31,8 +31,8 @@ namespace sernn {
 enum class CommGrad { Full, Detached, AutogradMatrixExp };
 
 struct WiringPenaltyOptions {
-  std::string kind = "sernn";     ///< l1, space, comm, sernn
-  torch::Tensor distance;         ///< [N, N]; required for space and sernn
+  std::string kind = "sernn";  ///< l1, space, comm, sernn
+  torch::Tensor distance;      ///< [N, N]; required for space and sernn
   CommGrad comm_grad = CommGrad::Full;
   Strength strength = Strength::Out;
   double comms_factor = 1.0;

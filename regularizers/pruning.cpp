@@ -13,7 +13,8 @@ double scheduled_sparsity(const PruningOptions& o, int64_t epoch, int64_t epochs
   if (!o.enabled() || epoch < o.start_epoch) return 0.0;
   const int64_t end = o.end_epoch > 0 ? o.end_epoch : epochs;
   if (o.schedule == "once" || end <= o.start_epoch) return o.final_sparsity;
-  const double p = std::min(1.0, static_cast<double>(epoch - o.start_epoch + 1) / static_cast<double>(end - o.start_epoch + 1));
+  const double p =
+      std::min(1.0, static_cast<double>(epoch - o.start_epoch + 1) / static_cast<double>(end - o.start_epoch + 1));
   if (o.schedule == "linear") return o.final_sparsity * p;
   if (o.schedule == "cubic") return o.final_sparsity * (1.0 - std::pow(1.0 - p, 3));
   throw InputError(fmt::format("key 'prune.schedule': unknown schedule '{}' (known: cubic, linear, once)", o.schedule));
@@ -39,9 +40,7 @@ void register_prune_mask(Network& network) {
   network.register_buffer("prune_mask", torch::ones(w.sizes(), w.options().dtype(torch::kFloat32)));
 }
 
-double zero_fraction(const torch::Tensor& w) {
-  return w.detach().eq(0).to(torch::kFloat64).mean().item<double>();
-}
+double zero_fraction(const torch::Tensor& w) { return w.detach().eq(0).to(torch::kFloat64).mean().item<double>(); }
 
 MagnitudePruner::MagnitudePruner(Network& network, PruningOptions options, int64_t epochs)
     : net_(network), opt_(std::move(options)), epochs_(epochs) {

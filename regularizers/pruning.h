@@ -21,10 +21,10 @@
 namespace sernn {
 
 struct PruningOptions {
-  double final_sparsity = 0.0;    ///< share of zero entries of W after end_epoch (0 = off)
-  int64_t start_epoch = 1;        ///< first epoch whose end prunes
-  int64_t end_epoch = 0;          ///< epoch whose end reaches final_sparsity (0 = the last epoch)
-  std::string schedule = "cubic"; ///< cubic | linear | once
+  double final_sparsity = 0.0;     ///< share of zero entries of W after end_epoch (0 = off)
+  int64_t start_epoch = 1;         ///< first epoch whose end prunes
+  int64_t end_epoch = 0;           ///< epoch whose end reaches final_sparsity (0 = the last epoch)
+  std::string schedule = "cubic";  ///< cubic | linear | once
   bool enabled() const { return final_sparsity > 0.0; }
 };
 

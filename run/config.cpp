@@ -42,8 +42,7 @@ std::string type_name(T t) {
 
 void check_range(const ConfigKey& k, double v, const std::string& origin) {
   if (std::isnan(v)) fail(origin, k.name, "value is NaN");
-  if (v < k.min || v > k.max)
-    fail(origin, k.name, fmt::format("value {} out of range [{}, {}]", v, k.min, k.max));
+  if (v < k.min || v > k.max) fail(origin, k.name, fmt::format("value {} out of range [{}, {}]", v, k.min, k.max));
 }
 
 /// Coerces `v` to the key's type, checking range and choices.
@@ -83,12 +82,10 @@ Json coerce(const ConfigKey& k, const Json& v, const std::string& origin) {
       return v;
     }
     case T::IntList: {
-      if (!v.is_array() || v.empty())
-        fail(origin, k.name, fmt::format("expected {}, got {}", type_name(k.type), got));
+      if (!v.is_array() || v.empty()) fail(origin, k.name, fmt::format("expected {}, got {}", type_name(k.type), got));
       Json out = Json::array();
       for (const auto& e : v) {
-        if (!e.is_number_integer())
-          fail(origin, k.name, fmt::format("expected {}, got {}", type_name(k.type), got));
+        if (!e.is_number_integer()) fail(origin, k.name, fmt::format("expected {}, got {}", type_name(k.type), got));
         check_range(k, static_cast<double>(e.get<int64_t>()), origin);
         out.push_back(e.get<int64_t>());
       }
@@ -116,8 +113,8 @@ void check_toml_ascii(const std::string& text, const std::string& origin) {
     switch (st) {
       case State::Code:
         if (c >= 0x80)
-          throw InputError(fmt::format("{}:{}:{}: invalid TOML: non-ASCII character outside a string or comment", origin,
-                                       line, col));
+          throw InputError(fmt::format("{}:{}:{}: invalid TOML: non-ASCII character outside a string or comment",
+                                       origin, line, col));
         if (c == '#') st = State::Comment;
         else if (starts("\"\"\"")) st = State::MultiBasic, i += 2;
         else if (starts("'''")) st = State::MultiLiteral, i += 2;
@@ -138,8 +135,7 @@ void check_toml_ascii(const std::string& text, const std::string& origin) {
       case State::MultiLiteral:
         if (starts("'''")) st = State::Code, i += 2;
         break;
-      case State::Comment:
-        break;
+      case State::Comment: break;
     }
   }
 }
@@ -193,8 +189,8 @@ Config Config::from_string(const std::string& text, bool json, const std::string
       nested = toml_to_json(toml::parse(text, origin));
     } catch (const toml::parse_error& e) {
       const auto& src = e.source();
-      throw InputError(fmt::format("{}:{}:{}: invalid TOML: {}", origin, src.begin.line, src.begin.column,
-                                   e.description()));
+      throw InputError(
+          fmt::format("{}:{}:{}: invalid TOML: {}", origin, src.begin.line, src.begin.column, e.description()));
     }
   }
   if (!nested.is_object()) throw InputError(fmt::format("{}: top level must be a table/object", origin));
@@ -261,9 +257,7 @@ int64_t Config::get_int(const std::string& key) const { return raw(key).get<int6
 double Config::get_float(const std::string& key) const { return raw(key).get<double>(); }
 bool Config::get_bool(const std::string& key) const { return raw(key).get<bool>(); }
 std::string Config::get_string(const std::string& key) const { return raw(key).get<std::string>(); }
-std::vector<int64_t> Config::get_int_list(const std::string& key) const {
-  return raw(key).get<std::vector<int64_t>>();
-}
+std::vector<int64_t> Config::get_int_list(const std::string& key) const { return raw(key).get<std::vector<int64_t>>(); }
 
 Json Config::to_json() const {
   Json out = Json::object();

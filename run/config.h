@@ -20,9 +20,9 @@ struct ConfigKey {
   Type type;
   Json default_value;
   std::string help;
-  double min = -1e300;                 // inclusive bounds for Int/Float/IntList elements
+  double min = -1e300;  // inclusive bounds for Int/Float/IntList elements
   double max = 1e300;
-  std::vector<std::string> choices;    // for String; empty = any string
+  std::vector<std::string> choices;  // for String; empty = any string
 };
 
 /// The schema of every key sernn understands (see README "Config keys"), assembled from the

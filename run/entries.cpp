@@ -45,4 +45,13 @@ torch::jit::Module linear_module(const torch::Tensor& weight, const torch::Tenso
   return m;
 }
 
+torch::jit::Module network_module(const torch::nn::Linear& input, const torch::Tensor& recurrent_weight,
+                                  const torch::Tensor& recurrent_bias, const torch::nn::Linear& readout) {
+  torch::jit::Module m("SernnNetwork");
+  m.register_module("input", linear_module(input->weight, input->bias));
+  m.register_module("recurrent", linear_module(recurrent_weight, recurrent_bias));
+  m.register_module("readout", linear_module(readout->weight, readout->bias));
+  return m;
+}
+
 }  // namespace sernn

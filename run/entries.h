@@ -39,5 +39,9 @@ int64_t synthetic_samples(const Config& config);
 
 /// A submodule of the exported network holding weight [out, in] (and bias) as `Linear` does.
 torch::jit::Module linear_module(const torch::Tensor& weight, const torch::Tensor& bias);
+/// The exported network's three layers: input, recurrent (the effective weight, signed and
+/// masked under Dale's law: the trained network, not its parametrisation) and readout.
+torch::jit::Module network_module(const torch::nn::Linear& input, const torch::Tensor& recurrent_weight,
+                                  const torch::Tensor& recurrent_bias, const torch::nn::Linear& readout);
 
 }  // namespace sernn

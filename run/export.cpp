@@ -33,17 +33,18 @@ double export_run(const std::string& run_dir, const std::string& out_path, int64
   const auto [a0, a1] = model.outputs(*run.network, x);
   const auto b0 = out->elements()[0].toTensor(), b1 = out->elements()[1].toTensor();
   if (a0.sizes() != b0.sizes() || a1.sizes() != b1.sizes())
-    throw std::runtime_error(fmt::format("export verification failed: output shapes {} / {} differ from the engine's {} / {}",
-                                         c10::str(b0.sizes()), c10::str(b1.sizes()), c10::str(a0.sizes()),
-                                         c10::str(a1.sizes())));
+    throw std::runtime_error(
+        fmt::format("export verification failed: output shapes {} / {} differ from the engine's {} / {}",
+                    c10::str(b0.sizes()), c10::str(b1.sizes()), c10::str(a0.sizes()), c10::str(a1.sizes())));
   const double diff = std::max((a0 - b0).abs().max().item<double>(), (a1 - b1).abs().max().item<double>());
   // float32 sums in another order: relative to the output's scale (a flipped spike is 1 apart).
   const double scale = std::max(1.0, std::max(a0.abs().max().item<double>(), a1.abs().max().item<double>()));
   if (!(diff <= 1e-4 * scale)) {
     std::filesystem::remove(out_path);
-    throw std::runtime_error(fmt::format("export verification failed: max |difference| {} (outputs up to {}) between the "
-                                         "saved module and the engine's forward; {} was removed",
-                                         diff, scale, out_path));
+    throw std::runtime_error(
+        fmt::format("export verification failed: max |difference| {} (outputs up to {}) between the "
+                    "saved module and the engine's forward; {} was removed",
+                    diff, scale, out_path));
   }
   return diff;
 }

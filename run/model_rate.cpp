@@ -48,19 +48,14 @@ std::shared_ptr<Network> make(const Config& config, int64_t inputs, int64_t clas
       .tau_max(config.get_float("model.tau_max"))
       .noise(config.get_float("model.noise"));
   if (o.tau_min() > o.tau_max())
-    throw InputError(fmt::format("keys 'model.tau_min' ({}) and 'model.tau_max' ({}): min exceeds max", o.tau_min(),
-                                 o.tau_max()));
+    throw InputError(
+        fmt::format("keys 'model.tau_min' ({}) and 'model.tau_max' ({}): min exceeds max", o.tau_min(), o.tau_max()));
   return RateRNN(o).ptr();
 }
 
 torch::jit::Module script(Network& net) {
   auto& r = dynamic_cast<RateRNNImpl&>(net);
-  torch::jit::Module m("SernnNetwork");
-  m.register_module("input", linear_module(r.input->weight, r.input->bias));
-  // The effective recurrent weight (signed and masked under Dale's law): the exported model is
-  // the trained network, not its parametrisation.
-  m.register_module("recurrent", linear_module(r.recurrent_weight(), r.recurrent->bias));
-  m.register_module("readout", linear_module(r.readout->weight, r.readout->bias));
+  auto m = network_module(r.input, r.recurrent_weight(), r.recurrent->bias, r.readout);
   // alpha_i = 1 / tau_i per neuron, or the shared alpha for every neuron.
   m.register_buffer("alpha", r.alpha().detach().to(torch::kFloat32).expand({r.options.hidden()}).clone());
   m.register_attribute("use_tanh", c10::BoolType::get(), r.options.tanh());
@@ -77,21 +72,24 @@ std::pair<torch::Tensor, torch::Tensor> outputs(Network& net, const torch::Tenso
 }  // namespace
 
 ModelEntry rate_model_entry() {
-  return {"rate",
-          "rate RNN, h' = (1 - a) h + a f(W_in x + W h + b), dense readout of the last state",
-          {
-              key("model.alpha", T::Float, 1.0, "rate nets: dt/tau, h' = (1-a) h + a relu(...)", 1e-6, 1.0),
-              key("model.activation", T::String, "relu", "rate nets: hidden nonlinearity", -1e300, 1e300, {"relu", "tanh"}),
-              key("model.tau_per_neuron", T::Bool, false, "rate: tau_i ~ Gamma(3, (1/alpha)/3) per neuron"),
-              key("model.learn_tau", T::Bool, false, "rate: tau_i learnable (implies tau_per_neuron)"),
-              key("model.tau_min", T::Float, 1.0, "rate: lower clip of tau_i (time steps)", 1.0, 1e6),
-              key("model.tau_max", T::Float, 100.0, "rate: upper clip of tau_i (time steps)", 1.0, 1e6),
-              key("model.noise", T::Float, 0.0, "rate: sigma of additive hidden-state noise (training only)", 0.0, 1e3),
-          },
-          make,
-          script,
-          outputs,
-          [](int64_t T, int64_t B, int64_t inputs) { return torch::rand({T, B, inputs}); }};
+  return {
+      "rate",
+      "rate RNN, h' = (1 - a) h + a f(W_in x + W h + b), dense readout of the last state",
+      {
+          key("model.alpha", T::Float, 1.0, "rate nets: dt/tau, h' = (1-a) h + a relu(...)", 1e-6, 1.0),
+          key("model.activation", T::String, "relu", "rate nets: hidden nonlinearity", -1e300, 1e300, {"relu", "tanh"}),
+          key("model.tau_per_neuron", T::Bool, false, "rate: tau_i ~ Gamma(3, (1/alpha)/3) per neuron"),
+          key("model.learn_tau", T::Bool, false, "rate: tau_i learnable (implies tau_per_neuron)"),
+          key("model.tau_min", T::Float, 1.0, "rate: lower clip of tau_i (time steps)", 1.0, 1e6),
+          key("model.tau_max", T::Float, 100.0, "rate: upper clip of tau_i (time steps)", 1.0, 1e6),
+          key("model.noise", T::Float, 0.0, "rate: sigma of additive hidden-state noise (training only)", 0.0, 1e3),
+      },
+      make,
+      script,
+      outputs,
+      [](int64_t T, int64_t B, int64_t inputs) {
+        return torch::rand({T, B, inputs});
+      }};
 }
 
 }  // namespace sernn

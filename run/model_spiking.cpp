@@ -76,12 +76,8 @@ std::shared_ptr<Network> make(const Config& config, int64_t inputs, int64_t clas
 
 torch::jit::Module script(Network& net) {
   auto& s = dynamic_cast<SpikingRNNImpl&>(net);
-  torch::jit::Module m("SernnNetwork");
-  m.register_module("input", linear_module(s.input->weight, s.input->bias));
-  // The effective recurrent weight (signed and masked under Dale's law, L R^T at low rank): the
-  // exported model is the trained network, not its parametrisation.
-  m.register_module("recurrent", linear_module(s.recurrent_weight(), s.recurrent->bias));
-  m.register_module("readout", linear_module(s.readout->weight, s.readout->bias));
+  // W is L R^T at low rank: the exported model is the trained network.
+  auto m = network_module(s.input, s.recurrent_weight(), s.recurrent->bias, s.readout);
   m.register_parameter("beta", s.beta.detach().clone(), false);
   m.register_buffer("readout_beta", s.readout_beta.detach().clone());
   m.register_attribute("threshold", c10::FloatType::get(), s.options.threshold());
@@ -117,13 +113,16 @@ ModelEntry spiking_model_entry() {
               {"max", "sum"}),
           key("model.rank", T::Int, 0, "spiking: rank R of the recurrent weight W = L R^T (0 = full rank)", 0, 4096),
           key("model.rank_latents", T::String, "shared",
-              "spiking, low rank with Dale: every latent reads all neurons (shared) or one population each (population)",
+              "spiking, low rank with Dale: every latent reads all neurons (shared) or one population each "
+              "(population)",
               -inf, inf, {"shared", "population"}),
       },
       make,
       script,
       outputs,
-      [](int64_t T, int64_t B, int64_t inputs) { return (torch::rand({T, B, inputs}) < 0.05).to(torch::kFloat32); }};
+      [](int64_t T, int64_t B, int64_t inputs) {
+        return (torch::rand({T, B, inputs}) < 0.05).to(torch::kFloat32);
+      }};
 }
 
 }  // namespace sernn

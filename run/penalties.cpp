@@ -17,8 +17,8 @@ std::vector<ConfigKey> communicability_keys() {
       key("regularizer.comm_grad", T::String, "auto",
           "gradient through communicability (auto: full for rate, detached for spiking)", -inf, inf,
           {"auto", "full", "detached"}),
-      key("regularizer.strength", T::String, "auto", "node strength for normalisation (auto: out for rate, in for spiking)",
-          -inf, inf, {"auto", "in", "out"}),
+      key("regularizer.strength", T::String, "auto",
+          "node strength for normalisation (auto: out for rate, in for spiking)", -inf, inf, {"auto", "in", "out"}),
       key("regularizer.comms_factor", T::Float, 1.0, "power applied to communicability", 0.0, 1e3),
   };
 }
@@ -53,8 +53,8 @@ std::vector<PenaltyEntry> penalty_entries() {
       wiring("sernn", "sum |W| * D * C: the seRNN cost", true),
       {"resolvent",
        "sum |W| * R, R = (I - alpha S_in^-1 |W|)^-1 (seed 003)",
-       {key("regularizer.resolvent_alpha", T::Float, 0.5, "resolvent: alpha in (I - alpha A)^-1, A row-normalised", 1e-6,
-            0.999)},
+       {key("regularizer.resolvent_alpha", T::Float, 0.5, "resolvent: alpha in (I - alpha A)^-1, A row-normalised",
+            1e-6, 0.999)},
        [](const Config& config, const torch::Tensor&) -> std::shared_ptr<Penalty> {
          return std::make_shared<ResolventPenalty>(config.get_float("regularizer.resolvent_alpha"));
        }},

@@ -17,8 +17,8 @@ const std::vector<ModelEntry>& model_registry() {
 }
 
 const std::vector<TaskEntry>& task_registry() {
-  static const std::vector<TaskEntry> list{onechoice_task_entry(), delayed_match_task_entry(), hierarchical_task_entry(),
-                                           shd_task_entry()};
+  static const std::vector<TaskEntry> list{onechoice_task_entry(), delayed_match_task_entry(),
+                                           hierarchical_task_entry(), shd_task_entry()};
   return list;
 }
 
@@ -36,7 +36,8 @@ const Entry& find_entry(const std::vector<Entry>& list, const std::string& name,
     if (e.name == name) return e;
   // `key` is a config key or a command-line flag (--groups).
   const auto where = key.rfind("--", 0) == 0 ? key : fmt::format("key '{}'", key);
-  throw InputError(fmt::format("{}: unknown {} '{}' (known: {})", where, what, name, fmt::join(entry_names(list), ", ")));
+  throw InputError(
+      fmt::format("{}: unknown {} '{}' (known: {})", where, what, name, fmt::join(entry_names(list), ", ")));
 }
 
 using T = ConfigKey::Type;
@@ -76,7 +77,8 @@ std::vector<ConfigKey> train_keys() {
       key("train.device", T::String, "cpu", "cpu or cuda[:i]"),
       key("train.grad_clip", T::Float, 0.0, "clip the global gradient norm to this value (0 = off)", 0.0, 1e12),
       key("train.inject_nan_batch", T::Int, 0, "testing: make the loss NaN at this global batch (0 = off)", 0, 9.2e18),
-      key("train.stop_after_batch", T::Int, 0, "testing: stop as on SIGTERM after this global batch (0 = off)", 0, 9.2e18),
+      key("train.stop_after_batch", T::Int, 0, "testing: stop as on SIGTERM after this global batch (0 = off)", 0,
+          9.2e18),
       key("train.deterministic", T::Bool, false, "use only deterministic kernels (matters on CUDA)"),
       key("train.log_every", T::Int, 10, "batches between progress log lines (non-terminal output)", 1, 1e9),
   };
@@ -87,22 +89,26 @@ std::vector<ConfigKey> cost_keys() {
       key("activity.kind", T::String, "none", "activity (metabolic) cost on per-neuron rates", -inf, inf,
           {"none", "l2", "band"}),
       key("activity.gamma", T::Float, 0.0, "strength of the activity cost", 0.0, 1e6),
-      key("activity.low", T::Float, 0.0, "band: lower edge of the free rate band (spikes per step / mean rate)", -1e9, 1e9),
+      key("activity.low", T::Float, 0.0, "band: lower edge of the free rate band (spikes per step / mean rate)", -1e9,
+          1e9),
       key("activity.high", T::Float, 1.0, "band: upper edge of the free rate band", -1e9, 1e9),
-      key("regularizer.kind", T::String, "none", "wiring/communication cost", -inf, inf, entry_names(penalty_registry())),
+      key("regularizer.kind", T::String, "none", "wiring/communication cost", -inf, inf,
+          entry_names(penalty_registry())),
       key("regularizer.gamma", T::Float, 0.0, "cost strength", 0.0, 1e6),
   };
 }
 
 std::vector<ConfigKey> prune_checkpoint_keys() {
   return {
-      key("prune.final_sparsity", T::Float, 0.0, "magnitude pruning: share of zero recurrent weights at the end (0 = off)",
-          0.0, 0.999),
+      key("prune.final_sparsity", T::Float, 0.0,
+          "magnitude pruning: share of zero recurrent weights at the end (0 = off)", 0.0, 0.999),
       key("prune.start_epoch", T::Int, 1, "magnitude pruning: first epoch whose end prunes", 1, 1e6),
-      key("prune.end_epoch", T::Int, 0, "magnitude pruning: epoch that reaches final_sparsity (0 = last epoch)", 0, 1e6),
+      key("prune.end_epoch", T::Int, 0, "magnitude pruning: epoch that reaches final_sparsity (0 = last epoch)", 0,
+          1e6),
       key("prune.schedule", T::String, "cubic", "magnitude pruning: how the target rises between start and end", -inf,
           inf, {"cubic", "linear", "once"}),
-      key("checkpoint.every_minutes", T::Float, 0.0, "extra checkpoints during an epoch (0 = epoch ends only)", 0.0, 1e6),
+      key("checkpoint.every_minutes", T::Float, 0.0, "extra checkpoints during an epoch (0 = epoch ends only)", 0.0,
+          1e6),
   };
 }
 

@@ -40,8 +40,8 @@ struct ModelEntry {
 struct TaskShape {
   int64_t inputs = 0;
   int64_t classes = 0;
-  int64_t steps = 0;               ///< time steps of a sample (the longest, for binned data)
-  int64_t samples_in_memory = 0;   ///< samples the task holds in memory (synthetic tasks: all splits)
+  int64_t steps = 0;              ///< time steps of a sample (the longest, for binned data)
+  int64_t samples_in_memory = 0;  ///< samples the task holds in memory (synthetic tasks: all splits)
 };
 
 struct TaskEntry {
@@ -79,12 +79,12 @@ std::vector<std::string> entry_names(const std::vector<Entry>& entries) {
 }
 
 // The entries, each defined in its own file.
-ModelEntry rate_model_entry();        // run/model_rate.cpp
-ModelEntry spiking_model_entry();     // run/model_spiking.cpp
-TaskEntry onechoice_task_entry();     // run/task_onechoice.cpp
-TaskEntry delayed_match_task_entry(); // run/task_delayed_match.cpp
-TaskEntry hierarchical_task_entry();  // run/task_hierarchical.cpp
-TaskEntry shd_task_entry();           // run/task_shd.cpp
+ModelEntry rate_model_entry();                // run/model_rate.cpp
+ModelEntry spiking_model_entry();             // run/model_spiking.cpp
+TaskEntry onechoice_task_entry();             // run/task_onechoice.cpp
+TaskEntry delayed_match_task_entry();         // run/task_delayed_match.cpp
+TaskEntry hierarchical_task_entry();          // run/task_hierarchical.cpp
+TaskEntry shd_task_entry();                   // run/task_shd.cpp
 std::vector<PenaltyEntry> penalty_entries();  // run/penalties.cpp: none, the wiring family, resolvent
 
 }  // namespace sernn

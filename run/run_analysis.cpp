@@ -69,7 +69,8 @@ nlohmann::json analyze_run_with_dynamics(const std::string& run_dir, const Analy
 nlohmann::json analyze_matrix_file(const std::string& path, const std::string& coords_path, const AnalysisOptions& o) {
   const auto w = read_matrix_csv(path);
   if (w.size(0) != w.size(1))
-    throw InputError(fmt::format("{}: weights must be square (N rows of N values), got {} x {}", path, w.size(0), w.size(1)));
+    throw InputError(
+        fmt::format("{}: weights must be square (N rows of N values), got {} x {}", path, w.size(0), w.size(1)));
   torch::Tensor coords;
   if (!coords_path.empty()) {
     coords = read_coords_csv(coords_path);

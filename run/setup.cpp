@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-
 #include <fmt/format.h>
 
 #include "core/errors.h"
@@ -21,19 +20,22 @@ ThreadChoice apply_threads(const Config& config) {
                            config.get_int("model.hidden"));
 }
 
-torch::Device resolve_device(const Config& config) {
-  const std::string name = config.get_string("train.device");
+torch::Device parse_device(const std::string& name, const std::string& origin) {
   std::unique_ptr<torch::Device> dev;
   try {
     dev = std::make_unique<torch::Device>(name);
   } catch (const c10::Error&) {
-    throw InputError(fmt::format("key 'train.device': unknown device '{}' (use cpu, cuda or cuda:N)", name));
+    throw InputError(fmt::format("{}: unknown device '{}' (use cpu, cuda or cuda:N)", origin, name));
   }
   if (dev->is_cuda() && !torch::cuda::is_available())
-    throw InputError(fmt::format("key 'train.device': '{}' requested but this LibTorch has no usable CUDA device", name));
+    throw InputError(fmt::format("{}: '{}' requested but this LibTorch has no usable CUDA device", origin, name));
   if (!dev->is_cuda() && !dev->is_cpu())
-    throw InputError(fmt::format("key 'train.device': unsupported device '{}' (use cpu or cuda)", name));
+    throw InputError(fmt::format("{}: unsupported device '{}' (use cpu or cuda)", origin, name));
   return *dev;
+}
+
+torch::Device resolve_device(const Config& config) {
+  return parse_device(config.get_string("train.device"), "key 'train.device'");
 }
 
 torch::Tensor resolve_coords(const Config& config) {
@@ -46,8 +48,7 @@ torch::Tensor resolve_coords(const Config& config) {
     from = fmt::format("model.coords = {}", path);
   } else {
     const auto grid = config.get_int_list("model.grid");
-    if (grid.size() != 3)
-      throw InputError(fmt::format("key 'model.grid': expected 3 dimensions, got {}", grid.size()));
+    if (grid.size() != 3) throw InputError(fmt::format("key 'model.grid': expected 3 dimensions, got {}", grid.size()));
     coords = grid_coordinates(grid);
     from = fmt::format("model.grid = [{}, {}, {}]", grid[0], grid[1], grid[2]);
   }
@@ -132,6 +133,35 @@ nlohmann::json run_config_json(const Config& config, const ThreadChoice& threads
   return j;
 }
 
+std::vector<LossTerm> config_loss(const Config& config, const torch::Tensor& coords) {
+  std::vector<LossTerm> terms{task_loss_term(),
+                              penalty_term(make_config_penalty(config, coords), config.get_float("regularizer.gamma"))};
+  if (config.get_string("activity.kind") != "none" && config.get_float("activity.gamma") > 0) {
+    const auto kind = config.get_string("activity.kind");
+    const double lo = config.get_float("activity.low"), hi = config.get_float("activity.high");
+    if (lo > hi)
+      throw InputError(fmt::format("keys 'activity.low' ({}) and 'activity.high' ({}): low exceeds high", lo, hi));
+    terms.push_back(activity_term([kind, lo, hi](const torch::Tensor& a) { return activity_cost(a, kind, lo, hi); },
+                                  config.get_float("activity.gamma")));
+  }
+  return terms;
+}
+
+TrainerOptions trainer_options(const Config& config, bool quiet) {
+  TrainerOptions t;
+  t.epochs = config.get_int("train.epochs");
+  t.batch_size = config.get_int("train.batch_size");
+  t.lr = config.get_float("train.lr");
+  t.seed = static_cast<uint64_t>(config.get_int("train.seed"));
+  t.grad_clip = config.get_float("train.grad_clip");
+  t.checkpoint_minutes = config.get_float("checkpoint.every_minutes");
+  t.inject_nan_batch = config.get_int("train.inject_nan_batch");
+  t.stop_after_batch = config.get_int("train.stop_after_batch");
+  t.log_every = config.get_int("train.log_every");
+  t.quiet = quiet;
+  return t;
+}
+
 nlohmann::json train_run(const Config& config, const std::string& out_dir, bool resume, bool quiet,
                          std::shared_ptr<Collective> collective) {
   check_memory_fits(config);
@@ -142,18 +172,10 @@ nlohmann::json train_run(const Config& config, const std::string& out_dir, bool 
   const auto coords = resolve_coords(config);
   auto task = make_task(config);
   auto net = make_network(config, task->input_size(), task->num_classes());
-  TrainerOptions t;
-  // The loss, term by term (core/loss.h), each with its strength. Checked before anything in
-  // out_dir changes: bad input leaves a run as it was.
-  t.loss = {task_loss_term(), penalty_term(make_config_penalty(config, coords), config.get_float("regularizer.gamma"))};
-  if (config.get_string("activity.kind") != "none" && config.get_float("activity.gamma") > 0) {
-    const auto kind = config.get_string("activity.kind");
-    const double lo = config.get_float("activity.low"), hi = config.get_float("activity.high");
-    if (lo > hi)
-      throw InputError(fmt::format("keys 'activity.low' ({}) and 'activity.high' ({}): low exceeds high", lo, hi));
-    t.loss.push_back(activity_term([kind, lo, hi](const torch::Tensor& a) { return activity_cost(a, kind, lo, hi); },
-                                   config.get_float("activity.gamma")));
-  }
+  TrainerOptions t = trainer_options(config, quiet);
+  // The loss, term by term, each with its strength. Checked before anything in out_dir changes:
+  // bad input leaves a run as it was.
+  t.loss = config_loss(config, coords);
 
   const RunDir dir(out_dir);
   make_dirs(out_dir);
@@ -165,21 +187,12 @@ nlohmann::json train_run(const Config& config, const std::string& out_dir, bool 
   }
 
   t.out_dir = out_dir;
-  t.epochs = config.get_int("train.epochs");
-  t.batch_size = config.get_int("train.batch_size");
-  t.lr = config.get_float("train.lr");
-  t.seed = static_cast<uint64_t>(config.get_int("train.seed"));
-  t.grad_clip = config.get_float("train.grad_clip");
   std::shared_ptr<MagnitudePruner> pruner;
   if (const auto p = pruning_options(config); p.enabled()) {
     pruner = std::make_shared<MagnitudePruner>(*net, p, t.epochs);
     t.after_step = [pruner] { pruner->apply(); };
     t.epoch_end = [pruner](int64_t epoch) { return pruner->epoch_end(epoch); };
   }
-  t.checkpoint_minutes = config.get_float("checkpoint.every_minutes");
-  t.inject_nan_batch = config.get_int("train.inject_nan_batch");
-  t.stop_after_batch = config.get_int("train.stop_after_batch");
-  t.log_every = config.get_int("train.log_every");
   t.quiet = quiet || (collective && collective->rank() != 0);
   t.collective = collective;
   t.device = device;

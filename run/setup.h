@@ -6,6 +6,7 @@
 
 #include "core/collective.h"
 #include "core/interfaces.h"
+#include "core/loss.h"
 #include "core/parallel.h"
 #include "core/trainer.h"
 #include "regularizers/communicability.h"
@@ -25,7 +26,10 @@ Strength config_strength(const Config& config);
 /// config.json of a run: the config, plus "runtime" (threads chosen, cores available) when
 /// train.threads = 0 left the choice to sernn; Config::from_json skips it.
 nlohmann::json run_config_json(const Config& config, const ThreadChoice& threads);
-/// train.device as a torch::Device; InputError if CUDA is asked for and not available.
+/// A device name ("cpu", "cuda", "cuda:1") as a torch::Device; InputError naming `origin` (a key
+/// or a flag) when it is unknown, or CUDA is asked for and not available.
+torch::Device parse_device(const std::string& name, const std::string& origin);
+/// train.device as a torch::Device (parse_device).
 torch::Device resolve_device(const Config& config);
 /// Neuron coordinates [N, 3] float64: model.coords (CSV) or model.grid; the count must equal
 /// model.hidden (InputError naming the keys otherwise).
@@ -39,14 +43,20 @@ std::shared_ptr<Network> make_network(const Config& config, int64_t inputs, int6
 /// The penalty of regularizer.* with the model family's defaults for `auto` settings.
 std::shared_ptr<Penalty> make_config_penalty(const Config& config, const torch::Tensor& coords);
 
+/// The loss of `config`, term by term (core/loss.h): the task, γ · the penalty of
+/// regularizer.* (neurons at `coords`), and the activity cost of activity.* when it is on.
+std::vector<LossTerm> config_loss(const Config& config, const torch::Tensor& coords);
+/// The Trainer's options from train.* and checkpoint.* (out_dir, device and hooks left to the caller).
+TrainerOptions trainer_options(const Config& config, bool quiet);
+
 /// RUN_DIR/config.json as a Config; InputError if RUN_DIR holds no run.
 Config read_run_config(const std::string& run_dir);
 
 /// A trained run read back from its directory.
 struct LoadedRun {
   Config config;
-  torch::Tensor coords;               ///< [N, 3] float64
-  std::shared_ptr<Network> network;   ///< on the CPU, eval mode
+  torch::Tensor coords;              ///< [N, 3] float64
+  std::shared_ptr<Network> network;  ///< on the CPU, eval mode
   int64_t inputs = 0, classes = 0, epoch = 0;
 };
 /// Loads RUN_DIR/config.json, coords.csv and the model of `epoch` (models/epoch_EEE.pt; the

@@ -16,11 +16,13 @@
 
 #include "analysis/analyze.h"
 #include "run/run_analysis.h"
+#include "run/ensemble.h"
 #include "run/registry.h"
 #include "run/setup.h"
 #include "core/errors.h"
 #include "core/geometry.h"
 #include "core/io.h"
+#include "core/trainer.h"
 #include "core/run_dir.h"
 #include "core/signals.h"
 
@@ -78,13 +80,15 @@ std::vector<double> parse_values(const std::string& text, const std::string& opt
   const auto number = [&](const std::string& s) { return parse_number(s, text, option, allow_negative); };
   if (colon != std::string::npos) {
     const auto second = text.find(':', colon + 1);
-    if (second == std::string::npos) throw InputError(fmt::format("{}: expected START:STOP:COUNT, got '{}'", option, text));
+    if (second == std::string::npos)
+      throw InputError(fmt::format("{}: expected START:STOP:COUNT, got '{}'", option, text));
     const double a = number(text.substr(0, colon)), b = number(text.substr(colon + 1, second - colon - 1));
     const double n = number(text.substr(second + 1));
     if (n < 1 || std::floor(n) != n || n > 1e6)
       throw InputError(fmt::format("{}: COUNT in '{}' must be a whole number >= 1", option, text));
     const auto count = static_cast<int64_t>(n);
-    for (int64_t i = 0; i < count; ++i) out.push_back(count == 1 ? a : a + (b - a) * static_cast<double>(i) / (count - 1));
+    for (int64_t i = 0; i < count; ++i)
+      out.push_back(count == 1 ? a : a + (b - a) * static_cast<double>(i) / (count - 1));
     return out;
   }
   std::stringstream ss(text);
@@ -123,8 +127,9 @@ SweepPlan make_plan(const Config& base, const SweepRequest& r) {
 
 nlohmann::json sweep_plan_json(const SweepPlan& plan, const std::vector<SweepRun>& all, const std::string& config_path,
                                const std::vector<std::string>& sets) {
-  nlohmann::json j = {{"config", config_path}, {"set", sets},         {"groups", plan.groups},
-                      {"param", plan.param},  {"values", plan.values}, {"seeds", plan.seeds},
+  nlohmann::json j = {{"config", config_path},         {"set", sets},
+                      {"groups", plan.groups},         {"param", plan.param},
+                      {"values", plan.values},         {"seeds", plan.seeds},
                       {"first_seed", plan.first_seed}, {"runs", nlohmann::json::array()}};
   if (plan.param == "regularizer.gamma") j["gammas"] = plan.values;
   for (const auto& r : all)
@@ -184,7 +189,8 @@ void write_results(const std::string& out_dir, const std::vector<SweepRun>& runs
       if (!k2) return j[k1];
       return j[k1].is_object() && j[k1].contains(k2) ? j[k1][k2] : nlohmann::json();
     };
-    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}", r.group, format_gamma(r.gamma), r.seed, status_name(state.status),
+    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}", r.group, format_gamma(r.gamma), r.seed,
+                       status_name(state.status),
                        m.is_object() && m.contains("epoch") ? std::to_string(m["epoch"].get<int64_t>()) : "",
                        csv_number(get(m, "train_acc")), csv_number(get(m, "val_acc")), csv_number(get(m, "test_acc")),
                        csv_number(get(m, "task_loss")), csv_number(get(a, "modularity", "q")),
@@ -239,9 +245,11 @@ int64_t run_sweep(const Config& base, const std::vector<SweepRun>& runs, const s
       args.insert(args.end(), {"--resume", dir});
     } else {
       make_dirs(dir);
-      args.insert(args.end(), {"--config", base_path, "--out", dir, "--force", "--set", "regularizer.kind=" + r.group, "--set",
-                               "regularizer.gamma=" + fmt::format("{:.17g}", r.gamma), "--seed", std::to_string(r.seed)});
-      if (r.param != "regularizer.gamma") args.insert(args.end(), {"--set", r.param + "=" + fmt::format("{:.17g}", r.value)});
+      args.insert(args.end(),
+                  {"--config", base_path, "--out", dir, "--force", "--set", "regularizer.kind=" + r.group, "--set",
+                   "regularizer.gamma=" + fmt::format("{:.17g}", r.gamma), "--seed", std::to_string(r.seed)});
+      if (r.param != "regularizer.gamma")
+        args.insert(args.end(), {"--set", r.param + "=" + fmt::format("{:.17g}", r.value)});
     }
     args.insert(args.end(), {"--threads", std::to_string(o.threads_per_job), "--quiet"});
     const auto log = dir + "/train.log";
@@ -265,7 +273,8 @@ int64_t run_sweep(const Config& base, const std::vector<SweepRun>& runs, const s
   };
 
   while (next < runs.size() || !children.empty()) {
-    while (!stop_requested() && static_cast<int64_t>(children.size()) < o.jobs && next < runs.size()) launch(runs[next++]);
+    while (!stop_requested() && static_cast<int64_t>(children.size()) < o.jobs && next < runs.size())
+      launch(runs[next++]);
     if (children.empty()) break;
     int status = 0;
     const pid_t pid = waitpid(-1, &status, WNOHANG);
@@ -300,6 +309,69 @@ Config run_config(const Config& base, const SweepRun& r, int64_t threads) {
   c.set_json("train.seed", r.seed, "sweep");
   c.set_json("train.threads", threads, "sweep");
   return c;
+}
+
+int64_t run_sweep_ensembles(const Config& base, const std::vector<SweepRun>& runs, const std::vector<SweepRun>& all,
+                            const SweepOptions& o, int64_t ensemble) {
+  make_dirs(o.out_dir);
+  atomic_write_text(o.out_dir + "/base_config.json", base.to_json().dump(2) + "\n");
+  int64_t done = 0;
+  // Groups at fixed places in the run list, so a resumed sweep finds each group's checkpoint.
+  for (size_t i = 0; i < runs.size(); i += static_cast<size_t>(ensemble)) {
+    std::vector<Config> configs;
+    std::vector<std::string> dirs;
+    bool pending = false;
+    for (size_t j = i; j < std::min(runs.size(), i + static_cast<size_t>(ensemble)); ++j) {
+      configs.push_back(run_config(base, runs[j], o.threads_per_job * o.jobs));
+      dirs.push_back(o.out_dir + "/" + runs[j].dir);
+      pending |= !RunDir(dirs.back()).state().done();
+    }
+    if (!pending) {
+      done += static_cast<int64_t>(configs.size());
+      continue;
+    }
+    if (stop_requested()) {
+      write_results(o.out_dir, all);
+      throw Interrupted{stop_signal()};
+    }
+    std::string name = runs[i].dir;
+    std::replace(name.begin(), name.end(), '/', '_');
+    const auto ensemble_dir = fmt::format("{}/ensembles/K{}_{}", o.out_dir, configs.size(), name);
+    try {
+      train_ensemble(configs, dirs, ensemble_dir, file_exists(ensemble_dir + "/checkpoint.pt"), o.quiet);
+    } catch (const Interrupted&) {
+      write_results(o.out_dir, all);
+      throw;
+    } catch (const Diverged& e) {
+      // Every member diverged: each one's status says so; the sweep goes on.
+      if (!o.quiet) fmt::print("{}: {}\n", ensemble_dir, e.what());
+    }
+    done += static_cast<int64_t>(configs.size());
+    write_results(o.out_dir, all);
+    if (!o.quiet) fmt::print("ensemble of {} done ({}/{} runs)\n", configs.size(), done, runs.size());
+  }
+  write_results(o.out_dir, all);
+  return done;
+}
+
+std::string self_executable() {
+  char self[4096] = {0};
+  const ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (len <= 0) throw std::runtime_error("sweep: cannot find the sernn executable (/proc/self/exe)");
+  return std::string(self, static_cast<size_t>(len));
+}
+
+std::vector<std::string> sweep_command(const std::string& self, const SweepPlan& plan, const std::string& config_path,
+                                       const std::string& out_dir, const std::vector<std::string>& sets) {
+  std::string values, groups;
+  for (double v : plan.values) values += (values.empty() ? "" : ",") + fmt::format("{:.17g}", v);
+  for (const auto& g : plan.groups) groups += (groups.empty() ? "" : ",") + g;
+  std::vector<std::string> cmd{
+      self,     "sweep",   "--config", config_path, "--out", out_dir,   "--groups",
+      groups,   "--param", plan.param, "--values",  values,  "--seeds", std::to_string(plan.seeds),
+      "--jobs", "1",       "--quiet"};
+  for (const auto& s : sets) cmd.insert(cmd.end(), {"--set", s});
+  return cmd;
 }
 
 std::string shell_quote(const std::string& word) {

@@ -18,8 +18,8 @@ namespace sernn {
 struct SweepPlan {
   std::vector<std::string> groups{"l1", "space", "comm", "sernn"};
   std::string param = "regularizer.gamma";
-  std::vector<double> values;   ///< the values of `param` (γs by default)
-  double base_gamma = 0.0;      ///< regularizer.gamma of every run when param is another key
+  std::vector<double> values;  ///< the values of `param` (γs by default)
+  double base_gamma = 0.0;     ///< regularizer.gamma of every run when param is another key
   int64_t seeds = 1;
   int64_t first_seed = 1;
 };
@@ -27,11 +27,11 @@ struct SweepPlan {
 /// What `sernn sweep` was asked for (flags as given), before it is checked.
 struct SweepRequest {
   std::string groups = "l1,space,comm,sernn";
-  bool groups_given = false;    ///< without --groups, a --param sweep uses the config's regularizer.kind
+  bool groups_given = false;  ///< without --groups, a --param sweep uses the config's regularizer.kind
   std::string param = "regularizer.gamma";
   std::string gammas = "0.001:0.3:11";
   bool gammas_given = false;
-  std::string values;           ///< --values (empty: not given)
+  std::string values;  ///< --values (empty: not given)
   int64_t seeds = 1;
 };
 /// The plan of `request` over `base`: groups known to the registry, values in the swept key's
@@ -40,9 +40,9 @@ SweepPlan make_plan(const Config& base, const SweepRequest& request);
 
 struct SweepRun {
   std::string group;
-  double gamma;        ///< regularizer.gamma of the run
+  double gamma;  ///< regularizer.gamma of the run
   int64_t seed;
-  std::string dir;     ///< relative to SWEEP_DIR
+  std::string dir;  ///< relative to SWEEP_DIR
   std::string param = "regularizer.gamma";
   double value = 0.0;  ///< the swept key's value (== gamma when param is regularizer.gamma)
 };
@@ -66,7 +66,7 @@ std::vector<SweepRun> shard(const std::vector<SweepRun>& runs, int64_t index, in
 
 struct SweepOptions {
   std::string out_dir;
-  std::string self;          ///< path of the sernn executable to run children with
+  std::string self;  ///< path of the sernn executable to run children with
   int64_t jobs = 1;
   int64_t threads_per_job = 1;
   bool quiet = false;
@@ -79,6 +79,12 @@ struct SweepOptions {
 int64_t run_sweep(const Config& base, const std::vector<SweepRun>& runs, const std::vector<SweepRun>& all,
                   const SweepOptions& options);
 
+/// Like run_sweep, but trains the runs `ensemble` at a time in this process as one batched model
+/// (run/ensemble.h): groups of consecutive runs, each with its checkpoint in
+/// SWEEP_DIR/ensembles/, so an interrupted (or killed) sweep resumes every group exactly.
+int64_t run_sweep_ensembles(const Config& base, const std::vector<SweepRun>& runs, const std::vector<SweepRun>& all,
+                            const SweepOptions& options, int64_t ensemble);
+
 /// Rebuilds SWEEP_DIR/results.csv (one row per run of `runs`) from the run directories. When
 /// the plan sweeps another key than γ, the columns `param,value` follow `run_dir`.
 void write_results(const std::string& out_dir, const std::vector<SweepRun>& runs);
@@ -86,6 +92,13 @@ void write_results(const std::string& out_dir, const std::vector<SweepRun>& runs
 /// SWEEP_DIR/results.csv as rows of column -> cell; InputError naming the file when it is
 /// missing or is not a sweep's results (no gamma column).
 std::vector<std::map<std::string, std::string>> read_results(const std::string& sweep_dir);
+
+/// Path of the running program (/proc/self/exe): sweep children and Slurm tasks run the same binary.
+std::string self_executable();
+/// The command line that runs `plan` again (one job, quiet): what each Slurm array task runs
+/// with its --shard.
+std::vector<std::string> sweep_command(const std::string& self, const SweepPlan& plan, const std::string& config_path,
+                                       const std::string& out_dir, const std::vector<std::string>& sets);
 
 /// Text of a Slurm job array whose task i runs shard i/M of the same sweep.
 std::string slurm_script(const std::vector<std::string>& sweep_args, int64_t shards, const std::string& out_dir,

@@ -7,7 +7,8 @@ namespace sernn {
 
 TaskEntry onechoice_task_entry() {
   auto keys = synthetic_task_keys();
-  keys.push_back(key("task.shuffle_labels", ConfigKey::Type::Bool, false, "onechoice: the 'random' control (labels shuffled)"));
+  keys.push_back(
+      key("task.shuffle_labels", ConfigKey::Type::Bool, false, "onechoice: the 'random' control (labels shuffled)"));
   return {"onechoice", "seed 000's one-choice inference task (8 inputs, 4 choices, 50 steps)", keys,
           [](const Config& config) {
             auto o = synthetic_options<OneChoiceOptions>(config);

@@ -12,6 +12,7 @@ PACKAGES=(
   python3 python3-torch python3-h5py python3-numpy
   chromium              # renders the HTML report in the report test (headless)
   clang libclang-rt-14-dev   # libFuzzer targets (scripts/fuzz.sh, the FuzzSmoke test)
+  clang-format               # tests/check_format.sh (the FormatCheck test)
 )
 
 missing=()

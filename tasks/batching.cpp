@@ -10,7 +10,9 @@ uint64_t epoch_seed(uint64_t seed, int64_t epoch) {
 }
 
 TensorBatchStream::TensorBatchStream(torch::Tensor inputs, torch::Tensor labels, TensorBatchOptions options)
-    : inputs_(std::move(inputs)), labels_(std::move(labels)), opt_(options),
+    : inputs_(std::move(inputs)),
+      labels_(std::move(labels)),
+      opt_(options),
       gen_(at::make_generator<at::CPUGeneratorImpl>(options.seed)) {
   const int64_t n = labels_.size(0);
   order_ = opt_.shuffle ? torch::randperm(n, gen_, torch::kInt64) : torch::arange(n, torch::kInt64);

@@ -12,7 +12,7 @@ struct TensorBatchOptions {
   int64_t batch_size = 128;
   bool shuffle = false;
   bool drop_last = false;
-  double noise = 0.0;      ///< sigma of Gaussian noise added to inputs
+  double noise = 0.0;  ///< sigma of Gaussian noise added to inputs
   uint64_t seed = 0;
   torch::Device device = torch::kCPU;
 };

@@ -7,7 +7,8 @@
 namespace sernn {
 
 DelayedMatchTask::DelayedMatchTask(DelayedMatchOptions options) : InMemoryTask(options.noise), opt_(options) {
-  if (opt_.stimuli < 2) throw InputError(fmt::format("key 'task.stimuli': need at least 2 stimuli, got {}", opt_.stimuli));
+  if (opt_.stimuli < 2)
+    throw InputError(fmt::format("key 'task.stimuli': need at least 2 stimuli, got {}", opt_.stimuli));
   auto gen = at::make_generator<at::CPUGeneratorImpl>(opt_.seed);
   const auto sizes = opt_.split_sizes();
   const int64_t K = opt_.stimuli, S = opt_.sample_steps, T = steps();

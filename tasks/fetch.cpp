@@ -94,7 +94,8 @@ void gunzip_file(const std::string& gz_path, const std::string& path) {
   });
 }
 
-void fetch_shd(const std::string& dir, const std::string& base_url, const std::function<void(const std::string&)>& log) {
+void fetch_shd(const std::string& dir, const std::string& base_url,
+               const std::function<void(const std::string&)>& log) {
   make_dirs(dir);
   std::string base = base_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
@@ -120,8 +121,8 @@ void fetch_shd(const std::string& dir, const std::string& base_url, const std::f
     const std::string got = md5_file(gz_path);
     if (got != it->second) {
       std::remove(gz_path.c_str());
-      throw std::runtime_error(fmt::format("{}/{}: checksum mismatch (md5 {} expected {}); nothing was kept", base, gz,
-                                           got, it->second));
+      throw std::runtime_error(
+          fmt::format("{}/{}: checksum mismatch (md5 {} expected {}); nothing was kept", base, gz, got, it->second));
     }
     gunzip_file(gz_path, final_path);
     std::remove(gz_path.c_str());

@@ -29,7 +29,8 @@ HierarchicalTask::HierarchicalTask(HierarchicalOptions options) : InMemoryTask(o
     auto x = torch::zeros({steps(), n, C});
     for (int64_t sub = 0; sub < S; ++sub) {
       // Channel of each module's sub-module `sub`: 2 (m S + sub) + bit.
-      const auto channel = 2 * (torch::arange(M, torch::kInt64) * S + sub).unsqueeze(0) + bits.select(2, sub);  // [n, M]
+      const auto channel =
+          2 * (torch::arange(M, torch::kInt64) * S + sub).unsqueeze(0) + bits.select(2, sub);  // [n, M]
       const auto frame = torch::zeros({n, C}).scatter_(1, channel, 1.0);
       x.slice(0, sub * W, (sub + 1) * W).copy_(frame.unsqueeze(0).expand({W, n, C}));
     }

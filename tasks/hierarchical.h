@@ -14,11 +14,11 @@
 namespace sernn {
 
 struct HierarchicalOptions : SyntheticTaskOptions {
-  int64_t modules = 2;       ///< M (2^M classes)
-  int64_t submodules = 2;    ///< S per module
+  int64_t modules = 2;     ///< M (2^M classes)
+  int64_t submodules = 2;  ///< S per module
   int64_t sample_steps = 10;
   int64_t delay_steps = 20;
-  bool xor_modules = false;  ///< combine = xor (else concat)
+  bool xor_modules = false;                                                  ///< combine = xor (else concat)
   int64_t steps() const { return submodules * sample_steps + delay_steps; }  ///< T
   int64_t inputs() const { return 2 * modules * submodules; }
   int64_t classes() const { return xor_modules ? 2 : int64_t{1} << modules; }

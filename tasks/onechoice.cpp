@@ -1,6 +1,5 @@
 #include "tasks/onechoice.h"
 
-
 namespace sernn {
 
 const std::array<OneChoiceProblem, 8>& onechoice_problems() {

@@ -17,10 +17,10 @@
 namespace sernn {
 
 struct OneChoiceProblem {
-  int goal_cell;                 ///< 7, 9, 17 or 19
-  int goal_channel;              ///< 0..3
-  std::array<int, 2> offered;    ///< moves 0..3 = left, up, right, down
-  int correct;                   ///< move 0..3
+  int goal_cell;               ///< 7, 9, 17 or 19
+  int goal_channel;            ///< 0..3
+  std::array<int, 2> offered;  ///< moves 0..3 = left, up, right, down
+  int correct;                 ///< move 0..3
 };
 
 /// The 8 problems in the order of DESIGN §4.

@@ -178,7 +178,8 @@ ShdData read_shd(const std::string& path) {
   ShdData data;
   for (size_t i = 0; i < times.size(); ++i) {
     if (times[i].size() != units[i].size())
-      bad(path, "spikes/units", fmt::format("sample {} has {} unit ids but {} spike times", i, units[i].size(), times[i].size()));
+      bad(path, "spikes/units",
+          fmt::format("sample {} has {} unit ids but {} spike times", i, units[i].size(), times[i].size()));
     for (int32_t u : units[i])
       if (u < 0 || u >= kShdUnits) bad(path, "spikes/units", fmt::format("sample {}: unit id {} outside 0..699", i, u));
     for (float t : times[i])
@@ -397,7 +398,8 @@ std::unique_ptr<BatchStream> ShdTask::stream(Split split, int64_t epoch, int64_t
     if (*pos >= order.size()) return false;
     const size_t end = std::min(order.size(), *pos + static_cast<size_t>(batch_size));
     if (train && end - *pos < static_cast<size_t>(batch_size)) return false;  // drop_last
-    std::vector<int64_t> idx(order.begin() + static_cast<std::ptrdiff_t>(*pos), order.begin() + static_cast<std::ptrdiff_t>(end));
+    std::vector<int64_t> idx(order.begin() + static_cast<std::ptrdiff_t>(*pos),
+                             order.begin() + static_cast<std::ptrdiff_t>(end));
     *pos = end;
     b.inputs = o.per_sample ? bin_per_sample(data, idx, o.bins) : bin_fixed(data, idx, o.dt, o.max_steps);
     std::vector<int64_t> labels;

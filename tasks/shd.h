@@ -58,9 +58,9 @@ struct ShdTaskOptions {
   int64_t bins = 200;
   double dt = 0.005;
   int64_t max_steps = 250;
-  double val_fraction = 0.0;   ///< held out of the training file (0: no validation split)
+  double val_fraction = 0.0;  ///< held out of the training file (0: no validation split)
   int64_t max_train = 0, max_test = 0;
-  int64_t prefetch = 4;        ///< batches binned ahead on a background thread
+  int64_t prefetch = 4;  ///< batches binned ahead on a background thread
 };
 
 class ShdTask : public Task {

@@ -86,12 +86,12 @@ __global__ void __launch_bounds__(kMaxThreads)
 // step's backward (lif_math.h). gcur_{t+1} lives in shared memory (double-buffered).
 template <class T>
 __global__ void __launch_bounds__(kMaxThreads)
-    backward_kernel(const T* g_rm, const T* g_counts, const T* w, const T* wo, const T* beta, const T* rb,
-                    const T* mem, T* gco, T* gcur, T* gbeta_rows, T* gv, int steps, int batch, int N, int C, T thr,
-                    T slope, ResetMode mode) {
+    backward_kernel(const T* g_rm, const T* g_counts, const T* w, const T* wo, const T* beta, const T* rb, const T* mem,
+                    T* gco, T* gcur, T* gbeta_rows, T* gv, int steps, int batch, int N, int C, T thr, T slope,
+                    ResetMode mode) {
   extern __shared__ unsigned char smem_raw[];
   T* gcur_s = reinterpret_cast<T*>(smem_raw);  // [2][N]
-  T* gco_s = gcur_s + 2 * N;                    // [C]
+  T* gco_s = gcur_s + 2 * N;                   // [C]
   const int b = blockIdx.x;
   const int64_t bn = int64_t(batch) * N, bc = int64_t(batch) * C;
   int p = 0;
@@ -138,8 +138,8 @@ cudaError_t allow_smem(K kernel, size_t bytes) {
 
 template <class T>
 cudaError_t lif_forward(const T* drive, const T* wt, const T* beta, const T* wot, const T* bo, const T* rb, T* mem,
-                        uint8_t* spk, T* counts, T* rmem, int64_t steps, int64_t batch, int64_t neurons, int64_t classes,
-                        T thr, ResetMode mode, cudaStream_t stream) {
+                        uint8_t* spk, T* counts, T* rmem, int64_t steps, int64_t batch, int64_t neurons,
+                        int64_t classes, T thr, ResetMode mode, cudaStream_t stream) {
   if (neurons > kMaxNeurons || neurons < 1 || batch < 1) return cudaErrorInvalidValue;
   if (steps == 0) return cudaSuccess;
   const size_t smem = static_cast<size_t>(neurons) * sizeof(int);
@@ -159,14 +159,14 @@ cudaError_t lif_backward(const T* g_rm, const T* g_counts, const T* w, const T* 
   const size_t smem = static_cast<size_t>(2 * neurons + classes) * sizeof(T);
   if (const auto e = allow_smem(backward_kernel<T>, smem); e != cudaSuccess) return e;
   backward_kernel<T><<<static_cast<unsigned>(batch), block_size(neurons), smem, stream>>>(
-      g_rm, g_counts, w, wo, beta, rb, mem, gco, gcur, gbeta_rows, gv, static_cast<int>(steps),
-      static_cast<int>(batch), static_cast<int>(neurons), static_cast<int>(classes), thr, slope, mode);
+      g_rm, g_counts, w, wo, beta, rb, mem, gco, gcur, gbeta_rows, gv, static_cast<int>(steps), static_cast<int>(batch),
+      static_cast<int>(neurons), static_cast<int>(classes), thr, slope, mode);
   return cudaGetLastError();
 }
 
-#define SERNN_LIF_INSTANTIATE(T)                                                                                      \
-  template cudaError_t lif_forward<T>(const T*, const T*, const T*, const T*, const T*, const T*, T*, uint8_t*, T*, \
-                                      T*, int64_t, int64_t, int64_t, int64_t, T, ResetMode, cudaStream_t);          \
+#define SERNN_LIF_INSTANTIATE(T)                                                                                     \
+  template cudaError_t lif_forward<T>(const T*, const T*, const T*, const T*, const T*, const T*, T*, uint8_t*, T*,  \
+                                      T*, int64_t, int64_t, int64_t, int64_t, T, ResetMode, cudaStream_t);           \
   template cudaError_t lif_backward<T>(const T*, const T*, const T*, const T*, const T*, const T*, const T*, T*, T*, \
                                        T*, T*, int64_t, int64_t, int64_t, int64_t, T, T, ResetMode, cudaStream_t);
 SERNN_LIF_INSTANTIATE(float)

@@ -23,8 +23,8 @@ namespace sernn::cuda {
 /// counts must be zero on entry. Returns the launch status (cudaSuccess or the launch error).
 template <class T>
 cudaError_t lif_forward(const T* drive, const T* wt, const T* beta, const T* wot, const T* bo, const T* rb, T* mem,
-                        uint8_t* spk, T* counts, T* rmem, int64_t steps, int64_t batch, int64_t neurons, int64_t classes,
-                        T thr, ResetMode mode, cudaStream_t stream);
+                        uint8_t* spk, T* counts, T* rmem, int64_t steps, int64_t batch, int64_t neurons,
+                        int64_t classes, T thr, ResetMode mode, cudaStream_t stream);
 
 /// Backward. In: g_rm = dL/d rmem [T, B, C], g_counts = dL/d counts [B, N], w [N, N] (out, in),
 /// wo = W_out [C, N], beta [N] (clamped), rb [C], mem from the forward. Out: gco [T, B, C]

@@ -48,7 +48,8 @@ torch::Tensor planted(int64_t modules, int64_t size, double p_in, double p_out, 
   auto block = torch::arange(n, torch::kInt64).div(size, "floor");
   auto same = block.unsqueeze(0).eq(block.unsqueeze(1));
   auto p = torch::where(same, torch::full({n, n}, p_in, torch::kFloat64), torch::full({n, n}, p_out, torch::kFloat64));
-  auto a = (torch::rand({n, n}, torch::kFloat64) < p).to(torch::kFloat64) * (0.5 + torch::rand({n, n}, torch::kFloat64));
+  auto a =
+      (torch::rand({n, n}, torch::kFloat64) < p).to(torch::kFloat64) * (0.5 + torch::rand({n, n}, torch::kFloat64));
   a.fill_diagonal_(0);
   return a;
 }
@@ -85,7 +86,8 @@ TEST(Modularity, RecoversPlantedModules) {
 TEST(Modularity, ReportedQEqualsQOfReturnedCommunities) {
   for (uint64_t seed : {1, 2, 3}) {
     torch::manual_seed(seed);
-    auto a = torch::rand({30, 30}, torch::kFloat64) * (torch::rand({30, 30}, torch::kFloat64) < 0.2).to(torch::kFloat64);
+    auto a =
+        torch::rand({30, 30}, torch::kFloat64) * (torch::rand({30, 30}, torch::kFloat64) < 0.2).to(torch::kFloat64);
     auto r = modularity_dir(a);
     EXPECT_NEAR(r.q, naive_q(a, r.communities), 1e-12);
     EXPECT_GT(r.q, 0.0);
@@ -164,14 +166,28 @@ TEST(GraphMeasures, ClusteringClosedForms) {
 
 TEST(Analyze, ContractKeysOnA100NeuronMatrix) {
   torch::manual_seed(4);
-  auto w = torch::randn({100, 100}, torch::kFloat64) * (torch::rand({100, 100}, torch::kFloat64) < 0.3).to(torch::kFloat64);
+  auto w =
+      torch::randn({100, 100}, torch::kFloat64) * (torch::rand({100, 100}, torch::kFloat64) < 0.3).to(torch::kFloat64);
   auto j = analyze_matrix(w, grid_coordinates({5, 5, 4}), AnalysisOptions{});
-  for (auto path : std::vector<std::pair<const char*, const char*>>{
-           {"modularity", "q"}, {"modularity", "communities"}, {"entropy", "weights"}, {"entropy", "communicability"},
-           {"entropy", "spectral"}, {"spectrum", "lambda_max"}, {"spectrum", "eigenvalues"}, {"weight_distance", "r"},
-           {"weight_distance", "p"}, {"penalties", "l1"}, {"penalties", "space"}, {"penalties", "comm"},
-           {"penalties", "sernn"}, {"graph", "scc_count"}, {"graph", "global_efficiency"}, {"graph", "mean_clustering"},
-           {"graph", "betweenness"}, {"graph", "char_path_length"}, {"small_world", "sigma"}})
+  for (auto path : std::vector<std::pair<const char*, const char*>>{{"modularity", "q"},
+                                                                    {"modularity", "communities"},
+                                                                    {"entropy", "weights"},
+                                                                    {"entropy", "communicability"},
+                                                                    {"entropy", "spectral"},
+                                                                    {"spectrum", "lambda_max"},
+                                                                    {"spectrum", "eigenvalues"},
+                                                                    {"weight_distance", "r"},
+                                                                    {"weight_distance", "p"},
+                                                                    {"penalties", "l1"},
+                                                                    {"penalties", "space"},
+                                                                    {"penalties", "comm"},
+                                                                    {"penalties", "sernn"},
+                                                                    {"graph", "scc_count"},
+                                                                    {"graph", "global_efficiency"},
+                                                                    {"graph", "mean_clustering"},
+                                                                    {"graph", "betweenness"},
+                                                                    {"graph", "char_path_length"},
+                                                                    {"small_world", "sigma"}})
     EXPECT_TRUE(j.contains(path.first) && j[path.first].contains(path.second)) << path.first << "." << path.second;
   EXPECT_TRUE(j.contains("total_weight") && j.contains("symmetry"));
   EXPECT_EQ(j["modularity"]["communities"].size(), 100u);

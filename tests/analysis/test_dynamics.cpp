@@ -33,8 +33,11 @@ TEST(Dynamics, JacobianEqualsFiniteDifferencesOfTheSpeedField) {
   torch::manual_seed(2);
   const int64_t n = 7;
   for (const char* act : {"tanh", "relu"}) {
-    RateDynamics d{torch::randn({n, n}, torch::kFloat64) * 0.5, torch::randn({n}, torch::kFloat64) * 0.3,
-                   torch::rand({n}, torch::kFloat64) * 4 + 1, act, {}};
+    RateDynamics d{torch::randn({n, n}, torch::kFloat64) * 0.5,
+                   torch::randn({n}, torch::kFloat64) * 0.3,
+                   torch::rand({n}, torch::kFloat64) * 4 + 1,
+                   act,
+                   {}};
     auto h = torch::randn({n}, torch::kFloat64);
     auto j = rate_jacobian(d, h);
     const double eps = 1e-6;
@@ -71,7 +74,8 @@ TEST(Dynamics, ReportOfATanhNetworkHasTheOriginAsFixedPoint) {
   auto j = dynamics_report(d, o, 5);
   ASSERT_GE(j["fixed_points"].size(), 1u);
   EXPECT_LT(j["fixed_points"][0]["norm"].get<double>(), 1e-6);  // weak coupling: only h = 0
-  const auto expected = torch::real(torch::linalg_eigvals((w - torch::eye(n, torch::kFloat64)) / 2.0)).max().item<double>();
+  const auto expected =
+      torch::real(torch::linalg_eigvals((w - torch::eye(n, torch::kFloat64)) / 2.0)).max().item<double>();
   EXPECT_NEAR(j["spectral_edge"].get<double>(), expected, 1e-9);
   EXPECT_TRUE(j["stable"].get<bool>());
   EXPECT_EQ(j["jacobian_eigenvalues"].size(), static_cast<size_t>(n));

@@ -33,7 +33,8 @@ TEST(Pathways, MatchesExplicitPowersAndGroupsAddUp) {
   const auto w_in = torch::randn({n, inputs}, torch::kFloat64);
   const auto w_out = torch::randn({classes, n}, torch::kFloat64);
   const auto groups = torch::tensor({0, 0, 1, 1, 2, 2}, torch::kInt64);
-  const auto j = pathway_hops(w_in.to(torch::kFloat32), w.to(torch::kFloat32), w_out.to(torch::kFloat32), hops, groups, 0.7);
+  const auto j =
+      pathway_hops(w_in.to(torch::kFloat32), w.to(torch::kFloat32), w_out.to(torch::kFloat32), hops, groups, 0.7);
   // Perron root of |W| by power iteration (independent of the eigen-solver used inside).
   auto v = torch::ones({n, 1}, torch::kFloat64);
   double rho = 0;

@@ -28,10 +28,18 @@ int free_port() {
 }
 
 std::vector<std::string> common(const std::string& out, int batch) {
-  return {"train", "--out", out, "--quiet", "--threads", "1", "--set", "task.train_size=256", "--set", "task.val_size=64",
-          "--set", "task.test_size=64", "--set", "train.epochs=2", "--set", "task.noise=0", "--set",
-          "regularizer.kind=sernn", "--set", "regularizer.gamma=0.01", "--set", "train.grad_clip=1", "--set",
-          fmt::format("train.batch_size={}", batch)};
+  return {"train",     "--out",
+          out,         "--quiet",
+          "--threads", "1",
+          "--set",     "task.train_size=256",
+          "--set",     "task.val_size=64",
+          "--set",     "task.test_size=64",
+          "--set",     "train.epochs=2",
+          "--set",     "task.noise=0",
+          "--set",     "regularizer.kind=sernn",
+          "--set",     "regularizer.gamma=0.01",
+          "--set",     "train.grad_clip=1",
+          "--set",     fmt::format("train.batch_size={}", batch)};
 }
 }  // namespace
 
@@ -51,7 +59,8 @@ TEST(Distributed, TwoGlooRanksEqualOneProcessWithTheCombinedBatch) {
   ASSERT_EQ(wait_exit(spawn(common(dir + "/single", 32), dir + "/s.log")), 0) << read_file(dir + "/s.log");
   for (int e : {1, 2}) {
     const auto f = fmt::format("/weights/epoch_{:03d}.csv", e);
-    EXPECT_LT((read_matrix_csv(dir + "/dp" + f) - read_matrix_csv(dir + "/single" + f)).abs().max().item<double>(), 1e-5);
+    EXPECT_LT((read_matrix_csv(dir + "/dp" + f) - read_matrix_csv(dir + "/single" + f)).abs().max().item<double>(),
+              1e-5);
   }
   auto last = [](const std::string& path) {
     const auto text = read_file(path);

@@ -73,7 +73,8 @@ TEST(LowRank, PopulationLatentsGiveTheSeedsEINetwork) {
   EXPECT_EQ((w * net->neuron_sign().unsqueeze(0)).lt(0).sum().item<int64_t>(), 0);
   // E columns are |L[:, 0]| times their decoder.
   const int64_t j = exc.nonzero()[0].item<int64_t>();
-  EXPECT_TRUE(torch::allclose(w.select(1, j), net->rank_left.detach().select(1, 0).abs() * net->rank_right.detach()[j][0].abs()));
+  EXPECT_TRUE(torch::allclose(w.select(1, j),
+                              net->rank_left.detach().select(1, 0).abs() * net->rank_right.detach()[j][0].abs()));
   SpikingRNNOptions bad(5, 30, 2);
   bad.rank(2).population_latents(true);
   EXPECT_THROW(SpikingRNN{bad}, c10::Error);
@@ -122,7 +123,7 @@ TEST(LowRank, EINetworkComputesItsFunctionWhereTheBoundariesCross) {
   for (int64_t k = 0; k < n; ++k) {
     const double xk = -1.0 + 2.0 * static_cast<double>(k) / static_cast<double>(n - 1);
     const double q = xk * xk + 0.6 + 0.2 * std::sin(3 * xk), dq = 2 * xk + 0.6 * std::cos(3 * xk);
-    f[k] = dq, thr[k] = xk * dq - q, enc_e[k] = 1.0;                           // excitatory k
+    f[k] = dq, thr[k] = xk * dq - q, enc_e[k] = 1.0;                          // excitatory k
     f[n + k] = 2 * xk, thr[n + k] = xk * 2 * xk - xk * xk, enc_e[n + k] = a;  // inhibitory k
   }
   auto xa = d.x.accessor<double, 1>();
@@ -157,23 +158,25 @@ TEST(LowRank, EINetworkComputesItsFunctionWhereTheBoundariesCross) {
 TEST(LowRank, BoundaryCommandAndConfigChecks) {
   const auto dir = sernn::testing::temp_dir("cli");
   const auto log = dir + "/log.txt";
-  ASSERT_EQ(sernn::testing::wait_exit(sernn::testing::spawn({"boundary", "--out", dir + "/b", "--steps", "500"}, log)), 0)
+  ASSERT_EQ(sernn::testing::wait_exit(sernn::testing::spawn({"boundary", "--out", dir + "/b", "--steps", "500"}, log)),
+            0)
       << read_file(log);
   const auto csv = read_file(dir + "/b/boundary.csv");
   EXPECT_EQ(csv.rfind("t,x,x_filtered,y,boundary,target,spikes,neuron\n", 0), 0u);
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1501);
   EXPECT_NE(read_file(dir + "/b/boundary.html").find("<svg"), std::string::npos);
-  EXPECT_EQ(sernn::testing::wait_exit(sernn::testing::spawn({"boundary", "--out", dir + "/c", "--beta", "1.5"}, log)), 2);
+  EXPECT_EQ(sernn::testing::wait_exit(sernn::testing::spawn({"boundary", "--out", dir + "/c", "--beta", "1.5"}, log)),
+            2);
   EXPECT_NE(read_file(log).find("--beta"), std::string::npos);
-  ASSERT_EQ(sernn::testing::wait_exit(sernn::testing::spawn({"boundary", "--network", "ei", "--out", dir + "/ei", "--steps",
-                                                             "3000", "--warmup", "500"},
-                                                            log)),
+  ASSERT_EQ(sernn::testing::wait_exit(sernn::testing::spawn(
+                {"boundary", "--network", "ei", "--out", dir + "/ei", "--steps", "3000", "--warmup", "500"}, log)),
             0)
       << read_file(log);
   const auto ei = read_file(dir + "/ei/boundary.csv");
   EXPECT_EQ(ei.rfind("t,x,x_filtered,y_e,y_i,target_e,target_i,spikes_e,spikes_i\n", 0), 0u);
   EXPECT_EQ(std::count(ei.begin(), ei.end(), '\n'), 3501);
-  EXPECT_EQ(sernn::testing::wait_exit(sernn::testing::spawn({"boundary", "--network", "ie", "--out", dir + "/d"}, log)), 2);
+  EXPECT_EQ(sernn::testing::wait_exit(sernn::testing::spawn({"boundary", "--network", "ie", "--out", dir + "/d"}, log)),
+            2);
 
   Config c;
   c.set("model.rank=2");
@@ -196,11 +199,12 @@ TEST(LowRank, TrainsOnShdAndExportsTheProduct) {
   using sernn::testing::wait_exit;
   ASSERT_EQ(wait_exit(spawn({"data", "synth-shd", "--out", dir + "/data", "--train", "256", "--test", "64"}, log)), 0)
       << read_file(log);
-  ASSERT_EQ(wait_exit(spawn({"train", "--config", std::string(SERNN_SOURCE_DIR) + "/configs/shd_lowrank_ei.toml", "--out",
-                             dir + "/run", "--quiet", "--threads", "2", "--set", "task.data_dir=" + dir + "/data", "--set",
-                             "task.bins=20", "--set", "train.epochs=2", "--set", "train.batch_size=32"},
-                            log)),
-            0)
+  ASSERT_EQ(
+      wait_exit(spawn({"train", "--config", std::string(SERNN_SOURCE_DIR) + "/configs/shd_lowrank_ei.toml", "--out",
+                       dir + "/run", "--quiet", "--threads", "2", "--set", "task.data_dir=" + dir + "/data", "--set",
+                       "task.bins=20", "--set", "train.epochs=2", "--set", "train.batch_size=32"},
+                      log)),
+      0)
       << read_file(log);
   // Snapshots hold the rank-2 product, and the TorchScript export reproduces the engine.
   const auto w = read_matrix_csv(dir + "/run/weights/epoch_002.csv");

@@ -45,7 +45,8 @@ TEST(Pruning, ScheduleClosedForms) {
   o.end_epoch = 5;
   EXPECT_EQ(scheduled_sparsity(o, 1, 10), 0.0);
   // cubic: p = (e - 1) / 4 for e = 2..5
-  for (int e = 2; e <= 5; ++e) EXPECT_NEAR(scheduled_sparsity(o, e, 10), 0.8 * (1 - std::pow(1 - (e - 1) / 4.0, 3)), 1e-12);
+  for (int e = 2; e <= 5; ++e)
+    EXPECT_NEAR(scheduled_sparsity(o, e, 10), 0.8 * (1 - std::pow(1 - (e - 1) / 4.0, 3)), 1e-12);
   EXPECT_DOUBLE_EQ(scheduled_sparsity(o, 9, 10), 0.8);
   o.schedule = "linear";
   EXPECT_DOUBLE_EQ(scheduled_sparsity(o, 3, 10), 0.4);
@@ -136,10 +137,28 @@ TEST(Pruning, KeepsDaleSignsAndResumesExactly) {
 TEST(Pruning, SweepOverFinalSparsity) {
   const auto dir = sernn::testing::temp_dir("sweep");
   const std::string cfg = std::string(SERNN_SOURCE_DIR) + "/configs/rate_onechoice.toml";
-  const std::vector<std::string> args{"sweep", "--config", cfg, "--out", dir, "--param", "prune.final_sparsity",
-                                      "--values", "0,0.5,0.9", "--set", "train.epochs=2", "--set",
-                                      "task.train_size=256", "--set", "task.val_size=32", "--set", "task.test_size=64",
-                                      "--set", "train.batch_size=32", "--jobs", "2", "--quiet"};
+  const std::vector<std::string> args{"sweep",
+                                      "--config",
+                                      cfg,
+                                      "--out",
+                                      dir,
+                                      "--param",
+                                      "prune.final_sparsity",
+                                      "--values",
+                                      "0,0.5,0.9",
+                                      "--set",
+                                      "train.epochs=2",
+                                      "--set",
+                                      "task.train_size=256",
+                                      "--set",
+                                      "task.val_size=32",
+                                      "--set",
+                                      "task.test_size=64",
+                                      "--set",
+                                      "train.batch_size=32",
+                                      "--jobs",
+                                      "2",
+                                      "--quiet"};
   ASSERT_EQ(sernn::testing::wait_exit(sernn::testing::spawn(args, dir + ".log")), 0) << read_file(dir + ".log");
   const auto csv = read_file(dir + "/results.csv");
   EXPECT_NE(csv.find(",run_dir,mean_hops,param,value\n"), std::string::npos) << csv;
@@ -192,7 +211,8 @@ TEST(Pruning, SpikingNetworksArePrunedToo) {
   const auto lines = metrics(dir + "/run");
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_NEAR(lines[0]["sparsity"].get<double>(), 0.5, 1e-4);
-  const auto w1 = read_matrix_csv(dir + "/run/weights/epoch_001.csv"), w2 = read_matrix_csv(dir + "/run/weights/epoch_002.csv");
+  const auto w1 = read_matrix_csv(dir + "/run/weights/epoch_001.csv"),
+             w2 = read_matrix_csv(dir + "/run/weights/epoch_002.csv");
   EXPECT_NEAR(zero_fraction(w2), 0.5, 1e-4);
   EXPECT_EQ(w2.masked_select(w1.eq(0)).abs().sum().item<double>(), 0.0);
   EXPECT_GT((w2 - w1).abs().max().item<double>(), 0.0) << "the kept synapses still learn";

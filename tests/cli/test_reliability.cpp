@@ -112,7 +112,8 @@ TEST(Signals, SigintSavesAndResumeFinishesIdentically) {
   EXPECT_EQ(rc, 130) << read_file(dir + "/cut.log");
   EXPECT_NE(read_file(dir + "/cut.log").find("--resume"), std::string::npos);
   EXPECT_EQ(nlohmann::json::parse(read_file(dir + "/cut/status.json"))["status"], "interrupted");
-  ASSERT_EQ(run_cli({"train", "--resume", dir + "/cut", "--quiet"}, dir + "/resume.log"), 0) << read_file(dir + "/resume.log");
+  ASSERT_EQ(run_cli({"train", "--resume", dir + "/cut", "--quiet"}, dir + "/resume.log"), 0)
+      << read_file(dir + "/resume.log");
   expect_same_run(dir + "/full", dir + "/cut", 30);
 }
 
@@ -137,7 +138,8 @@ TEST(CrashSafety, SigkillAtManyPointsThenResumeGivesTheSameRun) {
     ++killed;
     // Whatever the moment, the files present are whole and the run resumes to the same end.
     if (fs::exists(run + "/checkpoint.pt")) {
-      ASSERT_EQ(run_cli({"train", "--resume", run, "--quiet"}, run + ".resume.log"), 0) << read_file(run + ".resume.log");
+      ASSERT_EQ(run_cli({"train", "--resume", run, "--quiet"}, run + ".resume.log"), 0)
+          << read_file(run + ".resume.log");
       expect_same_run(dir + "/full", run, 3);
     }
   }
@@ -192,7 +194,8 @@ TEST(HostileInputs, SizesThatCannotFitAreRefusedBeforeAnyOutput) {
             2);
   EXPECT_NE(read_file(dir + "/log").find("model.hidden"), std::string::npos) << read_file(dir + "/log");
   EXPECT_FALSE(fs::exists(dir + "/run"));
-  EXPECT_EQ(run_cli({"train", "--out", dir + "/run", "--set", "task.train_size=900000000", "--quiet"}, dir + "/log"), 2);
+  EXPECT_EQ(run_cli({"train", "--out", dir + "/run", "--set", "task.train_size=900000000", "--quiet"}, dir + "/log"),
+            2);
   EXPECT_FALSE(fs::exists(dir + "/run"));
 }
 

@@ -127,7 +127,8 @@ TEST(ReportCli, HtmlRendersInHeadlessChromiumWithAllPlots) {
   const std::string cmd = std::string(chromium) +
                           " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run"
                           " --disable-background-networking --disable-component-update --disable-sync"
-                          " --user-data-dir=" + profile + " --dump-dom file://" + dir + "/report.html";
+                          " --user-data-dir=" +
+                          profile + " --dump-dom file://" + dir + "/report.html";
   const int rc = std::system((cmd + " > " + dir + "/dom.html 2> " + dir + "/chromium.log").c_str());
   ASSERT_EQ(WEXITSTATUS(rc), 0) << read_file(dir + "/chromium.log");
   const auto dom = read_file(dir + "/dom.html");
@@ -159,11 +160,12 @@ TEST(ReportCli, SweepReportPlotsMetricsAgainstGammaWithTheAccuracyFilter) {
 
 TEST(ReportCli, SweepOverAnotherKeyPlotsAgainstItsValuesWithPathwayHops) {
   const auto dir = sernn::testing::temp_dir("paramrep");
-  sernn::testing::write_text(dir + "/results.csv",
-                             "group,gamma,seed,status,epochs,train_acc,val_acc,test_acc,task_loss,q,entropy_weights,"
-                             "entropy_communicability,entropy_spectral,lambda_max,total_weight,run_dir,mean_hops,param,value\n"
-                             "l1,0.01,1,finished,10,0.95,0.94,0.93,0.2,0.30,5.1,6.0,6.5,0.1,500,runs/a,1.5,prune.final_sparsity,0\n"
-                             "l1,0.01,1,finished,10,0.90,0.90,0.91,0.3,0.35,4.9,6.0,6.4,0.0,300,runs/b,1.2,prune.final_sparsity,0.9\n");
+  sernn::testing::write_text(
+      dir + "/results.csv",
+      "group,gamma,seed,status,epochs,train_acc,val_acc,test_acc,task_loss,q,entropy_weights,"
+      "entropy_communicability,entropy_spectral,lambda_max,total_weight,run_dir,mean_hops,param,value\n"
+      "l1,0.01,1,finished,10,0.95,0.94,0.93,0.2,0.30,5.1,6.0,6.5,0.1,500,runs/a,1.5,prune.final_sparsity,0\n"
+      "l1,0.01,1,finished,10,0.90,0.90,0.91,0.3,0.35,4.9,6.0,6.4,0.0,300,runs/b,1.2,prune.final_sparsity,0.9\n");
   sernn::testing::write_text(dir + "/base_config.json", "{\"model\": {\"kind\": \"rate\"}}");
   const auto out = dir + "/out.txt", err = dir + "/err.txt";
   ASSERT_EQ(run_cli("report " + dir + " --out " + dir + "/all.html", out, err), 0) << read_file(err);

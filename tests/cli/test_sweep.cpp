@@ -20,9 +20,30 @@ namespace fs = std::filesystem;
 
 namespace {
 std::vector<std::string> sweep_args(const std::string& out, const std::string& cfg) {
-  return {"sweep", "--config", cfg, "--out", out, "--groups", "l1,sernn", "--gammas", "0.001,0.05", "--seeds", "1",
-          "--jobs", "2", "--set", "train.epochs=3", "--set", "task.train_size=1024", "--set", "task.val_size=64",
-          "--set", "task.test_size=64", "--set", "train.batch_size=32", "--quiet"};
+  return {"sweep",
+          "--config",
+          cfg,
+          "--out",
+          out,
+          "--groups",
+          "l1,sernn",
+          "--gammas",
+          "0.001,0.05",
+          "--seeds",
+          "1",
+          "--jobs",
+          "2",
+          "--set",
+          "train.epochs=3",
+          "--set",
+          "task.train_size=1024",
+          "--set",
+          "task.val_size=64",
+          "--set",
+          "task.test_size=64",
+          "--set",
+          "train.batch_size=32",
+          "--quiet"};
 }
 
 using sernn::testing::spawn;
@@ -95,10 +116,32 @@ TEST(Sweep, SigtermStopsAnEnsembleSweepWithinOneBatchThenResumes) {
   // resumed sweep finishes them all.
   const auto dir = sernn::testing::temp_dir("ens_sig");
   const std::string cfg = std::string(SERNN_SOURCE_DIR) + "/configs/rate_onechoice.toml";
-  const std::vector<std::string> args{
-      "sweep", "--config", cfg, "--out", dir + "/sw", "--groups", "l1,sernn", "--gammas", "0.001,0.05", "--seeds", "1",
-      "--ensemble", "4", "--threads", "1", "--set", "train.epochs=1", "--set", "task.train_size=8192", "--set",
-      "task.val_size=64", "--set", "task.test_size=64", "--set", "train.batch_size=32", "--quiet"};
+  const std::vector<std::string> args{"sweep",
+                                      "--config",
+                                      cfg,
+                                      "--out",
+                                      dir + "/sw",
+                                      "--groups",
+                                      "l1,sernn",
+                                      "--gammas",
+                                      "0.001,0.05",
+                                      "--seeds",
+                                      "1",
+                                      "--ensemble",
+                                      "4",
+                                      "--threads",
+                                      "1",
+                                      "--set",
+                                      "train.epochs=1",
+                                      "--set",
+                                      "task.train_size=8192",
+                                      "--set",
+                                      "task.val_size=64",
+                                      "--set",
+                                      "task.test_size=64",
+                                      "--set",
+                                      "train.batch_size=32",
+                                      "--quiet"};
   const pid_t pid = spawn(args, dir + "/cut.log");
   std::vector<std::string> statuses;
   const auto running = [&] {
@@ -172,4 +215,33 @@ TEST(Sweep, SlurmScriptIsAQuotedJobArray) {
   EXPECT_NE(words.find("\n" + dir + "\n"), std::string::npos) << words;
   EXPECT_NE(words.find("\n2/3\n"), std::string::npos) << words;
   EXPECT_TRUE(fs::exists(dir + "/sweep.json"));
+}
+
+TEST(Sweep, EnsembleSweepKilledWithSigkillResumesToTheUninterruptedOne) {
+  // Four rate networks as one ensemble; SIGKILL (no chance to save anything) once the first
+  // epoch is done; the resumed sweep continues from the ensemble's last checkpoint and ends with
+  // the weights and results of an uninterrupted sweep.
+  const std::string cfg = std::string(SERNN_SOURCE_DIR) + "/configs/rate_onechoice.toml";
+  const auto dir = sernn::testing::temp_dir("ens_kill");
+  auto args = [&](const std::string& out) {
+    auto a = sweep_args(out, cfg);
+    a.insert(a.end() - 1, {"--ensemble", "4", "--threads", "1"});
+    return a;
+  };
+  ASSERT_EQ(wait_exit(spawn(args(dir + "/full"), dir + "/full.log")), 0) << read_file(dir + "/full.log");
+  const pid_t pid = spawn(args(dir + "/cut"), dir + "/cut.log");
+  const auto first = dir + "/cut/runs/l1/gamma_0.001/seed_1/metrics.jsonl";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (read_jsonl(first).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  kill(pid, SIGKILL);
+  const int rc = wait_exit(pid);
+  if (rc == 0) GTEST_SKIP() << "the sweep finished before the kill";
+  ASSERT_LT(read_jsonl(first).size(), 3u);
+  ASSERT_EQ(wait_exit(spawn(args(dir + "/cut"), dir + "/resume.log")), 0) << read_file(dir + "/resume.log");
+  EXPECT_EQ(results_rows(dir + "/cut"), results_rows(dir + "/full"));
+  for (const char* run : {"l1/gamma_0.001", "l1/gamma_0.05", "sernn/gamma_0.001", "sernn/gamma_0.05"}) {
+    const auto f = fmt::format("/runs/{}/seed_1/weights/epoch_003.csv", run);
+    EXPECT_EQ(read_file(dir + "/cut" + f), read_file(dir + "/full" + f)) << run;
+  }
 }

@@ -133,8 +133,11 @@ TEST(TrainCli, TrainsFromTheShippedConfigWithOverrides) {
   const auto dir = sernn::testing::temp_dir("cli_ok");
   const auto err = dir + "/err.txt";
   const std::string cfg = std::string(SERNN_SOURCE_DIR) + "/configs/rate_onechoice.toml";
-  ASSERT_EQ(run_cli("train --config " + cfg + " --out " + dir + "/run --set train.epochs=1 --set task.train_size=128 "
-                    "--set task.val_size=64 --set task.test_size=64 --threads 1 --seed 5 --quiet", err), 0)
+  ASSERT_EQ(run_cli("train --config " + cfg + " --out " + dir +
+                        "/run --set train.epochs=1 --set task.train_size=128 "
+                        "--set task.val_size=64 --set task.test_size=64 --threads 1 --seed 5 --quiet",
+                    err),
+            0)
       << read_file(err);
   auto cfg_json = nlohmann::json::parse(read_file(dir + "/run/config.json"));
   EXPECT_EQ(cfg_json["train"]["seed"], 5);
@@ -225,8 +228,9 @@ TEST(TrainRun, BadActivityBandOnResumeLeavesTheRunAsItWas) {
   const auto config_before = read_file(dir + "/config.json"), metrics_before = read_file(dir + "/metrics.jsonl");
   sernn::testing::write_text(dir + "/analysis.json", "[]");
   const auto err = dir + "/../band_err.txt";
-  EXPECT_EQ(run_cli("train --resume " + dir + " --quiet --set train.epochs=2 --set activity.kind=band --set activity.gamma=1"
-                    " --set activity.low=0.5 --set activity.high=0.1",
+  EXPECT_EQ(run_cli("train --resume " + dir +
+                        " --quiet --set train.epochs=2 --set activity.kind=band --set activity.gamma=1"
+                        " --set activity.low=0.5 --set activity.high=0.1",
                     err),
             2);
   EXPECT_NE(read_file(err).find("activity.low"), std::string::npos) << read_file(err);

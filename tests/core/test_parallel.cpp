@@ -99,9 +99,9 @@ TEST(Parallel, ThreadChoiceFollowsBatchCoresAndModelSize) {
   EXPECT_EQ(c.threads, 4);
   EXPECT_EQ(c.intra_op, 1) << "N = 100: LibTorch's small ops stay single-threaded";
   EXPECT_NE(c.reason.find("auto"), std::string::npos);
-  EXPECT_EQ(choose_threads(0, 128, 100, 2).threads, 2);   // capped by the cores available
-  EXPECT_EQ(choose_threads(0, 16, 100, 8).threads, 1);    // a small batch does not pay
-  EXPECT_EQ(choose_threads(3, 16, 100, 2).threads, 3);    // asked for: taken as given
+  EXPECT_EQ(choose_threads(0, 128, 100, 2).threads, 2);  // capped by the cores available
+  EXPECT_EQ(choose_threads(0, 16, 100, 8).threads, 1);   // a small batch does not pay
+  EXPECT_EQ(choose_threads(3, 16, 100, 2).threads, 3);   // asked for: taken as given
   const auto big = choose_threads(0, 256, 1024, 4);
   EXPECT_EQ(big.threads, 4);
   EXPECT_EQ(big.intra_op, 4) << "N = 1024: GEMMs large enough for LibTorch's threads";

@@ -17,7 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     auto d = sernn::read_shd(path);
     // The reader's promise: consistent offsets, valid units and labels.
-    if (d.offsets.size() != d.labels.size() + 1 || d.offsets.back() != static_cast<int64_t>(d.units.size())) __builtin_trap();
+    if (d.offsets.size() != d.labels.size() + 1 || d.offsets.back() != static_cast<int64_t>(d.units.size()))
+      __builtin_trap();
     for (auto u : d.units)
       if (u < 0 || u >= sernn::kShdUnits) __builtin_trap();
   } catch (const sernn::InputError&) {

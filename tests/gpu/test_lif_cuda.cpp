@@ -109,8 +109,8 @@ TEST(LifCudaNetwork, GradientWrtDriveEqualsCpu) {
     auto wwo = wo.to(d).requires_grad_(), bbo = bo.to(d).requires_grad_();
     auto out = lif_network(dr, ww, bb, {wwo, bbo, rb.to(d)}, 1.0, 5.0, ResetMode::Subtract);
     (out.readout_mem.pow(2).sum() + out.counts.mul(torch::linspace(0, 1, N).to(d)).sum()).backward();
-    return std::vector<torch::Tensor>{out.spikes.cpu(), dr.grad().cpu(), ww.grad().cpu(), bb.grad().cpu(),
-                                      wwo.grad().cpu(), bbo.grad().cpu()};
+    return std::vector<torch::Tensor>{out.spikes.cpu(), dr.grad().cpu(),  ww.grad().cpu(),
+                                      bb.grad().cpu(),  wwo.grad().cpu(), bbo.grad().cpu()};
   };
   const auto c = run(torch::kCPU), g = run(torch::kCUDA);
   EXPECT_TRUE(torch::equal(c[0], g[0]));

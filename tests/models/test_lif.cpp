@@ -106,7 +106,8 @@ TEST_P(LifNetwork, ForwardAndGradientsMatchReference) {
   auto w_in = leaf(net->input->weight), b_in = leaf(net->input->bias), w_rec = leaf(net->recurrent->weight),
        b_rec = leaf(net->recurrent->bias), beta = leaf(net->beta), w_out = leaf(net->readout->weight),
        b_out = leaf(net->readout->bias);
-  auto ref = ref_network(x, w_in, b_in, w_rec, b_rec, beta, w_out, b_out, net->readout_beta[0].item<double>(), GetParam(), 1.0, 100.0);
+  auto ref = ref_network(x, w_in, b_in, w_rec, b_rec, beta, w_out, b_out, net->readout_beta[0].item<double>(),
+                         GetParam(), 1.0, 100.0);
   EXPECT_TRUE(torch::equal(trace.spikes, ref.spikes.detach()));
   EXPECT_LT((trace.readout_mem - ref.readout).abs().max().item<double>(), 1e-12);
 
@@ -114,11 +115,13 @@ TEST_P(LifNetwork, ForwardAndGradientsMatchReference) {
   auto labels = torch::tensor({0, 3, 1}, torch::kInt64);
   torch::nn::functional::cross_entropy(std::get<0>(trace.readout_mem.max(0)), labels).backward();
   torch::nn::functional::cross_entropy(std::get<0>(ref.readout.max(0)), labels).backward();
-  const std::vector<std::pair<torch::Tensor, torch::Tensor>> pairs{
-      {net->input->weight.grad(), w_in.grad()},   {net->input->bias.grad(), b_in.grad()},
-      {net->recurrent->weight.grad(), w_rec.grad()}, {net->recurrent->bias.grad(), b_rec.grad()},
-      {net->beta.grad(), beta.grad()},             {net->readout->weight.grad(), w_out.grad()},
-      {net->readout->bias.grad(), b_out.grad()}};
+  const std::vector<std::pair<torch::Tensor, torch::Tensor>> pairs{{net->input->weight.grad(), w_in.grad()},
+                                                                   {net->input->bias.grad(), b_in.grad()},
+                                                                   {net->recurrent->weight.grad(), w_rec.grad()},
+                                                                   {net->recurrent->bias.grad(), b_rec.grad()},
+                                                                   {net->beta.grad(), beta.grad()},
+                                                                   {net->readout->weight.grad(), w_out.grad()},
+                                                                   {net->readout->bias.grad(), b_out.grad()}};
   for (size_t i = 0; i < pairs.size(); ++i) {
     ASSERT_TRUE(pairs[i].first.defined()) << i;
     EXPECT_LT((pairs[i].first - pairs[i].second).abs().max().item<double>(), 1e-6) << "parameter " << i;
@@ -278,9 +281,11 @@ TEST(LifMath, StepBackwardEqualsFiniteDifferencesOfTheStep) {
         const double D = lif::surrogate_denominator(v, thr, slope);
         const auto g = lif::step_backward(D, v, v_prev, 0.0, beta, thr, slope, mode, true);
         EXPECT_NEAR(g.gv, 1.0, 1e-12);
-        const double dc = (lif::membrane(beta, v_prev, c + h, thr, mode) - lif::membrane(beta, v_prev, c - h, thr, mode)) / (2 * h);
+        const double dc =
+            (lif::membrane(beta, v_prev, c + h, thr, mode) - lif::membrane(beta, v_prev, c - h, thr, mode)) / (2 * h);
         EXPECT_NEAR(g.gcur, dc, 1e-8) << static_cast<int>(mode) << " v_prev=" << v_prev << " beta=" << beta;
-        const double db = (lif::membrane(beta + h, v_prev, c, thr, mode) - lif::membrane(beta - h, v_prev, c, thr, mode)) / (2 * h);
+        const double db =
+            (lif::membrane(beta + h, v_prev, c, thr, mode) - lif::membrane(beta - h, v_prev, c, thr, mode)) / (2 * h);
         EXPECT_NEAR(g.gbeta, db, 1e-8) << static_cast<int>(mode);
         // The carry into step t: dL/dV_t = gv_next dV_{t+1}/dV_t (reset of V_t held fixed).
         const double r = lif::reset_of(v, thr);

@@ -81,7 +81,7 @@ TEST(Communicability, MatchesAutogradMatrixExpSparse) {
 
 TEST(Communicability, ZeroRowsAndColumnsStayFinite) {
   auto w = random_w({10, 10}, 1.0, 10);
-  w[3].zero_();           // neuron 3 receives nothing (zero in-strength)
+  w[3].zero_();            // neuron 3 receives nothing (zero in-strength)
   w.select(1, 7).zero_();  // neuron 7 sends nothing (zero out-strength)
   for (Strength s : {Strength::In, Strength::Out}) expect_matches_matrix_exp(w, s);
   auto c = communicability(w, Strength::In);
@@ -141,10 +141,13 @@ TEST(Communicability, DeviceSquaringEqualsHostSquaring) {
   for (auto s : {Strength::In, Strength::Out}) {
     auto w = random_w({2, 15, 15}, 0.4, 9);
     auto g = torch::randn(w.sizes(), torch::kFloat64);
-    EXPECT_LT((communicability(w, s, Squaring::Device) - communicability(w, s, Squaring::Host)).abs().max().item<double>(),
-              1e-12);
+    EXPECT_LT(
+        (communicability(w, s, Squaring::Device) - communicability(w, s, Squaring::Host)).abs().max().item<double>(),
+        1e-12);
     EXPECT_LT((communicability_detached(w, s, Squaring::Device) - communicability_detached(w, s, Squaring::Host))
-                  .abs().max().item<double>(),
+                  .abs()
+                  .max()
+                  .item<double>(),
               1e-12);
     auto gh = grad_of([s](const torch::Tensor& x) { return communicability(x, s, Squaring::Host); }, w, g);
     auto gd = grad_of([s](const torch::Tensor& x) { return communicability(x, s, Squaring::Device); }, w, g);

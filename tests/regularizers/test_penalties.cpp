@@ -85,7 +85,8 @@ TEST(Penalties, UnknownNameListsKnownOnes) {
     make_penalty("serrn", WiringPenaltyOptions{}, 0.5);
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("known: none, l1, space, comm, sernn, resolvent"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("known: none, l1, space, comm, sernn, resolvent"), std::string::npos)
+        << e.what();
   }
   EXPECT_EQ(make_penalty("none", WiringPenaltyOptions{}, 0.5), nullptr);
 }
@@ -97,7 +98,11 @@ TEST(Penalties, DetachedGradientIsSignTimesDistanceTimesC) {
   o.distance = distance_matrix(grid_coordinates({2, 2, 2}));
   o.comm_grad = CommGrad::Detached;
   o.strength = Strength::In;
-  WiringPenalty p([&] { auto x = o; x.kind = "sernn"; return x; }());
+  WiringPenalty p([&] {
+    auto x = o;
+    x.kind = "sernn";
+    return x;
+  }());
   auto w = torch::randn({8, 8}, torch::kFloat64).requires_grad_(true);
   p(w).backward();
   auto c = communicability_detached(w, Strength::In) * (1 - torch::eye(8, torch::kFloat64));

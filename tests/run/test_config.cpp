@@ -33,7 +33,8 @@ TEST(Config, DefaultsCoverDesignKeys) {
 }
 
 TEST(Config, TomlAndJsonGiveTheSameValues) {
-  auto t = Config::from_string("[train]\nepochs = 3\nlr = 0.01\n[model]\ngrid = [2, 2, 1]\nhidden = 4\n", false, "a.toml");
+  auto t =
+      Config::from_string("[train]\nepochs = 3\nlr = 0.01\n[model]\ngrid = [2, 2, 1]\nhidden = 4\n", false, "a.toml");
   auto j = Config::from_string(R"({"train": {"epochs": 3, "lr": 0.01}, "model": {"grid": [2,2,1], "hidden": 4}})", true,
                                "a.json");
   EXPECT_EQ(t.to_json(), j.to_json());
@@ -124,7 +125,8 @@ TEST(Config, NonAsciiOutsideStringsIsRefusedInsideStringsKept) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("u.toml:3:"), std::string::npos) << e.what();
   }
-  auto c = Config::from_string("# caf\xc3\xa9 comment\n[task]\ndata_dir = \"/data/\xc3\xa9t\xc3\xa9\"\n", false, "ok.toml");
+  auto c =
+      Config::from_string("# caf\xc3\xa9 comment\n[task]\ndata_dir = \"/data/\xc3\xa9t\xc3\xa9\"\n", false, "ok.toml");
   EXPECT_EQ(c.get_string("task.data_dir"), "/data/\xc3\xa9t\xc3\xa9");
 }
 

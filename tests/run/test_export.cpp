@@ -111,15 +111,18 @@ TEST_P(Export, LoadedModuleEqualsEngineForward) {
   write_pickle(dir + "/x.pt", x);
   write_pickle(dir + "/y0.pt", e0);
   write_pickle(dir + "/y1.pt", e1);
-  const std::string py = "/usr/bin/python3 -c '\n"
-                         "import torch, json\n"
-                         "d = \"" + dir + "\"\n"
-                         "m = torch.jit.load(d + \"/model.pt\")\n"
-                         "x, y0, y1 = (torch.load(d + f) for f in (\"/x.pt\", \"/y0.pt\", \"/y1.pt\"))\n"
-                         "a, b = m(x)\n"
-                         "assert torch.allclose(a, y0, atol=1e-5) and torch.allclose(b, y1, atol=1e-5)\n"
-                         "assert json.loads(m.config_json)[\"model\"][\"hidden\"] == 27\n"
-                         "assert \"recurrent.weight\" in dict(m.named_parameters())\n'";
+  const std::string py =
+      "/usr/bin/python3 -c '\n"
+      "import torch, json\n"
+      "d = \"" +
+      dir +
+      "\"\n"
+      "m = torch.jit.load(d + \"/model.pt\")\n"
+      "x, y0, y1 = (torch.load(d + f) for f in (\"/x.pt\", \"/y0.pt\", \"/y1.pt\"))\n"
+      "a, b = m(x)\n"
+      "assert torch.allclose(a, y0, atol=1e-5) and torch.allclose(b, y1, atol=1e-5)\n"
+      "assert json.loads(m.config_json)[\"model\"][\"hidden\"] == 27\n"
+      "assert \"recurrent.weight\" in dict(m.named_parameters())\n'";
   EXPECT_EQ(std::system(py.c_str()), 0) << py;
 }
 

@@ -23,7 +23,8 @@ TEST(Registry, KindKeysOfferExactlyTheRegisteredNames) {
   EXPECT_EQ(choices("model.kind"), (std::vector<std::string>{"rate", "spiking"}));
   EXPECT_EQ(choices("task.kind"), (std::vector<std::string>{"onechoice", "delayed_match", "hierarchical", "shd"}));
   EXPECT_EQ(choices("regularizer.kind"), entry_names(penalty_registry()));
-  EXPECT_EQ(entry_names(penalty_registry()), (std::vector<std::string>{"none", "l1", "space", "comm", "sernn", "resolvent"}));
+  EXPECT_EQ(entry_names(penalty_registry()),
+            (std::vector<std::string>{"none", "l1", "space", "comm", "sernn", "resolvent"}));
 }
 
 TEST(Registry, EveryEntryKeyIsInTheSchemaOnce) {

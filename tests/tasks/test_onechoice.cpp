@@ -8,7 +8,9 @@ using namespace sernn;
 
 namespace {
 // Grid cells of a 3x3 board numbered as the reference (rows 1, 2, 3 -> 7..9, 12..14, 17..19).
-struct Cell { int row, col; };
+struct Cell {
+  int row, col;
+};
 Cell cell_of(int id) { return {(id - 7) / 5, (id - 7) % 5}; }
 // Position after a move from the centre (13): left, up, right, down.
 Cell after_move(int move) {
@@ -38,7 +40,8 @@ TEST(OneChoice, ProblemsMatchDesignAndGeometry) {
     EXPECT_EQ(ps[i].correct, d0 < d1 ? ps[i].offered[0] : ps[i].offered[1]) << "problem " << i;
   }
   // Goal channels: cells 7, 9, 17, 19 -> 0..3.
-  for (const auto& p : ps) EXPECT_EQ(p.goal_channel, (p.goal_cell == 7) ? 0 : (p.goal_cell == 9) ? 1 : (p.goal_cell == 17) ? 2 : 3);
+  for (const auto& p : ps)
+    EXPECT_EQ(p.goal_channel, (p.goal_cell == 7) ? 0 : (p.goal_cell == 9) ? 1 : (p.goal_cell == 17) ? 2 : 3);
 }
 
 TEST(OneChoice, ShapesSplitsAndEncoding) {
@@ -88,7 +91,7 @@ TEST(OneChoice, NoiseOnlyInTrainingWithRequestedSigma) {
   const auto& ps = onechoice_problems();
   auto table = torch::stack({task.encode(ps[0]), task.encode(ps[1]), task.encode(ps[2]), task.encode(ps[3]),
                              task.encode(ps[4]), task.encode(ps[5]), task.encode(ps[6]), task.encode(ps[7])});
-  auto xb = b.inputs.permute({1, 0, 2});  // [B, T, 8]
+  auto xb = b.inputs.permute({1, 0, 2});                               // [B, T, 8]
   auto d = (xb.unsqueeze(1) - table.unsqueeze(0)).pow(2).sum({2, 3});  // [B, 8]
   auto noise = xb - table.index_select(0, d.argmin(1));
   EXPECT_NEAR(noise.mean().item<double>(), 0.0, 0.002);
@@ -121,5 +124,6 @@ TEST(OneChoice, RandomControlShufflesLabels) {
   OneChoiceTask plain(small());
   EXPECT_TRUE(torch::equal(shuffled.problems(Split::Train), plain.problems(Split::Train)));
   EXPECT_FALSE(torch::equal(shuffled.labels(Split::Train), plain.labels(Split::Train)));
-  EXPECT_TRUE(torch::equal(torch::bincount(shuffled.labels(Split::Train)), torch::bincount(plain.labels(Split::Train))));
+  EXPECT_TRUE(
+      torch::equal(torch::bincount(shuffled.labels(Split::Train)), torch::bincount(plain.labels(Split::Train))));
 }

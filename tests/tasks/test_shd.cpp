@@ -100,13 +100,16 @@ TEST(Shd, PythonH5pyReadsTheLayout) {
   if (!python_h5py()) GTEST_SKIP() << "python3-h5py not installed";
   const auto dir = sernn::testing::temp_dir("py");
   write_shd(dir + "/shd_train.h5", hand_data());
-  python("import h5py, numpy as np\n"
-         "f = h5py.File(\"" + dir + "/shd_train.h5\", \"r\")\n"
-         "assert f[\"spikes/times\"][0].dtype == np.float16\n"
-         "assert f[\"spikes/units\"][0].dtype == np.uint16\n"
-         "assert list(f[\"spikes/units\"][0]) == [3, 3, 699, 0]\n"
-         "assert list(f[\"labels\"]) == [7, 19]\n"
-         "assert len(f[\"extra/keys\"]) == 20\n");
+  python(
+      "import h5py, numpy as np\n"
+      "f = h5py.File(\"" +
+      dir +
+      "/shd_train.h5\", \"r\")\n"
+      "assert f[\"spikes/times\"][0].dtype == np.float16\n"
+      "assert f[\"spikes/units\"][0].dtype == np.uint16\n"
+      "assert list(f[\"spikes/units\"][0]) == [3, 3, 699, 0]\n"
+      "assert list(f[\"labels\"]) == [7, 19]\n"
+      "assert len(f[\"extra/keys\"]) == 20\n");
 }
 
 TEST(Shd, BadFilesNameFileAndDataset) {
@@ -137,19 +140,26 @@ TEST(Shd, BadFilesNameFileAndDataset) {
 
   if (!python_h5py()) GTEST_SKIP() << "python3-h5py not installed for the layout-defect cases";
   // Missing dataset and mismatched lengths, written independently with h5py.
-  python("import h5py, numpy as np\n"
-         "vf = h5py.vlen_dtype(np.float32); vu = h5py.vlen_dtype(np.uint16)\n"
-         "with h5py.File(\"" + dir + "/nolabels.h5\", \"w\") as f:\n"
-         "  t = f.create_dataset(\"spikes/times\", (1,), dtype=vf); t[0] = np.array([0.1], np.float32)\n"
-         "  u = f.create_dataset(\"spikes/units\", (1,), dtype=vu); u[0] = np.array([1], np.uint16)\n"
-         "with h5py.File(\"" + dir + "/ragged.h5\", \"w\") as f:\n"
-         "  t = f.create_dataset(\"spikes/times\", (1,), dtype=vf); t[0] = np.array([0.1, 0.2], np.float32)\n"
-         "  u = f.create_dataset(\"spikes/units\", (1,), dtype=vu); u[0] = np.array([1], np.uint16)\n"
-         "  f[\"labels\"] = np.array([3], np.uint16)\n"
-         "with h5py.File(\"" + dir + "/count.h5\", \"w\") as f:\n"
-         "  t = f.create_dataset(\"spikes/times\", (1,), dtype=vf); t[0] = np.array([0.1], np.float32)\n"
-         "  u = f.create_dataset(\"spikes/units\", (1,), dtype=vu); u[0] = np.array([1], np.uint16)\n"
-         "  f[\"labels\"] = np.array([3, 4], np.uint16)\n");
+  python(
+      "import h5py, numpy as np\n"
+      "vf = h5py.vlen_dtype(np.float32); vu = h5py.vlen_dtype(np.uint16)\n"
+      "with h5py.File(\"" +
+      dir +
+      "/nolabels.h5\", \"w\") as f:\n"
+      "  t = f.create_dataset(\"spikes/times\", (1,), dtype=vf); t[0] = np.array([0.1], np.float32)\n"
+      "  u = f.create_dataset(\"spikes/units\", (1,), dtype=vu); u[0] = np.array([1], np.uint16)\n"
+      "with h5py.File(\"" +
+      dir +
+      "/ragged.h5\", \"w\") as f:\n"
+      "  t = f.create_dataset(\"spikes/times\", (1,), dtype=vf); t[0] = np.array([0.1, 0.2], np.float32)\n"
+      "  u = f.create_dataset(\"spikes/units\", (1,), dtype=vu); u[0] = np.array([1], np.uint16)\n"
+      "  f[\"labels\"] = np.array([3], np.uint16)\n"
+      "with h5py.File(\"" +
+      dir +
+      "/count.h5\", \"w\") as f:\n"
+      "  t = f.create_dataset(\"spikes/times\", (1,), dtype=vf); t[0] = np.array([0.1], np.float32)\n"
+      "  u = f.create_dataset(\"spikes/units\", (1,), dtype=vu); u[0] = np.array([1], np.uint16)\n"
+      "  f[\"labels\"] = np.array([3, 4], np.uint16)\n");
   msg = expect_input_error(dir + "/nolabels.h5");
   EXPECT_NE(msg.find("'labels'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("missing"), std::string::npos) << msg;
@@ -193,7 +203,10 @@ TEST(Shd, TaskBatchesDropLastShuffleAndPrefetch) {
   ASSERT_TRUE(task.stream(Split::Train, 2, 32, 9, torch::kCPU)->next(b));
   EXPECT_NE(std::vector<int64_t>(b.labels.data_ptr<int64_t>(), b.labels.data_ptr<int64_t>() + 32), first_labels);
   // Abandoning a stream mid-epoch joins its prefetch thread cleanly.
-  { auto partial = task.stream(Split::Train, 3, 8, 9, torch::kCPU); ASSERT_TRUE(partial->next(b)); }
+  {
+    auto partial = task.stream(Split::Train, 3, 8, 9, torch::kCPU);
+    ASSERT_TRUE(partial->next(b));
+  }
 }
 
 TEST(Shd, MissingDataDirIsInputError) {
@@ -212,18 +225,22 @@ TEST(ShdFetch, DownloadsVerifiesAndUnpacksFromLocalServer) {
   const auto serve = sernn::testing::temp_dir("serve"), dest = sernn::testing::temp_dir("dest");
   write_shd(serve + "/shd_train.h5", synth_shd({40, 1, 0.2}));
   write_shd(serve + "/shd_test.h5", synth_shd({20, 2, 0.2}));
-  ASSERT_EQ(std::system(("cd " + serve + " && gzip -k shd_train.h5 shd_test.h5 && md5sum shd_train.h5.gz shd_test.h5.gz > md5sums.txt").c_str()), 0);
+  ASSERT_EQ(std::system(("cd " + serve +
+                         " && gzip -k shd_train.h5 shd_test.h5 && md5sum shd_train.h5.gz shd_test.h5.gz > md5sums.txt")
+                            .c_str()),
+            0);
   // Serve on an ephemeral loopback port; the server writes its port to a file.
   const std::string port_file = serve + "/port";
-  const std::string cmd = "cd " + serve + " && /usr/bin/python3 -c '"
-      "import http.server, socketserver\n"
-      "class Q(http.server.SimpleHTTPRequestHandler):\n"
-      "  def log_message(self, *a): pass\n"
-      "s = socketserver.TCPServer((\"127.0.0.1\", 0), Q)\n"
-      "open(\"port.tmp\", \"w\").write(str(s.server_address[1]))\n"
-      "import os; os.rename(\"port.tmp\", \"port\")\n"
-      "s.timeout = 60\n"
-      "for _ in range(20): s.handle_request()\n' > /dev/null 2>&1 &";
+  const std::string cmd = "cd " + serve +
+                          " && /usr/bin/python3 -c '"
+                          "import http.server, socketserver\n"
+                          "class Q(http.server.SimpleHTTPRequestHandler):\n"
+                          "  def log_message(self, *a): pass\n"
+                          "s = socketserver.TCPServer((\"127.0.0.1\", 0), Q)\n"
+                          "open(\"port.tmp\", \"w\").write(str(s.server_address[1]))\n"
+                          "import os; os.rename(\"port.tmp\", \"port\")\n"
+                          "s.timeout = 60\n"
+                          "for _ in range(20): s.handle_request()\n' > /dev/null 2>&1 &";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   for (int i = 0; i < 100 && !fs::exists(port_file); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ASSERT_TRUE(fs::exists(port_file));
@@ -240,8 +257,9 @@ TEST(ShdFetch, DownloadsVerifiesAndUnpacksFromLocalServer) {
 
   // A checksum mismatch keeps nothing under the final name.
   const auto dest2 = sernn::testing::temp_dir("dest2");
-  sernn::testing::write_text(serve + "/md5sums.txt",
-                             "00000000000000000000000000000000  shd_train.h5.gz\n00000000000000000000000000000000  shd_test.h5.gz\n");
+  sernn::testing::write_text(
+      serve + "/md5sums.txt",
+      "00000000000000000000000000000000  shd_train.h5.gz\n00000000000000000000000000000000  shd_test.h5.gz\n");
   try {
     fetch_shd(dest2, base, [](const std::string&) {});
     FAIL() << "expected a checksum error";
@@ -249,7 +267,8 @@ TEST(ShdFetch, DownloadsVerifiesAndUnpacksFromLocalServer) {
     EXPECT_NE(std::string(e.what()).find("checksum mismatch"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(fs::exists(dest2 + "/shd_train.h5"));
-  for (const auto& e : fs::directory_iterator(dest2)) EXPECT_EQ(e.path().filename().string().find("shd_train.h5"), std::string::npos) << e.path();
+  for (const auto& e : fs::directory_iterator(dest2))
+    EXPECT_EQ(e.path().filename().string().find("shd_train.h5"), std::string::npos) << e.path();
   // An unreachable server is an error naming the URL.
   try {
     fetch_shd(sernn::testing::temp_dir("dest3"), "http://127.0.0.1:9", [](const std::string&) {});

@@ -46,7 +46,12 @@ TEST(DelayedMatch, InputsDecodeToTheLabels) {
   EXPECT_NEAR(matches / 2000.0, 0.5, 0.05);
   // Non-matches spread over the other stimuli (about 1000 / 4 each).
   for (int d = 1; d < 5; ++d) EXPECT_NEAR(offset_count[d], 250, 60) << d;
-  EXPECT_THROW(DelayedMatchTask([] { DelayedMatchOptions b; b.stimuli = 1; return b; }()), InputError);
+  EXPECT_THROW(DelayedMatchTask([] {
+                 DelayedMatchOptions b;
+                 b.stimuli = 1;
+                 return b;
+               }()),
+               InputError);
 }
 
 TEST(Hierarchical, LabelsAreModuleParitiesReadTogether) {

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Networks per hour of a sweep trained one network at a time and as ensembles, measured in the
+# same call on the same machine (issue 16): `sernn sweep --ensemble 1` against `--ensemble K`
+# for the rate one-choice config and for spiking networks on synthetic SHD.
+# Usage: scripts/bench-ensembles.sh [OUT_JSON]   (env: RUNS=8 K=8 EPOCHS=2 THREADS=0 DEVICE=cpu)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+sernn="${SERNN:-$root/build/sernn}"
+out_json="${1:-}"
+runs="${RUNS:-8}" k="${K:-8}" epochs="${EPOCHS:-2}" threads="${THREADS:-0}" device="${DEVICE:-cpu}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+"$sernn" data synth-shd --out "$work/shd" --train 512 --test 128 --seed 3 > /dev/null
+
+# seconds for one sweep of RUNS networks with --ensemble E; extra args follow.
+time_sweep() {
+  local name="$1" e="$2" config="$3"
+  shift 3
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$sernn" sweep --config "$config" --out "$work/$name-$e" --groups sernn --gammas "0:0.1:$runs" --seeds 1 \
+    --ensemble "$e" --threads "$threads" --set "train.epochs=$epochs" --set "train.device=$device" "$@" --quiet \
+    > "$work/$name-$e.log"
+  t1=$(date +%s.%N)
+  awk "BEGIN { print $t1 - $t0 }"
+}
+
+rows=()
+for model in rate spiking; do
+  if [ "$model" = rate ]; then
+    config="$root/configs/rate_onechoice.toml"
+    extra=()
+  else
+    config="$root/configs/shd_sernn.toml"
+    extra=(--set "task.data_dir=$work/shd" --set task.bins=50 --set train.batch_size=64)
+  fi
+  one=$(time_sweep "$model" 1 "$config" "${extra[@]}")
+  ens=$(time_sweep "$model" "$k" "$config" "${extra[@]}")
+  per_hour_one=$(awk "BEGIN { print 3600 * $runs / $one }")
+  per_hour_ens=$(awk "BEGIN { print 3600 * $runs / $ens }")
+  speedup=$(awk "BEGIN { print $one / $ens }")
+  printf '%-8s %3d networks, %d epochs: one at a time %7.1f s (%7.0f networks/h), ensembles of %d %7.1f s (%7.0f networks/h): %.2fx\n' \
+    "$model" "$runs" "$epochs" "$one" "$per_hour_one" "$k" "$ens" "$per_hour_ens" "$speedup"
+  rows+=("{\"model\": \"$model\", \"networks\": $runs, \"epochs\": $epochs, \"ensemble\": $k, \"seconds_one_at_a_time\": $one, \"seconds_ensembles\": $ens, \"networks_per_hour_one_at_a_time\": $per_hour_one, \"networks_per_hour_ensembles\": $per_hour_ens, \"speedup\": $speedup}")
+done
+if [ -n "$out_json" ]; then
+  {
+    echo "{\"device\": \"$device\", \"host\": \"$(uname -n)\", \"cpus\": $(nproc), \"threads\": $threads, \"results\": ["
+    (IFS=,; echo "${rows[*]}")
+    echo "]}"
+  } > "$out_json"
+  python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$out_json"
+  echo "wrote $out_json"
+fi

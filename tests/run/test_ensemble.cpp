@@ -1,0 +1,203 @@
+// An ensemble of K rate networks trains exactly like K separate runs.
+#include <gtest/gtest.h>
+
+#include "run/ensemble.h"
+#include "run/setup.h"
+#include "core/errors.h"
+#include "core/io.h"
+#include "core/signals.h"
+#include "models/rate_ensemble.h"
+#include "test_helpers.h"
+
+using namespace sernn;
+
+namespace {
+Config member(const std::string& group, double gamma, int seed) {
+  Config c;
+  c.set("regularizer.kind=" + group);
+  c.set(fmt::format("regularizer.gamma={}", gamma));
+  c.set(fmt::format("train.seed={}", seed));
+  c.set("task.train_size=256");
+  c.set("task.val_size=64");
+  c.set("task.test_size=64");
+  c.set("train.epochs=2");
+  c.set("train.batch_size=32");
+  c.set("train.grad_clip=1.0");
+  c.set("train.threads=1");
+  return c;
+}
+}  // namespace
+
+TEST(Ensemble, ForwardEqualsMembers) {
+  torch::manual_seed(0);
+  std::vector<RateRNN> ms;
+  for (int k = 0; k < 3; ++k) ms.emplace_back(RateRNNOptions(8, 20, 4));
+  RateEnsemble e(ms);
+  auto x = torch::rand({3, 10, 5, 8});
+  auto logits = e->forward(x);
+  for (int k = 0; k < 3; ++k) {
+    auto ref = ms[k]->run(x[k], false).logits;
+    EXPECT_LT((logits[k] - ref).abs().max().item<double>(), 1e-5);
+  }
+}
+
+TEST(Ensemble, FourNetworksEqualFourSeparateRunsAfterTraining) {
+  const auto dir = sernn::testing::temp_dir("ens");
+  const std::vector<Config> configs{member("none", 0.0, 1), member("l1", 0.001, 2), member("space", 0.01, 3),
+                                    member("sernn", 0.05, 4)};
+  std::vector<std::string> ens_dirs, sep_dirs;
+  for (int k = 0; k < 4; ++k) {
+    ens_dirs.push_back(fmt::format("{}/ens{}", dir, k));
+    sep_dirs.push_back(fmt::format("{}/sep{}", dir, k));
+    train_run(configs[k], sep_dirs[k], false, true);
+  }
+  auto last = train_ensemble(configs, ens_dirs, dir + "/ensemble", false, true);
+  for (int k = 0; k < 4; ++k) {
+    for (int e : {1, 2}) {
+      const auto f = fmt::format("/weights/epoch_{:03d}.csv", e);
+      auto a = read_matrix_csv(ens_dirs[k] + f), b = read_matrix_csv(sep_dirs[k] + f);
+      EXPECT_LT((a - b).abs().max().item<double>(), 1e-5) << "member " << k << " epoch " << e;
+    }
+    EXPECT_NE(read_file(ens_dirs[k] + "/weights/epoch_002.csv"),
+              read_file(ens_dirs[(k + 1) % 4] + "/weights/epoch_002.csv"));
+    EXPECT_EQ(nlohmann::json::parse(read_file(ens_dirs[k] + "/status.json"))["status"], "finished");
+    // Same accuracy as the separate run (the weights agree to 1e-5).
+    auto sep_lines = read_file(sep_dirs[k] + "/metrics.jsonl");
+    auto sep_last = nlohmann::json::parse(sep_lines.substr(sep_lines.rfind('\n', sep_lines.size() - 2) + 1));
+    EXPECT_NEAR(last[k]["test_acc"].get<double>(), sep_last["test_acc"].get<double>(), 1e-9) << "member " << k;
+  }
+}
+
+TEST(Ensemble, MembersMustShareArchitecture) {
+  auto a = member("l1", 0.01, 1), b = member("l1", 0.01, 2);
+  b.set("model.hidden=27");
+  b.set("model.grid=3,3,3");
+  const auto dir = sernn::testing::temp_dir("bad");
+  EXPECT_THROW(train_ensemble({a, b}, {dir + "/a", dir + "/b"}, dir + "/e", false, true), InputError);
+}
+
+TEST(Ensemble, RefusesWhatItDoesNotImplementInsteadOfIgnoringIt) {
+  // Batched ensembles have no activity cost, pruning, Dale's law or per-neuron tau: a member
+  // asking for one must be refused, not trained without it.
+  const auto dir = sernn::testing::temp_dir("refuse");
+  for (const char* key :
+       {"activity.gamma=0.1", "prune.final_sparsity=0.5", "model.dale=true", "model.learn_tau=true"}) {
+    auto a = member("l1", 0.01, 1), b = member("l1", 0.01, 2);
+    a.set(key);
+    b.set(key);
+    if (std::string(key).rfind("activity", 0) == 0) a.set("activity.kind=l2"), b.set("activity.kind=l2");
+    EXPECT_THROW(train_ensemble({a, b}, {dir + "/a", dir + "/b"}, dir + "/e", false, true), InputError) << key;
+  }
+}
+
+namespace {
+
+std::vector<std::string> member_dirs(const std::string& dir, const std::string& prefix, int k) {
+  std::vector<std::string> out;
+  for (int i = 0; i < k; ++i) out.push_back(fmt::format("{}/{}{}", dir, prefix, i));
+  return out;
+}
+
+double weight_difference(const std::string& a_dir, const std::string& b_dir, int epoch) {
+  const auto f = fmt::format("/weights/epoch_{:03d}.csv", epoch);
+  return (read_matrix_csv(a_dir + f) - read_matrix_csv(b_dir + f)).abs().max().item<double>();
+}
+
+std::string status_of(const std::string& dir) {
+  return nlohmann::json::parse(read_file(dir + "/status.json"))["status"].get<std::string>();
+}
+
+Config spiking_member(const std::string& group, double gamma, int seed) {
+  auto c = member(group, gamma, seed);
+  c.set("model.kind=spiking");
+  c.set("model.hidden=27");
+  c.set("model.grid=3,3,3");
+  c.set("train.epochs=1");
+  c.set("train.lr=0.01");
+  return c;
+}
+
+}  // namespace
+
+TEST(Ensemble, FourSpikingNetworksEqualFourSeparateRuns) {
+  // K = 4 LIF networks (different penalties, γ and seeds) in one SpikingEnsemble: after an epoch
+  // (8 steps) every member's weights are its separate run's.
+  const auto dir = sernn::testing::temp_dir("spk_ens");
+  const std::vector<Config> configs{spiking_member("none", 0.0, 1), spiking_member("l1", 0.001, 2),
+                                    spiking_member("space", 0.01, 3), spiking_member("sernn", 0.05, 4)};
+  const auto ens = member_dirs(dir, "ens", 4), sep = member_dirs(dir, "sep", 4);
+  for (int k = 0; k < 4; ++k) train_run(configs[k], sep[k], false, true);
+  const auto last = train_ensemble(configs, ens, dir + "/ensemble", false, true);
+  ASSERT_EQ(last.size(), 4u);
+  for (int k = 0; k < 4; ++k) {
+    EXPECT_EQ(weight_difference(ens[k], sep[k], 0), 0.0) << "member " << k << ": same initialisation";
+    EXPECT_LT(weight_difference(ens[k], sep[k], 1), 1e-5) << "member " << k;
+    EXPECT_GT(weight_difference(ens[k], sep[k == 0 ? 1 : 0], 1), 1e-3) << "members differ from each other";
+    EXPECT_EQ(status_of(ens[k]), "finished");
+    EXPECT_TRUE(last[k].contains("beta_mean")) << "each member's parameter_stats: " << last[k].dump();
+  }
+}
+
+TEST(Ensemble, ADivergingMemberIsFrozenAndTheOthersMatchTheirSeparateRuns) {
+  // Member 1's loss turns NaN at global batch 3 (train.inject_nan_batch): it is marked
+  // `diverged` and keeps its weights; members 0 and 2 finish exactly as their separate runs.
+  const auto dir = sernn::testing::temp_dir("ens_nan");
+  std::vector<Config> configs{member("l1", 0.001, 1), member("sernn", 0.05, 2), member("space", 0.01, 3)};
+  configs[1].set("train.inject_nan_batch=3");
+  const auto ens = member_dirs(dir, "ens", 3), sep = member_dirs(dir, "sep", 3);
+  for (int k : {0, 2}) train_run(configs[k], sep[k], false, true);
+  train_ensemble(configs, ens, dir + "/ensemble", false, true);
+  const auto st = nlohmann::json::parse(read_file(ens[1] + "/status.json"));
+  EXPECT_EQ(st["status"], "diverged");
+  EXPECT_EQ(st["epoch"], 0);
+  EXPECT_NE(st.value("message", "").find("diverged at epoch 1 batch 3: loss is nan"), std::string::npos) << st.dump();
+  EXPECT_TRUE(read_jsonl(ens[1] + "/metrics.jsonl").empty()) << "no epoch of member 1 completed";
+  EXPECT_FALSE(file_exists(ens[1] + "/weights/epoch_001.csv"));
+  for (int k : {0, 2}) {
+    EXPECT_EQ(status_of(ens[k]), "finished") << k;
+    EXPECT_EQ(read_jsonl(ens[k] + "/metrics.jsonl").size(), 2u) << k;
+    EXPECT_LT(weight_difference(ens[k], sep[k], 2), 1e-5) << "member " << k << " is untouched by member 1's NaN";
+  }
+}
+
+TEST(Ensemble, StoppedEnsembleResumesFromItsCheckpointToTheUninterruptedOne) {
+  // A stop request in epoch 2 (as SIGTERM: train.stop_after_batch) leaves every member
+  // `interrupted` and the ensemble's checkpoint; resuming gives the uninterrupted ensemble's
+  // weights bit for bit and the same metrics.
+  const auto dir = sernn::testing::temp_dir("ens_stop");
+  std::vector<Config> configs{member("l1", 0.001, 1), member("sernn", 0.05, 2)};
+  const auto full = member_dirs(dir, "full", 2), cut = member_dirs(dir, "cut", 2);
+  train_ensemble(configs, full, dir + "/full_ensemble", false, true);
+  for (auto& c : configs) c.set("train.stop_after_batch=11");  // epoch 2, batch 3
+  EXPECT_THROW(train_ensemble(configs, cut, dir + "/cut_ensemble", false, true), Interrupted);
+  clear_stop();
+  for (const auto& d : cut) EXPECT_EQ(status_of(d), "interrupted");
+  EXPECT_TRUE(file_exists(dir + "/cut_ensemble/checkpoint.pt"));
+  train_ensemble(configs, cut, dir + "/cut_ensemble", true, true);
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_EQ(read_file(full[k] + "/weights/epoch_002.csv"), read_file(cut[k] + "/weights/epoch_002.csv")) << k;
+    auto a = read_jsonl(full[k] + "/metrics.jsonl"), b = read_jsonl(cut[k] + "/metrics.jsonl");
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t e = 0; e < a.size(); ++e)
+      for (const char* key : {"task_loss", "reg_loss", "train_acc", "test_acc"})
+        EXPECT_EQ(a[e][key], b[e][key]) << k << " epoch " << e + 1 << " " << key;
+    EXPECT_EQ(status_of(cut[k]), "finished");
+  }
+}
+
+TEST(Ensemble, AutoSizeFillsHalfTheMemoryMeasuredNow) {
+  Config c;
+  const double available = available_memory_bytes("cpu");
+  EXPECT_GT(available, 0.0);
+  EXPECT_LE(available, physical_memory_bytes());
+  const int64_t k = auto_ensemble_size(c, 100000);
+  EXPECT_GE(k, 1);
+  EXPECT_LE(k, 1024);
+  // K members fit in half of what was available (allowing for memory freed meanwhile), and
+  // never more members than runs are pending.
+  EXPECT_LE(static_cast<double>(k) * run_memory_bytes(c), 0.5 * available_memory_bytes("cpu") * 1.05);
+  EXPECT_EQ(auto_ensemble_size(c, 3), std::min<int64_t>(3, k));
+  c.set("model.hidden=8000");
+  c.set("model.grid=20,20,20");
+  EXPECT_LT(auto_ensemble_size(c, 100000), k) << "bigger networks, fewer members";
+}
