@@ -15,9 +15,11 @@ DaleMask make_dale_mask(int64_t n, const DaleOptions& o) {
   m.sign = torch::ones({n});
   if (o.enabled) {
     const int64_t n_exc = std::clamp<int64_t>(std::llround(o.exc_fraction * static_cast<double>(n)), 1, n - 1);
-    // E and I neurons interleave in space: a random permutation picks the inhibitory ones.
+    // E and I neurons interleave in space: a random permutation orders the neurons; its first
+    // n_exc are excitatory and the rest, positions n_exc to n - 1, inhibitory.
     const auto perm = torch::randperm(n, torch::kInt64);
-    m.sign.index_put_({perm.slice(0, n_exc)}, -1.0);
+    const auto inhibitory = perm.slice(/*dim=*/0, /*start=*/n_exc, /*end=*/n);
+    m.sign.index_put_({inhibitory}, -1.0);
   }
   auto connected = torch::ones({n, n});
   if (o.connectivity < 1.0) {
