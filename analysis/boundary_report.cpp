@@ -12,19 +12,25 @@ std::vector<double> values(const torch::Tensor& t) {
   return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
 }
 
+/// The input, filtered input, latent and target of a demo, and the part of any series after
+/// the warm-up (what the charts show).
+struct Series {
+  std::vector<double> x, xf, y, tg;
+  int64_t warmup = 0;
+  std::vector<double> ramp(const std::vector<double>& v) const { return {v.begin() + warmup, v.end()}; }
+};
+
 /// The table, the charts and the caption of one demo.
 struct Parts {
   std::string csv, chart, what;
 };
 
 /// Rank-2 E/I network (Figs. 4-5): both latents against their boundaries.
-Parts ei_parts(const BoundaryDemoOptions& d, const BoundaryDemo& r, int64_t spikes) {
-  auto x = values(r.x), xf = values(r.x_filtered), y = values(r.y), tg = values(r.target);
-  const auto ramp = [&](const std::vector<double>& v) { return std::vector<double>(v.begin() + d.warmup, v.end()); };
+Parts ei_parts(const BoundaryDemoOptions& d, const BoundaryDemo& r, const Series& s, int64_t spikes) {
+  const auto &x = s.x, &xf = s.xf, &y = s.y, &tg = s.tg;
+  const auto ramp = [&](const std::vector<double>& v) { return s.ramp(v); };
   Parts p;
-  std::string& csv = p.csv;
-  std::string& chart = p.chart;
-  std::string& what = p.what;
+  auto& [csv, chart, what] = p;
   const auto yi = values(r.y_i), ti = values(r.target_i);
   const auto se = values(r.spikes.slice(1, 0, d.neurons).sum(1)), si = values(r.spikes.slice(1, d.neurons).sum(1));
   csv = "t,x,x_filtered,y_e,y_i,target_e,target_i,spikes_e,spikes_i\n";
@@ -46,13 +52,11 @@ Parts ei_parts(const BoundaryDemoOptions& d, const BoundaryDemo& r, int64_t spik
 }
 
 /// Rank-1 inhibitory population (Fig. 2): y against the boundary of its threshold lines.
-Parts inhibitory_parts(const BoundaryDemoOptions& d, const BoundaryDemo& r, int64_t spikes) {
-  auto x = values(r.x), xf = values(r.x_filtered), y = values(r.y), tg = values(r.target);
-  const auto ramp = [&](const std::vector<double>& v) { return std::vector<double>(v.begin() + d.warmup, v.end()); };
+Parts inhibitory_parts(const BoundaryDemoOptions& d, const BoundaryDemo& r, const Series& s, int64_t spikes) {
+  const auto &x = s.x, &xf = s.xf, &y = s.y, &tg = s.tg;
+  const auto ramp = [&](const std::vector<double>& v) { return s.ramp(v); };
   Parts p;
-  std::string& csv = p.csv;
-  std::string& chart = p.chart;
-  std::string& what = p.what;
+  auto& [csv, chart, what] = p;
   const auto b = values(r.boundary), n = values(r.spikes.sum(1));
   const auto spiking = std::get<1>(r.spikes.max(1));  // index of a spiking neuron (or 0)
   csv = "t,x,x_filtered,y,boundary,target,spikes,neuron\n";
@@ -78,7 +82,8 @@ BoundaryFiles boundary_report(const BoundaryDemoOptions& d, const BoundaryDemo& 
   const bool ei = d.network == "ei";
   BoundaryFiles f;
   f.spikes = r.spikes.sum().item<int64_t>();
-  const auto p = ei ? ei_parts(d, r, f.spikes) : inhibitory_parts(d, r, f.spikes);
+  const Series s{values(r.x), values(r.x_filtered), values(r.y), values(r.target), d.warmup};
+  const auto p = ei ? ei_parts(d, r, s, f.spikes) : inhibitory_parts(d, r, s, f.spikes);
   f.csv = p.csv;
   f.html =
       "<!doctype html><meta charset=\"utf-8\"><title>sernn boundary</title><body style=\"font-family:sans-serif\">";

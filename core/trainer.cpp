@@ -105,9 +105,9 @@ bool Trainer::next_batch(std::vector<std::unique_ptr<BatchStream>>& streams, Bat
   }
   // The stacked inputs reuse one buffer: a fresh [K, T, B, C] tensor per batch (72 MB for K = 8
   // SHD members) would be mapped and page-faulted anew every step.
-  if (!out.inputs.defined() || out.inputs.sizes() != at::IntArrayRef(stacked_shape(xs)) ||
-      out.inputs.storage().use_count() > 1)
-    out.inputs = torch::empty(stacked_shape(xs), xs[0].options());
+  const auto shape = stacked_shape(xs);
+  if (!out.inputs.defined() || out.inputs.sizes() != at::IntArrayRef(shape) || out.inputs.storage().use_count() > 1)
+    out.inputs = torch::empty(shape, xs[0].options());
   torch::stack_out(out.inputs, xs);
   out.labels = torch::stack(ys);
   return true;
@@ -549,22 +549,18 @@ void Trainer::add_sums(const NetworkOutput& out, const Batch& batch, const std::
     if (it == pos.sums.end()) pos.sums.emplace(key, w);
     else it->second = it->second + w;
   };
-  if (members_ == 1) {
-    for (const auto& [name, value] : losses[0].terms) add(name, value);
-  } else {
-    // Each term's value per member (0 for a member whose loss does not have it).
-    std::map<std::string, std::vector<torch::Tensor>> per_term;
-    for (int64_t k = 0; k < members_; ++k)
-      for (const auto& [name, value] : losses[k].terms) {
-        auto& v = per_term[name];
-        v.resize(members_);
-        v[k] = value.detach().reshape({});
-      }
-    for (auto& [name, values] : per_term) {
-      for (auto& v : values)
-        if (!v.defined()) v = torch::zeros({}, out.logits.options());
-      add(name, torch::stack(values));
+  // Each term's value per member (0 for a member whose loss does not have it).
+  std::map<std::string, std::vector<torch::Tensor>> per_term;
+  for (int64_t k = 0; k < members_; ++k)
+    for (const auto& [name, value] : losses[k].terms) {
+      auto& v = per_term[name];
+      v.resize(members_);
+      v[k] = value.detach().reshape({});
     }
+  for (auto& [name, values] : per_term) {
+    for (auto& v : values)
+      if (!v.defined()) v = torch::zeros({}, out.logits.options());
+    add(name, torch::stack(values));
   }
   for (const auto& [k, v] : out.stats) add(k, v);
 }

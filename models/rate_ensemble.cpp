@@ -20,8 +20,8 @@ RateEnsembleImpl::RateEnsembleImpl(const std::vector<RateRNN>& members) : option
 }
 
 torch::Tensor RateEnsembleImpl::forward(const torch::Tensor& x) {
-  TORCH_CHECK(x.dim() == 4 && x.size(0) == size() && x.size(3) == options.inputs(), "RateEnsemble expects inputs [",
-              size(), ", T, B, ", options.inputs(), "], got ", x.sizes());
+  TORCH_CHECK(x.dim() == 4 && x.size(0) == members() && x.size(3) == options.inputs(), "RateEnsemble expects inputs [",
+              members(), ", T, B, ", options.inputs(), "], got ", x.sizes());
   const int64_t K = x.size(0), T = x.size(1), B = x.size(2), N = options.hidden();
   const double a = options.alpha();
   // Input projection of all steps at once per network: [K, T*B, C] x [K, C, N] + b.

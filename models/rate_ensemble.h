@@ -24,13 +24,12 @@ class RateEnsembleImpl : public Network {
   NetworkOutput run(const torch::Tensor& inputs, bool training) override;
   /// [K, N, N].
   torch::Tensor recurrent_weight() override { return recurrent_w; }
-  int64_t members() const override { return recurrent_w.size(0); }
+  int64_t members() const override { return recurrent_w.size(0); }  ///< K
   /// Member k as a standalone RateRNN (copies of its current parameters).
   std::shared_ptr<Network> member(int64_t k) override { return member_rnn(k).ptr(); }
   RateRNN member_rnn(int64_t k) const;
   /// Every parameter stacks the members along its first dimension.
   std::vector<int64_t> parameter_owners() override { return std::vector<int64_t>(parameters().size(), -1); }
-  int64_t size() const { return recurrent_w.size(0); }
 
   RateRNNOptions options;
   torch::Tensor input_w, recurrent_w, recurrent_b, readout_w, readout_b;
