@@ -23,15 +23,17 @@ stamp() { echo "[gpu-check $(date +%H:%M:%S)] $*" | tee -a "$out/summary.txt"; }
 
 stamp "root $root, build $build, out $out"
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || stamp "nvidia-smi failed (no GPU?)"
-gen=(); command -v ninja > /dev/null && gen=(-G Ninja)
+gen=(); keep=(); command -v ninja > /dev/null && gen=(-G Ninja) && keep=(-- -k 0)
+# -k 0: one failed attempt shows every compile error, not only the first.
 # shellcheck disable=SC2086  # SERNN_GPU_CMAKE_ARGS is a list of -D options without spaces
 if ! cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release ${SERNN_GPU_CMAKE_ARGS:-} \
       > "$out/build.log" 2>&1 ||
-   ! cmake --build "$build" -j "$(nproc)" --target sernn sernn_gpu_tests >> "$out/build.log" 2>&1; then
-  stamp "BUILD FAILED (tail of build.log follows)"
-  tail -40 "$out/build.log"
+   ! cmake --build "$build" -j "$(nproc)" --target sernn sernn_gpu_tests "${keep[@]}" >> "$out/build.log" 2>&1; then
+  stamp "BUILD FAILED (errors from build.log follow)"
+  grep -E -A3 "error|Error" "$out/build.log" | head -80
   exit 1
 fi
+stamp "built"
 grep -E "sernn: (Torch|CUDA)" "$out/build.log" | tee -a "$out/summary.txt"
 if ! grep -q "sernn: CUDA kernels" "$out/build.log"; then
   stamp "the Torch found has no CUDA: nothing to check here (the gpu tests would only skip)"
