@@ -224,7 +224,9 @@ LoadedRun load_run(const std::string& run_dir, int64_t epoch) {
   if (!file_exists(model_path)) throw InputError(fmt::format("{}: no model for epoch {}", model_path, epoch));
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(model_path);
+    // Onto the CPU whatever device trained it: analysis and export run there (a CUDA-trained
+    // model would otherwise keep its weights on the GPU and export a module the CPU cannot run).
+    archive.load_from(model_path, torch::Device(torch::kCPU));
   } catch (const c10::Error& e) {
     const std::string what = e.what_without_backtrace();
     throw InputError(fmt::format("{}: not a model file ({})", model_path, what.substr(0, what.find('\n'))));

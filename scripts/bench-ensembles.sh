@@ -2,23 +2,26 @@
 # Networks per hour of a sweep trained one network at a time and as ensembles, measured in the
 # same call on the same machine (issue 16): `sernn sweep --ensemble 1` against `--ensemble K`
 # for the rate one-choice config and for spiking networks on synthetic SHD.
-# Usage: scripts/bench-ensembles.sh [OUT_JSON]   (env: RUNS=8 K=8 EPOCHS=2 THREADS=0 DEVICE=cpu)
+# Usage: scripts/bench-ensembles.sh [OUT_JSON]
+#   env: RUNS=8 (networks trained as ensembles of K), RUNS_ONE=RUNS (networks trained one at a time:
+#        fewer keeps a large RUNS affordable; rates are per network), K=8 (a number or auto),
+#        EPOCHS=2, THREADS=0, DEVICE=cpu, MODELS="rate spiking"
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 sernn="${SERNN:-$root/build/sernn}"
 out_json="${1:-}"
-runs="${RUNS:-8}" k="${K:-8}" epochs="${EPOCHS:-2}" threads="${THREADS:-0}" device="${DEVICE:-cpu}"
+runs="${RUNS:-8}" runs_one="${RUNS_ONE:-${RUNS:-8}}" k="${K:-8}" epochs="${EPOCHS:-2}" threads="${THREADS:-0}" device="${DEVICE:-cpu}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 "$sernn" data synth-shd --out "$work/shd" --train 512 --test 128 --seed 3 > /dev/null
 
-# seconds for one sweep of RUNS networks with --ensemble E; extra args follow.
+# seconds for one sweep of N networks with --ensemble E; extra args follow.
 time_sweep() {
-  local name="$1" e="$2" config="$3"
-  shift 3
+  local name="$1" e="$2" n="$3" config="$4"
+  shift 4
   local t0 t1
   t0=$(date +%s.%N)
-  "$sernn" sweep --config "$config" --out "$work/$name-$e" --groups sernn --gammas "0:0.1:$runs" --seeds 1 \
+  "$sernn" sweep --config "$config" --out "$work/$name-$e" --groups sernn --gammas "0:0.1:$n" --seeds 1 \
     --ensemble "$e" --threads "$threads" --set "train.epochs=$epochs" --set "train.device=$device" "$@" --quiet \
     > "$work/$name-$e.log"
   t1=$(date +%s.%N)
@@ -26,7 +29,7 @@ time_sweep() {
 }
 
 rows=()
-for model in rate spiking; do
+for model in ${MODELS:-rate spiking}; do
   if [ "$model" = rate ]; then
     config="$root/configs/rate_onechoice.toml"
     extra=()
@@ -34,14 +37,14 @@ for model in rate spiking; do
     config="$root/configs/shd_sernn.toml"
     extra=(--set "task.data_dir=$work/shd" --set task.bins=50 --set train.batch_size=64)
   fi
-  one=$(time_sweep "$model" 1 "$config" "${extra[@]}")
-  ens=$(time_sweep "$model" "$k" "$config" "${extra[@]}")
-  per_hour_one=$(awk "BEGIN { print 3600 * $runs / $one }")
+  one=$(time_sweep "$model" 1 "$runs_one" "$config" "${extra[@]}")
+  ens=$(time_sweep "$model" "$k" "$runs" "$config" "${extra[@]}")
+  per_hour_one=$(awk "BEGIN { print 3600 * $runs_one / $one }")
   per_hour_ens=$(awk "BEGIN { print 3600 * $runs / $ens }")
-  speedup=$(awk "BEGIN { print $one / $ens }")
-  printf '%-8s %3d networks, %d epochs: one at a time %7.1f s (%7.0f networks/h), ensembles of %d %7.1f s (%7.0f networks/h): %.2fx\n' \
-    "$model" "$runs" "$epochs" "$one" "$per_hour_one" "$k" "$ens" "$per_hour_ens" "$speedup"
-  rows+=("{\"model\": \"$model\", \"networks\": $runs, \"epochs\": $epochs, \"ensemble\": $k, \"seconds_one_at_a_time\": $one, \"seconds_ensembles\": $ens, \"networks_per_hour_one_at_a_time\": $per_hour_one, \"networks_per_hour_ensembles\": $per_hour_ens, \"speedup\": $speedup}")
+  speedup=$(awk "BEGIN { print $per_hour_ens / $per_hour_one }")
+  printf '%-8s %d epochs: one at a time %d networks %7.1f s (%7.0f networks/h), %d as ensembles of %s %7.1f s (%7.0f networks/h): %.2fx per network\n' \
+    "$model" "$epochs" "$runs_one" "$one" "$per_hour_one" "$runs" "$k" "$ens" "$per_hour_ens" "$speedup"
+  rows+=("{\"model\": \"$model\", \"networks\": $runs, \"networks_one_at_a_time\": $runs_one, \"epochs\": $epochs, \"ensemble\": \"$k\", \"seconds_one_at_a_time\": $one, \"seconds_ensembles\": $ens, \"networks_per_hour_one_at_a_time\": $per_hour_one, \"networks_per_hour_ensembles\": $per_hour_ens, \"speedup\": $speedup}")
 done
 if [ -n "$out_json" ]; then
   {

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # One command for any machine with a GPU: builds sernn against the Torch it finds (a CUDA torch
 # enables the fused kernels), runs the `gpu` tests and the GPU benchmarks, and writes everything
-# under OUT_DIR: build.log, nvidia-smi.txt, gpu_tests.log/.xml, train_gpu.json (sernn fast and
+# under OUT_DIR at most 7 files (the device tool returns 8, one is left for a console log):
+# summary.txt (with nvidia-smi), build.log, gpu_tests.log, train_gpu.json (sernn fast and
 # reference), regularizer_gpu.json, snntorch_gpu.json (when SNNTORCH_DIR or .peers/snntorch holds
-# snnTorch), summary.txt. Exits non-zero when the build or a gpu test fails.
+# snnTorch) and, with ENSEMBLES=1, ensembles_gpu.json. Exits non-zero when the build or a gpu test
+# fails.
 #
 # usage: scripts/gpu-check.sh [OUT_DIR]      (default: $OUT, else build-gpu/check)
 # env:   BUILD_DIR (default build-gpu), QUICK=1 (fewer benchmark cases), SNNTORCH_DIR,
-#        PYTHON (an interpreter with torch, default python3)
+#        PYTHON (an interpreter with torch, default python3), ENSEMBLES=1 (also the ensemble
+#        benchmarks of issue 16: scripts/bench-ensembles.sh on cuda, bounded by ENSEMBLES_TIMEOUT s)
 # On a bare CUDA machine, carry .gpu-kit (../shared/gpu/make-kit.sh) along: it is sourced here;
 # carry .peers (a snnTorch checkout: .peers/snntorch) for the side-by-side. Exit 3: no CUDA torch.
 set -uo pipefail
@@ -22,7 +25,7 @@ py="${PYTHON:-python3}"
 stamp() { echo "[gpu-check $(date +%H:%M:%S)] $*" | tee -a "$out/summary.txt"; }
 
 stamp "root $root, build $build, out $out"
-nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || stamp "nvidia-smi failed (no GPU?)"
+nvidia-smi >> "$out/summary.txt" 2>&1 || stamp "nvidia-smi failed (no GPU?)"
 gen=(); keep=(); command -v ninja > /dev/null && gen=(-G Ninja) && keep=(-- -k 0)
 # -k 0: one failed attempt shows every compile error, not only the first.
 # shellcheck disable=SC2086  # SERNN_GPU_CMAKE_ARGS is a list of -D options without spaces
@@ -42,7 +45,7 @@ fi
 sernn="$build/sernn"
 
 stamp "gpu tests"
-ctest --test-dir "$build" -L gpu --output-on-failure --output-junit "$out/gpu_tests.xml" > "$out/gpu_tests.log" 2>&1
+ctest --test-dir "$build" -L gpu --output-on-failure > "$out/gpu_tests.log" 2>&1
 tests_rc=$?
 tail -5 "$out/gpu_tests.log" | tee -a "$out/summary.txt"
 
@@ -61,6 +64,13 @@ if [ -d "$snn/snntorch" ]; then
     --json "$out/snntorch_gpu.json" 2>&1 | tee -a "$out/summary.txt"
 else
   stamp "no snnTorch at $snn: skipped the side-by-side"
+fi
+if [ "${ENSEMBLES:-0}" = 1 ]; then
+  # K = 16 spiking SHD members against one at a time, then the rate one-choice sweep at scale.
+  stamp "ensembles on the GPU (issue 16)"
+  SERNN="$sernn" DEVICE=cuda RUNS="${ENSEMBLE_RUNS:-16}" RUNS_ONE="${ENSEMBLE_RUNS_ONE:-2}" K="${ENSEMBLE_K:-16}" \
+    EPOCHS="${ENSEMBLE_EPOCHS:-2}" timeout "${ENSEMBLES_TIMEOUT:-300}" \
+    bash "$root/scripts/bench-ensembles.sh" "$out/ensembles_gpu.json" 2>&1 | tee -a "$out/summary.txt"
 fi
 stamp "done: gpu tests rc=$tests_rc"
 exit $tests_rc
