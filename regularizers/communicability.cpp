@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "core/graphed.h"
+
 namespace sernn {
 namespace {
 
@@ -185,31 +187,107 @@ Normalised normalise(const Tensor& w, Strength strength) {
   return n;
 }
 
+/// dL/dW from dL/dM, M = D |W| D (D = diag(d), d = S^-1/2 where S > 0).
+Tensor normalise_backward(const Tensor& dm, const Tensor& w, const Normalised& n, Strength strength) {
+  const auto dm_a = dm * n.abs_w;
+  auto dd = torch::matmul(dm_a, n.d.unsqueeze(-1)).squeeze(-1) + torch::matmul(mT(dm_a), n.d.unsqueeze(-1)).squeeze(-1);
+  auto ds = torch::where(n.positive, dd * (-0.5) * n.s_safe.pow(-1.5), torch::zeros_like(dd));
+  auto da = dm * n.d.unsqueeze(-1) * n.d.unsqueeze(-2);
+  da = da + (strength == Strength::In ? ds.unsqueeze(-1) : ds.unsqueeze(-2));
+  return da * w.sign();
+}
+
+// Device squaring (the CUDA default) runs as two graphed functions (core/graphed.h) with what the
+// backward needs packed into few tensors, so that a call costs a handful of launches:
+//   forward  {W} -> {C, mats [8 + kMaxSquarings, ..., N, N], vecs [2, ..., N] (S safe, d),
+//                    positive, scale_t, active}
+//   backward {dL/dC, W, mats, vecs, positive, scale_t, active} -> {dL/dW}
+// mats holds |W|, X, X^2, X^3, X^4, Z1, Z2, Z3 and the squarings' inputs.
+constexpr int64_t kPackedMats = 8;
+
+std::vector<Tensor> packed_forward(const Tensor& w, Strength strength) {
+  const auto n = normalise(w, strength);
+  ExpmTrace tr;
+  auto c = expm_forward(n.m, &tr, Squaring::Device);
+  std::vector<Tensor> mats{n.abs_w, tr.x, tr.x2, tr.x3, tr.x4, tr.z1, tr.z2, tr.z3};
+  mats.insert(mats.end(), tr.squares.begin(), tr.squares.end());
+  return {c, torch::stack(mats), torch::stack({n.s_safe, n.d}), n.positive, tr.scale_t, tr.active};
+}
+
+Tensor packed_backward(const std::vector<Tensor>& in, Strength strength) {
+  const auto &grad = in[0], &w = in[1], &mats = in[2], &vecs = in[3];
+  Normalised n;
+  n.abs_w = mats[0], n.s_safe = vecs[0], n.d = vecs[1], n.positive = in[4];
+  ExpmTrace tr;
+  tr.x = mats[1], tr.x2 = mats[2], tr.x3 = mats[3], tr.x4 = mats[4];
+  tr.z1 = mats[5], tr.z2 = mats[6], tr.z3 = mats[7];
+  for (int64_t i = kPackedMats; i < mats.size(0); ++i) tr.squares.push_back(mats[i]);
+  tr.scale_t = in[5], tr.active = in[6];
+  return normalise_backward(expm_backward(grad, tr), w, n, strength);
+}
+
+// Process-lifetime graphs (never destroyed: a CUDA graph freed after the runtime's teardown at
+// exit would fail).
+GraphedFunction& graphed_forward(Strength s) {
+  static auto* in =
+      new GraphedFunction([](const std::vector<Tensor>& x) { return packed_forward(x[0], Strength::In); });
+  static auto* out =
+      new GraphedFunction([](const std::vector<Tensor>& x) { return packed_forward(x[0], Strength::Out); });
+  return s == Strength::In ? *in : *out;
+}
+
+GraphedFunction& graphed_backward(Strength s) {
+  static auto* in = new GraphedFunction(
+      [](const std::vector<Tensor>& x) { return std::vector<Tensor>{packed_backward(x, Strength::In)}; });
+  static auto* out = new GraphedFunction(
+      [](const std::vector<Tensor>& x) { return std::vector<Tensor>{packed_backward(x, Strength::Out)}; });
+  return s == Strength::In ? *in : *out;
+}
+
+GraphedFunction& graphed_detached(Strength s) {
+  auto fn = [](Strength st) {
+    return [st](const std::vector<Tensor>& x) {
+      return std::vector<Tensor>{expm_forward(normalise(x[0], st).m, nullptr, Squaring::Device)};
+    };
+  };
+  static auto* in = new GraphedFunction(fn(Strength::In));
+  static auto* out = new GraphedFunction(fn(Strength::Out));
+  return s == Strength::In ? *in : *out;
+}
+
 class CommunicabilityFunction : public torch::autograd::Function<CommunicabilityFunction> {
  public:
   static Tensor forward(AutogradContext* ctx, const Tensor& w, int64_t strength, int64_t squaring) {
-    auto n = normalise(w, static_cast<Strength>(strength));
+    const auto st = static_cast<Strength>(strength);
+    ctx->saved_data["strength"] = strength;
+    if (device_squaring(w, static_cast<Squaring>(squaring))) {
+      auto out = graphed_forward(st)({w});
+      ctx->save_for_backward({w, out[1], out[2], out[3], out[4], out[5]});
+      ctx->saved_data["packed"] = true;
+      return out[0];
+    }
+    auto n = normalise(w, st);
     ExpmTrace trace;
     auto c = expm_forward(n.m, &trace, static_cast<Squaring>(squaring));
     tensor_list saved{w, n.abs_w, n.s_safe, n.positive, n.d};
     for (auto& t : pack(trace)) saved.push_back(t);
     ctx->save_for_backward(saved);
     ctx->saved_data["scale"] = trace.scale;
-    ctx->saved_data["strength"] = strength;
+    ctx->saved_data["packed"] = false;
     return c;
   }
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto &w = saved[0], &a = saved[1], &s_safe = saved[2], &positive = saved[3], &d = saved[4];
     const auto strength = static_cast<Strength>(ctx->saved_data["strength"].toInt());
+    if (ctx->saved_data["packed"].toBool()) {
+      std::vector<Tensor> in{grads[0].contiguous()};
+      in.insert(in.end(), saved.begin(), saved.end());
+      return {graphed_backward(strength)(in)[0], Tensor(), Tensor()};
+    }
+    Normalised n;
+    n.abs_w = saved[1], n.s_safe = saved[2], n.positive = saved[3], n.d = saved[4];
     const auto dm = expm_backward(grads[0], unpack(saved, 5, ctx->saved_data["scale"].toDouble()));
-    // M_ij = d_i A_ij d_j
-    const auto dm_a = dm * a;
-    auto dd = torch::matmul(dm_a, d.unsqueeze(-1)).squeeze(-1) + torch::matmul(mT(dm_a), d.unsqueeze(-1)).squeeze(-1);
-    auto ds = torch::where(positive, dd * (-0.5) * s_safe.pow(-1.5), torch::zeros_like(dd));
-    auto da = dm * d.unsqueeze(-1) * d.unsqueeze(-2);
-    da = da + (strength == Strength::In ? ds.unsqueeze(-1) : ds.unsqueeze(-2));
-    return {da * w.sign(), Tensor(), Tensor()};
+    return {normalise_backward(dm, saved[0], n, strength), Tensor(), Tensor()};
   }
 };
 
@@ -228,6 +306,7 @@ Tensor communicability(const Tensor& weight, Strength strength, Squaring squarin
 
 Tensor communicability_detached(const Tensor& weight, Strength strength, Squaring squaring) {
   torch::NoGradGuard no_grad;
+  if (device_squaring(weight, squaring)) return graphed_detached(strength)({weight.detach()})[0];
   return expm_forward(normalise(weight.detach(), strength).m, nullptr, squaring);
 }
 
