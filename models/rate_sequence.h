@@ -22,7 +22,17 @@ namespace sernn {
 /// alpha: 0-dim (shared, a constant) or [N] (per neuron, differentiable); noise: [T, B, N] or
 /// undefined; tanh: f = tanh, else ReLU. Returns h [T, B, N], differentiable in drive, weight, a
 /// per-neuron alpha and the noise (whose scale may depend on alpha). CPU, float32 or float64.
+///
+/// K networks at once (RateEnsemble): drive [K, T, B, N], weight [K, N, N], noise [K, T, B, N],
+/// alpha 0-dim (shared by all) -> h [K, T, B, N]; member k computes exactly what its own call
+/// would. With at least as many members as threads, each thread runs whole members.
 torch::Tensor rate_network(const torch::Tensor& drive, const torch::Tensor& weight, const torch::Tensor& alpha,
                            const torch::Tensor& noise, bool tanh);
+
+/// K networks without noise, only the last state: drive [K, T, B, N], weight [K, N, N], alpha
+/// 0-dim -> h_{T-1} [K, B, N] (what a readout of the final state reads; the backward then knows
+/// that every earlier state's gradient is zero and reads none).
+torch::Tensor rate_network_last(const torch::Tensor& drive, const torch::Tensor& weight, const torch::Tensor& alpha,
+                                bool tanh);
 
 }  // namespace sernn

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/graphed.h"
+#include "core/parallel.h"
 
 namespace sernn {
 namespace {
@@ -16,6 +17,23 @@ double inv_factorial(int k) {
   double f = 1.0;
   for (int i = 2; i <= k; ++i) f *= i;
   return 1.0 / f;
+}
+
+/// a @ b (torch::matmul). A batch of K matrices on the CPU (an ensemble's K members) is split over sernn's threads,
+/// one matrix product per member, since LibTorch's own batched product runs on one thread here
+/// (core/parallel.h keeps its intra-op threads at 1 for small networks).
+Tensor mat_product(const Tensor& a, const Tensor& b) {
+  if (!a.is_cpu() || a.dim() != 3 || b.dim() != 3 || a.size(0) < 2 || parallel_threads() < 2 ||
+      torch::GradMode::is_enabled())
+    return torch::matmul(a, b);
+  auto out = torch::empty({a.size(0), a.size(1), b.size(2)}, a.options());
+  parallel_for(0, a.size(0), 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      auto o = out[k];
+      torch::mm_out(o, a[k], b[k]);
+    }
+  });
+  return out;
 }
 
 /// Intermediates of one expm evaluation, kept for the adjoint.
@@ -82,14 +100,14 @@ Tensor expm_forward(const Tensor& m, ExpmTrace* trace, Squaring squaring) {
     x = squarings > 0 ? m * scale : m;
   }
   auto eye = eye_like(m);
-  auto x2 = torch::matmul(x, x);
-  auto x3 = torch::matmul(x2, x);
-  auto x4 = torch::matmul(x2, x2);
+  auto x2 = mat_product(x, x);
+  auto x3 = mat_product(x2, x);
+  auto x4 = mat_product(x2, x2);
   // P = B0 + X4 (B1 + X4 (B2 + X4 (B3 + c16 X4)))
   auto z3 = block(3, eye, x, x2, x3) + x4 * inv_factorial(16);
-  auto z2 = block(2, eye, x, x2, x3) + torch::matmul(x4, z3);
-  auto z1 = block(1, eye, x, x2, x3) + torch::matmul(x4, z2);
-  auto p = block(0, eye, x, x2, x3) + torch::matmul(x4, z1);
+  auto z2 = block(2, eye, x, x2, x3) + mat_product(x4, z3);
+  auto z1 = block(1, eye, x, x2, x3) + mat_product(x4, z2);
+  auto p = block(0, eye, x, x2, x3) + mat_product(x4, z1);
   if (trace) {
     trace->x = x, trace->x2 = x2, trace->x3 = x3, trace->x4 = x4;
     trace->z1 = z1, trace->z2 = z2, trace->z3 = z3;
@@ -98,7 +116,7 @@ Tensor expm_forward(const Tensor& m, ExpmTrace* trace, Squaring squaring) {
   }
   for (int64_t i = 0; i < squarings; ++i) {
     if (trace) trace->squares.push_back(p);
-    p = active.defined() ? torch::where(active[i], torch::matmul(p, p), p) : torch::matmul(p, p);
+    p = active.defined() ? torch::where(active[i], mat_product(p, p), p) : mat_product(p, p);
   }
   return p;
 }
@@ -110,20 +128,20 @@ Tensor expm_backward(const Tensor& grad, const ExpmTrace& tr) {
   Tensor g = grad;
   for (int64_t i = static_cast<int64_t>(tr.squares.size()) - 1; i >= 0; --i) {
     const auto pt = mT(tr.squares[i]);  // P_{i+1} = P_i P_i (where active)
-    auto gi = torch::matmul(g, pt) + torch::matmul(pt, g);
+    auto gi = mat_product(g, pt) + mat_product(pt, g);
     g = tr.active.defined() ? torch::where(tr.active[i], gi, g) : gi;
   }
   // Horner steps in X4, reversed. dB_i collects the gradient of each block.
   const auto x4t = mT(tr.x4);
   Tensor db0 = g;
-  Tensor dx4 = torch::matmul(g, mT(tr.z1));
-  Tensor dz1 = torch::matmul(x4t, g);
+  Tensor dx4 = mat_product(g, mT(tr.z1));
+  Tensor dz1 = mat_product(x4t, g);
   Tensor db1 = dz1;
-  dx4 = dx4 + torch::matmul(dz1, mT(tr.z2));
-  Tensor dz2 = torch::matmul(x4t, dz1);
+  dx4 = dx4 + mat_product(dz1, mT(tr.z2));
+  Tensor dz2 = mat_product(x4t, dz1);
   Tensor db2 = dz2;
-  dx4 = dx4 + torch::matmul(dz2, mT(tr.z3));
-  Tensor dz3 = torch::matmul(x4t, dz2);
+  dx4 = dx4 + mat_product(dz2, mT(tr.z3));
+  Tensor dz3 = mat_product(x4t, dz2);
   Tensor db3 = dz3;
   dx4 = dx4 + dz3 * inv_factorial(16);
   // Blocks are linear in X, X^2, X^3.
@@ -131,10 +149,10 @@ Tensor expm_backward(const Tensor& grad, const ExpmTrace& tr) {
   Tensor dx2 = db0 * inv_factorial(2) + db1 * inv_factorial(6) + db2 * inv_factorial(10) + db3 * inv_factorial(14);
   Tensor dx3 = db0 * inv_factorial(3) + db1 * inv_factorial(7) + db2 * inv_factorial(11) + db3 * inv_factorial(15);
   const auto x2t = mT(tr.x2), xt = mT(tr.x);
-  dx2 = dx2 + torch::matmul(dx4, x2t) + torch::matmul(x2t, dx4);  // X4 = X2 X2
-  dx2 = dx2 + torch::matmul(dx3, xt);                             // X3 = X2 X
-  dx = dx + torch::matmul(x2t, dx3);
-  dx = dx + torch::matmul(dx2, xt) + torch::matmul(xt, dx2);  // X2 = X X
+  dx2 = dx2 + mat_product(dx4, x2t) + mat_product(x2t, dx4);  // X4 = X2 X2
+  dx2 = dx2 + mat_product(dx3, xt);                           // X3 = X2 X
+  dx = dx + mat_product(x2t, dx3);
+  dx = dx + mat_product(dx2, xt) + mat_product(xt, dx2);  // X2 = X X
   if (tr.scale_t.defined()) return dx * tr.scale_t;
   return tr.scale != 1.0 ? dx * tr.scale : dx;
 }
@@ -190,7 +208,7 @@ Normalised normalise(const Tensor& w, Strength strength) {
 /// dL/dW from dL/dM, M = D |W| D (D = diag(d), d = S^-1/2 where S > 0).
 Tensor normalise_backward(const Tensor& dm, const Tensor& w, const Normalised& n, Strength strength) {
   const auto dm_a = dm * n.abs_w;
-  auto dd = torch::matmul(dm_a, n.d.unsqueeze(-1)).squeeze(-1) + torch::matmul(mT(dm_a), n.d.unsqueeze(-1)).squeeze(-1);
+  auto dd = mat_product(dm_a, n.d.unsqueeze(-1)).squeeze(-1) + mat_product(mT(dm_a), n.d.unsqueeze(-1)).squeeze(-1);
   auto ds = torch::where(n.positive, dd * (-0.5) * n.s_safe.pow(-1.5), torch::zeros_like(dd));
   auto da = dm * n.d.unsqueeze(-1) * n.d.unsqueeze(-2);
   da = da + (strength == Strength::In ? ds.unsqueeze(-1) : ds.unsqueeze(-2));

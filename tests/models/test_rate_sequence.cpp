@@ -93,6 +93,58 @@ TEST(RateSequence, ThreadCountDoesNotChangeTheResult) {
   }
 }
 
+TEST(RateSequence, MembersEqualSeparateCalls) {
+  // K networks in one call (RateEnsemble's CPU path) against K separate calls, value and the
+  // drive, weight and noise gradients, float64; with 2 threads, 3 members run one per thread and
+  // 1 member splits its rows: both partitions.
+  torch::manual_seed(6);
+  const int64_t T = 20, B = 10, N = 9;
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+  const int64_t before = parallel_threads();
+  set_parallel_threads(2);
+  for (int64_t K : {3, 1})
+    for (double a : {1.0, 0.4}) {
+      auto drive = torch::randn({K, T, B, N}, opts) * 0.5, w = torch::randn({K, N, N}, opts) * 0.4;
+      auto noise = torch::randn({K, T, B, N}, opts) * 0.1, g = torch::randn({K, T, B, N}, opts);
+      auto d = drive.clone().requires_grad_(), ww = w.clone().requires_grad_(), nz = noise.clone().requires_grad_();
+      const auto alpha = torch::tensor(a, opts);
+      auto h = rate_network(d, ww, alpha, nz, a != 1.0);
+      ASSERT_EQ(h.sizes(), drive.sizes());
+      (h * g).sum().backward();
+      for (int64_t k = 0; k < K; ++k) {
+        auto dk = drive[k].clone().requires_grad_(), wk = w[k].clone().requires_grad_();
+        auto nk = noise[k].clone().requires_grad_();
+        auto hk = rate_network(dk, wk, alpha, nk, a != 1.0);
+        (hk * g[k]).sum().backward();
+        const std::string what =
+            "K=" + std::to_string(K) + " alpha " + std::to_string(a) + " member " + std::to_string(k);
+        EXPECT_LT(max_diff(h[k].detach(), hk.detach()), 1e-12) << what;
+        EXPECT_LT(max_diff(d.grad()[k], dk.grad()), 1e-11) << what;
+        EXPECT_LT(max_diff(ww.grad()[k], wk.grad()), 1e-10) << what;
+        EXPECT_LT(max_diff(nz.grad()[k], nk.grad()), 1e-11) << what;
+      }
+    }
+  set_parallel_threads(before);
+  // Only the last state (RateEnsemble's readout): the same value, and the gradients of a loss on
+  // h_{T-1} alone.
+  auto drive = torch::randn({3, T, B, N}, opts), w = torch::randn({3, N, N}, opts) * 0.4;
+  auto g = torch::randn({3, B, N}, opts);
+  auto d1 = drive.clone().requires_grad_(), w1 = w.clone().requires_grad_();
+  auto d2 = drive.clone().requires_grad_(), w2 = w.clone().requires_grad_();
+  const auto alpha = torch::tensor(0.7, opts);
+  auto last = rate_network_last(d1, w1, alpha, true);
+  auto full = rate_network(d2, w2, alpha, {}, true);
+  EXPECT_LT(max_diff(last.detach(), full.select(1, T - 1).detach()), 1e-15);
+  (last * g).sum().backward();
+  (full.select(1, T - 1) * g).sum().backward();
+  EXPECT_LT(max_diff(d1.grad(), d2.grad()), 1e-13);
+  EXPECT_LT(max_diff(w1.grad(), w2.grad()), 1e-12);
+  EXPECT_GT(d1.grad().abs().sum().item<double>(), 1.0);
+  EXPECT_THROW(rate_network(torch::zeros({2, 3, 4, 5}), torch::zeros({2, 5, 5}), torch::ones({5}), {}, false),
+               c10::Error)
+      << "per-neuron alpha is for single networks";
+}
+
 TEST(RateSequence, RateRnnFastPathEqualsReferencePath) {
   // RateRNN's default (fused) path against its per-step reference, float64, with per-neuron
   // learnable tau and Dale's law: the same forward and every parameter gradient.
