@@ -45,6 +45,45 @@ Correlation weight_distance_correlation(const torch::Tensor& w_, const torch::Te
   return c;
 }
 
+torch::Tensor stored_layout(const torch::Tensor& w, Strength strength) {
+  return strength == Strength::Out ? w.t().contiguous() : w;
+}
+
+double abs_weight_distance_r(const torch::Tensor& w, const torch::Tensor& distance) {
+  // [r1(epoch),p1(epoch)] = corr(jx(:),dx(:)) with jx = |W| (rate_figures.m): every entry.
+  const auto x = w.detach().to(torch::kCPU, torch::kFloat64).abs().flatten();
+  const auto y = distance.to(torch::kCPU, torch::kFloat64).flatten();
+  const auto xc = x - x.mean(), yc = y - y.mean();
+  const double den = std::sqrt(xc.pow(2).sum().item<double>() * yc.pow(2).sum().item<double>());
+  return den > 0 ? (xc * yc).sum().item<double>() / den : std::nan("");
+}
+
+nlohmann::json reference_measures(const torch::Tensor& w_, const torch::Tensor& coords, const AnalysisOptions& o) {
+  torch::NoGradGuard no_grad;
+  const auto w = w_.detach().to(torch::kCPU, torch::kFloat64);
+  nlohmann::json j;
+  // The seed-000 measures (Q, H(W), H(C)) are the reference's, on the matrix as its training code
+  // stored it (docs/analysis.md): rows presynaptic for rate networks (Keras kernels), rows
+  // postsynaptic for spiking networks (snnTorch weights). That is also what decides whose row
+  // sums normalise C there, so the strength names the layout: out -> W^T, in -> W.
+  const auto stored = stored_layout(w, o.strength);
+  const auto mod = modularity_dir(stored.abs(), o.gamma_modularity);  // [~,qd_aabs] = modularity_dir(aabs)
+  j["modularity"] = {{"q", mod.q}, {"communities", mod.communities}, {"gamma", o.gamma_modularity}};
+  j["layout"] = o.strength == Strength::Out ? "rows_presynaptic" : "rows_postsynaptic";
+  // ncabs = expm(s^-1/2 * aabs * s^-1/2), s = diag(sum(aabs, 2)): row sums of the stored matrix,
+  // and its diagonal kept.
+  const auto c = communicability_detached(stored, Strength::In);
+  j["entropy"] = {
+      {"weights", weight_entropy(stored)}, {"communicability", weight_entropy(c)}, {"spectral", spectral_entropy(w)}};
+  j["spectrum"] = {{"lambda_max", finite_or_null(lambda_max(w))}};
+  j["total_weight"] = total_weight(w);
+  j["weight_distance"] = {{"r_reference", coords.defined()
+                                              ? finite_or_null(abs_weight_distance_r(
+                                                    w, distance_matrix(coords.to(torch::kCPU, torch::kFloat64))))
+                                              : nlohmann::json()}};
+  return j;
+}
+
 nlohmann::json analyze_matrix(const torch::Tensor& w_, const torch::Tensor& coords, const AnalysisOptions& o) {
   torch::NoGradGuard no_grad;
   const auto w = w_.detach().to(torch::kCPU, torch::kFloat64);
@@ -54,22 +93,15 @@ nlohmann::json analyze_matrix(const torch::Tensor& w_, const torch::Tensor& coor
   nlohmann::json j;
   j["n"] = n;
 
-  // BCT reads A_ij as the edge i -> j; our W_ij is j -> i, so pass the transpose.
+  // BCT reads A_ij as the edge i -> j; our W_ij is j -> i, so the graph measures get the transpose.
   const auto bct = a.t().contiguous();
-  const auto mod = modularity_dir(bct, o.gamma_modularity);
-  j["modularity"] = {{"q", mod.q}, {"communities", mod.communities}, {"gamma", o.gamma_modularity}};
-
-  const auto c = communicability_detached(w, o.strength) * (1.0 - torch::eye(n, torch::kFloat64));
+  j.update(reference_measures(w, coords, o));
   const auto ev = eigenvalues(w);
   std::vector<std::array<double, 2>> eig_list;
   for (int64_t i = 0; i < n; ++i) eig_list.push_back({ev[i][0].item<double>(), ev[i][1].item<double>()});
-  j["entropy"] = {
-      {"weights", weight_entropy(w)}, {"communicability", weight_entropy(c)}, {"spectral", spectral_entropy(w)}};
-  j["spectrum"] = {{"lambda_max", finite_or_null(lambda_max(w))},
-                   {"max_real", ev[0][0].item<double>()},
-                   {"spectral_radius", ev.pow(2).sum(1).sqrt().max().item<double>()},
-                   {"eigenvalues", eig_list}};
-  j["total_weight"] = total_weight(w);
+  j["spectrum"]["max_real"] = ev[0][0].item<double>();
+  j["spectrum"]["spectral_radius"] = ev.pow(2).sum(1).sqrt().max().item<double>();
+  j["spectrum"]["eigenvalues"] = eig_list;
   j["symmetry"] = symmetry(w);
 
   WiringPenaltyOptions po;
@@ -92,9 +124,11 @@ nlohmann::json analyze_matrix(const torch::Tensor& w_, const torch::Tensor& coor
   j["penalties"] = pen;
   if (distance.defined()) {
     const auto corr = weight_distance_correlation(w, distance);
-    j["weight_distance"] = {{"r", finite_or_null(corr.r)}, {"p", finite_or_null(corr.p)}, {"n", corr.n}};
+    j["weight_distance"]["r"] = finite_or_null(corr.r);
+    j["weight_distance"]["p"] = finite_or_null(corr.p);
+    j["weight_distance"]["n"] = corr.n;
   } else {
-    j["weight_distance"] = {{"r", nullptr}, {"p", nullptr}, {"n", 0}};
+    j["weight_distance"] = {{"r", nullptr}, {"p", nullptr}, {"n", 0}, {"r_reference", nullptr}};
   }
 
   j["graph"] = {{"scc_count", scc_count(bct)},

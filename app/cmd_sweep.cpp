@@ -61,7 +61,10 @@ int cmd_sweep(int argc, char** argv) {
   opts.add_options()("config", "base config (.toml or .json)", cxxopts::value<std::string>())(
       "out", "sweep directory", cxxopts::value<std::string>())(
       "groups", "regulariser groups", cxxopts::value<std::string>()->default_value("l1,space,comm,sernn"))(
-      "gammas", "START:STOP:COUNT (linspace) or a,b,c", cxxopts::value<std::string>()->default_value("0.001:0.3:11"))(
+      "gammas",
+      "START:STOP:COUNT (linspace) or a,b,c; per group: GROUP=VALUES,GROUP=VALUES (e.g. "
+      "l1=0:1:1001,sernn=0:1:1001,random=0:1:101)",
+      cxxopts::value<std::string>()->default_value("0.001:0.3:11"))(
       "param",
       "sweep this numeric config key instead of regularizer.gamma (e.g. activity.gamma, "
       "prune.final_sparsity); --groups then defaults to the config's regularizer.kind",

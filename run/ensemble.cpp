@@ -41,6 +41,8 @@ void check_compatible(const std::vector<Config>& configs) {
     j["train"].erase("seed");
     j["train"].erase("inject_nan_batch");
     j["train"].erase("stop_after_batch");
+    // Each member has its own task: the random-label control may sit beside the others.
+    if (j.contains("task")) j["task"].erase("shuffle_labels");
     return j;
   };
   const auto ref = strip(configs[0]);
@@ -49,8 +51,9 @@ void check_compatible(const std::vector<Config>& configs) {
     if (configs[k].get_float("prune.final_sparsity") > 0.0)
       throw InputError("key 'prune.final_sparsity': pruning is not available in ensembles (use --ensemble 1)");
     if (strip(configs[k]) != ref)
-      throw InputError(
-          fmt::format("ensemble member {} differs from member 0 in more than regularizer.* and train.seed", k));
+      throw InputError(fmt::format(
+          "ensemble member {} differs from member 0 in more than regularizer.*, train.seed and task.shuffle_labels",
+          k));
   }
 }
 

@@ -64,6 +64,32 @@ nlohmann::json final_analysis(const RunDir& run, int64_t epoch) {
   return j;
 }
 
+/// The seed-000 measures of every weight snapshot of a finished run, by epoch ("0", "1", ...),
+/// cached in the run directory (epoch_measures.json).
+nlohmann::json epoch_measures(const RunDir& run) {
+  const auto cache = run.file("epoch_measures.json");
+  nlohmann::json j = nlohmann::json::object();
+  if (file_exists(cache)) {
+    try {
+      j = nlohmann::json::parse(read_file(cache));
+    } catch (const nlohmann::json::exception&) {
+      j = nlohmann::json::object();
+    }
+  }
+  AnalysisOptions o;
+  o.strength = config_strength(read_run_config(run.path()));
+  torch::Tensor coords;
+  if (file_exists(run.file("coords.csv"))) coords = run.read_coords();
+  bool changed = false;
+  for (int64_t e = 0; file_exists(run.weights_path(e)); ++e)
+    if (!j.contains(std::to_string(e))) {
+      j[std::to_string(e)] = reference_measures(run.read_weights(e), coords, o);
+      changed = true;
+    }
+  if (changed) atomic_write_text(cache, j.dump() + "\n");
+  return j;
+}
+
 std::string csv_number(const nlohmann::json& v) {
   return v.is_number() ? fmt::format("{:.10g}", v.get<double>()) : std::string();
 }
@@ -73,6 +99,34 @@ std::string format_gamma(double g) { return fmt::format("{:.6g}", g); }
 }  // namespace
 
 std::vector<double> parse_gammas(const std::string& text) { return parse_values(text, "--gammas", false); }
+
+std::vector<std::pair<std::string, std::vector<double>>> parse_group_gammas(const std::string& text,
+                                                                            const std::string& option) {
+  std::vector<std::pair<std::string, std::string>> parts;  // group, its values' text
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');) {
+    const auto eq = item.find('=');
+    if (eq != std::string::npos) parts.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+    else if (parts.empty()) throw InputError(fmt::format("{}: '{}' must start with GROUP=", option, text));
+    else parts.back().second += "," + item;
+  }
+  std::vector<std::pair<std::string, std::vector<double>>> out;
+  for (const auto& [group, values] : parts) {
+    if (group.empty() || values.empty())
+      throw InputError(fmt::format("{}: expected GROUP=VALUES in '{}', got '{}={}'", option, text, group, values));
+    for (const auto& seen : out)
+      if (seen.first == group) throw InputError(fmt::format("{}: group '{}' given twice in '{}'", option, group, text));
+    out.emplace_back(group, parse_values(values, option + " (" + group + ")", false));
+  }
+  return out;
+}
+
+SweepGroup find_sweep_group(const std::string& name, const std::string& option) {
+  // The controls of seed 000's protocol (rate_generate_statistics.m: L1, seRNN, space-only,
+  // comm-only, the random-label control and a harder task).
+  if (name == "random") return {"random", "sernn", {{"task.shuffle_labels", "true"}}};
+  return {name, find_penalty(name, option).name, {}};
+}
 
 std::vector<double> parse_values(const std::string& text, const std::string& option, bool allow_negative) {
   std::vector<double> out;
@@ -103,10 +157,26 @@ SweepPlan make_plan(const Config& base, const SweepRequest& r) {
   plan.param = r.param;
   const bool gamma_sweep = plan.param == "regularizer.gamma";
   const std::string groups_text = !gamma_sweep && !r.groups_given ? base.get_string("regularizer.kind") : r.groups;
-  std::stringstream gs(groups_text);
-  for (std::string g; std::getline(gs, g, ',');) plan.groups.push_back(find_penalty(g, "--groups").name);
+  const std::string gammas_text = r.values.empty() ? r.gammas : r.values;
+  const bool per_group = gamma_sweep && gammas_text.find('=') != std::string::npos;
+  if (per_group) {
+    // --gammas GROUP=VALUES,...: the groups are those named there (--groups, if given, must agree).
+    for (auto& [g, v] : parse_group_gammas(gammas_text, "--gammas")) {
+      plan.groups.push_back(find_sweep_group(g, "--gammas").name);
+      plan.group_values[g] = std::move(v);
+    }
+    if (r.groups_given) {
+      std::stringstream gs(groups_text);
+      for (std::string g; std::getline(gs, g, ',');)
+        if (!plan.group_values.count(g))
+          throw InputError(fmt::format("--groups: '{}' has no γs in --gammas '{}'", g, gammas_text));
+    }
+  } else {
+    std::stringstream gs(groups_text);
+    for (std::string g; std::getline(gs, g, ',');) plan.groups.push_back(find_sweep_group(g, "--groups").name);
+  }
   if (gamma_sweep) {
-    plan.values = parse_gammas(r.values.empty() ? r.gammas : r.values);
+    if (!per_group) plan.values = parse_gammas(gammas_text);
   } else {
     const ConfigKey* key = find_config_key(plan.param);
     if (!key) throw InputError(fmt::format("--param: unknown config key '{}'", plan.param));
@@ -132,6 +202,7 @@ nlohmann::json sweep_plan_json(const SweepPlan& plan, const std::vector<SweepRun
                       {"values", plan.values},         {"seeds", plan.seeds},
                       {"first_seed", plan.first_seed}, {"runs", nlohmann::json::array()}};
   if (plan.param == "regularizer.gamma") j["gammas"] = plan.values;
+  if (!plan.group_values.empty()) j["group_gammas"] = plan.group_values;
   for (const auto& r : all)
     j["runs"].push_back({{"group", r.group}, {"gamma", r.gamma}, {"value", r.value}, {"seed", r.seed}, {"dir", r.dir}});
   return j;
@@ -156,7 +227,7 @@ std::vector<SweepRun> expand(const SweepPlan& plan) {
   // γ sweeps keep their historical directory names (runs/GROUP/gamma_G/seed_S).
   const std::string label = gamma_sweep ? "gamma" : plan.param;
   for (const auto& g : plan.groups)
-    for (double v : plan.values)
+    for (double v : plan.group_values.count(g) ? plan.group_values.at(g) : plan.values)
       for (int64_t s = 0; s < plan.seeds; ++s) {
         const int64_t seed = plan.first_seed + s;
         runs.push_back({g, gamma_sweep ? v : plan.base_gamma, seed,
@@ -201,6 +272,38 @@ void write_results(const std::string& out_dir, const std::vector<SweepRun>& runs
     csv += extra ? fmt::format(",{},{:.10g}\n", r.param, r.value) : "\n";
   }
   atomic_write_text(out_dir + "/results.csv", csv);
+  write_epoch_results(out_dir, runs);
+}
+
+void write_epoch_results(const std::string& out_dir, const std::vector<SweepRun>& runs) {
+  std::string csv =
+      "group,gamma,seed,epoch,train_acc,val_acc,test_acc,task_loss,q,entropy_weights,entropy_communicability,"
+      "entropy_spectral,lambda_max,total_weight,r_weight_distance,run_dir\n";
+  auto get = [](const nlohmann::json& j, const char* k1, const char* k2 = nullptr) -> nlohmann::json {
+    if (!j.is_object() || !j.contains(k1)) return nullptr;
+    if (!k2) return j[k1];
+    return j[k1].is_object() && j[k1].contains(k2) ? j[k1][k2] : nlohmann::json();
+  };
+  for (const auto& r : runs) {
+    const RunDir run(out_dir + "/" + r.dir);
+    if (!run.state().done()) continue;
+    std::map<int64_t, nlohmann::json> by_epoch;
+    for (const auto& m : run.metrics())
+      if (m.contains("epoch")) by_epoch[m["epoch"].get<int64_t>()] = m;
+    std::map<int64_t, nlohmann::json> measures;  // numeric order (the JSON keys sort as text)
+    for (const auto& item : epoch_measures(run).items()) measures[std::stoll(item.key())] = item.value();
+    for (const auto& [e, a] : measures) {
+      const auto m = by_epoch.count(e) ? by_epoch[e] : nlohmann::json();
+      csv +=
+          fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.group, format_gamma(r.gamma), r.seed, e,
+                      csv_number(get(m, "train_acc")), csv_number(get(m, "val_acc")), csv_number(get(m, "test_acc")),
+                      csv_number(get(m, "task_loss")), csv_number(get(a, "modularity", "q")),
+                      csv_number(get(a, "entropy", "weights")), csv_number(get(a, "entropy", "communicability")),
+                      csv_number(get(a, "entropy", "spectral")), csv_number(get(a, "spectrum", "lambda_max")),
+                      csv_number(get(a, "total_weight")), csv_number(get(a, "weight_distance", "r_reference")), r.dir);
+    }
+  }
+  atomic_write_text(out_dir + "/results_epochs.csv", csv);
 }
 
 std::vector<std::map<std::string, std::string>> read_results(const std::string& sweep_dir) {
@@ -303,7 +406,9 @@ int64_t run_sweep(const Config& base, const std::vector<SweepRun>& runs, const s
 
 Config run_config(const Config& base, const SweepRun& r, int64_t threads) {
   Config c = base;
-  c.set_json("regularizer.kind", r.group, "sweep");
+  const auto group = find_sweep_group(r.group, "sweep group");
+  c.set_json("regularizer.kind", group.kind, "sweep");
+  for (const auto& [key, value] : group.sets) c.set(key + "=" + value, "sweep group " + r.group);
   c.set_json("regularizer.gamma", r.gamma, "sweep");
   if (r.param != "regularizer.gamma") c.set_json(r.param, r.value, "sweep --param " + r.param);
   c.set_json("train.seed", r.seed, "sweep");
@@ -366,6 +471,15 @@ std::vector<std::string> sweep_command(const std::string& self, const SweepPlan&
   std::string values, groups;
   for (double v : plan.values) values += (values.empty() ? "" : ",") + fmt::format("{:.17g}", v);
   for (const auto& g : plan.groups) groups += (groups.empty() ? "" : ",") + g;
+  if (!plan.group_values.empty()) {  // --values GROUP=v,v,...,GROUP=v,...
+    values.clear();
+    for (const auto& g : plan.groups) {
+      values += (values.empty() ? "" : ",") + g + "=";
+      std::string list;
+      for (double v : plan.group_values.at(g)) list += (list.empty() ? "" : ",") + fmt::format("{:.17g}", v);
+      values += list;
+    }
+  }
   std::vector<std::string> cmd{
       self,     "sweep",   "--config", config_path, "--out", out_dir,   "--groups",
       groups,   "--param", plan.param, "--values",  values,  "--seeds", std::to_string(plan.seeds),

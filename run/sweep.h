@@ -19,7 +19,10 @@ struct SweepPlan {
   std::vector<std::string> groups{"l1", "space", "comm", "sernn"};
   std::string param = "regularizer.gamma";
   std::vector<double> values;  ///< the values of `param` (γs by default)
-  double base_gamma = 0.0;     ///< regularizer.gamma of every run when param is another key
+  /// Per-group γs (`--gammas l1=0:1:1001,sernn=0:1:1001,space=0:1:101`); a group absent here
+  /// uses `values`.
+  std::map<std::string, std::vector<double>> group_values;
+  double base_gamma = 0.0;  ///< regularizer.gamma of every run when param is another key
   int64_t seeds = 1;
   int64_t first_seed = 1;
 };
@@ -49,6 +52,19 @@ struct SweepRun {
 
 /// "a:b:n" (n values from a to b inclusive, like numpy.linspace) or "a,b,c"; non-negative.
 std::vector<double> parse_gammas(const std::string& text);
+/// "GROUP=VALUES,GROUP=VALUES,..." (each VALUES as parse_gammas: an item without '=' continues the
+/// list of the group before it) -> the groups in order with their γs; InputError naming `option`.
+std::vector<std::pair<std::string, std::vector<double>>> parse_group_gammas(const std::string& text,
+                                                                            const std::string& option);
+
+/// A sweep group: a regulariser family, or a control of seed 000 that is one with other keys
+/// set (`random`: seRNN trained on shuffled labels, task.shuffle_labels = true).
+struct SweepGroup {
+  std::string name, kind;                                 ///< group name, its regularizer.kind
+  std::vector<std::pair<std::string, std::string>> sets;  ///< further keys of its runs
+};
+/// The group named `name` (a penalty family or a control); InputError naming `option` otherwise.
+SweepGroup find_sweep_group(const std::string& name, const std::string& option);
 /// The same syntax for any numeric key; `option` names the flag in errors. Negative values are
 /// allowed here (the config schema checks each key's range).
 std::vector<double> parse_values(const std::string& text, const std::string& option, bool allow_negative);
@@ -57,6 +73,11 @@ Config run_config(const Config& base, const SweepRun& run, int64_t threads);
 /// SWEEP_DIR/sweep.json: the plan and its runs, for people and tools.
 nlohmann::json sweep_plan_json(const SweepPlan& plan, const std::vector<SweepRun>& all, const std::string& config_path,
                                const std::vector<std::string>& sets);
+/// SWEEP_DIR/results_epochs.csv: one row per (finished run, weight snapshot) with that epoch's
+/// accuracies and the seed-000 measures (analysis/analyze.h reference_measures; cached per run
+/// in epoch_measures.json). Epoch 0 is before training (no accuracies). Called by every results
+/// rebuild.
+void write_epoch_results(const std::string& out_dir, const std::vector<SweepRun>& runs);
 /// "I/M" (0 <= I < M) as {I, M}; InputError naming --shard otherwise.
 std::pair<int64_t, int64_t> parse_shard(const std::string& text);
 /// All runs of the plan in a fixed order (group, then γ, then seed).

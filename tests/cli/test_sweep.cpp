@@ -65,6 +65,51 @@ TEST(Sweep, GammaListsAndLinspace) {
   EXPECT_THROW(parse_gammas("0:1:2.5"), InputError);
 }
 
+TEST(Sweep, PerGroupGammasAndTheRandomLabelControl) {
+  // Seed 000's protocol: each group its own γ list, the random-label control as a group.
+  const auto g = parse_group_gammas("l1=0:1:3,sernn=0.1,0.2,random=0:1:2", "--gammas");
+  ASSERT_EQ(g.size(), 3u);
+  EXPECT_EQ(g[0].first, "l1");
+  EXPECT_EQ(g[0].second, (std::vector<double>{0.0, 0.5, 1.0}));
+  EXPECT_EQ(g[1].second, (std::vector<double>{0.1, 0.2}));
+  EXPECT_EQ(g[2].first, "random");
+  EXPECT_THROW(parse_group_gammas("0.1,l1=0.2", "--gammas"), InputError);
+  EXPECT_THROW(parse_group_gammas("l1=0.1,l1=0.2", "--gammas"), InputError);
+  EXPECT_THROW(parse_group_gammas("l1=", "--gammas"), InputError);
+
+  const auto base = Config::from_file(std::string(SERNN_SOURCE_DIR) + "/configs/rate_onechoice.toml");
+  SweepRequest r;
+  r.gammas = "l1=0:1:3,random=0.25";
+  r.gammas_given = true;
+  const auto plan = make_plan(base, r);
+  EXPECT_EQ(plan.groups, (std::vector<std::string>{"l1", "random"}));
+  const auto runs = expand(plan);
+  ASSERT_EQ(runs.size(), 4u);
+  EXPECT_EQ(runs[2].dir, "runs/l1/gamma_1/seed_1");
+  EXPECT_EQ(runs[3].dir, "runs/random/gamma_0.25/seed_1");
+  const auto c = run_config(base, runs[3], 1);
+  EXPECT_EQ(c.get_string("regularizer.kind"), "sernn");
+  EXPECT_TRUE(c.get_bool("task.shuffle_labels"));
+  EXPECT_DOUBLE_EQ(c.get_float("regularizer.gamma"), 0.25);
+  EXPECT_FALSE(run_config(base, runs[0], 1).get_bool("task.shuffle_labels"));
+
+  // The command a Slurm array task runs plans the same runs.
+  const auto cmd = sweep_command("sernn", plan, "cfg.toml", "out", {});
+  const auto at = std::find(cmd.begin(), cmd.end(), "--values");
+  ASSERT_NE(at, cmd.end());
+  SweepRequest again;
+  again.values = *(at + 1);
+  const auto replanned = make_plan(base, again);
+  EXPECT_EQ(replanned.group_values, plan.group_values);
+
+  r.groups = "l1,comm";
+  r.groups_given = true;
+  EXPECT_THROW(make_plan(base, r), InputError) << "--groups names a group without γs";
+  r.gammas = "l1=0.1,nope=0.2";
+  r.groups_given = false;
+  EXPECT_THROW(make_plan(base, r), InputError);
+}
+
 TEST(Sweep, PlanShardsPartitionTheRuns) {
   SweepPlan p;
   p.groups = {"l1", "comm"};
@@ -108,6 +153,13 @@ TEST(Sweep, KilledMidwayResumesToTheSameResults) {
   EXPECT_NE(partial, full) << "the signal must have cut the sweep short";
   ASSERT_EQ(wait_exit(spawn(sweep_args(dir + "/cut", cfg), dir + "/resume.log")), 0) << read_file(dir + "/resume.log");
   EXPECT_EQ(results_rows(dir + "/cut"), full);
+  // Every epoch's seed-000 measures: 4 runs x (epoch 0 + 3 epochs), the same after the resume.
+  const auto epochs = read_file(dir + "/full/results_epochs.csv");
+  EXPECT_EQ(std::count(epochs.begin(), epochs.end(), '\n'), 1 + 4 * 4) << epochs;
+  EXPECT_EQ(epochs.rfind("group,gamma,seed,epoch,train_acc", 0), 0u) << epochs;
+  EXPECT_NE(epochs.find("l1,0.001,1,0,,,,,"), std::string::npos) << "epoch 0 has no accuracies\n" << epochs;
+  EXPECT_NE(epochs.find("sernn,0.05,1,3,"), std::string::npos) << epochs;
+  EXPECT_EQ(read_file(dir + "/cut/results_epochs.csv"), epochs);
 }
 
 TEST(Sweep, SigtermStopsAnEnsembleSweepWithinOneBatchThenResumes) {
