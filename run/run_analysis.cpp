@@ -1,5 +1,7 @@
 #include "run/run_analysis.h"
 
+#include "analysis/seed000_report.h"
+
 #include <fmt/format.h>
 
 #include "analysis/analyze.h"
@@ -99,8 +101,45 @@ std::string run_report(const std::string& dir) {
   return run_report_html("sernn run " + dir, config, run.metrics(), analysis, dir);
 }
 
+namespace {
+
+/// Fig 5c's networks: accurate L1 and seRNN runs at 10-50 % of their group's largest γ (at most
+/// 20 per group), with the eigenvalues of their final analysis.
+std::vector<EigenCloud> eigen_clouds(const std::string& dir, const std::vector<CsvRow>& runs, double min_accuracy) {
+  std::vector<EigenCloud> out;
+  for (const char* group : {"l1", "sernn"}) {
+    double top = 0;
+    for (const auto& r : runs)
+      if (r.at("group") == group && !r.at("gamma").empty()) top = std::max(top, std::stod(r.at("gamma")));
+    int64_t taken = 0;
+    for (const auto& r : runs) {
+      if (r.at("group") != group || r.at("gamma").empty() || r.at("test_acc").empty() || taken >= 20) continue;
+      const double g = std::stod(r.at("gamma"));
+      if (g < 0.1 * top || g > 0.5 * top || (min_accuracy >= 0 && std::stod(r.at("test_acc")) < min_accuracy)) continue;
+      const auto path = dir + "/" + r.at("run_dir") + "/final_analysis.json";
+      if (!file_exists(path)) continue;
+      const auto a = read_json(path);
+      if (!a.contains("spectrum")) continue;
+      out.push_back({group, g, a["spectrum"]["eigenvalues"].get<std::vector<std::array<double, 2>>>()});
+      ++taken;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string sweep_report(const std::string& dir, double min_accuracy) {
-  return sweep_report_html("sernn sweep " + dir, read_results(dir), min_accuracy);
+  const auto runs = read_results(dir);
+  auto html = sweep_report_html("sernn sweep " + dir, runs, min_accuracy);
+  const auto epochs_path = dir + "/results_epochs.csv";
+  if (file_exists(epochs_path)) {
+    // The seed-000 figures go before the end of the page.
+    const auto section =
+        seed000_figures_html(runs, read_csv_rows(epochs_path), eigen_clouds(dir, runs, min_accuracy), min_accuracy);
+    html.insert(html.rfind("<script>"), section);
+  }
+  return html;
 }
 
 double reference_accuracy_filter(const std::string& dir) {

@@ -307,7 +307,10 @@ void write_epoch_results(const std::string& out_dir, const std::vector<SweepRun>
 }
 
 std::vector<std::map<std::string, std::string>> read_results(const std::string& sweep_dir) {
-  const auto path = sweep_dir + "/results.csv";
+  return read_csv_rows(sweep_dir + "/results.csv");
+}
+
+std::vector<std::map<std::string, std::string>> read_csv_rows(const std::string& path) {
   std::vector<std::map<std::string, std::string>> rows;
   std::istringstream in(read_file(path));
   std::string line, cell;

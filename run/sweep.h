@@ -113,6 +113,9 @@ void write_results(const std::string& out_dir, const std::vector<SweepRun>& runs
 /// SWEEP_DIR/results.csv as rows of column -> cell; InputError naming the file when it is
 /// missing or is not a sweep's results (no gamma column).
 std::vector<std::map<std::string, std::string>> read_results(const std::string& sweep_dir);
+/// The rows of a sweep CSV (results.csv, results_epochs.csv) as header -> value maps;
+/// InputError naming the file when it has no gamma column.
+std::vector<std::map<std::string, std::string>> read_csv_rows(const std::string& path);
 
 /// Path of the running program (/proc/self/exe): sweep children and Slurm tasks run the same binary.
 std::string self_executable();

@@ -2,6 +2,10 @@
 // Chromium.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
+#include "analysis/seed000_report.h"
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -156,6 +160,55 @@ TEST(ReportCli, SweepReportPlotsMetricsAgainstGammaWithTheAccuracyFilter) {
   const size_t svgs = count_svgs(all);
   EXPECT_EQ(svgs, 5u) << "Q, H, lambda_max, spectral entropy, accuracy against gamma";
   EXPECT_NE(all.find(">sernn</text>"), std::string::npos) << "a legend entry per group";
+}
+
+TEST(ReportCli, SweepReportDrawsTheSeed000FiguresFromEveryEpoch) {
+  // Hand-written results and per-epoch rows: the accurate networks (a, c, e) make the figures;
+  // b fails the 0.9 filter. The matched-weight table puts a (Σ|W| 500) and c (450) in one bin.
+  const auto dir = sernn::testing::temp_dir("seed000rep");
+  sernn::testing::write_text(dir + "/results.csv",
+                             "group,gamma,seed,status,epochs,train_acc,val_acc,test_acc,task_loss,q,entropy_weights,"
+                             "entropy_communicability,entropy_spectral,lambda_max,total_weight,run_dir\n"
+                             "l1,0.01,1,finished,1,0.95,0.94,0.93,0.2,0.30,5.1,6.0,6.5,0.1,500,runs/a\n"
+                             "l1,0.1,1,finished,1,0.50,0.50,0.40,1.0,0.35,4.9,6.0,6.4,0.0,300,runs/b\n"
+                             "sernn,0.01,1,finished,1,0.97,0.96,0.95,0.1,0.40,4.5,5.8,6.2,-0.2,450,runs/c\n"
+                             "sernn,0.02,1,finished,1,0.97,0.96,0.95,0.1,0.50,4.4,5.7,6.1,-0.3,100,runs/e\n");
+  std::string epochs =
+      "group,gamma,seed,epoch,train_acc,val_acc,test_acc,task_loss,q,entropy_weights,entropy_communicability,"
+      "entropy_spectral,lambda_max,total_weight,r_weight_distance,run_dir\n";
+  for (const char* row : {"l1,0.01,1,0,,,,,0.1,6,6.5,6.6,0.2,900,0.0,runs/a",
+                          "l1,0.01,1,1,0.95,0.94,0.93,0.2,0.3,5.1,6.0,6.5,0.1,500,-0.1,runs/a",
+                          "l1,0.1,1,0,,,,,0.1,6,6.5,6.6,0.2,900,0.0,runs/b",
+                          "l1,0.1,1,1,0.5,0.5,0.4,1.0,0.35,4.9,6.0,6.4,0.0,300,-0.1,runs/b",
+                          "sernn,0.01,1,0,,,,,0.1,6,6.5,6.6,0.2,900,0.0,runs/c",
+                          "sernn,0.01,1,1,0.97,0.96,0.95,0.1,0.4,4.5,5.8,6.2,-0.2,450,-0.3,runs/c",
+                          "sernn,0.02,1,0,,,,,0.1,6,6.5,6.6,0.2,900,0.0,runs/e",
+                          "sernn,0.02,1,1,0.97,0.96,0.95,0.1,0.5,4.4,5.7,6.1,-0.3,100,-0.5,runs/e"})
+    epochs += std::string(row) + "\n";
+  sernn::testing::write_text(dir + "/results_epochs.csv", epochs);
+  sernn::testing::write_text(dir + "/base_config.json", "{\"model\": {\"kind\": \"rate\"}}");
+  const auto out = dir + "/out.txt", err = dir + "/err.txt";
+  ASSERT_EQ(run_cli("report " + dir + " --filter --out " + dir + "/f.html", out, err), 0) << read_file(err);
+  const auto html = read_file(dir + "/f.html");
+  EXPECT_NE(html.find("Seed 000 figures"), std::string::npos);
+  EXPECT_NE(html.find("3 accurate networks (final test accuracy ≥ 90 %) of 4"), std::string::npos) << html;
+  EXPECT_EQ(count_svgs(html), 5u + 7u) << "the γ plots, then Fig 2a, 2b, 2c, 3, 4a, 5a, 5b";
+  for (const char* title : {"Q (Fig 2a)", "H(W) (Fig 2b)", "Q (Fig 2c, every network)", "corr(|W|, D) (Fig 3)",
+                            "H(C) (Fig 4a)", "λ_max (Fig 5a)", "Spectral entropy (Fig 5b)"})
+    EXPECT_NE(html.find(title), std::string::npos) << title;
+  // Σ|W| bins from 100 to 500: sernn's c (450) shares the last bin with l1's a (500).
+  EXPECT_NE(html.find("<td>420–500</td><td>l1</td><td>1</td><td>0.3</td>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<td>420–500</td><td>sernn</td><td>1</td><td>0.4</td><td>4.5</td><td>5.8</td><td>-0.3</td>"),
+            std::string::npos);
+  EXPECT_EQ(html.find("<td>l1</td><td>2</td>"), std::string::npos) << "b is not accurate";
+}
+
+TEST(Seed000Report, MeanAndTwoStandardErrors) {
+  const auto [m, se2] = mean_2se({1.0, 2.0, 3.0, std::nan("")});
+  EXPECT_DOUBLE_EQ(m, 2.0);
+  EXPECT_DOUBLE_EQ(se2, 2.0 * 1.0 / std::sqrt(3.0));  // sample sd 1
+  EXPECT_TRUE(std::isnan(mean_2se({}).first));
+  EXPECT_EQ(mean_2se({5.0}).second, 0.0);
 }
 
 TEST(ReportCli, SweepOverAnotherKeyPlotsAgainstItsValuesWithPathwayHops) {
