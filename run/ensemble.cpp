@@ -74,6 +74,11 @@ std::shared_ptr<Network> ensemble_model(const Config& c0, const std::vector<std:
 std::vector<nlohmann::json> train_ensemble(const std::vector<Config>& configs, const std::vector<std::string>& dirs,
                                            const std::string& ensemble_dir, bool resume, bool quiet) {
   TORCH_CHECK(!configs.empty() && configs.size() == dirs.size(), "train_ensemble: one directory per config");
+  // One member (e.g. the last group of a sweep whose size K does not divide): an ordinary run,
+  // with its checkpoint in its own directory. (A batched model of one would store [1, N, N]
+  // weights that no single-network reader takes.)
+  if (configs.size() == 1)
+    return {train_run(configs[0], dirs[0], resume || file_exists(RunDir(dirs[0]).file("checkpoint.pt")), quiet)};
   check_compatible(configs);
   const auto& c0 = configs[0];
   const auto K = static_cast<int64_t>(configs.size());

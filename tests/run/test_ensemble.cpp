@@ -68,6 +68,21 @@ TEST(Ensemble, FourNetworksEqualFourSeparateRunsAfterTraining) {
   }
 }
 
+TEST(Ensemble, AnEnsembleOfOneIsAnOrdinaryRun) {
+  // The last group of a sweep whose size K does not divide may hold one run: it must write what
+  // a separate run writes ([N, N] snapshots, a model load_run reads), not a batched model of one.
+  const auto dir = sernn::testing::temp_dir("ens1");
+  const auto cfg = member("sernn", 0.01, 3);
+  const auto last = train_ensemble({cfg}, {dir + "/one"}, dir + "/ensemble", false, true);
+  ASSERT_EQ(last.size(), 1u);
+  train_run(cfg, dir + "/sep", false, true);
+  const auto a = read_matrix_csv(dir + "/one/weights/epoch_002.csv");
+  EXPECT_EQ(a.sizes(), (std::vector<int64_t>{100, 100}));
+  EXPECT_EQ(read_file(dir + "/one/weights/epoch_002.csv"), read_file(dir + "/sep/weights/epoch_002.csv"));
+  EXPECT_EQ(load_run(dir + "/one").network->recurrent_weight().dim(), 2);
+  EXPECT_EQ(nlohmann::json::parse(read_file(dir + "/one/status.json"))["status"], "finished");
+}
+
 TEST(Ensemble, MembersMustShareArchitecture) {
   auto a = member("l1", 0.01, 1), b = member("l1", 0.01, 2);
   b.set("model.hidden=27");
