@@ -290,8 +290,10 @@ void write_epoch_results(const std::string& out_dir, const std::vector<SweepRun>
     std::map<int64_t, nlohmann::json> by_epoch;
     for (const auto& m : run.metrics())
       if (m.contains("epoch")) by_epoch[m["epoch"].get<int64_t>()] = m;
+    // Held in a variable: items() of a temporary would dangle in the loop (before C++23).
+    const auto cached = epoch_measures(run);
     std::map<int64_t, nlohmann::json> measures;  // numeric order (the JSON keys sort as text)
-    for (const auto& item : epoch_measures(run).items()) measures[std::stoll(item.key())] = item.value();
+    for (const auto& item : cached.items()) measures[std::stoll(item.key())] = item.value();
     for (const auto& [e, a] : measures) {
       const auto m = by_epoch.count(e) ? by_epoch[e] : nlohmann::json();
       csv +=

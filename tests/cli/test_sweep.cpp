@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "run/sweep.h"
@@ -159,6 +160,17 @@ TEST(Sweep, KilledMidwayResumesToTheSameResults) {
   EXPECT_EQ(epochs.rfind("group,gamma,seed,epoch,train_acc", 0), 0u) << epochs;
   EXPECT_NE(epochs.find("l1,0.001,1,0,,,,,"), std::string::npos) << "epoch 0 has no accuracies\n" << epochs;
   EXPECT_NE(epochs.find("sernn,0.05,1,3,"), std::string::npos) << epochs;
+  // Every row carries its measures (Q ... r), epoch 0 included.
+  std::istringstream lines(epochs);
+  std::string line;
+  std::getline(lines, line);
+  while (std::getline(lines, line)) {
+    std::vector<std::string> cells;
+    std::stringstream ls(line);
+    for (std::string c; std::getline(ls, c, ',');) cells.push_back(c);
+    ASSERT_EQ(cells.size(), 16u) << line;
+    for (size_t i = 8; i <= 14; ++i) EXPECT_FALSE(cells[i].empty()) << "column " << i << ": " << line;
+  }
   EXPECT_EQ(read_file(dir + "/cut/results_epochs.csv"), epochs);
 }
 
