@@ -6,7 +6,7 @@
 # paper's figures (rate_figures.m) in one HTML page.
 #
 # usage: scripts/reproduce_seed000.sh [--scale small|paper] [--out DIR] [-- extra sernn sweep flags]
-#   small  (default) this 2-core CPU within an hour (about 20 minutes): 101 networks each for
+#   small  (default) this 2-core CPU within an hour (856 s measured): 101 networks each for
 #          L1 at γ = 0.0002 × index (0 … 0.02) and seRNN at γ = 0.01 × index (0 … 1); 21 each
 #          for space (γ = 0.01 × index), comm and random (γ = 0.05 × index); 10 epochs,
 #          ensembles of 8. L1's range is 50 times smaller: its cost Σ|W| is that much larger
