@@ -19,6 +19,39 @@ namespace {
 
 nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
+/// Pearson r of two 1-D float64 tensors; NaN when either is constant.
+double pearson_r(const torch::Tensor& x, const torch::Tensor& y) {
+  const auto xc = x - x.mean(), yc = y - y.mean();
+  const double den = std::sqrt(xc.pow(2).sum().item<double>() * yc.pow(2).sum().item<double>());
+  return den > 0 ? (xc * yc).sum().item<double>() / den : std::nan("");
+}
+
+/// reference_measures with W's eigenvalues (eigenvalues()) and its distance matrix (undefined
+/// without coordinates) given, so that analyze_matrix computes each once.
+nlohmann::json reference_measures_of(const torch::Tensor& w, const torch::Tensor& ev, const torch::Tensor& distance,
+                                     const AnalysisOptions& o) {
+  nlohmann::json j;
+  // The seed-000 measures (Q, H(W), H(C)) are the reference's, on the matrix as its training code
+  // stored it (docs/analysis.md): rows presynaptic for rate networks (Keras kernels), rows
+  // postsynaptic for spiking networks (snnTorch weights). That is also what decides whose row
+  // sums normalise C there, so the strength names the layout: out -> W^T, in -> W.
+  const auto stored = stored_layout(w, o.strength);
+  const auto mod = modularity_dir(stored.abs(), o.gamma_modularity);  // [~,qd_aabs] = modularity_dir(aabs)
+  j["modularity"] = {{"q", mod.q}, {"communities", mod.communities}, {"gamma", o.gamma_modularity}};
+  j["layout"] = o.strength == Strength::Out ? "rows_presynaptic" : "rows_postsynaptic";
+  // ncabs = expm(s^-1/2 * aabs * s^-1/2), s = diag(sum(aabs, 2)): row sums of the stored matrix,
+  // and its diagonal kept.
+  const auto c = communicability_detached(stored, Strength::In);
+  j["entropy"] = {{"weights", weight_entropy(stored)},
+                  {"communicability", weight_entropy(c)},
+                  {"spectral", spectral_entropy_of_eigenvalues(ev)}};
+  j["spectrum"] = {{"lambda_max", finite_or_null(lambda_max_of_eigenvalues(ev))}};
+  j["total_weight"] = total_weight(w);
+  j["weight_distance"] = {
+      {"r_reference", distance.defined() ? finite_or_null(abs_weight_distance_r(w, distance)) : nlohmann::json()}};
+  return j;
+}
+
 }  // namespace
 
 Correlation weight_distance_correlation(const torch::Tensor& w_, const torch::Tensor& distance) {
@@ -30,10 +63,9 @@ Correlation weight_distance_correlation(const torch::Tensor& w_, const torch::Te
   Correlation c;
   c.n = x.size(0);
   if (c.n < 3) return {std::nan(""), std::nan(""), c.n};
-  auto xc = x - x.mean(), yc = y - y.mean();
-  const double den = std::sqrt(xc.pow(2).sum().item<double>() * yc.pow(2).sum().item<double>());
-  if (den <= 0) return {std::nan(""), std::nan(""), c.n};
-  c.r = std::clamp((xc * yc).sum().item<double>() / den, -1.0, 1.0);
+  const double r = pearson_r(x, y);
+  if (std::isnan(r)) return {std::nan(""), std::nan(""), c.n};
+  c.r = std::clamp(r, -1.0, 1.0);
   const double dof = static_cast<double>(c.n - 2);
   if (std::abs(c.r) >= 1.0) {
     c.p = 0.0;
@@ -51,37 +83,16 @@ torch::Tensor stored_layout(const torch::Tensor& w, Strength strength) {
 
 double abs_weight_distance_r(const torch::Tensor& w, const torch::Tensor& distance) {
   // [r1(epoch),p1(epoch)] = corr(jx(:),dx(:)) with jx = |W| (rate_figures.m): every entry.
-  const auto x = w.detach().to(torch::kCPU, torch::kFloat64).abs().flatten();
-  const auto y = distance.to(torch::kCPU, torch::kFloat64).flatten();
-  const auto xc = x - x.mean(), yc = y - y.mean();
-  const double den = std::sqrt(xc.pow(2).sum().item<double>() * yc.pow(2).sum().item<double>());
-  return den > 0 ? (xc * yc).sum().item<double>() / den : std::nan("");
+  return pearson_r(w.detach().to(torch::kCPU, torch::kFloat64).abs().flatten(),
+                   distance.to(torch::kCPU, torch::kFloat64).flatten());
 }
 
 nlohmann::json reference_measures(const torch::Tensor& w_, const torch::Tensor& coords, const AnalysisOptions& o) {
   torch::NoGradGuard no_grad;
   const auto w = w_.detach().to(torch::kCPU, torch::kFloat64);
-  nlohmann::json j;
-  // The seed-000 measures (Q, H(W), H(C)) are the reference's, on the matrix as its training code
-  // stored it (docs/analysis.md): rows presynaptic for rate networks (Keras kernels), rows
-  // postsynaptic for spiking networks (snnTorch weights). That is also what decides whose row
-  // sums normalise C there, so the strength names the layout: out -> W^T, in -> W.
-  const auto stored = stored_layout(w, o.strength);
-  const auto mod = modularity_dir(stored.abs(), o.gamma_modularity);  // [~,qd_aabs] = modularity_dir(aabs)
-  j["modularity"] = {{"q", mod.q}, {"communities", mod.communities}, {"gamma", o.gamma_modularity}};
-  j["layout"] = o.strength == Strength::Out ? "rows_presynaptic" : "rows_postsynaptic";
-  // ncabs = expm(s^-1/2 * aabs * s^-1/2), s = diag(sum(aabs, 2)): row sums of the stored matrix,
-  // and its diagonal kept.
-  const auto c = communicability_detached(stored, Strength::In);
-  j["entropy"] = {
-      {"weights", weight_entropy(stored)}, {"communicability", weight_entropy(c)}, {"spectral", spectral_entropy(w)}};
-  j["spectrum"] = {{"lambda_max", finite_or_null(lambda_max(w))}};
-  j["total_weight"] = total_weight(w);
-  j["weight_distance"] = {{"r_reference", coords.defined()
-                                              ? finite_or_null(abs_weight_distance_r(
-                                                    w, distance_matrix(coords.to(torch::kCPU, torch::kFloat64))))
-                                              : nlohmann::json()}};
-  return j;
+  return reference_measures_of(
+      w, eigenvalues(w), coords.defined() ? distance_matrix(coords.to(torch::kCPU, torch::kFloat64)) : torch::Tensor(),
+      o);
 }
 
 nlohmann::json analyze_matrix(const torch::Tensor& w_, const torch::Tensor& coords, const AnalysisOptions& o) {
@@ -95,8 +106,10 @@ nlohmann::json analyze_matrix(const torch::Tensor& w_, const torch::Tensor& coor
 
   // BCT reads A_ij as the edge i -> j; our W_ij is j -> i, so the graph measures get the transpose.
   const auto bct = a.t().contiguous();
-  j.update(reference_measures(w, coords, o));
   const auto ev = eigenvalues(w);
+  torch::Tensor distance;
+  if (coords.defined()) distance = distance_matrix(coords.to(torch::kCPU, torch::kFloat64));
+  j.update(reference_measures_of(w, ev, distance, o));
   std::vector<std::array<double, 2>> eig_list;
   for (int64_t i = 0; i < n; ++i) eig_list.push_back({ev[i][0].item<double>(), ev[i][1].item<double>()});
   j["spectrum"]["max_real"] = ev[0][0].item<double>();
@@ -107,11 +120,7 @@ nlohmann::json analyze_matrix(const torch::Tensor& w_, const torch::Tensor& coor
   WiringPenaltyOptions po;
   po.comm_grad = CommGrad::Detached;
   po.strength = o.strength;
-  torch::Tensor distance;
-  if (coords.defined()) {
-    distance = distance_matrix(coords.to(torch::kFloat64));
-    po.distance = distance;
-  }
+  po.distance = distance;
   nlohmann::json pen;
   for (const auto& kind : wiring_penalty_names()) {
     if (wiring_penalty_uses_distance(kind) && !distance.defined()) {

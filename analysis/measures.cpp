@@ -31,13 +31,16 @@ torch::Tensor eigenvalues(const torch::Tensor& w_) {
   return torch::stack({re.index_select(0, order), im.index_select(0, order)}, 1);
 }
 
-double lambda_max(const torch::Tensor& w) {
-  const double re = eigenvalues(w)[0][0].item<double>();
+double lambda_max(const torch::Tensor& w) { return lambda_max_of_eigenvalues(eigenvalues(w)); }
+
+double lambda_max_of_eigenvalues(const torch::Tensor& ev) {
+  const double re = ev[0][0].item<double>();
   return re > 0 ? std::log(re) : -std::numeric_limits<double>::infinity();
 }
 
-double spectral_entropy(const torch::Tensor& w) {
-  auto ev = eigenvalues(w);
+double spectral_entropy(const torch::Tensor& w) { return spectral_entropy_of_eigenvalues(eigenvalues(w)); }
+
+double spectral_entropy_of_eigenvalues(const torch::Tensor& ev) {
   auto mag = ev.pow(2).sum(1).sqrt();
   const double total = mag.sum().item<double>();
   if (total <= 0) return 0.0;

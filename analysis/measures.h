@@ -15,9 +15,13 @@ torch::Tensor eigenvalues(const torch::Tensor& w);
 
 /// log(max real part of eig(W)) as the reference; -inf when that real part is <= 0.
 double lambda_max(const torch::Tensor& w);
+/// The same from eigenvalues() of W (computed once by callers that need several spectral measures).
+double lambda_max_of_eigenvalues(const torch::Tensor& ev);
 
 /// Spectral entropy: p_i = |λ_i| / Σ_j |λ_j|, -Σ p_i log2 p_i (0 for the zero matrix).
 double spectral_entropy(const torch::Tensor& w);
+/// The same from eigenvalues() of W.
+double spectral_entropy_of_eigenvalues(const torch::Tensor& ev);
 
 /// Σ_ij |W_ij|.
 double total_weight(const torch::Tensor& w);

@@ -1,5 +1,7 @@
 #include "analysis/report.h"
 
+#include "analysis/seed000_report.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -162,15 +164,6 @@ std::string run_report_html(const std::string& title, const nlohmann::json& conf
 
 std::string sweep_report_html(const std::string& title, const std::vector<std::map<std::string, std::string>>& rows,
                               double min_accuracy) {
-  auto number = [](const std::map<std::string, std::string>& r, const std::string& key) {
-    auto it = r.find(key);
-    if (it == r.end() || it->second.empty()) return std::nan("");
-    try {
-      return std::stod(it->second);
-    } catch (const std::exception&) {
-      return std::nan("");
-    }
-  };
   std::vector<std::string> groups;
   size_t kept = 0;
   for (const auto& r : rows)
@@ -182,7 +175,7 @@ std::string sweep_report_html(const std::string& title, const std::vector<std::m
                                                            {"entropy_spectral", "Spectral entropy (bits)"},
                                                            {"test_acc", "Test accuracy"}};
   const bool has_hops =
-      std::any_of(rows.begin(), rows.end(), [&](const auto& r) { return std::isfinite(number(r, "mean_hops")); });
+      std::any_of(rows.begin(), rows.end(), [&](const auto& r) { return std::isfinite(row_number(r, "mean_hops")); });
   if (has_hops) metrics.push_back({"mean_hops", "Mean pathway hops"});
   // Sweeps over another key (`--param`) have its values in the column "value".
   std::string x_key = "gamma", x_label = "γ";
@@ -195,16 +188,16 @@ std::string sweep_report_html(const std::string& title, const std::vector<std::m
       Series s{g, {}, {}, ""};
       for (const auto& r : rows) {
         if (r.at("group") != g) continue;
-        const double acc = number(r, "test_acc");
+        const double acc = row_number(r, "test_acc");
         if (min_accuracy >= 0 && !(acc >= min_accuracy)) continue;
-        s.x.push_back(number(r, x_key));
-        s.y.push_back(number(r, key));
+        s.x.push_back(row_number(r, x_key));
+        s.y.push_back(row_number(r, key));
       }
       series.push_back(std::move(s));
     }
     plots.push_back(svg::scatter(label + " against " + x_label, x_label, label, series));
   }
-  for (const auto& r : rows) kept += min_accuracy < 0 || number(r, "test_acc") >= min_accuracy;
+  for (const auto& r : rows) kept += min_accuracy < 0 || row_number(r, "test_acc") >= min_accuracy;
   std::string html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
   html += "<title>" + svg::escape(title) + "</title>";
   html +=

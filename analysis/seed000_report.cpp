@@ -12,16 +12,6 @@
 namespace sernn {
 namespace {
 
-double number(const CsvRow& r, const std::string& key) {
-  const auto it = r.find(key);
-  if (it == r.end() || it->second.empty()) return std::nan("");
-  try {
-    return std::stod(it->second);
-  } catch (const std::exception&) {
-    return std::nan("");
-  }
-}
-
 std::string cell(const CsvRow& r, const std::string& key) {
   const auto it = r.find(key);
   return it == r.end() ? std::string() : it->second;
@@ -34,11 +24,23 @@ std::vector<std::string> groups_of(const std::vector<CsvRow>& runs) {
   return out;
 }
 
+/// The row of the last epoch of each run in `dirs`, in run-directory order.
+std::vector<CsvRow> last_epoch_rows(const std::vector<CsvRow>& epochs, const std::set<std::string>& dirs) {
+  std::map<std::string, CsvRow> last;
+  for (const auto& r : epochs) {
+    const auto dir = cell(r, "run_dir");
+    if (dirs.count(dir) && (!last.count(dir) || row_number(r, "epoch") > row_number(last[dir], "epoch"))) last[dir] = r;
+  }
+  std::vector<CsvRow> out;
+  for (const auto& [dir, r] : last) out.push_back(r);
+  return out;
+}
+
 /// Run directories whose final test accuracy reaches the threshold (rate_figures.m's filter).
 std::set<std::string> accurate_runs(const std::vector<CsvRow>& runs, double min_accuracy) {
   std::set<std::string> out;
   for (const auto& r : runs)
-    if (min_accuracy < 0 || number(r, "test_acc") >= min_accuracy) out.insert(cell(r, "run_dir"));
+    if (min_accuracy < 0 || row_number(r, "test_acc") >= min_accuracy) out.insert(cell(r, "run_dir"));
   return out;
 }
 
@@ -51,7 +53,7 @@ std::string per_epoch(const std::string& title, const std::string& key, const st
     std::map<int64_t, std::vector<double>> by_epoch;
     for (const auto& r : epochs)
       if (cell(r, "group") == groups[gi] && keep.count(cell(r, "run_dir")))
-        by_epoch[static_cast<int64_t>(number(r, "epoch"))].push_back(number(r, key));
+        by_epoch[static_cast<int64_t>(row_number(r, "epoch"))].push_back(row_number(r, key));
     svg::Series mean{groups[gi], {}, {}, svg::palette(gi)}, hi{groups[gi] + " +2SE", {}, {}, svg::palette(gi)},
         lo{groups[gi] + " -2SE", {}, {}, svg::palette(gi)};
     for (const auto& [e, v] : by_epoch) {
@@ -73,7 +75,7 @@ std::string final_scatter(const std::string& title, const std::string& xkey, con
     svg::Series s{groups[gi], {}, {}, svg::palette(gi)};
     for (const auto& r : runs)
       if (cell(r, "group") == groups[gi] && keep.count(cell(r, "run_dir")))
-        s.x.push_back(number(r, xkey)), s.y.push_back(number(r, ykey));
+        s.x.push_back(row_number(r, xkey)), s.y.push_back(row_number(r, ykey));
     series.push_back(std::move(s));
   }
   return svg::scatter(title, xlabel, title, series);
@@ -96,7 +98,7 @@ std::string eigen_clouds(const std::vector<EigenCloud>& clouds, const std::vecto
 /// group, n and the means of Q, H(W), H(C) and corr(|W|, D) at the last epoch.
 std::string matched_weight_table(const std::vector<CsvRow>& last_epoch, const std::vector<std::string>& groups) {
   std::vector<double> tw;
-  for (const auto& r : last_epoch) tw.push_back(number(r, "total_weight"));
+  for (const auto& r : last_epoch) tw.push_back(row_number(r, "total_weight"));
   tw.erase(std::remove_if(tw.begin(), tw.end(), [](double v) { return !std::isfinite(v); }), tw.end());
   if (tw.empty()) return "<p>No accurate networks to compare at matched total weight.</p>";
   const double lo = *std::min_element(tw.begin(), tw.end()), hi = *std::max_element(tw.begin(), tw.end());
@@ -108,10 +110,10 @@ std::string matched_weight_table(const std::vector<CsvRow>& last_epoch, const st
     for (const auto& g : groups) {
       std::map<std::string, std::vector<double>> v;
       for (const auto& r : last_epoch) {
-        const double t = number(r, "total_weight");
+        const double t = row_number(r, "total_weight");
         if (cell(r, "group") != g || !(t >= a && (t < z || (b + 1 == bins && t <= z)))) continue;
         for (const char* k : {"q", "entropy_weights", "entropy_communicability", "r_weight_distance"})
-          v[k].push_back(number(r, k));
+          v[k].push_back(row_number(r, k));
       }
       if (v.empty()) continue;
       auto mean = [&](const char* k) { return fmt::format("{:.4g}", mean_2se(v[k]).first); };
@@ -125,6 +127,16 @@ std::string matched_weight_table(const std::vector<CsvRow>& last_epoch, const st
 }
 
 }  // namespace
+
+double row_number(const CsvRow& r, const std::string& key) {
+  const auto it = r.find(key);
+  if (it == r.end() || it->second.empty()) return std::nan("");
+  try {
+    return std::stod(it->second);
+  } catch (const std::exception&) {
+    return std::nan("");
+  }
+}
 
 std::pair<double, double> mean_2se(const std::vector<double>& values) {
   std::vector<double> v;
@@ -145,21 +157,10 @@ std::string seed000_figures_html(const std::vector<CsvRow>& runs, const std::vec
                                  const std::vector<EigenCloud>& clouds, double min_accuracy) {
   const auto groups = groups_of(runs);
   const auto keep = accurate_runs(runs, min_accuracy);
-  // The last epoch's row of every accurate network (for Fig 2c's H(W) and the table).
-  std::map<std::string, CsvRow> last;
-  for (const auto& r : epochs)
-    if (keep.count(cell(r, "run_dir")) &&
-        (!last.count(cell(r, "run_dir")) || number(r, "epoch") > number(last[cell(r, "run_dir")], "epoch")))
-      last[cell(r, "run_dir")] = r;
-  std::vector<CsvRow> last_rows, last_all;
-  for (const auto& [dir, r] : last) last_rows.push_back(r);
-  std::map<std::string, CsvRow> last_any;  // Fig 2c: every network
-  for (const auto& r : epochs)
-    if (!last_any.count(cell(r, "run_dir")) || number(r, "epoch") > number(last_any[cell(r, "run_dir")], "epoch"))
-      last_any[cell(r, "run_dir")] = r;
-  for (const auto& [dir, r] : last_any) last_all.push_back(r);
+  // The last epoch's row of every network (Fig 2c) and of every accurate one (the table).
   std::set<std::string> every;
   for (const auto& r : runs) every.insert(cell(r, "run_dir"));
+  const auto last_rows = last_epoch_rows(epochs, keep), last_all = last_epoch_rows(epochs, every);
   std::string html = "<h2>Seed 000 figures</h2>";
   html += fmt::format("<p>{} accurate networks (final test accuracy ≥ {:.0f} %) of {}; lines: mean ± 2 SE.</p>",
                       keep.size(), 100 * std::max(0.0, min_accuracy), runs.size());

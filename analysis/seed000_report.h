@@ -27,6 +27,9 @@ struct EigenCloud {
 std::string seed000_figures_html(const std::vector<CsvRow>& runs, const std::vector<CsvRow>& epochs,
                                  const std::vector<EigenCloud>& clouds, double min_accuracy);
 
+/// The number in column `key` of a row; NaN when the column is missing, empty or not a number.
+double row_number(const CsvRow& row, const std::string& key);
+
 /// Mean and 2 standard errors of the finite values (NaN, 0 when there are none / one).
 std::pair<double, double> mean_2se(const std::vector<double>& values);
 

@@ -41,16 +41,27 @@ double parse_number(const std::string& s, const std::string& text, const std::st
   }
 }
 
+/// A cached JSON file of a run directory; null when missing or torn (then it is recomputed).
+nlohmann::json read_cache(const std::string& path) {
+  if (!file_exists(path)) return nullptr;
+  try {
+    return nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception&) {
+    return nullptr;
+  }
+}
+
+/// j[k1] or j[k1][k2]; null where a level is missing.
+nlohmann::json field(const nlohmann::json& j, const char* k1, const char* k2 = nullptr) {
+  if (!j.is_object() || !j.contains(k1)) return nullptr;
+  if (!k2) return j[k1];
+  return j[k1].is_object() && j[k1].contains(k2) ? j[k1][k2] : nlohmann::json();
+}
+
 /// Analysis of a run's last snapshot, cached in the run directory.
 nlohmann::json final_analysis(const RunDir& run, int64_t epoch) {
   const auto cache = run.file("final_analysis.json");
-  nlohmann::json j;
-  if (file_exists(cache)) {
-    try {
-      j = nlohmann::json::parse(read_file(cache));
-    } catch (const nlohmann::json::exception&) {
-    }
-  }
+  auto j = read_cache(cache);
   if (j.is_object() && j.value("epoch", int64_t{-1}) == epoch && j.contains("pathways")) return j;
   torch::Tensor coords;
   if (file_exists(run.file("coords.csv"))) coords = run.read_coords();
@@ -68,14 +79,8 @@ nlohmann::json final_analysis(const RunDir& run, int64_t epoch) {
 /// cached in the run directory (epoch_measures.json).
 nlohmann::json epoch_measures(const RunDir& run) {
   const auto cache = run.file("epoch_measures.json");
-  nlohmann::json j = nlohmann::json::object();
-  if (file_exists(cache)) {
-    try {
-      j = nlohmann::json::parse(read_file(cache));
-    } catch (const nlohmann::json::exception&) {
-      j = nlohmann::json::object();
-    }
-  }
+  auto j = read_cache(cache);
+  if (!j.is_object()) j = nlohmann::json::object();
   AnalysisOptions o;
   o.strength = config_strength(read_run_config(run.path()));
   torch::Tensor coords;
@@ -255,20 +260,15 @@ void write_results(const std::string& out_dir, const std::vector<SweepRun>& runs
     const auto m = run.last_metrics();
     nlohmann::json a;
     if (state.done() && m.is_object() && m.contains("epoch")) a = final_analysis(run, m["epoch"].get<int64_t>());
-    auto get = [](const nlohmann::json& j, const char* k1, const char* k2 = nullptr) -> nlohmann::json {
-      if (!j.is_object() || !j.contains(k1)) return nullptr;
-      if (!k2) return j[k1];
-      return j[k1].is_object() && j[k1].contains(k2) ? j[k1][k2] : nlohmann::json();
-    };
     csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}", r.group, format_gamma(r.gamma), r.seed,
                        status_name(state.status),
                        m.is_object() && m.contains("epoch") ? std::to_string(m["epoch"].get<int64_t>()) : "",
-                       csv_number(get(m, "train_acc")), csv_number(get(m, "val_acc")), csv_number(get(m, "test_acc")),
-                       csv_number(get(m, "task_loss")), csv_number(get(a, "modularity", "q")),
-                       csv_number(get(a, "entropy", "weights")), csv_number(get(a, "entropy", "communicability")),
-                       csv_number(get(a, "entropy", "spectral")), csv_number(get(a, "spectrum", "lambda_max")),
-                       csv_number(get(a, "total_weight")), r.dir);
-    csv += "," + csv_number(get(a, "pathways", "mean_hops"));
+                       csv_number(field(m, "train_acc")), csv_number(field(m, "val_acc")),
+                       csv_number(field(m, "test_acc")), csv_number(field(m, "task_loss")),
+                       csv_number(field(a, "modularity", "q")), csv_number(field(a, "entropy", "weights")),
+                       csv_number(field(a, "entropy", "communicability")), csv_number(field(a, "entropy", "spectral")),
+                       csv_number(field(a, "spectrum", "lambda_max")), csv_number(field(a, "total_weight")), r.dir);
+    csv += "," + csv_number(field(a, "pathways", "mean_hops"));
     csv += extra ? fmt::format(",{},{:.10g}\n", r.param, r.value) : "\n";
   }
   atomic_write_text(out_dir + "/results.csv", csv);
@@ -279,11 +279,6 @@ void write_epoch_results(const std::string& out_dir, const std::vector<SweepRun>
   std::string csv =
       "group,gamma,seed,epoch,train_acc,val_acc,test_acc,task_loss,q,entropy_weights,entropy_communicability,"
       "entropy_spectral,lambda_max,total_weight,r_weight_distance,run_dir\n";
-  auto get = [](const nlohmann::json& j, const char* k1, const char* k2 = nullptr) -> nlohmann::json {
-    if (!j.is_object() || !j.contains(k1)) return nullptr;
-    if (!k2) return j[k1];
-    return j[k1].is_object() && j[k1].contains(k2) ? j[k1][k2] : nlohmann::json();
-  };
   for (const auto& r : runs) {
     const RunDir run(out_dir + "/" + r.dir);
     if (!run.state().done()) continue;
@@ -296,13 +291,13 @@ void write_epoch_results(const std::string& out_dir, const std::vector<SweepRun>
     for (const auto& item : cached.items()) measures[std::stoll(item.key())] = item.value();
     for (const auto& [e, a] : measures) {
       const auto m = by_epoch.count(e) ? by_epoch[e] : nlohmann::json();
-      csv +=
-          fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.group, format_gamma(r.gamma), r.seed, e,
-                      csv_number(get(m, "train_acc")), csv_number(get(m, "val_acc")), csv_number(get(m, "test_acc")),
-                      csv_number(get(m, "task_loss")), csv_number(get(a, "modularity", "q")),
-                      csv_number(get(a, "entropy", "weights")), csv_number(get(a, "entropy", "communicability")),
-                      csv_number(get(a, "entropy", "spectral")), csv_number(get(a, "spectrum", "lambda_max")),
-                      csv_number(get(a, "total_weight")), csv_number(get(a, "weight_distance", "r_reference")), r.dir);
+      csv += fmt::format(
+          "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.group, format_gamma(r.gamma), r.seed, e,
+          csv_number(field(m, "train_acc")), csv_number(field(m, "val_acc")), csv_number(field(m, "test_acc")),
+          csv_number(field(m, "task_loss")), csv_number(field(a, "modularity", "q")),
+          csv_number(field(a, "entropy", "weights")), csv_number(field(a, "entropy", "communicability")),
+          csv_number(field(a, "entropy", "spectral")), csv_number(field(a, "spectrum", "lambda_max")),
+          csv_number(field(a, "total_weight")), csv_number(field(a, "weight_distance", "r_reference")), r.dir);
     }
   }
   atomic_write_text(out_dir + "/results_epochs.csv", csv);
