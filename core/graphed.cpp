@@ -52,13 +52,6 @@ struct GraphedFunction::Graph {};
 GraphedFunction::GraphedFunction(Fn fn) : fn_(std::move(fn)) {}
 GraphedFunction::~GraphedFunction() = default;
 
-int64_t GraphedFunction::captured() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  int64_t n = 0;
-  for (const auto& [key, g] : graphs_) n += g != nullptr;
-  return n;
-}
-
 std::shared_ptr<GraphedFunction::Graph> GraphedFunction::graph_for(const std::vector<torch::Tensor>& inputs) {
 #ifdef SERNN_HAS_CUDA
   const auto key = signature(inputs);

@@ -40,14 +40,11 @@ class GraphedFunction {
 
   std::vector<torch::Tensor> operator()(const std::vector<torch::Tensor>& inputs);
 
-  /// How many graphs have been captured (for tests and benchmarks).
-  int64_t captured() const;
-
  private:
   struct Graph;
   std::shared_ptr<Graph> graph_for(const std::vector<torch::Tensor>& inputs);
   Fn fn_;
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Graph>> graphs_;  // by signature; null: stays eager
 };
 

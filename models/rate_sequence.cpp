@@ -36,6 +36,16 @@ struct LeakConsts {
   const T* per_neuron = nullptr;
 };
 
+/// The constants of `leak` from the alpha the function was given (al: alpha in the data's type).
+template <class T>
+LeakConsts<T> leak_consts(Leak leak, const Tensor& alpha, const Tensor& al) {
+  const double a = leak == Leak::Shared ? alpha.item<double>() : 1.0;
+  LeakConsts<T> lk;
+  lk.alpha = static_cast<T>(a), lk.keep = static_cast<T>(1.0 - a);
+  lk.per_neuron = leak == Leak::PerNeuron ? al.data_ptr<T>() : nullptr;
+  return lk;
+}
+
 /// One step's elementwise part for `rows` rows of N neurons: a = f(z) in place, then h_t from
 /// h_{t-1} (hp), plus the noise (xi, may be null). Compiled per leak, activation and noise, with
 /// unaliased pointers, so that the inner loop has no branches and vectorises.
@@ -146,10 +156,7 @@ class RateNetworkFunction : public torch::autograd::Function<RateNetworkFunction
     auto act = torch::empty({K, T, B, N}, drive.options());  // a_t (z_t until activated)
     auto h = torch::empty({K, T, B, N}, drive.options());
     AT_DISPATCH_FLOATING_TYPES(drive.scalar_type(), "rate_forward", [&] {
-      const double a_d = leak == Leak::Shared ? alpha.item<double>() : 1.0;
-      LeakConsts<scalar_t> lk;
-      lk.alpha = static_cast<scalar_t>(a_d), lk.keep = static_cast<scalar_t>(1.0 - a_d);
-      lk.per_neuron = leak == Leak::PerNeuron ? al.data_ptr<scalar_t>() : nullptr;
+      const auto lk = leak_consts<scalar_t>(leak, alpha, al);
       for_member_rows(K, B, [&](int64_t k, int64_t b0, int64_t b1) {
         torch::NoGradGuard no_grad;  // worker threads start with grad mode on
         const auto act_k = act[k], h_k = h[k], dr_k = dr[k], wt_k = wt[k];
@@ -193,10 +200,7 @@ class RateNetworkFunction : public torch::autograd::Function<RateNetworkFunction
     // The noise scale may depend on learnable tau_i: dL/dnoise_t = dL/dh_t.
     auto gnoise = ctx->saved_data["noise_grad"].toBool() ? torch::empty({K, T, B, N}, act.options()) : Tensor();
     AT_DISPATCH_FLOATING_TYPES(act.scalar_type(), "rate_backward", [&] {
-      const double a_d = leak == Leak::Shared ? alpha.item<double>() : 1.0;
-      LeakConsts<scalar_t> lk;
-      lk.alpha = static_cast<scalar_t>(a_d), lk.keep = static_cast<scalar_t>(1.0 - a_d);
-      lk.per_neuron = leak == Leak::PerNeuron ? al.data_ptr<scalar_t>() : nullptr;
+      const auto lk = leak_consts<scalar_t>(leak, alpha, al);
       for_member_rows(K, B, [&](int64_t k, int64_t b0, int64_t b1) {
         torch::NoGradGuard no_grad;
         auto carry = torch::zeros({b1 - b0, N}, act.options());        // dL/dh_t through step t+1
