@@ -145,11 +145,11 @@ Tensor spike_gemm(const Tensor& g, const Tensor& s) {
 }
 
 #ifdef SERNN_HAS_CUDA
-// The fused CUDA kernels (models/cuda/lif_kernels.h): one launch per direction on the current
-// stream, no host synchronisation.
+// The fused CUDA kernels (models/cuda/lif_kernels.h): one launch per direction and member on the
+// current stream, no host synchronisation. Arguments are one member's slices.
 void launch_cuda_forward(const Tensor& drive, const Tensor& weight, const Tensor& beta_c, const Tensor& w_out,
-                         const Tensor& b_out, const Tensor& rb, Tensor& mem, Tensor& spk, Tensor& counts, Tensor& rmem,
-                         double thr, ResetMode mode) {
+                         const Tensor& b_out, const Tensor& rb, const Tensor& mem, const Tensor& spk,
+                         const Tensor& counts, const Tensor& rmem, double thr, ResetMode mode) {
   const int64_t T = drive.size(0), B = drive.size(1), N = drive.size(2), C = w_out.size(0);
   TORCH_CHECK(N <= cuda::kMaxNeurons, "lif_network: the CUDA kernels take at most ", cuda::kMaxNeurons,
               " hidden neurons, got ", N);
@@ -166,8 +166,8 @@ void launch_cuda_forward(const Tensor& drive, const Tensor& weight, const Tensor
 }
 
 void launch_cuda_backward(const Tensor& g_rm, const Tensor& g_counts, const Tensor& weight, const Tensor& w_out,
-                          const Tensor& beta_c, const Tensor& rb, const Tensor& mem, Tensor& gco, Tensor& gcur,
-                          Tensor& gbeta_rows, double thr, double slope, ResetMode mode) {
+                          const Tensor& beta_c, const Tensor& rb, const Tensor& mem, const Tensor& gco,
+                          const Tensor& gcur, const Tensor& gbeta_rows, double thr, double slope, ResetMode mode) {
   const int64_t T = mem.size(0), B = mem.size(1), N = mem.size(2), C = w_out.size(0);
   const auto w = weight.detach().contiguous(), wo = w_out.detach().contiguous();
   auto gv = torch::empty({B, N}, mem.options());
@@ -182,57 +182,152 @@ void launch_cuda_backward(const Tensor& g_rm, const Tensor& g_counts, const Tens
 }
 #endif  // SERNN_HAS_CUDA
 
+// Runs fn(k, b0, b1) for every member k and its rows [b0, b1) that fall in the pool's chunks of
+// the K x B sample rows: every row's time loop is independent, so one parallel region serves all
+// members, and with K >= threads each thread takes whole members.
+template <class Fn>
+void for_member_rows(int64_t K, int64_t B, const Fn& fn) {
+  parallel_for(0, K * B, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t k = r0 / B; k * B < r1; ++k) fn(k, std::max(r0, k * B) - k * B, std::min(r1, (k + 1) * B) - k * B);
+  });
+}
+
+// The forward on the CPU. Shapes: drive, mem [K, T, B, N]; spk [K, T, B, N]; counts [K, B, N];
+// rmem [K, T, B, C]; weight [K, N, N]; w_out [K, C, N]; beta_c [K, N]; b_out, rb [K, C].
+void forward_cpu(const Tensor& drive, const Tensor& weight, const Tensor& beta_c, const Tensor& w_out,
+                 const Tensor& b_out, const Tensor& rb, const Tensor& mem, const Tensor& spk, const Tensor& counts,
+                 const Tensor& rmem, double thr, ResetMode mode) {
+  const int64_t K = drive.size(0), T = drive.size(1), B = drive.size(2), N = drive.size(3), C = w_out.size(1);
+  const auto wt = weight.transpose(1, 2).contiguous(), wot = w_out.transpose(1, 2).contiguous();
+  const auto bo = b_out.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(drive.scalar_type(), "lif_forward", [&] {
+    const scalar_t *wt_p = wt.data_ptr<scalar_t>(), *wot_p = wot.data_ptr<scalar_t>();
+    const scalar_t *bo_p = bo.data_ptr<scalar_t>(), *rb_p = rb.data_ptr<scalar_t>();
+    const scalar_t *beta_p = beta_c.data_ptr<scalar_t>(), *drive_p = drive.data_ptr<scalar_t>();
+    scalar_t *mem_p = mem.data_ptr<scalar_t>(), *rm_p = rmem.data_ptr<scalar_t>();
+    scalar_t* counts_p = counts.data_ptr<scalar_t>();
+    Spike* spk_p = spk.data_ptr<Spike>();
+    const int64_t BN = B * N, BC = B * C;
+    // Batch elements are independent: each thread runs the whole time loop for its rows, so
+    // there is no barrier per step.
+    for_member_rows(K, B, [&](int64_t k, int64_t b0, int64_t b1) {
+      std::vector<scalar_t> cur(N), co(C);
+      scalar_t *m = mem_p + k * T * BN, *u = rm_p + k * T * BC;
+      Spike* s = spk_p + k * T * BN;
+      const scalar_t* d = drive_p + k * T * BN;
+      for (int64_t t = 0; t < T; ++t)
+        forward_step_cpu<scalar_t>(t ? m + (t - 1) * BN : nullptr, t ? s + (t - 1) * BN : nullptr, d + t * BN,
+                                   wt_p + k * N * N, beta_p + k * N, m + t * BN, s + t * BN, counts_p + k * BN,
+                                   wot_p + k * N * C, bo_p + k * C, rb_p + k * C, t ? u + (t - 1) * BC : nullptr,
+                                   u + t * BC, b0, b1, N, C, static_cast<scalar_t>(thr), mode, cur.data(), co.data());
+    });
+  });
+}
+
+// One member's forward with tensor ops, for devices other than the CPU and CUDA.
+void forward_ops(const Tensor& drive, const Tensor& weight, const Tensor& beta_c, const Tensor& w_out,
+                 const Tensor& b_out, const Tensor& rb, const Tensor& mem, const Tensor& spk, const Tensor& counts,
+                 const Tensor& rmem, double thr, ResetMode mode) {
+  const int64_t T = drive.size(0), B = drive.size(1), N = drive.size(2), C = w_out.size(0);
+  const auto zeros = torch::zeros({B, N}, drive.options());
+  const auto wt = weight.t(), wot = w_out.t();
+  auto u = torch::zeros({B, C}, drive.options());
+  for (int64_t t = 0; t < T; ++t) {
+    const auto cur = t ? torch::addmm(drive[t], spk[t - 1].to(drive.scalar_type()), wt) : drive[t];
+    forward_step_ops(t ? mem[t - 1] : zeros, cur, beta_c, mem[t], spk[t], thr, mode);
+    const auto s = spk[t].to(drive.scalar_type());
+    counts.add_(s);
+    u = rb * u + torch::addmm(b_out, s, wot);
+    rmem[t].copy_(u);
+  }
+}
+
+// The backward on the CPU: the readout's and the hidden layer's reverse loops; writes gco
+// [K, T, B, C], gcur (= mem, overwritten in place) and gbeta_rows [K, B, N].
+void backward_cpu(const Tensor& g_rm, const Tensor& g_counts, const Tensor& weight, const Tensor& w_out,
+                  const Tensor& beta_c, const Tensor& rb, const Tensor& mem, const Tensor& gco,
+                  const Tensor& gbeta_rows, double thr, double slope, ResetMode mode) {
+  const int64_t K = mem.size(0), T = mem.size(1), B = mem.size(2), N = mem.size(3), C = w_out.size(1);
+  const auto w = weight.detach().contiguous(), wo = w_out.detach().contiguous();
+  // Shared [K, B, N] buffers; each thread touches only its own rows.
+  auto gs = torch::empty({K, B, N}, mem.options());
+  auto gv_a = torch::zeros({K, B, N}, mem.options()), gv_b = torch::zeros({K, B, N}, mem.options());
+  AT_DISPATCH_FLOATING_TYPES(mem.scalar_type(), "lif_backward", [&] {
+    const int64_t BN = B * N, BC = B * C;
+    // As in the forward, each thread runs the whole reverse loop for its rows; the two products
+    // per step are single-threaded GEMMs on those rows.
+    for_member_rows(K, B, [&](int64_t k, int64_t b0, int64_t b1) {
+      torch::NoGradGuard no_grad;  // worker threads start with grad mode on
+      const auto gco_k = gco[k], gcur_k = mem[k], gc_rows = g_counts[k].slice(0, b0, b1), w_k = w[k], wo_k = wo[k];
+      auto gs_rows = gs[k].slice(0, b0, b1);
+      scalar_t* gco_p = gco_k.data_ptr<scalar_t>();
+      const scalar_t* grm_p = g_rm.data_ptr<scalar_t>() + k * T * BC;
+      const scalar_t* rb_p = rb.data_ptr<scalar_t>() + k * C;
+      scalar_t* m_p = gcur_k.data_ptr<scalar_t>();
+      scalar_t *gv = gv_a.data_ptr<scalar_t>() + k * BN, *gv_next = gv_b.data_ptr<scalar_t>() + k * BN;
+      for (int64_t t = T - 1; t >= 0; --t) {
+        for (int64_t i = b0 * C; i < b1 * C; ++i)
+          gco_p[t * BC + i] = grm_p[t * BC + i] + (t + 1 < T ? rb_p[i % C] * gco_p[(t + 1) * BC + i] : 0);
+        // dL/ds_t: through the spike count, the readout, and cur_{t+1} = drive + s_t W^T.
+        torch::addmm_out(gs_rows, gc_rows, gco_k[t].slice(0, b0, b1), wo_k);
+        if (t + 1 < T) gs_rows.addmm_(gcur_k[t + 1].slice(0, b0, b1), w_k);
+        backward_step_cpu<scalar_t>(gs.data_ptr<scalar_t>() + k * BN, m_p + t * BN, t ? m_p + (t - 1) * BN : nullptr,
+                                    gv_next, beta_c.data_ptr<scalar_t>() + k * N, gv, m_p + t * BN,
+                                    gbeta_rows.data_ptr<scalar_t>() + k * BN, b0, b1, N, static_cast<scalar_t>(thr),
+                                    static_cast<scalar_t>(slope), mode, t + 1 == T);
+        std::swap(gv, gv_next);
+      }
+    });
+  });
+}
+
+// One member's backward with tensor ops, for devices other than the CPU and CUDA.
+void backward_ops(const Tensor& g_rm, const Tensor& g_counts, const Tensor& weight, const Tensor& w_out,
+                  const Tensor& beta_c, const Tensor& rb, const Tensor& mem, const Tensor& gco,
+                  const Tensor& gbeta_rows, double thr, double slope, ResetMode mode) {
+  const int64_t T = mem.size(0), B = mem.size(1), N = mem.size(2);
+  const auto zeros = torch::zeros({B, N}, mem.options());
+  const auto& gcur = mem;
+  auto gv = torch::zeros({B, N}, mem.options()), gv_next = torch::zeros({B, N}, mem.options());
+  for (int64_t t = T - 1; t >= 0; --t) {
+    gco[t].copy_(t + 1 < T ? g_rm[t] + rb * gco[t + 1] : g_rm[t]);
+    auto gs = torch::addmm(g_counts, gco[t], w_out);
+    if (t + 1 < T) gs.addmm_(gcur[t + 1], weight);
+    backward_step_ops(gs, mem[t], t ? mem[t - 1] : zeros, gv_next, beta_c, gv, gcur[t], gbeta_rows, thr, slope, mode,
+                      t + 1 == T);
+    std::swap(gv, gv_next);
+  }
+}
+
+// K networks' LIF layers and readouts over the whole sequence (shapes as forward_cpu).
 class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> {
  public:
   static tensor_list forward(AutogradContext* ctx, const Tensor& drive, const Tensor& weight, const Tensor& beta,
                              const Tensor& w_out, const Tensor& b_out, const Tensor& readout_beta, double thr,
                              double slope, int64_t mode_int, bool drive_is_scratch) {
     const auto mode = static_cast<ResetMode>(mode_int);
-    const int64_t T = drive.size(0), B = drive.size(1), N = drive.size(2), C = w_out.size(0);
+    const int64_t K = drive.size(0), T = drive.size(1), B = drive.size(2), N = drive.size(3), C = w_out.size(1);
     const auto beta_c = beta.clamp(0.0, 1.0).contiguous();
     const auto rb = readout_beta.clamp(0.0, 1.0).contiguous();
     // A scratch drive (nobody reads it after this call) becomes the membrane buffer: step t
-    // reads drive_t before it writes mem_t in the same place. One [T, B, N] buffer less.
-    auto mem = drive_is_scratch && drive.is_contiguous() ? drive : torch::empty({T, B, N}, drive.options());
-    auto spk = torch::empty({T, B, N}, drive.options().dtype(torch::kUInt8));
-    auto counts = torch::zeros({B, N}, drive.options());
-    auto rmem = torch::empty({T, B, C}, drive.options());
+    // reads drive_t before it writes mem_t in the same place. One [K, T, B, N] buffer less.
+    auto mem = drive_is_scratch && drive.is_contiguous() ? drive : torch::empty({K, T, B, N}, drive.options());
+    auto spk = torch::empty({K, T, B, N}, drive.options().dtype(torch::kUInt8));
+    auto counts = torch::zeros({K, B, N}, drive.options());
+    auto rmem = torch::empty({K, T, B, C}, drive.options());
     if (drive.is_cpu()) {
-      const auto wt = weight.t().contiguous(), wot = w_out.t().contiguous(), bo = b_out.contiguous();
-      AT_DISPATCH_FLOATING_TYPES(drive.scalar_type(), "lif_forward", [&] {
-        const scalar_t* wt_p = wt.data_ptr<scalar_t>();
-        const scalar_t* wot_p = wot.data_ptr<scalar_t>();
-        scalar_t* mem_p = mem.data_ptr<scalar_t>();
-        Spike* spk_p = spk.data_ptr<Spike>();
-        scalar_t* rm_p = rmem.data_ptr<scalar_t>();
-        const scalar_t* drive_p = drive.data_ptr<scalar_t>();
-        // Batch elements are independent: each thread runs the whole time loop for its rows,
-        // so there is no barrier per step.
-        parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-          std::vector<scalar_t> cur(N), co(C);
-          for (int64_t t = 0; t < T; ++t)
-            forward_step_cpu<scalar_t>(t ? mem_p + (t - 1) * B * N : nullptr, t ? spk_p + (t - 1) * B * N : nullptr,
-                                       drive_p + t * B * N, wt_p, beta_c.data_ptr<scalar_t>(), mem_p + t * B * N,
-                                       spk_p + t * B * N, counts.data_ptr<scalar_t>(), wot_p, bo.data_ptr<scalar_t>(),
-                                       rb.data_ptr<scalar_t>(), t ? rm_p + (t - 1) * B * C : nullptr, rm_p + t * B * C,
-                                       b0, b1, N, C, static_cast<scalar_t>(thr), mode, cur.data(), co.data());
-        });
-      });
-#ifdef SERNN_HAS_CUDA
-    } else if (drive.is_cuda()) {
-      launch_cuda_forward(drive, weight, beta_c, w_out, b_out, rb, mem, spk, counts, rmem, thr, mode);
-#endif
+      forward_cpu(drive, weight, beta_c, w_out, b_out, rb, mem, spk, counts, rmem, thr, mode);
     } else {
-      const auto zeros = torch::zeros({B, N}, drive.options());
-      const auto wt = weight.t(), wot = w_out.t();
-      auto u = torch::zeros({B, C}, drive.options());
-      for (int64_t t = 0; t < T; ++t) {
-        const auto cur = t ? torch::addmm(drive[t], spk[t - 1].to(drive.scalar_type()), wt) : drive[t];
-        forward_step_ops(t ? mem[t - 1] : zeros, cur, beta_c, mem[t], spk[t], thr, mode);
-        const auto s = spk[t].to(drive.scalar_type());
-        counts.add_(s);
-        u = rb * u + torch::addmm(b_out, s, wot);
-        rmem[t].copy_(u);
+      for (int64_t k = 0; k < K; ++k) {
+#ifdef SERNN_HAS_CUDA
+        if (drive.is_cuda()) {
+          launch_cuda_forward(drive[k], weight[k], beta_c[k], w_out[k], b_out[k], rb[k], mem[k], spk[k], counts[k],
+                              rmem[k], thr, mode);
+          continue;
+        }
+#endif
+        forward_ops(drive[k], weight[k], beta_c[k], w_out[k], b_out[k], rb[k], mem[k], spk[k], counts[k], rmem[k], thr,
+                    mode);
       }
     }
     ctx->save_for_backward({mem, spk, weight, beta, w_out, rb});
@@ -249,95 +344,91 @@ class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> 
                &rb = saved[5];
     const double thr = ctx->saved_data["thr"].toDouble(), slope = ctx->saved_data["slope"].toDouble();
     const auto mode = static_cast<ResetMode>(ctx->saved_data["mode"].toInt());
-    const int64_t T = mem.size(0), B = mem.size(1), N = mem.size(2), C = w_out.size(0);
+    const int64_t K = mem.size(0), T = mem.size(1), B = mem.size(2), N = mem.size(3), C = w_out.size(1);
     TORCH_CHECK(!ctx->saved_data.count("consumed"),
                 "lif_network: backward called twice (retain_graph is not supported by the fast LIF path)");
     ctx->saved_data["consumed"] = true;
-    const auto g_rm = grads[0].defined() ? grads[0].contiguous() : torch::zeros({T, B, C}, mem.options());
-    const auto g_counts = grads[2].defined() ? grads[2].contiguous() : torch::zeros({B, N}, mem.options());
+    const auto g_rm = grads[0].defined() ? grads[0].contiguous() : torch::zeros({K, T, B, C}, mem.options());
+    const auto g_counts = grads[2].defined() ? grads[2].contiguous() : torch::zeros({K, B, N}, mem.options());
     const auto beta_c = beta.clamp(0.0, 1.0).contiguous();
     // Readout: the leaky integrator backwards, g_co_t = dL/du_t + rb g_co_{t+1}.
-    auto gco = torch::empty({T, B, C}, mem.options());
+    auto gco = torch::empty({K, T, B, C}, mem.options());
     // gcur_t overwrites mem_t in place: step t reads mem_t and mem_{t-1} before writing gcur_t,
     // and no later step needs mem_t. This saves a [T, B, N] buffer but consumes the saved state,
     // so the backward can run only once.
-    auto gcur = mem;
-    auto gbeta_rows = torch::zeros({B, N}, mem.options());
+    const auto& gcur = mem;
+    auto gbeta_rows = torch::zeros({K, B, N}, mem.options());
     if (mem.is_cpu()) {
-      const auto w = weight.detach().contiguous(), wo = w_out.detach().contiguous();
-      AT_DISPATCH_FLOATING_TYPES(mem.scalar_type(), "lif_backward", [&] {
-        scalar_t* gco_p = gco.data_ptr<scalar_t>();
-        const scalar_t* grm_p = g_rm.data_ptr<scalar_t>();
-        const scalar_t* rb_p = rb.data_ptr<scalar_t>();
-        scalar_t* m_p = mem.data_ptr<scalar_t>();
-        // As in the forward, each thread runs the whole reverse loop for its batch rows; the two
-        // products per step are single-threaded GEMMs on those rows.
-        // Shared [B, N] buffers; each thread touches only its own rows.
-        auto gs = torch::empty({B, N}, mem.options());
-        auto gv_a = torch::zeros({B, N}, mem.options()), gv_b = torch::zeros({B, N}, mem.options());
-        parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-          torch::NoGradGuard no_grad;  // worker threads start with grad mode on
-          auto gs_rows = gs.slice(0, b0, b1);
-          scalar_t *gv = gv_a.data_ptr<scalar_t>(), *gv_next = gv_b.data_ptr<scalar_t>();
-          for (int64_t t = T - 1; t >= 0; --t) {
-            for (int64_t i = b0 * C; i < b1 * C; ++i)
-              gco_p[t * B * C + i] = grm_p[t * B * C + i] + (t + 1 < T ? rb_p[i % C] * gco_p[(t + 1) * B * C + i] : 0);
-            // dL/ds_t: through the spike count, the readout, and cur_{t+1} = drive + s_t W^T.
-            torch::addmm_out(gs_rows, g_counts.slice(0, b0, b1), gco[t].slice(0, b0, b1), wo);
-            if (t + 1 < T) gs_rows.addmm_(gcur[t + 1].slice(0, b0, b1), w);
-            backward_step_cpu<scalar_t>(gs.data_ptr<scalar_t>(), m_p + t * B * N, t ? m_p + (t - 1) * B * N : nullptr,
-                                        gv_next, beta_c.data_ptr<scalar_t>(), gv, m_p + t * B * N,
-                                        gbeta_rows.data_ptr<scalar_t>(), b0, b1, N, static_cast<scalar_t>(thr),
-                                        static_cast<scalar_t>(slope), mode, t + 1 == T);
-            std::swap(gv, gv_next);
-          }
-        });
-      });
-#ifdef SERNN_HAS_CUDA
-    } else if (mem.is_cuda()) {
-      launch_cuda_backward(g_rm, g_counts, weight, w_out, beta_c, rb, mem, gco, gcur, gbeta_rows, thr, slope, mode);
-#endif
+      backward_cpu(g_rm, g_counts, weight, w_out, beta_c, rb, mem, gco, gbeta_rows, thr, slope, mode);
     } else {
-      const auto zeros = torch::zeros({B, N}, mem.options());
-      auto gv = torch::zeros({B, N}, mem.options()), gv_next = torch::zeros({B, N}, mem.options());
-      for (int64_t t = T - 1; t >= 0; --t) {
-        gco[t].copy_(t + 1 < T ? g_rm[t] + rb * gco[t + 1] : g_rm[t]);
-        auto gs = torch::addmm(g_counts, gco[t], w_out);
-        if (t + 1 < T) gs.addmm_(gcur[t + 1], weight);
-        backward_step_ops(gs, mem[t], t ? mem[t - 1] : zeros, gv_next, beta_c, gv, gcur[t], gbeta_rows, thr, slope,
-                          mode, t + 1 == T);
-        std::swap(gv, gv_next);
+      for (int64_t k = 0; k < K; ++k) {
+#ifdef SERNN_HAS_CUDA
+        if (mem.is_cuda()) {
+          launch_cuda_backward(g_rm[k], g_counts[k], weight[k], w_out[k], beta_c[k], rb[k], mem[k], gco[k], gcur[k],
+                               gbeta_rows[k], thr, slope, mode);
+          continue;
+        }
+#endif
+        backward_ops(g_rm[k], g_counts[k], weight[k], w_out[k], beta_c[k], rb[k], mem[k], gco[k], gbeta_rows[k], thr,
+                     slope, mode);
       }
     }
-    const auto gco_rows = gco.view({T * B, C});
-    const auto g_wout = spike_gemm(gco_rows, spk.view({T * B, N}));
-    const auto g_bout = gco_rows.sum(0);
-    // dW = Σ_t gcur_t^T s_{t-1}.
-    const auto gw = T < 2 ? torch::zeros_like(weight)
-                          : spike_gemm(gcur.slice(0, 1).reshape({-1, N}), spk.slice(0, 0, T - 1).reshape({-1, N}));
+    std::vector<Tensor> g_wout, gw;
+    for (int64_t k = 0; k < K; ++k) {
+      g_wout.push_back(spike_gemm(gco[k].view({T * B, C}), spk[k].view({T * B, N})));
+      // dW = Σ_t gcur_t^T s_{t-1}.
+      gw.push_back(T < 2
+                       ? torch::zeros_like(weight[k])
+                       : spike_gemm(gcur[k].slice(0, 1).reshape({-1, N}), spk[k].slice(0, 0, T - 1).reshape({-1, N})));
+    }
+    const auto g_bout = gco.view({K, T * B, C}).sum(1);
     // clamp(0, 1) passes gradient only inside the interval (as torch's clamp backward).
-    auto gbeta = gbeta_rows.sum(0) * beta.ge(0).logical_and(beta.le(1)).to(beta.scalar_type());
-    return {gcur, gw, gbeta, g_wout, g_bout, Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+    auto gbeta = gbeta_rows.sum(1) * beta.ge(0).logical_and(beta.le(1)).to(beta.scalar_type());
+    return {gcur,     torch::stack(gw), gbeta,   torch::stack(g_wout), g_bout, Tensor(), Tensor(),
+            Tensor(), Tensor(),         Tensor()};
   }
 };
+
+void check_shapes(const Tensor& drive, const Tensor& weight, const Tensor& beta, const LifReadout& readout, int64_t d) {
+  const int64_t N = drive.dim() == 3 + d ? drive.size(-1) : -1;
+  const auto lead = drive.sizes().slice(0, d);
+  const auto member = [&](const Tensor& x, int64_t rank) {
+    return x.dim() == rank + d && x.sizes().slice(0, d) == lead;
+  };
+  TORCH_CHECK(N >= 0 && member(weight, 2) && weight.size(-2) == N && weight.size(-1) == N && member(beta, 1) &&
+                  beta.size(-1) == N,
+              "lif_network: drive [", d ? "K, " : "", "T, B, N], weight [", d ? "K, " : "", "N, N], beta [",
+              d ? "K, " : "", "N] expected, got ", drive.sizes(), ", ", weight.sizes(), ", ", beta.sizes());
+  const int64_t C = readout.weight.dim() == 2 + d ? readout.weight.size(-2) : -1;
+  TORCH_CHECK(C >= 0 && member(readout.weight, 2) && readout.weight.size(-1) == N && member(readout.bias, 1) &&
+                  readout.bias.size(-1) == C && readout.beta.numel() == C * (d ? lead[0] : 1),
+              "lif_network: readout weight [", d ? "K, " : "", "C, N], bias [", d ? "K, " : "", "C], beta [",
+              d ? "K, " : "", "C] expected, got ", readout.weight.sizes(), ", ", readout.bias.sizes(), ", ",
+              readout.beta.sizes());
+}
 
 }  // namespace
 
 LifNetworkTrace lif_network(const Tensor& drive, const Tensor& weight, const Tensor& beta, const LifReadout& readout,
                             double threshold, double slope, ResetMode reset, bool drive_is_scratch) {
-  const int64_t N = drive.dim() == 3 ? drive.size(2) : -1;
-  TORCH_CHECK(drive.dim() == 3 && weight.dim() == 2 && weight.size(0) == N && weight.size(1) == N && beta.dim() == 1 &&
-                  beta.size(0) == N,
-              "lif_network: drive [T, B, N], weight [N, N], beta [N] expected, got ", drive.sizes(), ", ",
-              weight.sizes(), ", ", beta.sizes());
-  TORCH_CHECK(readout.weight.dim() == 2 && readout.weight.size(1) == N && readout.bias.dim() == 1 &&
-                  readout.bias.size(0) == readout.weight.size(0) && readout.beta.numel() == readout.weight.size(0),
-              "lif_network: readout weight [C, N], bias [C], beta [C] expected, got ", readout.weight.sizes(), ", ",
-              readout.bias.sizes(), ", ", readout.beta.sizes());
+  check_shapes(drive, weight, beta, readout, 0);
+  const auto dt = drive.scalar_type();
+  // One network is an ensemble of one: the same node, with a leading member dimension of 1.
+  auto out = LifNetworkFunction::apply(drive.contiguous().unsqueeze(0), weight.unsqueeze(0), beta.to(dt).unsqueeze(0),
+                                       readout.weight.unsqueeze(0), readout.bias.unsqueeze(0),
+                                       readout.beta.detach().to(dt).reshape({1, -1}), threshold, slope,
+                                       static_cast<int64_t>(reset), drive_is_scratch);
+  return {out[0].squeeze(0), out[1].squeeze(0), out[2].squeeze(0)};
+}
+
+LifNetworkTrace lif_network_members(const Tensor& drive, const Tensor& weight, const Tensor& beta,
+                                    const LifReadout& readout, double threshold, double slope, ResetMode reset,
+                                    bool drive_is_scratch) {
+  check_shapes(drive, weight, beta, readout, 1);
   const auto dt = drive.scalar_type();
   auto out = LifNetworkFunction::apply(drive.contiguous(), weight, beta.to(dt), readout.weight, readout.bias,
-                                       readout.beta.detach().to(dt), threshold, slope, static_cast<int64_t>(reset),
-                                       drive_is_scratch);
+                                       readout.beta.detach().to(dt).reshape({drive.size(0), -1}), threshold, slope,
+                                       static_cast<int64_t>(reset), drive_is_scratch);
   return {out[0], out[1], out[2]};
 }
 
@@ -347,65 +438,37 @@ namespace sernn {
 
 namespace {
 
-/// y = x W^T + b over the nonzero entries of x [R, I] only (x gets no gradient). The forward
-/// builds a CSR view of x once and keeps it for the backward.
+/// y = x W^T + b from x's compressed rows (row_start, cols, vals: no gradient), differentiable in
+/// W and b.
 class SparseProjection : public torch::autograd::Function<SparseProjection> {
  public:
-  static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& weight, const Tensor& bias) {
-    const int64_t R = x.size(0), I = x.size(1), O = weight.size(0);
-    const auto xc = x.contiguous();
+  static Tensor forward(AutogradContext* ctx, const Tensor& row_start, const Tensor& cols, const Tensor& vals,
+                        const Tensor& weight, const Tensor& bias, int64_t inputs) {
+    const int64_t R = row_start.size(0) - 1, O = weight.size(0);
     const auto wt = weight.t().contiguous();  // [I, O]: one contiguous row per input unit
-    Tensor out = torch::empty({R, O}, x.options());
-    Tensor counts = torch::zeros({R + 1}, torch::kInt64), cols, vals;
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_projection_forward", [&] {
-      const scalar_t* xp = xc.data_ptr<scalar_t>();
+    Tensor out = torch::empty({R, O}, vals.options());
+    AT_DISPATCH_FLOATING_TYPES(vals.scalar_type(), "sparse_projection_forward", [&] {
       const scalar_t* w = wt.data_ptr<scalar_t>();
-      const scalar_t* bp = bias.contiguous().data_ptr<scalar_t>();
+      const auto bc = bias.contiguous();
+      const scalar_t* bp = bc.data_ptr<scalar_t>();
+      const auto* rs = row_start.data_ptr<int64_t>();
+      const auto* cp = cols.data_ptr<int64_t>();
+      const auto* vp = vals.data_ptr<scalar_t>();
       scalar_t* y = out.data_ptr<scalar_t>();
-      auto* cnt = counts.data_ptr<int64_t>();
-      // One pass over x: each chunk of rows gathers its nonzeros and accumulates its outputs.
-      const int64_t chunk = 256, chunks = (R + chunk - 1) / chunk;
-      std::vector<std::vector<int64_t>> chunk_cols(chunks);
-      std::vector<std::vector<scalar_t>> chunk_vals(chunks);
-      parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-        std::vector<int64_t> nz(I);
-        for (int64_t c = c0; c < c1; ++c) {
-          auto& cc = chunk_cols[c];
-          auto& cv = chunk_vals[c];
-          for (int64_t r = c * chunk; r < std::min(R, (c + 1) * chunk); ++r) {
-            const scalar_t* xr = xp + r * I;
-            // Branch-free compaction of the nonzero columns: the scan over mostly-zero rows is
-            // the bulk of this kernel's time, so it stays a tight loop.
-            int64_t n = 0;
-            for (int64_t i = 0; i < I; ++i) {
-              nz[n] = i;
-              n += xr[i] != scalar_t(0);
-            }
-            scalar_t* yr = y + r * O;
-            for (int64_t o = 0; o < O; ++o) yr[o] = bp[o];
-            for (int64_t k = 0; k < n; ++k) {
-              const int64_t i = nz[k];
-              const scalar_t v = xr[i];
-              cc.push_back(i), cv.push_back(v);
-              const scalar_t* wr = w + i * O;
-              for (int64_t o = 0; o < O; ++o) yr[o] += v * wr[o];
-            }
-            cnt[r + 1] = n;
+      parallel_for(0, R, 256, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          scalar_t* yr = y + r * O;
+          for (int64_t o = 0; o < O; ++o) yr[o] = bp[o];
+          for (int64_t k = rs[r]; k < rs[r + 1]; ++k) {
+            const scalar_t v = vp[k];
+            const scalar_t* wr = w + cp[k] * O;
+            for (int64_t o = 0; o < O; ++o) yr[o] += v * wr[o];
           }
         }
       });
-      for (int64_t r = 0; r < R; ++r) cnt[r + 1] += cnt[r];
-      cols = torch::empty({cnt[R]}, torch::kInt64);
-      vals = torch::empty({cnt[R]}, x.options());
-      int64_t k = 0;
-      for (int64_t c = 0; c < chunks; ++c) {
-        std::copy(chunk_cols[c].begin(), chunk_cols[c].end(), cols.data_ptr<int64_t>() + k);
-        std::copy(chunk_vals[c].begin(), chunk_vals[c].end(), vals.data_ptr<scalar_t>() + k);
-        k += static_cast<int64_t>(chunk_cols[c].size());
-      }
     });
-    ctx->save_for_backward({counts, cols, vals});
-    ctx->saved_data["inputs"] = I;
+    ctx->save_for_backward({row_start, cols, vals});
+    ctx->saved_data["inputs"] = inputs;
     return out;
   }
 
@@ -438,23 +501,77 @@ class SparseProjection : public torch::autograd::Function<SparseProjection> {
       });
     });
     const auto gwt = parts == 1 ? partial[0] : partial.sum(0);
-    return {Tensor(), gwt.t(), g.sum(0)};
+    return {Tensor(), Tensor(), Tensor(), gwt.t(), g.sum(0), Tensor()};
   }
 };
 
+// x's nonzeros [R, I] in compressed rows: one pass over x, chunks of rows in parallel.
+SparseInput compress_rows(const Tensor& x, int64_t T, int64_t B) {
+  const int64_t R = x.size(0), I = x.size(1);
+  const auto xc = x.contiguous();
+  SparseInput out;
+  out.steps = T, out.batch = B, out.inputs = I;
+  out.row_start = torch::zeros({R + 1}, torch::kInt64);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_input", [&] {
+    const scalar_t* xp = xc.data_ptr<scalar_t>();
+    auto* cnt = out.row_start.data_ptr<int64_t>();
+    const int64_t chunk = 256, chunks = (R + chunk - 1) / chunk;
+    std::vector<std::vector<int64_t>> chunk_cols(chunks);
+    std::vector<std::vector<scalar_t>> chunk_vals(chunks);
+    parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+      std::vector<int64_t> nz(I);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t r = c * chunk; r < std::min(R, (c + 1) * chunk); ++r) {
+          const scalar_t* xr = xp + r * I;
+          // Branch-free compaction of the nonzero columns: the scan over mostly-zero rows is
+          // the bulk of this kernel's time, so it stays a tight loop.
+          int64_t n = 0;
+          for (int64_t i = 0; i < I; ++i) {
+            nz[n] = i;
+            n += xr[i] != scalar_t(0);
+          }
+          for (int64_t k = 0; k < n; ++k) chunk_cols[c].push_back(nz[k]), chunk_vals[c].push_back(xr[nz[k]]);
+          cnt[r + 1] = n;
+        }
+    });
+    for (int64_t r = 0; r < R; ++r) cnt[r + 1] += cnt[r];
+    out.cols = torch::empty({cnt[R]}, torch::kInt64);
+    out.vals = torch::empty({cnt[R]}, x.options());
+    int64_t k = 0;
+    for (int64_t c = 0; c < chunks; ++c) {
+      std::copy(chunk_cols[c].begin(), chunk_cols[c].end(), out.cols.data_ptr<int64_t>() + k);
+      std::copy(chunk_vals[c].begin(), chunk_vals[c].end(), out.vals.data_ptr<scalar_t>() + k);
+      k += static_cast<int64_t>(chunk_cols[c].size());
+    }
+  });
+  return out;
+}
+
 }  // namespace
+
+std::optional<SparseInput> sparse_input(const torch::Tensor& x, double max_density) {
+  const int64_t T = x.size(0), B = x.size(1), I = x.size(2);
+  const auto flat = x.reshape({T * B, I});
+  if (!x.is_cpu() || flat.numel() == 0 || x.requires_grad() || max_density <= 0) return std::nullopt;
+  // Density from a strided sample of rows: cheap, and only decides which kernel runs.
+  const auto sample = flat.slice(0, 0, T * B, std::max<int64_t>(1, T * B / 256));
+  if (sample.ne(0).sum().item<double>() >= max_density * static_cast<double>(sample.numel())) return std::nullopt;
+  return compress_rows(flat, T, B);
+}
+
+torch::Tensor sparse_projection(const SparseInput& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  TORCH_CHECK(weight.dim() == 2 && weight.size(1) == x.inputs && bias.dim() == 1 && bias.size(0) == weight.size(0),
+              "sparse_projection: weight [O, ", x.inputs, "] and bias [O] expected, got ", weight.sizes(), ", ",
+              bias.sizes());
+  return SparseProjection::apply(x.row_start, x.cols, x.vals, weight, bias, x.inputs)
+      .view({x.steps, x.batch, weight.size(0)});
+}
 
 torch::Tensor input_projection(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                                double max_density) {
+  if (const auto sparse = sparse_input(x, max_density)) return sparse_projection(*sparse, weight, bias);
   const int64_t T = x.size(0), B = x.size(1), I = x.size(2), O = weight.size(0);
-  const auto flat = x.reshape({T * B, I});
-  if (x.is_cpu() && flat.numel() > 0 && !x.requires_grad() && max_density > 0) {
-    // Density from a strided sample of rows: cheap, and only decides which kernel runs.
-    const auto sample = flat.slice(0, 0, T * B, std::max<int64_t>(1, T * B / 256));
-    if (sample.ne(0).sum().item<double>() < max_density * static_cast<double>(sample.numel()))
-      return SparseProjection::apply(flat, weight, bias).view({T, B, O});
-  }
-  return torch::addmm(bias, flat, weight.t()).view({T, B, O});
+  return torch::addmm(bias, x.reshape({T * B, I}), weight.t()).view({T, B, O});
 }
 
 }  // namespace sernn

@@ -10,6 +10,8 @@
 /// elementwise work of a step is one fused loop and every product with spikes is a gather over
 /// the neurons that fired. The backward reuses the membrane buffer, so a graph through it can
 /// be backpropagated once (retain_graph is refused).
+#include <optional>
+
 #include <torch/torch.h>
 
 #include "models/lif.h"
@@ -38,14 +40,42 @@ LifNetworkTrace lif_network(const torch::Tensor& drive, const torch::Tensor& wei
                             const LifReadout& readout, double threshold, double slope, ResetMode reset,
                             bool drive_is_scratch = false);
 
+/// K networks at once (ensembles, issue 16): drive [K, T, B, N], weight [K, N, N], beta [K, N],
+/// readout weight [K, C, N], bias [K, C], beta [K, C]; every field of the result gains the
+/// leading K. Member k computes exactly what lif_network computes on its slices (the same
+/// arithmetic in the same order). On the CPU the threads share out the K x B independent sample
+/// rows (one parallel region per direction for all members); on CUDA each member is one launch
+/// per direction.
+LifNetworkTrace lif_network_members(const torch::Tensor& drive, const torch::Tensor& weight, const torch::Tensor& beta,
+                                    const LifReadout& readout, double threshold, double slope, ResetMode reset,
+                                    bool drive_is_scratch = false);
+
 }  // namespace sernn
 
 namespace sernn {
 
+/// The nonzero entries of x [T, B, I] in compressed-row form (rows = T x B), built once so that
+/// several projections of the same input (the members of an ensemble that share a batch) scan
+/// the dense tensor once.
+struct SparseInput {
+  torch::Tensor row_start;                   ///< [R + 1] int64: row r's entries are [row_start[r], row_start[r + 1])
+  torch::Tensor cols;                        ///< [nnz] int64 input index
+  torch::Tensor vals;                        ///< [nnz] value (x's dtype)
+  int64_t steps = 0, batch = 0, inputs = 0;  ///< T, B, I
+};
+
+/// x's nonzeros as a SparseInput when x is on the CPU, needs no gradient and has fewer than
+/// `max_density` nonzeros (judged on a strided sample of rows); otherwise nothing (a dense GEMM
+/// is then the faster product).
+std::optional<SparseInput> sparse_input(const torch::Tensor& x, double max_density = 0.25);
+
+/// x @ weight [O, I]^T + bias -> [T, B, O] over x's nonzeros only: nnz x O work instead of
+/// T B I O. Differentiable in weight and bias (x gets no gradient).
+torch::Tensor sparse_projection(const SparseInput& x, const torch::Tensor& weight, const torch::Tensor& bias);
+
 /// x [T, B, I] @ weight [O, I]^T + bias -> [T, B, O], differentiable in weight and bias.
-/// Spike-count inputs are mostly zero: on the CPU, below `max_density` nonzeros the product is a
-/// gather-sum over the nonzero entries (embedding_bag with per-sample weights, nnz x O work
-/// instead of T B I O); otherwise, and on other devices, one dense GEMM.
+/// Spike-count inputs are mostly zero: on the CPU, below `max_density` nonzeros the product is
+/// sparse_projection; otherwise, and on other devices, one dense GEMM.
 torch::Tensor input_projection(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                                double max_density = 0.25);
 
