@@ -11,9 +11,12 @@
 namespace sernn {
 
 /// One minibatch. inputs: [T, B, C] float (time-major, like snnTorch); labels: [B] int64.
+/// An ensemble's batch (issue 16) holds member k's inputs in member_inputs[k] (members that read
+/// the same data share one tensor), leaves `inputs` undefined, and stacks the labels [K, B].
 struct Batch {
   torch::Tensor inputs;
   torch::Tensor labels;
+  std::vector<torch::Tensor> member_inputs;
 };
 
 enum class Split { Train, Validation, Test };
@@ -73,6 +76,11 @@ class Network : public torch::nn::Module {
   /// inputs [K, T, B, C] (each member its own batch) and returns logits [K, B, classes] (stats
   /// [K], activity [K, B, N] when defined), and recurrent_weight() is [K, N, N].
   virtual int64_t members() const { return 1; }
+  /// run() for K > 1 with member k's inputs [T, B, C] in inputs[k] (the same tensor for members
+  /// that share a batch). Default: run() on the stacked [K, T, B, C].
+  virtual NetworkOutput run_members(const std::vector<torch::Tensor>& inputs, bool training) {
+    return run(torch::stack(inputs), training);
+  }
   /// Member k as a network of its own, for its snapshots and parameter_stats (K > 1 only).
   virtual std::shared_ptr<Network> member(int64_t /*k*/) { return nullptr; }
   /// For each tensor of parameters(), in order: the member that owns all of it, or -1 when it

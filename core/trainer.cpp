@@ -48,12 +48,6 @@ void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
     if (p.grad().defined()) p.grad().mul_(coef);
 }
 
-std::vector<int64_t> stacked_shape(const std::vector<torch::Tensor>& parts) {
-  std::vector<int64_t> shape{static_cast<int64_t>(parts.size())};
-  for (auto d : parts[0].sizes()) shape.push_back(d);
-  return shape;
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -81,6 +75,15 @@ Trainer::Trainer(std::shared_ptr<Network> network, std::vector<std::shared_ptr<c
     loss_ = opt_.member_loss.empty() ? std::vector<std::vector<LossTerm>>(K, {task_loss_term()}) : opt_.member_loss;
     TORCH_CHECK(seeds_.size() == K && loss_.size() == K, "Trainer: one seed and one loss per member");
   }
+  // Same task object and seed: the same batches (Task::stream is a pure function of them).
+  for (size_t k = 0; k < K; ++k) {
+    data_of_.push_back(static_cast<int64_t>(k));
+    for (size_t j = 0; j < k; ++j)
+      if (tasks_[j] == tasks_[k] && seeds_[j] == seeds_[k]) {
+        data_of_[k] = static_cast<int64_t>(j);
+        break;
+      }
+  }
   frozen_.assign(K, false);
   frozen_weights_.resize(K);
   net_->to(opt_.device);
@@ -91,26 +94,34 @@ Trainer::Trainer(std::shared_ptr<Network> network, std::vector<std::shared_ptr<c
 std::vector<std::unique_ptr<BatchStream>> Trainer::streams(Split split, int64_t epoch) const {
   std::vector<std::unique_ptr<BatchStream>> out;
   for (int64_t k = 0; k < members_; ++k)
-    out.push_back(tasks_[k]->stream(split, epoch, opt_.batch_size, seeds_[k], opt_.device));
+    out.push_back(data_of_[k] == k ? tasks_[k]->stream(split, epoch, opt_.batch_size, seeds_[k], opt_.device)
+                                   : nullptr);
   return out;
 }
 
 bool Trainer::next_batch(std::vector<std::unique_ptr<BatchStream>>& streams, Batch& out) const {
   if (streams.size() == 1) return streams[0]->next(out);
-  std::vector<torch::Tensor> xs, ys;
-  Batch b;
-  for (auto& s : streams) {
-    if (!s->next(b)) return false;
-    xs.push_back(b.inputs), ys.push_back(b.labels);
+  out.inputs = torch::Tensor();
+  out.member_inputs.resize(streams.size());
+  std::vector<torch::Tensor> ys;
+  for (size_t k = 0; k < streams.size(); ++k) {
+    const auto from = static_cast<size_t>(data_of_[k]);
+    if (from != k) {
+      out.member_inputs[k] = out.member_inputs[from];
+      ys.push_back(ys[from]);
+      continue;
+    }
+    Batch b;
+    if (!streams[k]->next(b)) return false;
+    out.member_inputs[k] = b.inputs;
+    ys.push_back(b.labels);
   }
-  // The stacked inputs reuse one buffer: a fresh [K, T, B, C] tensor per batch (72 MB for K = 8
-  // SHD members) would be mapped and page-faulted anew every step.
-  const auto shape = stacked_shape(xs);
-  if (!out.inputs.defined() || out.inputs.sizes() != at::IntArrayRef(shape) || out.inputs.storage().use_count() > 1)
-    out.inputs = torch::empty(shape, xs[0].options());
-  torch::stack_out(out.inputs, xs);
   out.labels = torch::stack(ys);
   return true;
+}
+
+NetworkOutput Trainer::run_batch(const Batch& batch, bool training) const {
+  return members_ == 1 ? net_->run(batch.inputs, training) : net_->run_members(batch.member_inputs, training);
 }
 
 std::vector<torch::Tensor> Trainer::member_part(const std::vector<torch::Tensor>& all, int64_t k) const {
@@ -133,7 +144,7 @@ std::vector<Evaluation> Trainer::evaluate_members(Split split, int64_t epoch) co
   int64_t samples = 0;
   Batch batch;
   while (next_batch(ss, batch)) {
-    auto out = net_->run(batch.inputs, /*training=*/false);
+    auto out = run_batch(batch, /*training=*/false);
     const int64_t b = batch.labels.size(-1);
     for (int64_t k = 0; k < members_; ++k) {
       auto [loss, right] = classification_loss(part(out.logits, k), part(batch.labels, k));
@@ -489,7 +500,7 @@ void Trainer::train_epoch(int64_t epoch, TrainPosition& pos, Progress& progress)
 
 void Trainer::train_step(const Batch& batch, int64_t epoch, int64_t b, TrainPosition& pos) {
   optimizer_->zero_grad();
-  auto out = net_->run(batch.inputs, /*training=*/true);
+  auto out = run_batch(batch, /*training=*/true);
   torch::Tensor weight;  // the recurrent weight, computed once if a term asks for it
   std::vector<LossValue> losses;
   std::vector<torch::Tensor> totals;

@@ -132,9 +132,13 @@ class Trainer {
   void write_snapshot(int64_t epoch) const;
   /// status.json of every member still training.
   void write_status(RunStatus status, int64_t epoch, const std::string& message = "") const;
-  /// Every member's stream of `split`; next_batch stacks them for an ensemble.
+  /// The streams of `split`, one per member, except that a member with the same task and seed as
+  /// an earlier one (same data, same order) gets none and shares that member's batches.
   std::vector<std::unique_ptr<BatchStream>> streams(Split split, int64_t epoch) const;
+  /// The next batch of every member (Batch::member_inputs for an ensemble).
   bool next_batch(std::vector<std::unique_ptr<BatchStream>>& streams, Batch& out) const;
+  /// The network's output for `batch` (run, or run_members for an ensemble).
+  NetworkOutput run_batch(const Batch& batch, bool training) const;
   /// Member k's part of an output tensor ([K, ...] for ensembles; the tensor itself for one network).
   torch::Tensor part(const torch::Tensor& t, int64_t k) const { return members_ == 1 || !t.defined() ? t : t[k]; }
   /// Member k's part of each tensor aligned with parameters() (values or gradients).
@@ -157,6 +161,9 @@ class Trainer {
 
   std::shared_ptr<Network> net_;
   int64_t members_ = 1;
+  /// Member k reads the batches of member data_of_[k] (itself, or an earlier member with the same
+  /// task and seed).
+  std::vector<int64_t> data_of_;
   std::vector<std::shared_ptr<const Task>> tasks_;  ///< one per member
   TrainerOptions opt_;
   RunDir dir_;                                              ///< out_dir: the checkpoint (and one network's run)

@@ -1,9 +1,12 @@
 #pragma once
 /// K spiking networks (SpikingRNN, same architecture) in one model, trained as K runs at once by
-/// the Trainer (core/trainer.h; members() = K). Each member keeps its own parameters and runs
-/// its own fast time loop (models/lif_sequence.h) on its own batch; the model stacks their
-/// outputs: logits [K, B, classes], activity [K, B, N], stats [K], recurrent_weight [K, N, N].
-/// Member k computes exactly what the SpikingRNN it was built from computes.
+/// the Trainer (core/trainer.h; members() = K). Each member keeps its own parameters and reads its
+/// own batch; outputs are stacked: logits [K, B, classes], activity [K, B, N], stats [K],
+/// recurrent_weight [K, N, N]. On the fast path all members' time loops are one node
+/// (lif_network_members: one parallel region over the K x B sample rows, so with K >= threads
+/// each thread runs whole members), and members that share a batch share its sparse form. With
+/// the reference path each member runs on its own. Member k computes exactly what the SpikingRNN
+/// it was built from computes.
 #include <vector>
 
 #include <torch/torch.h>
@@ -19,6 +22,8 @@ class SpikingEnsembleImpl : public Network {
 
   /// inputs: [K, T, B, C].
   NetworkOutput run(const torch::Tensor& inputs, bool training) override;
+  /// inputs[k]: member k's [T, B, C] (no stacked copy of the members' batches).
+  NetworkOutput run_members(const std::vector<torch::Tensor>& inputs, bool training) override;
   torch::Tensor recurrent_weight() override;
   int64_t members() const override { return static_cast<int64_t>(members_.size()); }
   std::shared_ptr<Network> member(int64_t k) override { return members_.at(k).ptr(); }
@@ -28,7 +33,11 @@ class SpikingEnsembleImpl : public Network {
   void after_step() override;
 
  private:
+  /// All members' fast time loops as one lif_network_members node.
+  NetworkOutput run_fused(const std::vector<torch::Tensor>& inputs);
+
   std::vector<SpikingRNN> members_;
+  bool fused_ = false;  ///< every member on the fast path, with the same neuron and readout options
 };
 TORCH_MODULE(SpikingEnsemble);
 

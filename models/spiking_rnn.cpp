@@ -67,14 +67,18 @@ torch::Tensor SpikingRNNImpl::recurrent_parameter() {
   return recurrent->weight;
 }
 
+torch::Tensor SpikingRNNImpl::drive(const torch::Tensor& x, const SparseInput* sparse) {
+  const auto bias = input->bias + recurrent->bias;
+  return sparse ? sparse_projection(*sparse, input->weight, bias) : input_projection(x, input->weight, bias);
+}
+
 LifNetworkTrace SpikingRNNImpl::forward_fast(const torch::Tensor& x) {
   check_inputs(x, options.inputs());
   const auto& o = options;
   // Feed-forward current of all T steps at once (both biases folded in), sparse-aware. The
   // drive is read only by lif_network (the projection's backward does not need its output),
   // so it becomes the membrane buffer.
-  const auto drive = input_projection(x, input->weight, input->bias + recurrent->bias);
-  return lif_network(drive, recurrent_weight(), beta, {readout->weight, readout->bias, readout_beta}, o.threshold(),
+  return lif_network(drive(x), recurrent_weight(), beta, {readout->weight, readout->bias, readout_beta}, o.threshold(),
                      o.slope(), o.reset(), /*drive_is_scratch=*/true);
 }
 
@@ -108,22 +112,22 @@ SpikingTrace SpikingRNNImpl::simulate(const torch::Tensor& x) {
   return {torch::stack(spikes), torch::stack(mems)};
 }
 
-NetworkOutput SpikingRNNImpl::run(const torch::Tensor& inputs, bool /*training*/) {
+NetworkOutput spiking_output(const torch::Tensor& readout_mem, const torch::Tensor& counts, bool sum_readout) {
+  const int64_t time = readout_mem.dim() - 3;
   NetworkOutput out;
-  torch::Tensor readout_mem, counts;  // counts: [B, N] spikes per neuron and sample
+  out.logits = sum_readout ? readout_mem.sum(time) : std::get<0>(readout_mem.max(time));
+  out.activity = counts / static_cast<double>(readout_mem.size(time));
+  out.stats["rate_hidden"] = out.activity.detach().mean({-2, -1});
+  return out;
+}
+
+NetworkOutput SpikingRNNImpl::run(const torch::Tensor& inputs, bool /*training*/) {
   if (options.reference()) {
     auto trace = simulate(inputs);
-    readout_mem = trace.readout_mem;
-    counts = trace.spikes.sum(0);
-  } else {
-    auto trace = forward_fast(inputs);
-    readout_mem = trace.readout_mem;
-    counts = trace.counts;
+    return spiking_output(trace.readout_mem, trace.spikes.sum(0), options.sum_readout());
   }
-  out.logits = options.sum_readout() ? readout_mem.sum(0) : std::get<0>(readout_mem.max(0));
-  out.activity = counts / static_cast<double>(inputs.size(0));
-  out.stats["rate_hidden"] = out.activity.detach().mean();
-  return out;
+  auto trace = forward_fast(inputs);
+  return spiking_output(trace.readout_mem, trace.counts, options.sum_readout());
 }
 
 void SpikingRNNImpl::after_step() {

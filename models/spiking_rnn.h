@@ -55,6 +55,11 @@ struct SpikingTrace {
   torch::Tensor readout_mem;  ///< [T, B, classes] readout membrane
 };
 
+/// What run() returns, from the readout membrane [..., T, B, C] and the spike counts [..., B, N]
+/// (a leading member dimension K is kept): logits = max (or, with sum_readout, sum) over time,
+/// activity = counts / T, stats rate_hidden = mean activity (per member).
+NetworkOutput spiking_output(const torch::Tensor& readout_mem, const torch::Tensor& counts, bool sum_readout);
+
 class SpikingRNNImpl : public Network {
  public:
   explicit SpikingRNNImpl(SpikingRNNOptions options);
@@ -64,6 +69,10 @@ class SpikingRNNImpl : public Network {
   SpikingTrace simulate(const torch::Tensor& inputs);
   /// activity: spikes per time step of each neuron, [B, N].
   NetworkOutput run(const torch::Tensor& inputs, bool training) override;
+  /// The feed-forward current of all T steps, [T, B, N], both biases folded in (the fast path's
+  /// drive). `sparse`: the inputs' nonzeros, when the caller has them already (ensemble members
+  /// that share a batch); otherwise input_projection decides.
+  torch::Tensor drive(const torch::Tensor& inputs, const SparseInput* sparse = nullptr);
   /// The effective W (signed and masked under Dale's law / sparse connectivity).
   torch::Tensor recurrent_weight() override;
   /// The pruning target: recurrent.weight (full rank only; low-rank W has no per-synapse parameter).

@@ -1,6 +1,7 @@
 #include "run/ensemble.h"
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -91,8 +92,17 @@ std::vector<nlohmann::json> train_ensemble(const std::vector<Config>& configs, c
   TrainerOptions t = trainer_options(c0, quiet);
   std::vector<std::shared_ptr<const Task>> tasks;
   std::vector<std::shared_ptr<Network>> nets;
+  // Members whose configs differ only in what a task never reads share one task object, so the
+  // Trainer builds their batches once (issue 16: a sweep over gamma at one seed reads the same
+  // data K times otherwise).
+  std::map<nlohmann::json, std::shared_ptr<const Task>> task_of;
   for (int64_t k = 0; k < K; ++k) {
-    auto task = make_task(configs[k]);
+    auto key = configs[k].to_json();
+    key.erase("regularizer");
+    key["train"].erase("inject_nan_batch");
+    key["train"].erase("stop_after_batch");
+    auto& task = task_of[key];
+    if (!task) task = make_task(configs[k]);
     nets.push_back(make_network(configs[k], task->input_size(), task->num_classes()));
     tasks.push_back(task);
     t.member_loss.push_back(config_loss(configs[k], coords));

@@ -1,6 +1,9 @@
 // LIF layers against an independent reference written here from the equations of DESIGN §3.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
+#include "core/parallel.h"
 #include "models/lif.h"
 #include "models/lif_sequence.h"
 #include "models/spiking_rnn.h"
@@ -254,6 +257,47 @@ TEST(Lif, SparseInputProjectionEqualsDenseProduct) {
     EXPECT_LT((w.grad() - w2.grad()).abs().max().item<double>(), tol * 10);
     EXPECT_LT((b.grad() - b2.grad()).abs().max().item<double>(), tol * 10);
   }
+}
+
+TEST(Lif, MembersInOneNodeEqualSeparateNetworks) {
+  // lif_network_members on K = 3 networks equals 3 lif_network calls on their slices: readout
+  // membrane, spikes, counts and every gradient (drive, W, β, readout weight and bias), float64,
+  // all four resets, at 1 and 2 threads (rows of several members in one thread's chunk).
+  torch::manual_seed(11);
+  const int64_t K = 3, T = 30, B = 5, N = 12, C = 4;
+  const auto o = torch::TensorOptions().dtype(torch::kFloat64);
+  const auto drive = torch::randn({K, T, B, N}, o) * 0.8 + 0.3, w = torch::randn({K, N, N}, o) * 0.4;
+  const auto beta = torch::rand({K, N}, o) * 0.4 + 0.6, wo = torch::randn({K, C, N}, o), bo = torch::randn({K, C}, o);
+  const auto rb = torch::full({K, C}, 0.9, o);
+  const auto g_rm = torch::randn({K, T, B, C}, o), g_counts = torch::randn({K, B, N}, o);
+  auto leaves = [](std::vector<torch::Tensor> ts) {
+    for (auto& t : ts) t = t.clone().requires_grad_(true);
+    return ts;
+  };
+  for (auto mode : {ResetMode::Subtract, ResetMode::SubtractDecayed, ResetMode::Zero, ResetMode::None})
+    for (int64_t threads : {1, 2}) {
+      set_parallel_threads(threads);
+      auto all = leaves({drive, w, beta, wo, bo});
+      auto tr = lif_network_members(all[0], all[1], all[2], {all[3], all[4], rb}, 1.0, 5.0, mode);
+      ((tr.readout_mem * g_rm).sum() + (tr.counts * g_counts).sum()).backward();
+      for (int64_t k = 0; k < K; ++k) {
+        auto one = leaves({drive[k], w[k], beta[k], wo[k], bo[k]});
+        auto ref = lif_network(one[0], one[1], one[2], {one[3], one[4], rb[k]}, 1.0, 5.0, mode);
+        ((ref.readout_mem * g_rm[k]).sum() + (ref.counts * g_counts[k]).sum()).backward();
+        const auto at = fmt::format("member {} reset {} threads {}", k, static_cast<int>(mode), threads);
+        EXPECT_TRUE(torch::equal(tr.spikes[k], ref.spikes)) << at;
+        EXPECT_GT(ref.spikes.sum().item<int64_t>(), 0) << at;
+        EXPECT_LT((tr.readout_mem[k] - ref.readout_mem).abs().max().item<double>(), 1e-12) << at;
+        EXPECT_LT((tr.counts[k] - ref.counts).abs().max().item<double>(), 1e-12) << at;
+        const char* names[] = {"drive", "W", "beta", "readout weight", "readout bias"};
+        for (size_t i = 0; i < one.size(); ++i) {
+          ASSERT_TRUE(one[i].grad().defined()) << names[i];
+          EXPECT_GT(one[i].grad().abs().max().item<double>(), 0.0) << names[i] << " " << at;
+          EXPECT_LT((all[i].grad()[k] - one[i].grad()).abs().max().item<double>(), 1e-10) << names[i] << " " << at;
+        }
+      }
+    }
+  set_parallel_threads(1);
 }
 
 TEST(Lif, FastPathRefusesASecondBackward) {

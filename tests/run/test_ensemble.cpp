@@ -7,6 +7,7 @@
 #include "core/io.h"
 #include "core/signals.h"
 #include "models/rate_ensemble.h"
+#include "tasks/shd.h"
 #include "test_helpers.h"
 
 using namespace sernn;
@@ -150,6 +151,46 @@ TEST(Ensemble, FourSpikingNetworksEqualFourSeparateRuns) {
     EXPECT_GT(weight_difference(ens[k], sep[k == 0 ? 1 : 0], 1), 1e-3) << "members differ from each other";
     EXPECT_EQ(status_of(ens[k]), "finished");
     EXPECT_TRUE(last[k].contains("beta_mean")) << "each member's parameter_stats: " << last[k].dump();
+  }
+}
+
+TEST(Ensemble, SpikingMembersOnOneSeedShareTheirBatchesAndEqualSeparateRuns) {
+  // A gamma sweep at one seed on SHD-format data (sparse inputs): members 0-2 read the same
+  // batches (one stream, one sparse form of each batch, one fused LIF node), member 3 its own
+  // (seed 2); every member's weights after an epoch are its separate run's.
+  const auto dir = sernn::testing::temp_dir("spk_share");
+  make_dirs(dir + "/shd");
+  write_shd(dir + "/shd/shd_train.h5", synth_shd({96, 1, 0.2}));
+  write_shd(dir + "/shd/shd_test.h5", synth_shd({32, 2, 0.2}));
+  auto shd_member = [&](double gamma, int seed) {
+    Config c;
+    c.set("model.kind=spiking");
+    c.set("model.hidden=27");
+    c.set("model.grid=3,3,3");
+    c.set("task.kind=shd");
+    c.set("task.data_dir=" + dir + "/shd");
+    c.set("task.bins=20");
+    c.set("regularizer.kind=sernn");
+    c.set(fmt::format("regularizer.gamma={}", gamma));
+    c.set(fmt::format("train.seed={}", seed));
+    c.set("train.epochs=1");
+    c.set("train.batch_size=32");
+    c.set("train.lr=0.01");
+    c.set("train.threads=1");
+    return c;
+  };
+  const std::vector<Config> configs{shd_member(0.0, 1), shd_member(0.05, 1), shd_member(0.2, 1), shd_member(0.05, 2)};
+  const auto ens = member_dirs(dir, "ens", 4), sep = member_dirs(dir, "sep", 4);
+  for (int k = 0; k < 4; ++k) train_run(configs[k], sep[k], false, true);
+  const auto last = train_ensemble(configs, ens, dir + "/ensemble", false, true);
+  ASSERT_EQ(last.size(), 4u);
+  for (int k = 0; k < 4; ++k) {
+    EXPECT_LT(weight_difference(ens[k], sep[k], 1), 1e-5) << "member " << k;
+    EXPECT_GT(weight_difference(ens[k], sep[(k + 1) % 4], 1), 1e-3) << "members differ from each other";
+    EXPECT_EQ(status_of(ens[k]), "finished");
+    EXPECT_NEAR(last[k]["train_acc"].get<double>(),
+                read_jsonl(sep[k] + "/metrics.jsonl").back()["train_acc"].get<double>(), 1e-9)
+        << "member " << k;
   }
 }
 
