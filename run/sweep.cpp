@@ -22,6 +22,7 @@
 #include "core/errors.h"
 #include "core/geometry.h"
 #include "core/io.h"
+#include "core/parallel.h"
 #include "core/trainer.h"
 #include "core/run_dir.h"
 #include "core/signals.h"
@@ -93,6 +94,29 @@ nlohmann::json epoch_measures(const RunDir& run) {
     }
   if (changed) atomic_write_text(cache, j.dump() + "\n");
   return j;
+}
+
+/// Fills the analysis caches of every finished run that lacks them, several runs at once on the
+/// pool (each run's analysis is serial LibTorch and graph work on a small matrix; a large sweep
+/// has thousands of snapshots). The analyses are deterministic (their own seeded generators), so
+/// the order does not matter.
+void analyse_pending(const std::string& out_dir, const std::vector<SweepRun>& runs) {
+  std::vector<std::pair<RunDir, int64_t>> todo;  // run, last epoch
+  for (const auto& r : runs) {
+    RunDir run(out_dir + "/" + r.dir);
+    if (!run.state().done()) continue;
+    const auto m = run.last_metrics();
+    if (m.is_object() && m.contains("epoch")) todo.emplace_back(std::move(run), m["epoch"].get<int64_t>());
+  }
+  parallel_for(
+      0, static_cast<int64_t>(todo.size()), 1,
+      [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          final_analysis(todo[i].first, todo[i].second);
+          epoch_measures(todo[i].first);
+        }
+      },
+      /*chunks_per_thread=*/8);
 }
 
 std::string csv_number(const nlohmann::json& v) {
@@ -254,6 +278,7 @@ void write_results(const std::string& out_dir, const std::vector<SweepRun>& runs
       "group,gamma,seed,status,epochs,train_acc,val_acc,test_acc,task_loss,q,entropy_weights,entropy_communicability,"
       "entropy_spectral,lambda_max,total_weight,run_dir,mean_hops";
   csv += extra ? ",param,value\n" : "\n";
+  analyse_pending(out_dir, runs);
   for (const auto& r : runs) {
     const RunDir run(out_dir + "/" + r.dir);
     const auto state = run.state();
@@ -421,6 +446,13 @@ int64_t run_sweep_ensembles(const Config& base, const std::vector<SweepRun>& run
   make_dirs(o.out_dir);
   atomic_write_text(o.out_dir + "/base_config.json", base.to_json().dump(2) + "\n");
   int64_t done = 0;
+  // Between ensembles nothing else runs: the analyses take the threads the training had (all
+  // available cores where that is automatic).
+  auto results = [&] {
+    const int64_t threads = o.threads_per_job * o.jobs;
+    set_parallel_threads(threads > 0 ? threads : available_cores());
+    write_results(o.out_dir, all);
+  };
   // Groups at fixed places in the run list, so a resumed sweep finds each group's checkpoint.
   for (size_t i = 0; i < runs.size(); i += static_cast<size_t>(ensemble)) {
     std::vector<Config> configs;
@@ -436,7 +468,7 @@ int64_t run_sweep_ensembles(const Config& base, const std::vector<SweepRun>& run
       continue;
     }
     if (stop_requested()) {
-      write_results(o.out_dir, all);
+      results();
       throw Interrupted{stop_signal()};
     }
     std::string name = runs[i].dir;
@@ -445,17 +477,17 @@ int64_t run_sweep_ensembles(const Config& base, const std::vector<SweepRun>& run
     try {
       train_ensemble(configs, dirs, ensemble_dir, file_exists(ensemble_dir + "/checkpoint.pt"), o.quiet);
     } catch (const Interrupted&) {
-      write_results(o.out_dir, all);
+      results();
       throw;
     } catch (const Diverged& e) {
       // Every member diverged: each one's status says so; the sweep goes on.
       if (!o.quiet) fmt::print("{}: {}\n", ensemble_dir, e.what());
     }
     done += static_cast<int64_t>(configs.size());
-    write_results(o.out_dir, all);
+    results();
     if (!o.quiet) fmt::print("ensemble of {} done ({}/{} runs)\n", configs.size(), done, runs.size());
   }
-  write_results(o.out_dir, all);
+  results();
   return done;
 }
 
