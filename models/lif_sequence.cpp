@@ -145,21 +145,23 @@ Tensor spike_gemm(const Tensor& g, const Tensor& s) {
 }
 
 #ifdef SERNN_HAS_CUDA
-// The fused CUDA kernels (models/cuda/lif_kernels.h): one launch per direction and member on the
-// current stream, no host synchronisation. Arguments are one member's slices.
+// The fused CUDA kernels (models/cuda/lif_kernels.h): one launch per direction for all K members
+// on the current stream, no host synchronisation. Shapes as forward_cpu's.
 void launch_cuda_forward(const Tensor& drive, const Tensor& weight, const Tensor& beta_c, const Tensor& w_out,
                          const Tensor& b_out, const Tensor& rb, const Tensor& mem, const Tensor& spk,
                          const Tensor& counts, const Tensor& rmem, double thr, ResetMode mode) {
-  const int64_t T = drive.size(0), B = drive.size(1), N = drive.size(2), C = w_out.size(0);
+  const int64_t K = drive.size(0), T = drive.size(1), B = drive.size(2), N = drive.size(3), C = w_out.size(1);
   TORCH_CHECK(N <= cuda::kMaxNeurons, "lif_network: the CUDA kernels take at most ", cuda::kMaxNeurons,
               " hidden neurons, got ", N);
-  const auto wt = weight.detach().t().contiguous(), wot = w_out.detach().t().contiguous();
+  TORCH_CHECK(K <= cuda::kMaxMembers, "lif_network: the CUDA kernels take at most ", cuda::kMaxMembers,
+              " members per call, got ", K);
+  const auto wt = weight.detach().transpose(1, 2).contiguous(), wot = w_out.detach().transpose(1, 2).contiguous();
   const auto bo = b_out.detach().contiguous();
   AT_DISPATCH_FLOATING_TYPES(drive.scalar_type(), "lif_forward_cuda", [&] {
     const auto st = cuda::lif_forward<scalar_t>(
         drive.data_ptr<scalar_t>(), wt.data_ptr<scalar_t>(), beta_c.data_ptr<scalar_t>(), wot.data_ptr<scalar_t>(),
         bo.data_ptr<scalar_t>(), rb.data_ptr<scalar_t>(), mem.data_ptr<scalar_t>(), spk.data_ptr<Spike>(),
-        counts.data_ptr<scalar_t>(), rmem.data_ptr<scalar_t>(), T, B, N, C, static_cast<scalar_t>(thr), mode,
+        counts.data_ptr<scalar_t>(), rmem.data_ptr<scalar_t>(), K, T, B, N, C, static_cast<scalar_t>(thr), mode,
         c10::cuda::getCurrentCUDAStream());
     TORCH_CHECK(st == cudaSuccess, "lif_network: CUDA forward kernel: ", cudaGetErrorString(st));
   });
@@ -168,14 +170,14 @@ void launch_cuda_forward(const Tensor& drive, const Tensor& weight, const Tensor
 void launch_cuda_backward(const Tensor& g_rm, const Tensor& g_counts, const Tensor& weight, const Tensor& w_out,
                           const Tensor& beta_c, const Tensor& rb, const Tensor& mem, const Tensor& gco,
                           const Tensor& gcur, const Tensor& gbeta_rows, double thr, double slope, ResetMode mode) {
-  const int64_t T = mem.size(0), B = mem.size(1), N = mem.size(2), C = w_out.size(0);
+  const int64_t K = mem.size(0), T = mem.size(1), B = mem.size(2), N = mem.size(3), C = w_out.size(1);
   const auto w = weight.detach().contiguous(), wo = w_out.detach().contiguous();
-  auto gv = torch::empty({B, N}, mem.options());
+  auto gv = torch::empty({K, B, N}, mem.options());
   AT_DISPATCH_FLOATING_TYPES(mem.scalar_type(), "lif_backward_cuda", [&] {
     const auto st = cuda::lif_backward<scalar_t>(
         g_rm.data_ptr<scalar_t>(), g_counts.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), wo.data_ptr<scalar_t>(),
         beta_c.data_ptr<scalar_t>(), rb.data_ptr<scalar_t>(), mem.data_ptr<scalar_t>(), gco.data_ptr<scalar_t>(),
-        gcur.data_ptr<scalar_t>(), gbeta_rows.data_ptr<scalar_t>(), gv.data_ptr<scalar_t>(), T, B, N, C,
+        gcur.data_ptr<scalar_t>(), gbeta_rows.data_ptr<scalar_t>(), gv.data_ptr<scalar_t>(), K, T, B, N, C,
         static_cast<scalar_t>(thr), static_cast<scalar_t>(slope), mode, c10::cuda::getCurrentCUDAStream());
     TORCH_CHECK(st == cudaSuccess, "lif_network: CUDA backward kernel: ", cudaGetErrorString(st));
   });
@@ -317,18 +319,14 @@ class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> 
     auto rmem = torch::empty({K, T, B, C}, drive.options());
     if (drive.is_cpu()) {
       forward_cpu(drive, weight, beta_c, w_out, b_out, rb, mem, spk, counts, rmem, thr, mode);
-    } else {
-      for (int64_t k = 0; k < K; ++k) {
 #ifdef SERNN_HAS_CUDA
-        if (drive.is_cuda()) {
-          launch_cuda_forward(drive[k], weight[k], beta_c[k], w_out[k], b_out[k], rb[k], mem[k], spk[k], counts[k],
-                              rmem[k], thr, mode);
-          continue;
-        }
+    } else if (drive.is_cuda()) {
+      launch_cuda_forward(drive, weight, beta_c, w_out, b_out, rb, mem, spk, counts, rmem, thr, mode);
 #endif
+    } else {
+      for (int64_t k = 0; k < K; ++k)
         forward_ops(drive[k], weight[k], beta_c[k], w_out[k], b_out[k], rb[k], mem[k], spk[k], counts[k], rmem[k], thr,
                     mode);
-      }
     }
     ctx->save_for_backward({mem, spk, weight, beta, w_out, rb});
     ctx->saved_data["thr"] = thr;
@@ -360,18 +358,14 @@ class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> 
     auto gbeta_rows = torch::zeros({K, B, N}, mem.options());
     if (mem.is_cpu()) {
       backward_cpu(g_rm, g_counts, weight, w_out, beta_c, rb, mem, gco, gbeta_rows, thr, slope, mode);
-    } else {
-      for (int64_t k = 0; k < K; ++k) {
 #ifdef SERNN_HAS_CUDA
-        if (mem.is_cuda()) {
-          launch_cuda_backward(g_rm[k], g_counts[k], weight[k], w_out[k], beta_c[k], rb[k], mem[k], gco[k], gcur[k],
-                               gbeta_rows[k], thr, slope, mode);
-          continue;
-        }
+    } else if (mem.is_cuda()) {
+      launch_cuda_backward(g_rm, g_counts, weight, w_out, beta_c, rb, mem, gco, gcur, gbeta_rows, thr, slope, mode);
 #endif
+    } else {
+      for (int64_t k = 0; k < K; ++k)
         backward_ops(g_rm[k], g_counts[k], weight[k], w_out[k], beta_c[k], rb[k], mem[k], gco[k], gbeta_rows[k], thr,
                      slope, mode);
-      }
     }
     std::vector<Tensor> g_wout, gw;
     for (int64_t k = 0; k < K; ++k) {

@@ -44,8 +44,8 @@ LifNetworkTrace lif_network(const torch::Tensor& drive, const torch::Tensor& wei
 /// readout weight [K, C, N], bias [K, C], beta [K, C]; every field of the result gains the
 /// leading K. Member k computes exactly what lif_network computes on its slices (the same
 /// arithmetic in the same order). On the CPU the threads share out the K x B independent sample
-/// rows (one parallel region per direction for all members); on CUDA each member is one launch
-/// per direction.
+/// rows (one parallel region per direction for all members); on CUDA one launch per direction
+/// covers all members.
 LifNetworkTrace lif_network_members(const torch::Tensor& drive, const torch::Tensor& weight, const torch::Tensor& beta,
                                     const LifReadout& readout, double threshold, double slope, ResetMode reset,
                                     bool drive_is_scratch = false);

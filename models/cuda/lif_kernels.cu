@@ -41,7 +41,7 @@ __device__ int compact_chunk(bool flag, int n, int* list, int base, int* warp_to
   return total;
 }
 
-// One block per sample b; thread i owns neurons i, i + blockDim.x, ... and classes likewise.
+// One block per sample b (and member blockIdx.y); thread i owns neurons i, i + blockDim.x, ... and classes likewise.
 // Per step: (1) membranes from the drive and the recurrence gathered over last step's spike
 // list, (2) the new spike list (ascending, as the CPU loop visits presynaptic neurons), (3) the
 // readout current gathered over it and the leaky readout.
@@ -53,6 +53,10 @@ __global__ void __launch_bounds__(kMaxThreads)
   __shared__ int warp_tot[33];
   const int b = blockIdx.x;
   const int64_t bn = int64_t(batch) * N, bc = int64_t(batch) * C;
+  // Member blockIdx.y's slices (members are independent networks, laid out one after another).
+  const int64_t km = blockIdx.y, tbn = int64_t(steps) * bn, tbc = int64_t(steps) * bc;
+  drive += km * tbn, mem += km * tbn, spk += km * tbn, rmem += km * tbc, counts += km * bn;
+  wt += km * N * N, beta += km * N, wot += km * N * C, bo += km * C, rb += km * C;
   int n_spk = 0;
   for (int t = 0; t < steps; ++t) {
     const int64_t row = int64_t(t) * bn + int64_t(b) * N;
@@ -81,7 +85,7 @@ __global__ void __launch_bounds__(kMaxThreads)
   }
 }
 
-// One block per sample b, the time loop reversed. Per step: (1) the readout gradient
+// One block per sample b (and member blockIdx.y), the time loop reversed. Per step: (1) the readout gradient
 // gco_t = dL/du_t + rb gco_{t+1}; (2) dL/ds_t = g_counts + gco_t W_out + gcur_{t+1} W, then the
 // step's backward (lif_math.h). gcur_{t+1} lives in shared memory (double-buffered).
 template <class T>
@@ -94,6 +98,11 @@ __global__ void __launch_bounds__(kMaxThreads)
   T* gco_s = gcur_s + 2 * N;                   // [C]
   const int b = blockIdx.x;
   const int64_t bn = int64_t(batch) * N, bc = int64_t(batch) * C;
+  // Member blockIdx.y's slices, as in the forward.
+  const int64_t km = blockIdx.y, tbn = int64_t(steps) * bn, tbc = int64_t(steps) * bc;
+  g_rm += km * tbc, gco += km * tbc, mem += km * tbn, gcur += km * tbn;
+  g_counts += km * bn, gbeta_rows += km * bn, gv += km * bn;
+  w += km * N * N, wo += km * C * N, beta += km * N, rb += km * C;
   int p = 0;
   for (int t = steps - 1; t >= 0; --t) {
     const bool last = t == steps - 1;
@@ -138,13 +147,15 @@ cudaError_t allow_smem(K kernel, size_t bytes) {
 
 template <class T>
 cudaError_t lif_forward(const T* drive, const T* wt, const T* beta, const T* wot, const T* bo, const T* rb, T* mem,
-                        uint8_t* spk, T* counts, T* rmem, int64_t steps, int64_t batch, int64_t neurons,
-                        int64_t classes, T thr, ResetMode mode, cudaStream_t stream) {
-  if (neurons > kMaxNeurons || neurons < 1 || batch < 1) return cudaErrorInvalidValue;
+                        uint8_t* spk, T* counts, T* rmem, int64_t members, int64_t steps, int64_t batch,
+                        int64_t neurons, int64_t classes, T thr, ResetMode mode, cudaStream_t stream) {
+  if (neurons > kMaxNeurons || neurons < 1 || batch < 1 || members < 1 || members > kMaxMembers)
+    return cudaErrorInvalidValue;
   if (steps == 0) return cudaSuccess;
   const size_t smem = static_cast<size_t>(neurons) * sizeof(int);
   if (const auto e = allow_smem(forward_kernel<T>, smem); e != cudaSuccess) return e;
-  forward_kernel<T><<<static_cast<unsigned>(batch), block_size(neurons), smem, stream>>>(
+  const dim3 grid(static_cast<unsigned>(batch), static_cast<unsigned>(members));
+  forward_kernel<T><<<grid, block_size(neurons), smem, stream>>>(
       drive, wt, beta, wot, bo, rb, mem, spk, counts, rmem, static_cast<int>(steps), static_cast<int>(batch),
       static_cast<int>(neurons), static_cast<int>(classes), thr, mode);
   return cudaGetLastError();
@@ -152,13 +163,16 @@ cudaError_t lif_forward(const T* drive, const T* wt, const T* beta, const T* wot
 
 template <class T>
 cudaError_t lif_backward(const T* g_rm, const T* g_counts, const T* w, const T* wo, const T* beta, const T* rb,
-                         const T* mem, T* gco, T* gcur, T* gbeta_rows, T* gv, int64_t steps, int64_t batch,
-                         int64_t neurons, int64_t classes, T thr, T slope, ResetMode mode, cudaStream_t stream) {
-  if (neurons > kMaxNeurons || neurons < 1 || batch < 1) return cudaErrorInvalidValue;
+                         const T* mem, T* gco, T* gcur, T* gbeta_rows, T* gv, int64_t members, int64_t steps,
+                         int64_t batch, int64_t neurons, int64_t classes, T thr, T slope, ResetMode mode,
+                         cudaStream_t stream) {
+  if (neurons > kMaxNeurons || neurons < 1 || batch < 1 || members < 1 || members > kMaxMembers)
+    return cudaErrorInvalidValue;
   if (steps == 0) return cudaSuccess;
   const size_t smem = static_cast<size_t>(2 * neurons + classes) * sizeof(T);
   if (const auto e = allow_smem(backward_kernel<T>, smem); e != cudaSuccess) return e;
-  backward_kernel<T><<<static_cast<unsigned>(batch), block_size(neurons), smem, stream>>>(
+  const dim3 grid(static_cast<unsigned>(batch), static_cast<unsigned>(members));
+  backward_kernel<T><<<grid, block_size(neurons), smem, stream>>>(
       g_rm, g_counts, w, wo, beta, rb, mem, gco, gcur, gbeta_rows, gv, static_cast<int>(steps), static_cast<int>(batch),
       static_cast<int>(neurons), static_cast<int>(classes), thr, slope, mode);
   return cudaGetLastError();
@@ -166,9 +180,10 @@ cudaError_t lif_backward(const T* g_rm, const T* g_counts, const T* w, const T* 
 
 #define SERNN_LIF_INSTANTIATE(T)                                                                                     \
   template cudaError_t lif_forward<T>(const T*, const T*, const T*, const T*, const T*, const T*, T*, uint8_t*, T*,  \
-                                      T*, int64_t, int64_t, int64_t, int64_t, T, ResetMode, cudaStream_t);           \
+                                      T*, int64_t, int64_t, int64_t, int64_t, int64_t, T, ResetMode, cudaStream_t);  \
   template cudaError_t lif_backward<T>(const T*, const T*, const T*, const T*, const T*, const T*, const T*, T*, T*, \
-                                       T*, T*, int64_t, int64_t, int64_t, int64_t, T, T, ResetMode, cudaStream_t);
+                                       T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t, T, T, ResetMode,         \
+                                       cudaStream_t);
 SERNN_LIF_INSTANTIATE(float)
 SERNN_LIF_INSTANTIATE(double)
 #undef SERNN_LIF_INSTANTIATE

@@ -3,14 +3,15 @@
 /// GPU side of lif_network (models/lif_sequence.h). Plain pointers and a stream, no torch, so the
 /// kernels compile with nvcc alone; models/lif_sequence.cpp owns the tensors and calls these.
 ///
-/// One launch per direction: one thread block per sample runs the whole time loop, threads over
-/// the neurons, with the per-neuron arithmetic of models/lif_math.h (the CPU loop's). The
+/// One launch per direction for K networks (an ensemble's members; K = 1 for one network): one
+/// thread block per sample and member runs the whole time loop, threads over the neurons, with the per-neuron arithmetic of models/lif_math.h (the CPU loop's). The
 /// recurrence W s_{t-1} is gathered over the neurons that spiked (a sorted spike list in shared
 /// memory, so the sum runs in presynaptic order as on the CPU); so is the readout current.
 ///
-/// Layouts (row-major, contiguous): drive/mem [T, B, N]; spk [T, B, N] uint8; counts [B, N];
-/// wt = W^T [N, N] (row j = the weights leaving neuron j); beta [N] (clamped); wot = W_out^T [N, C];
-/// bo, rb [C]; rmem [T, B, C].
+/// Layouts (row-major, contiguous), each with a leading member dimension K that the shapes below
+/// leave out: drive/mem [T, B, N]; spk [T, B, N] uint8; counts [B, N]; wt = W^T [N, N] (row j =
+/// the weights leaving neuron j); beta [N] (clamped); wot = W_out^T [N, C]; bo, rb [C];
+/// rmem [T, B, C].
 #include <cstdint>
 
 #include <cuda_runtime_api.h>
@@ -23,8 +24,8 @@ namespace sernn::cuda {
 /// counts must be zero on entry. Returns the launch status (cudaSuccess or the launch error).
 template <class T>
 cudaError_t lif_forward(const T* drive, const T* wt, const T* beta, const T* wot, const T* bo, const T* rb, T* mem,
-                        uint8_t* spk, T* counts, T* rmem, int64_t steps, int64_t batch, int64_t neurons,
-                        int64_t classes, T thr, ResetMode mode, cudaStream_t stream);
+                        uint8_t* spk, T* counts, T* rmem, int64_t members, int64_t steps, int64_t batch,
+                        int64_t neurons, int64_t classes, T thr, ResetMode mode, cudaStream_t stream);
 
 /// Backward. In: g_rm = dL/d rmem [T, B, C], g_counts = dL/d counts [B, N], w [N, N] (out, in),
 /// wo = W_out [C, N], beta [N] (clamped), rb [C], mem from the forward. Out: gco [T, B, C]
@@ -33,10 +34,13 @@ cudaError_t lif_forward(const T* drive, const T* wt, const T* beta, const T* wot
 /// entry), gv [B, N] scratch.
 template <class T>
 cudaError_t lif_backward(const T* g_rm, const T* g_counts, const T* w, const T* wo, const T* beta, const T* rb,
-                         const T* mem, T* gco, T* gcur, T* gbeta_rows, T* gv, int64_t steps, int64_t batch,
-                         int64_t neurons, int64_t classes, T thr, T slope, ResetMode mode, cudaStream_t stream);
+                         const T* mem, T* gco, T* gcur, T* gbeta_rows, T* gv, int64_t members, int64_t steps,
+                         int64_t batch, int64_t neurons, int64_t classes, T thr, T slope, ResetMode mode,
+                         cudaStream_t stream);
 
 /// Largest N the kernels take (shared memory: a spike list and two current rows per block).
 constexpr int64_t kMaxNeurons = 8192;
+/// Most members per launch (the grid's second dimension).
+constexpr int64_t kMaxMembers = 65535;
 
 }  // namespace sernn::cuda

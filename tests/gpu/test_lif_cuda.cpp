@@ -4,6 +4,7 @@
 // CUDA is absent (ctest label `gpu`; scripts/gpu-check.sh runs them).
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -138,6 +139,46 @@ TEST(LifCudaNetwork, GradientWrtDriveEqualsCpu) {
   ASSERT_TRUE(torch::equal(c[0], c64[0])) << "float64 must spike alike";
   const char* names[] = {"spikes", "drive", "weight", "beta", "readout.weight", "readout.bias"};
   for (size_t i = 1; i < c.size(); ++i) expect_as_accurate_as_cpu(g[i], c[i], c[i], c64[i], names[i]);
+}
+
+TEST(LifCudaNetwork, MembersInOneLaunchEqualEachMemberOnTheCpu) {
+  // lif_network_members on CUDA (one launch per direction, member = blockIdx.y) against
+  // lif_network on the CPU for each member's slices: spikes bit for bit, every gradient as
+  // accurate as the CPU's own float32 (members with different weights, β and readouts, so a wrong
+  // member offset shows).
+  SKIP_WITHOUT_CUDA();
+  torch::manual_seed(9);
+  const int64_t K = 5, T = 40, B = 3, N = 48, C = 4;
+  const auto drive = torch::randn({K, T, B, N}) * 0.6 + 0.3, w = torch::randn({K, N, N}) * 0.2;
+  const auto beta = torch::rand({K, N}), wo = torch::randn({K, C, N}) * 0.3, bo = torch::randn({K, C}) * 0.1;
+  const auto rb = torch::rand({K, C});
+  auto leaf = [](const torch::Tensor& t, const torch::Device& d, torch::ScalarType type) {
+    return t.detach().to(d, type).requires_grad_();
+  };
+  const torch::Device gpu(torch::kCUDA);
+  auto dr = leaf(drive, gpu, torch::kFloat32), ww = leaf(w, gpu, torch::kFloat32),
+       bb = leaf(beta, gpu, torch::kFloat32);
+  auto wwo = leaf(wo, gpu, torch::kFloat32), bbo = leaf(bo, gpu, torch::kFloat32);
+  auto out = lif_network_members(dr, ww, bb, {wwo, bbo, rb.to(gpu)}, 1.0, 5.0, ResetMode::Subtract);
+  const auto weights = torch::linspace(0, 1, N).to(gpu);
+  (out.readout_mem.pow(2).sum() + out.counts.mul(weights).sum()).backward();
+  const std::vector<torch::Tensor> g{dr.grad().cpu(), ww.grad().cpu(), bb.grad().cpu(), wwo.grad().cpu(),
+                                     bbo.grad().cpu()};
+  for (int64_t k = 0; k < K; ++k) {
+    auto cpu = [&](torch::ScalarType type) {
+      auto d = leaf(drive[k], torch::kCPU, type), x = leaf(w[k], torch::kCPU, type);
+      auto b = leaf(beta[k], torch::kCPU, type), o = leaf(wo[k], torch::kCPU, type);
+      auto ob = leaf(bo[k], torch::kCPU, type);
+      auto r = lif_network(d, x, b, {o, ob, rb[k].to(type)}, 1.0, 5.0, ResetMode::Subtract);
+      (r.readout_mem.pow(2).sum() + r.counts.mul(torch::linspace(0, 1, N).to(type)).sum()).backward();
+      return std::vector<torch::Tensor>{r.spikes, d.grad(), x.grad(), b.grad(), o.grad(), ob.grad()};
+    };
+    const auto c = cpu(torch::kFloat32), c64 = cpu(torch::kFloat64);
+    EXPECT_TRUE(torch::equal(out.spikes[k].cpu(), c[0])) << "member " << k;
+    const char* names[] = {"drive", "weight", "beta", "readout.weight", "readout.bias"};
+    for (size_t i = 0; i < g.size(); ++i)
+      expect_as_accurate_as_cpu(g[i][k], c[i + 1], c[i + 1], c64[i + 1], fmt::format("member {} {}", k, names[i]));
+  }
 }
 
 TEST(LifCudaRun, CudaTrainedRunExportsAModelTheCpuRuns) {
