@@ -13,19 +13,17 @@
 using namespace sernn;
 
 namespace {
-Config member(const std::string& group, double gamma, int seed) {
+/// A config with each KEY=VALUE of `sets` applied in order.
+Config config_of(const std::vector<std::string>& sets) {
   Config c;
-  c.set("regularizer.kind=" + group);
-  c.set(fmt::format("regularizer.gamma={}", gamma));
-  c.set(fmt::format("train.seed={}", seed));
-  c.set("task.train_size=256");
-  c.set("task.val_size=64");
-  c.set("task.test_size=64");
-  c.set("train.epochs=2");
-  c.set("train.batch_size=32");
-  c.set("train.grad_clip=1.0");
-  c.set("train.threads=1");
+  for (const auto& s : sets) c.set(s);
   return c;
+}
+
+Config member(const std::string& group, double gamma, int seed) {
+  return config_of({"regularizer.kind=" + group, fmt::format("regularizer.gamma={}", gamma),
+                    fmt::format("train.seed={}", seed), "task.train_size=256", "task.val_size=64", "task.test_size=64",
+                    "train.epochs=2", "train.batch_size=32", "train.grad_clip=1.0", "train.threads=1"});
 }
 }  // namespace
 
@@ -163,21 +161,10 @@ TEST(Ensemble, SpikingMembersOnOneSeedShareTheirBatchesAndEqualSeparateRuns) {
   write_shd(dir + "/shd/shd_train.h5", synth_shd({96, 1, 0.2}));
   write_shd(dir + "/shd/shd_test.h5", synth_shd({32, 2, 0.2}));
   auto shd_member = [&](double gamma, int seed) {
-    Config c;
-    c.set("model.kind=spiking");
-    c.set("model.hidden=27");
-    c.set("model.grid=3,3,3");
-    c.set("task.kind=shd");
-    c.set("task.data_dir=" + dir + "/shd");
-    c.set("task.bins=20");
-    c.set("regularizer.kind=sernn");
-    c.set(fmt::format("regularizer.gamma={}", gamma));
-    c.set(fmt::format("train.seed={}", seed));
-    c.set("train.epochs=1");
-    c.set("train.batch_size=32");
-    c.set("train.lr=0.01");
-    c.set("train.threads=1");
-    return c;
+    return config_of({"model.kind=spiking", "model.hidden=27", "model.grid=3,3,3", "task.kind=shd",
+                      "task.data_dir=" + dir + "/shd", "task.bins=20", "regularizer.kind=sernn",
+                      fmt::format("regularizer.gamma={}", gamma), fmt::format("train.seed={}", seed), "train.epochs=1",
+                      "train.batch_size=32", "train.lr=0.01", "train.threads=1"});
   };
   const std::vector<Config> configs{shd_member(0.0, 1), shd_member(0.05, 1), shd_member(0.2, 1), shd_member(0.05, 2)};
   const auto ens = member_dirs(dir, "ens", 4), sep = member_dirs(dir, "sep", 4);
