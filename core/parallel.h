@@ -52,8 +52,9 @@ ThreadChoice choose_threads(int64_t requested, int64_t batch, int64_t hidden, in
 /// choose_threads with the cores available, applied (the pool size and at::set_num_threads).
 ThreadChoice configure_threads(int64_t requested, int64_t batch, int64_t hidden);
 
-/// Large blocks from the heap (reused) rather than fresh mmaps (page faults on every [T, B, N]
-/// buffer: 60% of a rate epoch's time here). Call once at program start.
+/// Every block from the heap, freed blocks kept for reuse (no mmap, no trimming): otherwise large
+/// buffers are page-faulted anew every batch (60 % of a rate epoch's time here, and of a large
+/// ensemble's). Call once at program start.
 void configure_allocator();
 
 }  // namespace sernn
