@@ -468,7 +468,7 @@ class SparseProjection : public torch::autograd::Function<SparseProjection> {
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto &counts = saved[0], &cols = saved[1], &vals = saved[2];
+    const auto &row_start = saved[0], &cols = saved[1], &vals = saved[2];
     const int64_t I = ctx->saved_data["inputs"].toInt();
     const auto g = grads[0].contiguous();
     const int64_t R = g.size(0), O = g.size(1);
@@ -477,7 +477,7 @@ class SparseProjection : public torch::autograd::Function<SparseProjection> {
     const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(parallel_threads(), R / 256));
     auto partial = torch::zeros({parts, I, O}, g.options());
     AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "sparse_projection_backward", [&] {
-      const auto* cnt = counts.data_ptr<int64_t>();
+      const auto* rs = row_start.data_ptr<int64_t>();
       const auto* cp = cols.data_ptr<int64_t>();
       const auto* vp = vals.data_ptr<scalar_t>();
       const scalar_t* gp = g.data_ptr<scalar_t>();
@@ -485,7 +485,7 @@ class SparseProjection : public torch::autograd::Function<SparseProjection> {
         for (int64_t part = p0; part < p1; ++part) {
           scalar_t* out = partial.data_ptr<scalar_t>() + part * I * O;
           for (int64_t r = part * R / parts; r < (part + 1) * R / parts; ++r)
-            for (int64_t k = cnt[r]; k < cnt[r + 1]; ++k) {
+            for (int64_t k = rs[r]; k < rs[r + 1]; ++k) {
               scalar_t* row = out + cp[k] * O;
               const scalar_t v = vp[k];
               const scalar_t* gr = gp + r * O;

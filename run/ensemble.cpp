@@ -35,17 +35,24 @@ void check_rate_member(const Config& c) {
         "key 'activity.kind': activity costs are not available in batched rate ensembles (use --ensemble 1)");
 }
 
-void check_compatible(const std::vector<Config>& configs) {
-  auto strip = [](Config c) {
-    auto j = c.to_json();
-    j.erase("regularizer");
+/// The config as JSON without what members may differ in and what no task reads (the penalty and
+/// the per-member test hooks); with `data_too`, also without what picks a member's data (its seed
+/// and the random-label control's shuffle_labels).
+nlohmann::json member_invariant_json(const Config& c, bool data_too) {
+  auto j = c.to_json();
+  j.erase("regularizer");
+  j["train"].erase("inject_nan_batch");
+  j["train"].erase("stop_after_batch");
+  if (data_too) {
     j["train"].erase("seed");
-    j["train"].erase("inject_nan_batch");
-    j["train"].erase("stop_after_batch");
     // Each member has its own task: the random-label control may sit beside the others.
     if (j.contains("task")) j["task"].erase("shuffle_labels");
-    return j;
-  };
+  }
+  return j;
+}
+
+void check_compatible(const std::vector<Config>& configs) {
+  auto strip = [](const Config& c) { return member_invariant_json(c, /*data_too=*/true); };
   const auto ref = strip(configs[0]);
   for (size_t k = 0; k < configs.size(); ++k) {
     if (configs[k].get_string("model.kind") == "rate") check_rate_member(configs[k]);
@@ -97,11 +104,7 @@ std::vector<nlohmann::json> train_ensemble(const std::vector<Config>& configs, c
   // data K times otherwise).
   std::map<nlohmann::json, std::shared_ptr<const Task>> task_of;
   for (int64_t k = 0; k < K; ++k) {
-    auto key = configs[k].to_json();
-    key.erase("regularizer");
-    key["train"].erase("inject_nan_batch");
-    key["train"].erase("stop_after_batch");
-    auto& task = task_of[key];
+    auto& task = task_of[member_invariant_json(configs[k], /*data_too=*/false)];
     if (!task) task = make_task(configs[k]);
     nets.push_back(make_network(configs[k], task->input_size(), task->num_classes()));
     tasks.push_back(task);
