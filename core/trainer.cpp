@@ -25,9 +25,7 @@ const char* split_name(Split s) {
 }
 
 std::pair<torch::Tensor, torch::Tensor> classification_loss(const torch::Tensor& logits, const torch::Tensor& labels) {
-  auto loss = torch::nn::functional::cross_entropy(logits, labels);
-  auto correct = logits.argmax(1).eq(labels).sum();
-  return {loss, correct};
+  return {mean_cross_entropy(logits, labels), logits.argmax(-1).eq(labels).sum(-1)};
 }
 
 namespace {
@@ -74,6 +72,7 @@ Trainer::Trainer(std::shared_ptr<Network> network, std::vector<std::shared_ptr<c
     seeds_ = opt_.member_seeds.empty() ? std::vector<uint64_t>(K, opt_.seed) : opt_.member_seeds;
     loss_ = opt_.member_loss.empty() ? std::vector<std::vector<LossTerm>>(K, {task_loss_term()}) : opt_.member_loss;
     TORCH_CHECK(seeds_.size() == K && loss_.size() == K, "Trainer: one seed and one loss per member");
+    members_loss_ = std::make_unique<MembersLoss>(loss_);
   }
   // Same task object and seed: the same batches (Task::stream is a pure function of them).
   for (size_t k = 0; k < K; ++k) {
@@ -146,11 +145,10 @@ std::vector<Evaluation> Trainer::evaluate_members(Split split, int64_t epoch) co
   while (next_batch(ss, batch)) {
     auto out = run_batch(batch, /*training=*/false);
     const int64_t b = batch.labels.size(-1);
-    for (int64_t k = 0; k < members_; ++k) {
-      auto [loss, right] = classification_loss(part(out.logits, k), part(batch.labels, k));
-      loss_sum[k] += loss.to(torch::kFloat64) * static_cast<double>(b);
-      correct[k] += right;
-    }
+    // All members at once ([K, B, C] -> [K]).
+    auto [loss, right] = classification_loss(out.logits, batch.labels);
+    loss_sum += loss.to(torch::kFloat64).reshape({members_}) * static_cast<double>(b);
+    correct += right.reshape({members_});
     samples += b;
   }
   std::vector<Evaluation> e(members_);
@@ -324,17 +322,39 @@ std::string Trainer::member_problem(int64_t k, const torch::Tensor& loss, bool a
   return "";
 }
 
-void Trainer::check_finite(const std::vector<torch::Tensor>& losses, int64_t epoch, int64_t batch, bool after_step) {
+torch::Tensor Trainer::nonfinite_members(const torch::Tensor& losses, bool after_step) const {
+  torch::NoGradGuard no_grad;
+  const auto l = losses.detach().reshape({members_});
+  auto bad = after_step ? torch::zeros({members_}, l.options().dtype(torch::kBool)) : torch::isfinite(l).logical_not();
+  const auto params = net_->parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto t = after_step ? params[i] : params[i].grad();
+    if (!t.defined()) continue;
+    if (owners_[i] < 0) {
+      bad = bad.logical_or(torch::isfinite(t).reshape({members_, -1}).all(1).logical_not());
+    } else {
+      auto owned = torch::zeros({members_}, bad.options());
+      owned[owners_[i]] = torch::isfinite(t).all().logical_not();
+      bad = bad.logical_or(owned);
+    }
+  }
+  return bad;
+}
+
+void Trainer::check_finite(const torch::Tensor& losses, int64_t epoch, int64_t batch, bool after_step) {
   if (members_ == 1) {
-    const auto what = member_problem(0, losses[0], after_step);
+    const auto what = member_problem(0, losses.reshape({}), after_step);
     if (what.empty()) return;
     const auto msg = fmt::format("diverged at epoch {} batch {}: {}", epoch, batch, what);
     write_status(RunStatus::Diverged, epoch - 1, msg);
     throw Diverged(msg + "; the last good checkpoint is kept in " + dir_.file("checkpoint.pt"));
   }
+  // One host read for all members; the messages only for those that stopped being finite.
+  const auto bad = nonfinite_members(losses, after_step).cpu();
+  const auto* is_bad = bad.data_ptr<bool>();
   bool froze = false;
   for (int64_t k = 0; k < members_; ++k) {
-    if (frozen_[k]) continue;
+    if (frozen_[k] || !is_bad[k]) continue;
     const auto what = member_problem(k, losses[k], after_step);
     if (what.empty()) continue;
     freeze(k, fmt::format("diverged at epoch {} batch {}: {}", epoch, batch, what), epoch, after_step);
@@ -498,30 +518,38 @@ void Trainer::train_epoch(int64_t epoch, TrainPosition& pos, Progress& progress)
   pos.seconds += seconds_since(t0);
 }
 
+MembersLossValue Trainer::step_loss(const NetworkOutput& out, const Batch& batch, int64_t global) const {
+  torch::Tensor weight;  // the recurrent weight, computed once if a term asks for it
+  const LossInputs inputs{out.logits, batch.labels, out.activity, [&] {
+                            if (!weight.defined()) weight = net_->recurrent_weight();
+                            return weight;
+                          }};
+  if (members_ == 1) {
+    auto lv = compute_loss(loss_[0], inputs);
+    if (opt_.inject_nan_batch > 0 && global == opt_.inject_nan_batch)
+      lv.total = lv.total * std::numeric_limits<double>::quiet_NaN();
+    MembersLossValue v{lv.total.reshape({1}), {}};
+    for (const auto& [name, value] : lv.terms) v.terms[name] = value.reshape({1});
+    return v;
+  }
+  auto v = (*members_loss_)(inputs);
+  // Fault injection: a NaN in the chosen members' losses (and so only in their gradients).
+  std::vector<double> mask(members_, 1.0);
+  bool inject = false;
+  for (size_t k = 0; k < opt_.member_inject_nan_batch.size() && k < mask.size(); ++k)
+    if (opt_.member_inject_nan_batch[k] > 0 && global == opt_.member_inject_nan_batch[k]) {
+      mask[k] = std::numeric_limits<double>::quiet_NaN();
+      inject = true;
+    }
+  if (inject) v.total = v.total * torch::tensor(mask, torch::kFloat64).to(v.total.options());
+  return v;
+}
+
 void Trainer::train_step(const Batch& batch, int64_t epoch, int64_t b, TrainPosition& pos) {
   optimizer_->zero_grad();
   auto out = run_batch(batch, /*training=*/true);
-  torch::Tensor weight;  // the recurrent weight, computed once if a term asks for it
-  std::vector<LossValue> losses;
-  std::vector<torch::Tensor> totals;
-  torch::Tensor total;
-  const int64_t global = (epoch - 1) * batches_ + b;
-  for (int64_t k = 0; k < members_; ++k) {
-    const auto logits = part(out.logits, k), labels = part(batch.labels, k), activity = part(out.activity, k);
-    auto lv = compute_loss(loss_[k], {logits, labels, activity, [&, k] {
-                                        if (!weight.defined()) weight = net_->recurrent_weight();
-                                        return part(weight, k);
-                                      }});
-    const int64_t nan_batch = members_ == 1 ? opt_.inject_nan_batch
-                              : k < static_cast<int64_t>(opt_.member_inject_nan_batch.size())
-                                  ? opt_.member_inject_nan_batch[k]
-                                  : 0;
-    if (nan_batch > 0 && global == nan_batch) lv.total = lv.total * std::numeric_limits<double>::quiet_NaN();
-    total = total.defined() ? total + lv.total : lv.total;
-    totals.push_back(lv.total);
-    losses.push_back(std::move(lv));
-  }
-  total.backward();
+  const auto loss = step_loss(out, batch, (epoch - 1) * batches_ + b);
+  loss.total.sum().backward();
   if (world() > 1) {
     // Average the gradients over the ranks (each rank's loss is a mean over its batch).
     std::vector<torch::Tensor> grads;
@@ -533,7 +561,7 @@ void Trainer::train_step(const Batch& batch, int64_t epoch, int64_t b, TrainPosi
   // A host read per batch is free on the CPU; on CUDA every log_every batches and the last
   // (ensembles every batch: a member must be frozen before its NaN reaches Adam).
   const bool check = opt_.device.is_cpu() || members_ > 1 || b % opt_.log_every == 0 || b == batches_;
-  if (check) check_finite(totals, epoch, b, /*after_step=*/false);
+  if (check) check_finite(loss.total, epoch, b, /*after_step=*/false);
   if (opt_.grad_clip > 0.0) clip_gradients();
   if (members_ > 1) {
     before_step_.clear();
@@ -543,12 +571,12 @@ void Trainer::train_step(const Batch& batch, int64_t epoch, int64_t b, TrainPosi
   net_->after_step();
   if (opt_.after_step) opt_.after_step();
   restore_frozen();
-  if (check) check_finite(totals, epoch, b, /*after_step=*/true);
-  add_sums(out, batch, losses, pos);
+  if (check) check_finite(loss.total, epoch, b, /*after_step=*/true);
+  add_sums(out, batch, loss.terms, pos);
   pos.batch = b;
 }
 
-void Trainer::add_sums(const NetworkOutput& out, const Batch& batch, const std::vector<LossValue>& losses,
+void Trainer::add_sums(const NetworkOutput& out, const Batch& batch, const std::map<std::string, torch::Tensor>& terms,
                        TrainPosition& pos) const {
   const int64_t B = batch.labels.size(-1);
   const auto n = static_cast<double>(B);
@@ -560,19 +588,7 @@ void Trainer::add_sums(const NetworkOutput& out, const Batch& batch, const std::
     if (it == pos.sums.end()) pos.sums.emplace(key, w);
     else it->second = it->second + w;
   };
-  // Each term's value per member (0 for a member whose loss does not have it).
-  std::map<std::string, std::vector<torch::Tensor>> per_term;
-  for (int64_t k = 0; k < members_; ++k)
-    for (const auto& [name, value] : losses[k].terms) {
-      auto& v = per_term[name];
-      v.resize(members_);
-      v[k] = value.detach().reshape({});
-    }
-  for (auto& [name, values] : per_term) {
-    for (auto& v : values)
-      if (!v.defined()) v = torch::zeros({}, out.logits.options());
-    add(name, torch::stack(values));
-  }
+  for (const auto& [name, value] : terms) add(name, value);
   for (const auto& [k, v] : out.stats) add(k, v);
 }
 
@@ -600,8 +616,8 @@ std::vector<nlohmann::json> Trainer::finish_epoch(int64_t epoch, TrainPosition& 
     double loss_mean = 0.0;
     for (const auto& term : loss_[0]) loss_mean += means.at(term.name)[0].item<double>();
     const auto epoch_loss = torch::tensor(loss_mean);
-    check_finite({epoch_loss}, epoch, pos.batch, /*after_step=*/false);
-    check_finite({epoch_loss}, epoch, pos.batch, /*after_step=*/true);
+    check_finite(epoch_loss, epoch, pos.batch, /*after_step=*/false);
+    check_finite(epoch_loss, epoch, pos.batch, /*after_step=*/true);
   }
   std::map<std::string, double> hook_metrics;
   if (opt_.epoch_end) hook_metrics = opt_.epoch_end(epoch);

@@ -119,8 +119,11 @@ class Trainer {
   void train_epoch(int64_t epoch, TrainPosition& pos, Progress& progress);
   /// One optimiser step on `batch` (the b-th of the epoch), its sums added to `pos`.
   void train_step(const Batch& batch, int64_t epoch, int64_t b, TrainPosition& pos);
-  /// Adds one step's accuracy, loss terms and stats to the epoch's sums.
-  void add_sums(const NetworkOutput& out, const Batch& batch, const std::vector<LossValue>& losses,
+  /// The loss of one step's output: each member's total [K] and weighted terms [K] by name,
+  /// with the test's NaN injected at global batch `global` (1-based).
+  MembersLossValue step_loss(const NetworkOutput& out, const Batch& batch, int64_t global) const;
+  /// Adds one step's accuracy, loss terms [K] and stats to the epoch's sums.
+  void add_sums(const NetworkOutput& out, const Batch& batch, const std::map<std::string, torch::Tensor>& terms,
                 TrainPosition& pos) const;
   /// The line printed at an epoch's end.
   std::string epoch_line(int64_t epoch, const std::vector<nlohmann::json>& metrics, double seconds) const;
@@ -146,9 +149,12 @@ class Trainer {
   /// Why member k stopped being finite ("" when it has not): its loss or gradients before the
   /// step, its parameters after it.
   std::string member_problem(int64_t k, const torch::Tensor& loss, bool after_step) const;
-  /// Checks every training member; a member that diverged is frozen (an ensemble) or the run
-  /// ends with Diverged (one network, or the last member of an ensemble).
-  void check_finite(const std::vector<torch::Tensor>& losses, int64_t epoch, int64_t batch, bool after_step);
+  /// Which members [K] (bool) have a non-finite loss or gradient (before the step) or parameter
+  /// (after it), as one tensor: an ensemble's check costs one host read, not one per member.
+  torch::Tensor nonfinite_members(const torch::Tensor& losses, bool after_step) const;
+  /// Checks every training member (losses: [K]); a member that diverged is frozen (an ensemble)
+  /// or the run ends with Diverged (one network, or the last member of an ensemble).
+  void check_finite(const torch::Tensor& losses, int64_t epoch, int64_t batch, bool after_step);
   void freeze(int64_t k, const std::string& message, int64_t epoch, bool after_step);
   /// Puts the frozen members' weights back after an optimiser step.
   void restore_frozen();
@@ -170,6 +176,7 @@ class Trainer {
   std::vector<RunDir> member_dirs_;                         ///< one per member (one network: dir_)
   std::vector<uint64_t> seeds_;                             ///< data seed per member
   std::vector<std::vector<LossTerm>> loss_;                 ///< loss terms per member
+  std::unique_ptr<MembersLoss> members_loss_;               ///< an ensemble's loss_, batched
   std::vector<int64_t> owners_;                             ///< Network::parameter_owners()
   std::vector<bool> frozen_;                                ///< members that diverged
   std::vector<std::vector<torch::Tensor>> frozen_weights_;  ///< their last good parameters

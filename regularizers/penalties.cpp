@@ -126,9 +126,9 @@ std::shared_ptr<Penalty> make_penalty(const std::string& kind, WiringPenaltyOpti
 }
 
 torch::Tensor activity_cost(const torch::Tensor& a, const std::string& kind, double low, double high) {
-  TORCH_CHECK(a.dim() == 2, "activity_cost: activity [B, N] expected, got ", a.sizes());
-  if (kind == "l2") return a.pow(2).sum(1).mean();
-  if (kind == "band") return (torch::relu(low - a).pow(2) + torch::relu(a - high).pow(2)).sum(1).mean();
+  TORCH_CHECK(a.dim() == 2 || a.dim() == 3, "activity_cost: activity [B, N] or [K, B, N] expected, got ", a.sizes());
+  if (kind == "l2") return a.pow(2).sum(-1).mean(-1);
+  if (kind == "band") return (torch::relu(low - a).pow(2) + torch::relu(a - high).pow(2)).sum(-1).mean(-1);
   throw InputError(fmt::format("key 'activity.kind': unknown cost '{}' (known: none, l2, band)", kind));
 }
 

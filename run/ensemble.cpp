@@ -103,12 +103,19 @@ std::vector<nlohmann::json> train_ensemble(const std::vector<Config>& configs, c
   // Trainer builds their batches once (issue 16: a sweep over gamma at one seed reads the same
   // data K times otherwise).
   std::map<nlohmann::json, std::shared_ptr<const Task>> task_of;
+  // Members whose regularizer.* differ only in gamma share one penalty: the Trainer computes
+  // their penalty terms in one call on the stacked weights (core/loss.h MembersLoss).
+  std::map<nlohmann::json, std::shared_ptr<const Penalty>> penalty_of;
   for (int64_t k = 0; k < K; ++k) {
     auto& task = task_of[member_invariant_json(configs[k], /*data_too=*/false)];
     if (!task) task = make_task(configs[k]);
+    auto regularizer = configs[k].to_json()["regularizer"];
+    if (regularizer.is_object()) regularizer.erase("gamma");
+    auto& penalty = penalty_of[regularizer];
+    if (!penalty) penalty = make_config_penalty(configs[k], coords);
     nets.push_back(make_network(configs[k], task->input_size(), task->num_classes()));
     tasks.push_back(task);
-    t.member_loss.push_back(config_loss(configs[k], coords));
+    t.member_loss.push_back(config_loss(configs[k], penalty));
     t.member_seeds.push_back(static_cast<uint64_t>(configs[k].get_int("train.seed")));
     t.member_inject_nan_batch.push_back(configs[k].get_int("train.inject_nan_batch"));
     t.member_dirs.push_back(dirs[k]);

@@ -133,16 +133,16 @@ nlohmann::json run_config_json(const Config& config, const ThreadChoice& threads
   return j;
 }
 
-std::vector<LossTerm> config_loss(const Config& config, const torch::Tensor& coords) {
+std::vector<LossTerm> config_loss(const Config& config, std::shared_ptr<const Penalty> penalty) {
   std::vector<LossTerm> terms{task_loss_term(),
-                              penalty_term(make_config_penalty(config, coords), config.get_float("regularizer.gamma"))};
+                              penalty_term(std::move(penalty), config.get_float("regularizer.gamma"))};
   if (config.get_string("activity.kind") != "none" && config.get_float("activity.gamma") > 0) {
     const auto kind = config.get_string("activity.kind");
     const double lo = config.get_float("activity.low"), hi = config.get_float("activity.high");
     if (lo > hi)
       throw InputError(fmt::format("keys 'activity.low' ({}) and 'activity.high' ({}): low exceeds high", lo, hi));
     terms.push_back(activity_term([kind, lo, hi](const torch::Tensor& a) { return activity_cost(a, kind, lo, hi); },
-                                  config.get_float("activity.gamma")));
+                                  config.get_float("activity.gamma"), fmt::format("{}:{}:{}", kind, lo, hi)));
   }
   return terms;
 }
@@ -175,7 +175,7 @@ nlohmann::json train_run(const Config& config, const std::string& out_dir, bool 
   TrainerOptions t = trainer_options(config, quiet);
   // The loss, term by term, each with its strength. Checked before anything in out_dir changes:
   // bad input leaves a run as it was.
-  t.loss = config_loss(config, coords);
+  t.loss = config_loss(config, make_config_penalty(config, coords));
 
   const RunDir dir(out_dir);
   make_dirs(out_dir);

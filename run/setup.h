@@ -43,9 +43,10 @@ std::shared_ptr<Network> make_network(const Config& config, int64_t inputs, int6
 /// The penalty of regularizer.* with the model family's defaults for `auto` settings.
 std::shared_ptr<Penalty> make_config_penalty(const Config& config, const torch::Tensor& coords);
 
-/// The loss of `config`, term by term (core/loss.h): the task, γ · the penalty of
-/// regularizer.* (neurons at `coords`), and the activity cost of activity.* when it is on.
-std::vector<LossTerm> config_loss(const Config& config, const torch::Tensor& coords);
+/// The loss of `config`, term by term (core/loss.h): the task, γ · `penalty` (make_config_penalty
+/// of regularizer.*; ensemble members that differ only in γ share one object, so their penalty
+/// terms are computed in one call), and the activity cost of activity.* when it is on.
+std::vector<LossTerm> config_loss(const Config& config, std::shared_ptr<const Penalty> penalty);
 /// The Trainer's options from train.* and checkpoint.* (out_dir, device and hooks left to the caller).
 TrainerOptions trainer_options(const Config& config, bool quiet);
 

@@ -121,3 +121,16 @@ TEST(ActivityCost, ClosedFormsAndGradients) {
   EXPECT_LT((a.grad() - expected).abs().max().item<double>(), 1e-12);
   EXPECT_THROW(activity_cost(a, "l3", 0, 1), InputError);
 }
+
+TEST(ActivityCost, MembersStackedGiveOneCostEach) {
+  // [K, B, N] -> [K]: each member's cost as on its own [B, N].
+  torch::manual_seed(5);
+  const auto a = torch::rand({3, 4, 5}, torch::kFloat64) * 2;
+  for (const std::string kind : {"l2", "band"}) {
+    const auto each = activity_cost(a, kind, 0.3, 1.2);
+    ASSERT_EQ(each.sizes(), torch::IntArrayRef({3}));
+    for (int64_t k = 0; k < 3; ++k)
+      EXPECT_NEAR(each[k].item<double>(), activity_cost(a[k], kind, 0.3, 1.2).item<double>(), 1e-12) << kind;
+  }
+  EXPECT_THROW(activity_cost(a.flatten(), "l2", 0, 0), c10::Error);
+}
