@@ -1,6 +1,12 @@
 // An ensemble of K rate networks trains exactly like K separate runs.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdio>
+#include <functional>
+
+#include <ATen/record_function.h>
+
 #include "run/ensemble.h"
 #include "run/setup.h"
 #include "core/errors.h"
@@ -243,4 +249,54 @@ TEST(Ensemble, AutoSizeFillsHalfTheMemoryMeasuredNow) {
   c.set("model.hidden=8000");
   c.set("model.grid=20,20,20");
   EXPECT_LT(auto_ensemble_size(c, 100000), k) << "bigger networks, fewer members";
+}
+
+namespace {
+std::atomic<int64_t> g_ops{0};
+thread_local int g_depth = 0;
+
+/// Top-level ATen operators run by `f` (all threads): those called by sernn's code, not the ones
+/// an operator calls inside its own CPU implementation (LibTorch's CPU bmm is a loop of addmm_ over
+/// the batch). On a GPU each is a kernel launch (or a few), so it is their count that matters.
+int64_t operators_run(const std::function<void()>& f) {
+  g_ops = 0;
+  const auto handle = at::addGlobalCallback(at::RecordFunctionCallback(
+                                                [](const at::RecordFunction&) -> std::unique_ptr<at::ObserverContext> {
+                                                  if (g_depth++ == 0) g_ops.fetch_add(1, std::memory_order_relaxed);
+                                                  return nullptr;
+                                                },
+                                                [](const at::RecordFunction&, at::ObserverContext*) { --g_depth; })
+                                                .scopes({at::RecordScope::FUNCTION}));
+  f();
+  at::removeCallback(handle);
+  return g_ops.load();
+}
+
+/// Operators run by training an ensemble of K rate members (gammas 0.01 k, one seed) for one
+/// epoch of `batches` batches.
+int64_t ensemble_operators(int64_t K, int64_t batches) {
+  const auto dir = sernn::testing::temp_dir("ops");
+  std::vector<Config> configs;
+  std::vector<std::string> dirs;
+  for (int64_t k = 0; k < K; ++k) {
+    configs.push_back(
+        config_of({"regularizer.kind=sernn", fmt::format("regularizer.gamma={}", 0.01 * (k + 1)),
+                   fmt::format("task.train_size={}", 16 * batches), "task.val_size=16", "task.test_size=16",
+                   "train.epochs=1", "train.batch_size=16", "train.threads=1", "model.impl=reference"}));
+    dirs.push_back(fmt::format("{}/m{}", dir, k));
+  }
+  return operators_run([&] { train_ensemble(configs, dirs, dir + "/ensemble", false, true); });
+}
+}  // namespace
+
+TEST(Ensemble, AStepRunsAsManyOperatorsForEightMembersAsForTwo) {
+  // Issue 16: on a GPU every operator is a kernel launch, so a step whose operator count grew with
+  // K would make a 1,001-member ensemble launch-bound. The per-epoch work (snapshots, metrics) is
+  // per member; the difference of differences isolates the batches.
+  const int64_t two_short = ensemble_operators(2, 2), two_long = ensemble_operators(2, 6);
+  const int64_t eight_short = ensemble_operators(8, 2), eight_long = ensemble_operators(8, 6);
+  const double per_step_two = (two_long - two_short) / 4.0, per_step_eight = (eight_long - eight_short) / 4.0;
+  std::printf("operators per training step: K = 2 %.1f, K = 8 %.1f\n", per_step_two, per_step_eight);
+  EXPECT_GT(per_step_two, 0.0);
+  EXPECT_EQ(per_step_eight, per_step_two);
 }
