@@ -45,7 +45,10 @@ nlohmann::json reference_measures_of(const torch::Tensor& w, const torch::Tensor
   j["entropy"] = {{"weights", weight_entropy(stored)},
                   {"communicability", weight_entropy(c)},
                   {"spectral", spectral_entropy_of_eigenvalues(ev)}};
-  j["spectrum"] = {{"lambda_max", finite_or_null(lambda_max_of_eigenvalues(ev))}};
+  j["spectrum"] = {{"lambda_max", finite_or_null(lambda_max_of_eigenvalues(ev))},
+                   {"real_share", real_eigenvalue_share(ev)}};
+  // Fig 5c: seRNN eigenvalues turn real as the weights turn symmetric (D is symmetric).
+  j["symmetry"] = symmetry(w);
   j["total_weight"] = total_weight(w);
   j["weight_distance"] = {
       {"r_reference", distance.defined() ? finite_or_null(abs_weight_distance_r(w, distance)) : nlohmann::json()}};
@@ -115,7 +118,6 @@ nlohmann::json analyze_matrix(const torch::Tensor& w_, const torch::Tensor& coor
   j["spectrum"]["max_real"] = ev[0][0].item<double>();
   j["spectrum"]["spectral_radius"] = ev.pow(2).sum(1).sqrt().max().item<double>();
   j["spectrum"]["eigenvalues"] = eig_list;
-  j["symmetry"] = symmetry(w);
 
   WiringPenaltyOptions po;
   po.comm_grad = CommGrad::Detached;

@@ -47,6 +47,13 @@ double spectral_entropy_of_eigenvalues(const torch::Tensor& ev) {
   return entropy_bits(mag / total).item<double>();
 }
 
+double real_eigenvalue_share(const torch::Tensor& ev) {
+  const auto mag = ev.pow(2).sum(1).sqrt();
+  const double top = ev.size(0) ? mag.max().item<double>() : 0.0;
+  if (top <= 0) return 1.0;
+  return ev.select(1, 1).abs().le(1e-9 * top).to(torch::kFloat64).mean().item<double>();
+}
+
 double total_weight(const torch::Tensor& w) { return as_cpu64(w).abs().sum().item<double>(); }
 
 double symmetry(const torch::Tensor& w_) {

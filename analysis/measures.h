@@ -23,6 +23,10 @@ double spectral_entropy(const torch::Tensor& w);
 /// The same from eigenvalues() of W.
 double spectral_entropy_of_eigenvalues(const torch::Tensor& ev);
 
+/// Share of the eigenvalues that are real (|Im λ| <= 1e-9 max |λ|; 1 for the zero matrix): seed
+/// 000's Fig 5c reads seRNN spectra as collapsing onto the real axis as W grows symmetric.
+double real_eigenvalue_share(const torch::Tensor& ev);
+
 /// Σ_ij |W_ij|.
 double total_weight(const torch::Tensor& w);
 

@@ -58,6 +58,7 @@ std::string per_epoch(const std::string& title, const std::string& key, const st
         lo{groups[gi] + " -2SE", {}, {}, svg::palette(gi)};
     for (const auto& [e, v] : by_epoch) {
       const auto [m, se2] = mean_2se(v);
+      if (!std::isfinite(m)) continue;  // (a column an older sweep lacks)
       for (auto* s : {&mean, &hi, &lo}) s->x.push_back(static_cast<double>(e));
       mean.y.push_back(m), hi.y.push_back(m + se2), lo.y.push_back(m - se2);
     }
@@ -95,7 +96,8 @@ std::string eigen_clouds(const std::vector<EigenCloud>& clouds, const std::vecto
 }
 
 /// Accurate networks binned by total weight (5 equal-width bins over their range): per bin and
-/// group, n and the means of Q, H(W), H(C) and corr(|W|, D) at the last epoch.
+/// group, n and the means of Q, H(W), H(C), corr(|W|, D), the symmetry of W and the share of real
+/// eigenvalues at the last epoch.
 std::string matched_weight_table(const std::vector<CsvRow>& last_epoch, const std::vector<std::string>& groups) {
   std::vector<double> tw;
   for (const auto& r : last_epoch) tw.push_back(row_number(r, "total_weight"));
@@ -104,7 +106,8 @@ std::string matched_weight_table(const std::vector<CsvRow>& last_epoch, const st
   const double lo = *std::min_element(tw.begin(), tw.end()), hi = *std::max_element(tw.begin(), tw.end());
   const int bins = hi > lo ? 5 : 1;
   std::string html =
-      "<table><tr><th>Σ|W| bin</th><th>group</th><th>n</th><th>Q</th><th>H(W)</th><th>H(C)</th><th>r(|W|, D)</th></tr>";
+      "<table><tr><th>Σ|W| bin</th><th>group</th><th>n</th><th>Q</th><th>H(W)</th><th>H(C)</th><th>r(|W|, D)</th>"
+      "<th>symmetry</th><th>real λ share</th></tr>";
   for (int b = 0; b < bins; ++b) {
     const double a = lo + (hi - lo) * b / bins, z = b + 1 == bins ? hi : lo + (hi - lo) * (b + 1) / bins;
     for (const auto& g : groups) {
@@ -112,15 +115,20 @@ std::string matched_weight_table(const std::vector<CsvRow>& last_epoch, const st
       for (const auto& r : last_epoch) {
         const double t = row_number(r, "total_weight");
         if (cell(r, "group") != g || !(t >= a && (t < z || (b + 1 == bins && t <= z)))) continue;
-        for (const char* k : {"q", "entropy_weights", "entropy_communicability", "r_weight_distance"})
+        for (const char* k :
+             {"q", "entropy_weights", "entropy_communicability", "r_weight_distance", "symmetry", "real_eigenvalues"})
           v[k].push_back(row_number(r, k));
       }
       if (v.empty()) continue;
-      auto mean = [&](const char* k) { return fmt::format("{:.4g}", mean_2se(v[k]).first); };
+      auto mean = [&](const char* k) {
+        const double m = mean_2se(v[k]).first;
+        return std::isfinite(m) ? fmt::format("{:.4g}", m) : std::string("–");
+      };
       html += fmt::format(
-          "<tr><td>{:.4g}–{:.4g}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", a, z,
-          svg::escape(g), v["q"].size(), mean("q"), mean("entropy_weights"), mean("entropy_communicability"),
-          mean("r_weight_distance"));
+          "<tr><td>{:.4g}–{:.4g}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+          "<td>{}</td></tr>",
+          a, z, svg::escape(g), v["q"].size(), mean("q"), mean("entropy_weights"), mean("entropy_communicability"),
+          mean("r_weight_distance"), mean("symmetry"), mean("real_eigenvalues"));
     }
   }
   return html + "</table>";
@@ -173,6 +181,13 @@ std::string seed000_figures_html(const std::vector<CsvRow>& runs, const std::vec
   html += final_scatter("λ_max (Fig 5a)", "gamma", "γ", "lambda_max", runs, groups, keep);
   html += final_scatter("Spectral entropy (Fig 5b)", "gamma", "γ", "entropy_spectral", runs, groups, keep);
   if (!clouds.empty()) html += eigen_clouds(clouds, groups);
+  // Fig 5c's shape of the spectrum over training, where the rows carry it (sweep_report adds it
+  // from the runs' epoch_measures.json).
+  const bool shape = std::any_of(epochs.begin(), epochs.end(), [](const CsvRow& r) { return r.count("symmetry"); });
+  if (shape) {
+    html += per_epoch("Share of real eigenvalues (Fig 5c)", "real_eigenvalues", epochs, groups, keep);
+    html += per_epoch("Symmetry of W (Fig 5c)", "symmetry", epochs, groups, keep);
+  }
   html += "</div><h3>Groups at matched total weight</h3>" + matched_weight_table(last_rows, groups);
   return html;
 }

@@ -2,6 +2,8 @@
 
 #include "analysis/seed000_report.h"
 
+#include <map>
+
 #include <fmt/format.h>
 
 #include "analysis/analyze.h"
@@ -127,6 +129,28 @@ std::vector<EigenCloud> eigen_clouds(const std::string& dir, const std::vector<C
   return out;
 }
 
+/// Fig 5c's shape of the spectrum per (run, epoch), which results_epochs.csv does not carry (its
+/// columns are fixed): `symmetry` and `real_eigenvalues` (spectrum.real_share) from each run's
+/// epoch_measures.json, added to the rows; left out where a cache predates them.
+void add_spectrum_shape(const std::string& dir, std::vector<CsvRow>& epochs) {
+  std::map<std::string, nlohmann::json> measures;  // by run_dir
+  for (auto& row : epochs) {
+    const auto run = row.find("run_dir"), epoch = row.find("epoch");
+    if (run == row.end() || epoch == row.end()) continue;
+    auto it = measures.find(run->second);
+    if (it == measures.end()) {
+      const auto path = dir + "/" + run->second + "/epoch_measures.json";
+      it = measures.emplace(run->second, file_exists(path) ? read_json(path) : nlohmann::json()).first;
+    }
+    const auto& m = it->second;
+    if (!m.is_object() || !m.contains(epoch->second)) continue;
+    const auto& e = m[epoch->second];
+    if (e.contains("symmetry")) row["symmetry"] = fmt::format("{:.10g}", e["symmetry"].get<double>());
+    if (e.contains("spectrum") && e["spectrum"].contains("real_share"))
+      row["real_eigenvalues"] = fmt::format("{:.10g}", e["spectrum"]["real_share"].get<double>());
+  }
+}
+
 }  // namespace
 
 std::string sweep_report(const std::string& dir, double min_accuracy) {
@@ -135,8 +159,9 @@ std::string sweep_report(const std::string& dir, double min_accuracy) {
   const auto epochs_path = dir + "/results_epochs.csv";
   if (file_exists(epochs_path)) {
     // The seed-000 figures go before the end of the page.
-    const auto section =
-        seed000_figures_html(runs, read_csv_rows(epochs_path), eigen_clouds(dir, runs, min_accuracy), min_accuracy);
+    auto epochs = read_csv_rows(epochs_path);
+    add_spectrum_shape(dir, epochs);
+    const auto section = seed000_figures_html(runs, epochs, eigen_clouds(dir, runs, min_accuracy), min_accuracy);
     html.insert(html.rfind("<script>"), section);
   }
   return html;

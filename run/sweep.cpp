@@ -87,8 +87,9 @@ nlohmann::json epoch_measures(const RunDir& run) {
   torch::Tensor coords;
   if (file_exists(run.file("coords.csv"))) coords = run.read_coords();
   bool changed = false;
+  // (An entry without symmetry is from before that measure: computed again.)
   for (int64_t e = 0; file_exists(run.weights_path(e)); ++e)
-    if (!j.contains(std::to_string(e))) {
+    if (!j.contains(std::to_string(e)) || !j[std::to_string(e)].contains("symmetry")) {
       j[std::to_string(e)] = reference_measures(run.read_weights(e), coords, o);
       changed = true;
     }

@@ -127,6 +127,13 @@ TEST(Measures, SpectrumClosedForm) {
   EXPECT_NEAR(symmetry(w), (9 + 1 + 0) / (9 + 1 + 8.0), 1e-12);  // the rotation block is antisymmetric
   EXPECT_NEAR(symmetry(w + w.t()), 1.0, 1e-12);
   EXPECT_EQ(lambda_max(-torch::eye(3, torch::kFloat64)), -INFINITY);
+  // Two of the four eigenvalues are real; a symmetric matrix has only real ones, a rotation none.
+  EXPECT_DOUBLE_EQ(real_eigenvalue_share(ev), 0.5);
+  EXPECT_DOUBLE_EQ(real_eigenvalue_share(eigenvalues(w + w.t())), 1.0);
+  auto rotation = torch::zeros({2, 2}, torch::kFloat64);
+  rotation[0][1] = -1, rotation[1][0] = 1;
+  EXPECT_DOUBLE_EQ(real_eigenvalue_share(eigenvalues(rotation)), 0.0);
+  EXPECT_DOUBLE_EQ(real_eigenvalue_share(eigenvalues(torch::zeros({3, 3}, torch::kFloat64))), 1.0);
 }
 
 TEST(GraphMeasures, DirectedPathByHand) {
@@ -169,25 +176,17 @@ TEST(Analyze, ContractKeysOnA100NeuronMatrix) {
   auto w =
       torch::randn({100, 100}, torch::kFloat64) * (torch::rand({100, 100}, torch::kFloat64) < 0.3).to(torch::kFloat64);
   auto j = analyze_matrix(w, grid_coordinates({5, 5, 4}), AnalysisOptions{});
-  for (auto path : std::vector<std::pair<const char*, const char*>>{{"modularity", "q"},
-                                                                    {"modularity", "communities"},
-                                                                    {"entropy", "weights"},
-                                                                    {"entropy", "communicability"},
-                                                                    {"entropy", "spectral"},
-                                                                    {"spectrum", "lambda_max"},
-                                                                    {"spectrum", "eigenvalues"},
-                                                                    {"weight_distance", "r"},
-                                                                    {"weight_distance", "p"},
-                                                                    {"penalties", "l1"},
-                                                                    {"penalties", "space"},
-                                                                    {"penalties", "comm"},
-                                                                    {"penalties", "sernn"},
-                                                                    {"graph", "scc_count"},
-                                                                    {"graph", "global_efficiency"},
-                                                                    {"graph", "mean_clustering"},
-                                                                    {"graph", "betweenness"},
-                                                                    {"graph", "char_path_length"},
-                                                                    {"small_world", "sigma"}})
+  for (auto path :
+       std::vector<std::pair<const char*, const char*>>{{"modularity", "q"},           {"modularity", "communities"},
+                                                        {"entropy", "weights"},        {"entropy", "communicability"},
+                                                        {"entropy", "spectral"},       {"spectrum", "lambda_max"},
+                                                        {"spectrum", "eigenvalues"},   {"spectrum", "real_share"},
+                                                        {"weight_distance", "r"},      {"weight_distance", "p"},
+                                                        {"penalties", "l1"},           {"penalties", "space"},
+                                                        {"penalties", "comm"},         {"penalties", "sernn"},
+                                                        {"graph", "scc_count"},        {"graph", "global_efficiency"},
+                                                        {"graph", "mean_clustering"},  {"graph", "betweenness"},
+                                                        {"graph", "char_path_length"}, {"small_world", "sigma"}})
     EXPECT_TRUE(j.contains(path.first) && j[path.first].contains(path.second)) << path.first << "." << path.second;
   EXPECT_TRUE(j.contains("total_weight") && j.contains("symmetry"));
   EXPECT_EQ(j["modularity"]["communities"].size(), 100u);

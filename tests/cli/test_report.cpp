@@ -10,6 +10,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <regex>
+#include <tuple>
+
+#include <fmt/format.h>
 
 #include "run/setup.h"
 #include "core/io.h"
@@ -162,10 +165,10 @@ TEST(ReportCli, SweepReportPlotsMetricsAgainstGammaWithTheAccuracyFilter) {
   EXPECT_NE(all.find(">sernn</text>"), std::string::npos) << "a legend entry per group";
 }
 
-TEST(ReportCli, SweepReportDrawsTheSeed000FiguresFromEveryEpoch) {
-  // Hand-written results and per-epoch rows: the accurate networks (a, c, e) make the figures;
-  // b fails the 0.9 filter. The matched-weight table puts a (Σ|W| 500) and c (450) in one bin.
-  const auto dir = sernn::testing::temp_dir("seed000rep");
+namespace {
+/// A hand-written sweep directory: results and per-epoch rows of four networks; the accurate
+/// ones (a, c, e) make the figures, b fails the 0.9 filter.
+void write_seed000_sweep(const std::string& dir) {
   sernn::testing::write_text(dir + "/results.csv",
                              "group,gamma,seed,status,epochs,train_acc,val_acc,test_acc,task_loss,q,entropy_weights,"
                              "entropy_communicability,entropy_spectral,lambda_max,total_weight,run_dir\n"
@@ -187,6 +190,14 @@ TEST(ReportCli, SweepReportDrawsTheSeed000FiguresFromEveryEpoch) {
     epochs += std::string(row) + "\n";
   sernn::testing::write_text(dir + "/results_epochs.csv", epochs);
   sernn::testing::write_text(dir + "/base_config.json", "{\"model\": {\"kind\": \"rate\"}}");
+}
+}  // namespace
+
+TEST(ReportCli, SweepReportDrawsTheSeed000FiguresFromEveryEpoch) {
+  // Hand-written results and per-epoch rows: the accurate networks (a, c, e) make the figures;
+  // b fails the 0.9 filter. The matched-weight table puts a (Σ|W| 500) and c (450) in one bin.
+  const auto dir = sernn::testing::temp_dir("seed000rep");
+  write_seed000_sweep(dir);
   const auto out = dir + "/out.txt", err = dir + "/err.txt";
   ASSERT_EQ(run_cli("report " + dir + " --filter --out " + dir + "/f.html", out, err), 0) << read_file(err);
   const auto html = read_file(dir + "/f.html");
@@ -201,6 +212,31 @@ TEST(ReportCli, SweepReportDrawsTheSeed000FiguresFromEveryEpoch) {
   EXPECT_NE(html.find("<td>420–500</td><td>sernn</td><td>1</td><td>0.4</td><td>4.5</td><td>5.8</td><td>-0.3</td>"),
             std::string::npos);
   EXPECT_EQ(html.find("<td>l1</td><td>2</td>"), std::string::npos) << "b is not accurate";
+}
+
+TEST(ReportCli, SweepReportDrawsFig5cShapeFromTheRunsEpochMeasures) {
+  // Each run's epoch_measures.json (as sernn sweep caches it) carries the symmetry and the share of
+  // real eigenvalues; the report plots both per epoch and puts them in the matched-weight table.
+  const auto dir = sernn::testing::temp_dir("seed000shape");
+  write_seed000_sweep(dir);
+  for (const auto& [run, sym, real] : std::vector<std::tuple<std::string, double, double>>{
+           {"a", 0.6, 0.25}, {"b", 0.5, 0.5}, {"c", 0.98, 0.875}, {"e", 0.99, 1.0}}) {
+    std::filesystem::create_directories(dir + "/runs/" + run);
+    sernn::testing::write_text(dir + "/runs/" + run + "/epoch_measures.json",
+                               fmt::format(R"({{"0": {{"symmetry": 0.5, "spectrum": {{"real_share": 0.125}}}},)"
+                                           R"( "1": {{"symmetry": {}, "spectrum": {{"real_share": {}}}}}}})",
+                                           sym, real));
+  }
+  const auto out = dir + "/out.txt", err = dir + "/err.txt";
+  ASSERT_EQ(run_cli("report " + dir + " --filter --out " + dir + "/f.html", out, err), 0) << read_file(err);
+  const auto html = read_file(dir + "/f.html");
+  EXPECT_EQ(count_svgs(html), 5u + 7u + 2u) << "the seed-000 figures, then Fig 5c's real share and symmetry";
+  EXPECT_NE(html.find("Share of real eigenvalues (Fig 5c)"), std::string::npos);
+  EXPECT_NE(html.find("Symmetry of W (Fig 5c)"), std::string::npos);
+  // The last epoch's values of the accurate networks in each bin (c alone in sernn's 420-500 bin).
+  EXPECT_NE(html.find("<td>-0.3</td><td>0.98</td><td>0.875</td></tr>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<td>-0.1</td><td>0.6</td><td>0.25</td></tr>"), std::string::npos) << html;
+  // Without the caches (the other test) the columns read "–" and the two plots are left out.
 }
 
 TEST(Seed000Report, MeanAndTwoStandardErrors) {

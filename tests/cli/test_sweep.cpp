@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 #include <thread>
@@ -308,4 +309,53 @@ TEST(Sweep, EnsembleSweepKilledWithSigkillResumesToTheUninterruptedOne) {
     const auto f = fmt::format("/runs/{}/seed_1/weights/epoch_003.csv", run);
     EXPECT_EQ(read_file(dir + "/cut" + f), read_file(dir + "/full" + f)) << run;
   }
+}
+
+TEST(Sweep, EpochMeasuresCarryTheSpectrumShapeAndOlderCachesAreCompleted) {
+  // Every snapshot's cached measures include Fig 5c's symmetry and share of real eigenvalues; a
+  // cache written before those measures existed is completed when the sweep's results are rebuilt.
+  const auto dir = sernn::testing::temp_dir("swshape");
+  const std::string cfg = std::string(SERNN_SOURCE_DIR) + "/configs/rate_onechoice.toml";
+  const std::vector<std::string> args{"sweep",
+                                      "--config",
+                                      cfg,
+                                      "--out",
+                                      dir + "/s",
+                                      "--groups",
+                                      "sernn",
+                                      "--gammas",
+                                      "0.05",
+                                      "--set",
+                                      "train.epochs=2",
+                                      "--set",
+                                      "task.train_size=64",
+                                      "--set",
+                                      "task.val_size=32",
+                                      "--set",
+                                      "task.test_size=32",
+                                      "--set",
+                                      "train.batch_size=32",
+                                      "--quiet"};
+  ASSERT_EQ(wait_exit(spawn(args, dir + "/1.log")), 0) << read_file(dir + "/1.log");
+  const auto cache = dir + "/s/runs/sernn/gamma_0.05/seed_1/epoch_measures.json";
+  auto j = nlohmann::json::parse(read_file(cache));
+  ASSERT_EQ(j.size(), 3u) << j.dump();
+  for (const auto& [epoch, m] : j.items()) {
+    ASSERT_TRUE(m.contains("symmetry") && m["spectrum"].contains("real_share")) << epoch << ": " << m.dump();
+    EXPECT_GE(m["symmetry"].get<double>(), 0.0);
+    EXPECT_LE(m["symmetry"].get<double>(), 1.0);
+    const double real = m["spectrum"]["real_share"].get<double>();
+    EXPECT_DOUBLE_EQ(real * 100, std::round(real * 100)) << "a share of 100 eigenvalues";
+  }
+  const auto epochs = read_file(dir + "/s/results_epochs.csv");
+  // An older cache: epoch 1 without the two measures.
+  const double symmetry = j["1"]["symmetry"].get<double>();
+  j["1"].erase("symmetry");
+  j["1"]["spectrum"].erase("real_share");
+  sernn::testing::write_text(cache, j.dump());
+  ASSERT_EQ(wait_exit(spawn(args, dir + "/2.log")), 0) << read_file(dir + "/2.log");
+  const auto again = nlohmann::json::parse(read_file(cache));
+  EXPECT_DOUBLE_EQ(again["1"]["symmetry"].get<double>(), symmetry);
+  EXPECT_TRUE(again["1"]["spectrum"].contains("real_share"));
+  EXPECT_EQ(read_file(dir + "/s/results_epochs.csv"), epochs);
 }
