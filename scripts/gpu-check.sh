@@ -10,7 +10,10 @@
 # usage: scripts/gpu-check.sh [OUT_DIR]      (default: $OUT, else build-gpu/check)
 # env:   BUILD_DIR (default build-gpu), QUICK=1 (fewer benchmark cases), SNNTORCH_DIR,
 #        PYTHON (an interpreter with torch, default python3), ENSEMBLES=1 (also the ensemble
-#        benchmarks of issue 16: scripts/bench-ensembles.sh on cuda, bounded by ENSEMBLES_TIMEOUT s)
+#        benchmarks of issue 16 with scripts/bench-ensembles.sh on cuda: the 1,001-network rate
+#        one-choice sweep, 10 epochs, --ensemble auto, against 2 networks one at a time
+#        (ensembles_1001_gpu.json, bounded by SWEEP1001_TIMEOUT s), then K = 16 spiking and rate
+#        members (ensembles_gpu.json, bounded by ENSEMBLES_TIMEOUT s))
 # On a bare CUDA machine, carry .gpu-kit (../shared/gpu/make-kit.sh) along: it is sourced here;
 # carry .peers (a snnTorch checkout: .peers/snntorch) for the side-by-side. Exit 3: no CUDA torch.
 set -uo pipefail
@@ -67,7 +70,11 @@ else
 fi
 if [ "${ENSEMBLES:-0}" = 1 ]; then
   # K = 16 spiking SHD members against one at a time, then the rate one-choice sweep at scale.
-  stamp "ensembles on the GPU (issue 16)"
+  stamp "ensembles on the GPU (issue 16): the 1,001-network rate sweep"
+  SERNN="$sernn" DEVICE=cuda MODELS=rate RUNS=1001 RUNS_ONE="${SWEEP1001_RUNS_ONE:-2}" K=auto EPOCHS=10 \
+    timeout "${SWEEP1001_TIMEOUT:-420}" \
+    bash "$root/scripts/bench-ensembles.sh" "$out/ensembles_1001_gpu.json" 2>&1 | tee -a "$out/summary.txt"
+  stamp "ensembles on the GPU (issue 16): K = 16"
   SERNN="$sernn" DEVICE=cuda RUNS="${ENSEMBLE_RUNS:-16}" RUNS_ONE="${ENSEMBLE_RUNS_ONE:-2}" K="${ENSEMBLE_K:-16}" \
     EPOCHS="${ENSEMBLE_EPOCHS:-2}" timeout "${ENSEMBLES_TIMEOUT:-300}" \
     bash "$root/scripts/bench-ensembles.sh" "$out/ensembles_gpu.json" 2>&1 | tee -a "$out/summary.txt"
