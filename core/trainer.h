@@ -142,8 +142,6 @@ class Trainer {
   bool next_batch(std::vector<std::unique_ptr<BatchStream>>& streams, Batch& out) const;
   /// The network's output for `batch` (run, or run_members for an ensemble).
   NetworkOutput run_batch(const Batch& batch, bool training) const;
-  /// Member k's part of an output tensor ([K, ...] for ensembles; the tensor itself for one network).
-  torch::Tensor part(const torch::Tensor& t, int64_t k) const { return members_ == 1 || !t.defined() ? t : t[k]; }
   /// Member k's part of each tensor aligned with parameters() (values or gradients).
   std::vector<torch::Tensor> member_part(const std::vector<torch::Tensor>& all, int64_t k) const;
   /// Why member k stopped being finite ("" when it has not): its loss or gradients before the
