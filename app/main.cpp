@@ -61,6 +61,9 @@ void usage() {
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines reach logs and pipes at once
   sernn::configure_allocator();
+  // LibTorch and BLAS on one thread in every command (sernn's pool does the parallel work): their
+  // results would otherwise depend on the machine's cores, e.g. a sweep's eigenvalues (issue 26).
+  at::set_num_threads(1);
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     usage();
     return argc < 2 ? 2 : 0;

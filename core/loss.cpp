@@ -6,9 +6,11 @@
 namespace sernn {
 
 torch::Tensor mean_cross_entropy(const torch::Tensor& logits, const torch::Tensor& labels) {
-  if (logits.dim() == 2) return torch::nn::functional::cross_entropy(logits, labels);
+  // One formula for one network ([B, C]) and for K members ([K, B, C]): per-sample losses, then
+  // their mean, so that a member's loss and gradient are the bits of its network alone (issue 26).
   namespace F = torch::nn::functional;
-  return F::cross_entropy(logits.flatten(0, 1), labels.flatten(), F::CrossEntropyFuncOptions().reduction(torch::kNone))
+  return F::cross_entropy(logits.reshape({-1, logits.size(-1)}), labels.flatten(),
+                          F::CrossEntropyFuncOptions().reduction(torch::kNone))
       .view(labels.sizes())
       .mean(-1);
 }

@@ -4,6 +4,8 @@
 #include <sched.h>
 
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/record_function.h>
 
 #include <algorithm>
 #include <atomic>
@@ -149,8 +151,18 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function
   if (begin >= end) return;
   grain = std::max<int64_t>(1, grain);
   const int64_t threads = pool().threads(), range = end - begin;
-  if (threads == 1 || range <= grain || t_in_chunk) {
-    fn(begin, end);
+  if (t_in_chunk) return fn(begin, end);  // BLAS is on one thread already
+  if (threads == 1 || range <= grain) {
+    // Inline, but as in a chunk: BLAS on this thread only (a threaded GEMM rounds by the threads).
+    const int before = omp_threads();
+    set_omp_threads(1);
+    try {
+      fn(begin, end);
+    } catch (...) {
+      set_omp_threads(before);
+      throw;
+    }
+    set_omp_threads(before);
     return;
   }
   std::lock_guard<std::mutex> serial(pool_call_mutex());
@@ -166,6 +178,42 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function
   pool().run(job);
   set_omp_threads(before);
   if (job.error) std::rethrow_exception(job.error);
+}
+
+void for_row_blocks(int64_t K, int64_t B, const std::function<void(int64_t, int64_t, int64_t)>& fn) {
+  const int64_t blocks = (B + kRowBlock - 1) / kRowBlock;
+  parallel_for(0, K * blocks, 1, [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t k = u / blocks, b0 = (u % blocks) * kRowBlock;
+      fn(k, b0, std::min(B, b0 + kRowBlock));
+    }
+  });
+}
+
+at::Tensor blocked_matmul(const at::Tensor& a, const at::Tensor& b, const at::Tensor& bias) {
+  const bool pair = a.dim() == 2 && b.dim() == 2, batch = a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0);
+  if (!a.is_cpu() || !b.is_cpu() || at::GradMode::is_enabled() || !(pair || batch)) {
+    const auto ab = at::matmul(a, b);
+    return bias.defined() ? ab + (batch ? bias.unsqueeze(1) : bias) : ab;
+  }
+  // One operator to a profiler (as a GPU runs it): the pieces are its CPU implementation.
+  RECORD_FUNCTION("sernn::blocked_matmul", std::vector<c10::IValue>({a, b}));
+  const auto a3 = batch ? a : a.unsqueeze(0), b3 = batch ? b : b.unsqueeze(0);
+  const auto bias2 = !bias.defined() ? bias : batch ? bias : bias.unsqueeze(0);
+  const int64_t K = a3.size(0), M = a3.size(1), Q = b3.size(2);
+  auto out = at::empty({K, M, Q}, a.options());
+  const int64_t blocks = (M + kProductRows - 1) / kProductRows;
+  parallel_for(0, K * blocks, 1, [&](int64_t u0, int64_t u1) {
+    at::NoGradGuard no_grad;                // worker threads start with grad mode on
+    at::DisableRecordFunctionGuard inside;  // the pieces are not operators of their own
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t k = u / blocks, r0 = (u % blocks) * kProductRows, r1 = std::min(M, r0 + kProductRows);
+      auto rows = out[k].slice(0, r0, r1);  // contiguous: the product writes in place
+      if (bias2.defined()) at::addmm_out(rows, bias2[k], a3[k].slice(0, r0, r1), b3[k]);
+      else at::mm_out(rows, a3[k].slice(0, r0, r1), b3[k]);
+    }
+  });
+  return batch ? out : out.squeeze(0);
 }
 
 int64_t parallel_threads() { return pool().threads(); }
@@ -214,7 +262,6 @@ ThreadChoice choose_threads(int64_t requested, int64_t batch, int64_t hidden, in
   // 32 rows per thread: at B = 128, N = 100 (2-core dev machine) 2 threads of 64 rows ran the
   // rate step 1.35x faster than 1; thinner slices turn the per-step products into GEMV-like calls.
   constexpr int64_t kRowsPerThread = 32;
-  constexpr int64_t kLargeHidden = 512;
   ThreadChoice c;
   c.cores = cores = std::max<int64_t>(1, cores);
   if (requested > 0) {
@@ -226,9 +273,10 @@ ThreadChoice choose_threads(int64_t requested, int64_t batch, int64_t hidden, in
     c.reason = fmt::format("auto: {} core{} available, batch {} -> {} (>= {} rows per thread)", cores,
                            cores == 1 ? "" : "s", batch, by_batch, kRowsPerThread);
   }
-  c.intra_op = hidden >= kLargeHidden ? c.threads : 1;
-  c.reason += hidden >= kLargeHidden ? fmt::format("; N = {}: LibTorch ops on {} threads too", hidden, c.intra_op)
-                                     : fmt::format("; N = {}: LibTorch ops single-threaded", hidden);
+  // LibTorch's reductions and threaded GEMMs round by the thread count: they stay on one thread,
+  // and sernn's pool runs the large products in pieces fixed by their shape (blocked_matmul).
+  c.intra_op = 1;
+  c.reason += fmt::format("; N = {}: LibTorch ops single-threaded (results independent of threads)", hidden);
   return c;
 }
 

@@ -397,22 +397,30 @@ void Trainer::restore_frozen() {
 void Trainer::clip_gradients() {
   auto params = net_->parameters();
   if (members_ == 1) return clip_grad_norm(params, opt_.grad_clip);
-  // Each member's global norm: the norm of its parameters' norms, as clip_grad_norm on it alone.
+  // Each member's global norm: the norm of its parameters' norms, as clip_grad_norm on it alone,
+  // and with the same bits (issue 26): a [K, P] matrix of parameter norms, each row reduced as the
+  // member's own [P] vector would be (a reduction over the leading dimension rounds otherwise).
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> norms;  // [K] per parameter
+  std::vector<torch::Tensor> stacked;                       // [K] per stacked parameter
+  std::vector<std::vector<torch::Tensor>> owned(members_);  // per member, its own parameters' norms
   for (size_t i = 0; i < params.size(); ++i) {
     const auto& g = params[i].grad();
     if (!g.defined()) continue;
-    if (owners_[i] < 0) {
-      norms.push_back(g.reshape({members_, -1}).norm(2, 1));
-    } else {
-      auto n = torch::zeros({members_}, g.options());
-      n[owners_[i]] = g.norm(2);
-      norms.push_back(n);
-    }
+    if (owners_[i] < 0) stacked.push_back(g.reshape({members_, -1}).norm(2, 1));
+    else owned[owners_[i]].push_back(g.norm(2));
   }
-  if (norms.empty()) return;
-  const auto coef = (opt_.grad_clip / (torch::stack(norms).norm(2, 0) + 1e-6)).clamp_max(1.0);
+  if (stacked.empty() && owned[0].empty()) return;
+  TORCH_CHECK(stacked.empty() || owned[0].empty(),
+              "clip_gradients: an ensemble's parameters are either all stacked or all owned by members");
+  torch::Tensor per_member;  // [K, P]
+  if (!stacked.empty()) {
+    per_member = torch::stack(stacked, 1);
+  } else {
+    std::vector<torch::Tensor> rows;
+    for (auto& norms : owned) rows.push_back(torch::stack(norms));
+    per_member = torch::stack(rows);
+  }
+  const auto coef = (opt_.grad_clip / (per_member.norm(2, 1) + 1e-6)).clamp_max(1.0);
   for (size_t i = 0; i < params.size(); ++i) {
     auto g = params[i].grad();
     if (!g.defined()) continue;

@@ -2,6 +2,8 @@
 
 #include "core/parallel.h"
 
+#include <algorithm>
+
 #ifdef SERNN_HAS_CUDA
 #include <c10/cuda/CUDAStream.h>
 
@@ -184,16 +186,6 @@ void launch_cuda_backward(const Tensor& g_rm, const Tensor& g_counts, const Tens
 }
 #endif  // SERNN_HAS_CUDA
 
-// Runs fn(k, b0, b1) for every member k and its rows [b0, b1) that fall in the pool's chunks of
-// the K x B sample rows: every row's time loop is independent, so one parallel region serves all
-// members, and with K >= threads each thread takes whole members.
-template <class Fn>
-void for_member_rows(int64_t K, int64_t B, const Fn& fn) {
-  parallel_for(0, K * B, 1, [&](int64_t r0, int64_t r1) {
-    for (int64_t k = r0 / B; k * B < r1; ++k) fn(k, std::max(r0, k * B) - k * B, std::min(r1, (k + 1) * B) - k * B);
-  });
-}
-
 // The forward on the CPU. Shapes: drive, mem [K, T, B, N]; spk [K, T, B, N]; counts [K, B, N];
 // rmem [K, T, B, C]; weight [K, N, N]; w_out [K, C, N]; beta_c [K, N]; b_out, rb [K, C].
 void forward_cpu(const Tensor& drive, const Tensor& weight, const Tensor& beta_c, const Tensor& w_out,
@@ -210,9 +202,9 @@ void forward_cpu(const Tensor& drive, const Tensor& weight, const Tensor& beta_c
     scalar_t* counts_p = counts.data_ptr<scalar_t>();
     Spike* spk_p = spk.data_ptr<Spike>();
     const int64_t BN = B * N, BC = B * C;
-    // Batch elements are independent: each thread runs the whole time loop for its rows, so
-    // there is no barrier per step.
-    for_member_rows(K, B, [&](int64_t k, int64_t b0, int64_t b1) {
+    // Batch elements are independent: each piece (a member's block of rows, core/parallel.h) runs
+    // the whole time loop, so there is no barrier per step.
+    for_row_blocks(K, B, [&](int64_t k, int64_t b0, int64_t b1) {
       std::vector<scalar_t> cur(N), co(C);
       scalar_t *m = mem_p + k * T * BN, *u = rm_p + k * T * BC;
       Spike* s = spk_p + k * T * BN;
@@ -256,9 +248,9 @@ void backward_cpu(const Tensor& g_rm, const Tensor& g_counts, const Tensor& weig
   auto gv_a = torch::zeros({K, B, N}, mem.options()), gv_b = torch::zeros({K, B, N}, mem.options());
   AT_DISPATCH_FLOATING_TYPES(mem.scalar_type(), "lif_backward", [&] {
     const int64_t BN = B * N, BC = B * C;
-    // As in the forward, each thread runs the whole reverse loop for its rows; the two products
-    // per step are single-threaded GEMMs on those rows.
-    for_member_rows(K, B, [&](int64_t k, int64_t b0, int64_t b1) {
+    // As in the forward, each piece runs the whole reverse loop for its rows; the two products
+    // per step are single-threaded GEMMs of kRowBlock rows, the same shapes at any thread count.
+    for_row_blocks(K, B, [&](int64_t k, int64_t b0, int64_t b1) {
       torch::NoGradGuard no_grad;  // worker threads start with grad mode on
       const auto gco_k = gco[k], gcur_k = mem[k], gc_rows = g_counts[k].slice(0, b0, b1), w_k = w[k], wo_k = wo[k];
       auto gs_rows = gs[k].slice(0, b0, b1);
@@ -367,18 +359,24 @@ class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> 
         backward_ops(g_rm[k], g_counts[k], weight[k], w_out[k], beta_c[k], rb[k], mem[k], gco[k], gbeta_rows[k], thr,
                      slope, mode);
     }
-    std::vector<Tensor> g_wout, gw;
+    // On the CPU member by member, each sum of the shape a network alone has: a reduction over the
+    // leading dimension of a stacked [K, ...] tensor may round differently (issue 26). Elsewhere one
+    // reduction for all members (one launch; GPU members agree with their runs to rounding only).
+    std::vector<Tensor> g_wout, gw, g_bout, gbeta_sum;
+    const bool cpu = mem.is_cpu();
     for (int64_t k = 0; k < K; ++k) {
       g_wout.push_back(spike_gemm(gco[k].view({T * B, C}), spk[k].view({T * B, N})));
+      if (cpu) g_bout.push_back(gco[k].view({T * B, C}).sum(0)), gbeta_sum.push_back(gbeta_rows[k].sum(0));
       // dW = Σ_t gcur_t^T s_{t-1}.
       gw.push_back(T < 2
                        ? torch::zeros_like(weight[k])
                        : spike_gemm(gcur[k].slice(0, 1).reshape({-1, N}), spk[k].slice(0, 0, T - 1).reshape({-1, N})));
     }
-    const auto g_bout = gco.view({K, T * B, C}).sum(1);
     // clamp(0, 1) passes gradient only inside the interval (as torch's clamp backward).
-    auto gbeta = gbeta_rows.sum(1) * beta.ge(0).logical_and(beta.le(1)).to(beta.scalar_type());
-    return {gcur,     torch::stack(gw), gbeta,   torch::stack(g_wout), g_bout, Tensor(), Tensor(),
+    const auto g_bias = cpu ? torch::stack(g_bout) : gco.view({K, T * B, C}).sum(1);
+    auto gbeta =
+        (cpu ? torch::stack(gbeta_sum) : gbeta_rows.sum(1)) * beta.ge(0).logical_and(beta.le(1)).to(beta.scalar_type());
+    return {gcur,     torch::stack(gw), gbeta,   torch::stack(g_wout), g_bias, Tensor(), Tensor(),
             Tensor(), Tensor(),         Tensor()};
   }
 };
@@ -474,7 +472,9 @@ class SparseProjection : public torch::autograd::Function<SparseProjection> {
     const int64_t R = g.size(0), O = g.size(1);
     // Rows split into parts, one private dW^T per part, summed at the end: threads never share a
     // cache line of the output (a split over output columns did, and made 2 threads 6x the work).
-    const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(parallel_threads(), R / 256));
+    // The parts follow from R alone (not the threads), so the sum rounds alike at any thread count.
+    constexpr int64_t kMaxParts = 8, kRowsPerPart = 256;
+    const int64_t parts = std::clamp<int64_t>(R / kRowsPerPart, 1, kMaxParts);
     auto partial = torch::zeros({parts, I, O}, g.options());
     AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "sparse_projection_backward", [&] {
       const auto* rs = row_start.data_ptr<int64_t>();

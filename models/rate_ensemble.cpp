@@ -4,52 +4,6 @@
 #include "models/rate_sequence.h"
 
 namespace sernn {
-namespace {
-
-using torch::Tensor;
-
-// K independent affine maps on the CPU, members spread over sernn's threads (LibTorch's batched
-// products and reductions run on one thread here: core/parallel.h keeps its intra-op threads at
-// 1 for small networks): out[k] = x[k] w[k]^T + b[k], x [K, M, C], w [K, N, C], b [K, N].
-class MemberLinear : public torch::autograd::Function<MemberLinear> {
- public:
-  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& x, const Tensor& w, const Tensor& b) {
-    auto out = torch::empty({x.size(0), x.size(1), w.size(1)}, x.options());
-    parallel_for(0, x.size(0), 1, [&](int64_t k0, int64_t k1) {
-      torch::NoGradGuard no_grad;
-      for (int64_t k = k0; k < k1; ++k) {
-        auto o = out[k];
-        torch::addmm_out(o, b[k], x[k], w[k].t());
-      }
-    });
-    ctx->save_for_backward({x, w});
-    return out;
-  }
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
-                                               torch::autograd::tensor_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const auto &x = saved[0], &w = saved[1];
-    const auto g = grads[0].contiguous();
-    const bool want_x = ctx->needs_input_grad(0);
-    auto gx = want_x ? torch::empty_like(x) : Tensor();
-    auto gw = torch::empty_like(w), gb = torch::empty({w.size(0), w.size(1)}, w.options());
-    parallel_for(0, x.size(0), 1, [&](int64_t k0, int64_t k1) {
-      torch::NoGradGuard no_grad;
-      for (int64_t k = k0; k < k1; ++k) {
-        auto gwk = gw[k], gbk = gb[k];
-        torch::mm_out(gwk, g[k].t(), x[k]);
-        torch::sum_out(gbk, g[k], 0);
-        if (want_x) {
-          auto gxk = gx[k];
-          torch::mm_out(gxk, g[k], w[k]);
-        }
-      }
-    });
-    return {gx, gw, gb};
-  }
-};
-
-}  // namespace
 
 RateEnsembleImpl::RateEnsembleImpl(const std::vector<RateRNN>& members) : options(members.at(0)->options) {
   auto stack = [&](auto get) {
@@ -77,7 +31,7 @@ torch::Tensor RateEnsembleImpl::forward(const torch::Tensor& x) {
   if (x.is_cpu() && !options.reference()) {
     // The input projection and the fused sequence with a member dimension: the members spread
     // over the threads, forward and backward; only the last state is kept.
-    const auto drive = MemberLinear::apply(x.reshape({K, T * B, -1}), input_w, recurrent_b).view({K, T, B, N});
+    const auto drive = member_linear(x.reshape({K, T * B, -1}), input_w, recurrent_b).view({K, T, B, N});
     h = rate_network_last(drive, recurrent_w, torch::tensor(a, torch::kFloat64), options.tanh());
   } else {
     // Input projection of all steps at once per network: [K, T*B, C] x [K, C, N] + b.
@@ -92,6 +46,7 @@ torch::Tensor RateEnsembleImpl::forward(const torch::Tensor& x) {
       h = a == 1.0 ? f : (1.0 - a) * h + a * f;
     }
   }
+  if (x.is_cpu() && !options.reference()) return member_linear(h, readout_w, readout_b);
   return torch::baddbmm(readout_b.unsqueeze(1), h, readout_w.transpose(1, 2));
 }
 

@@ -46,7 +46,10 @@ torch::Tensor RateRNNImpl::hidden_states(const torch::Tensor& x, bool noisy) {
   const auto w = recurrent_weight();
   // Fast path: the input projection of all T steps as one GEMM, bias folded in.
   torch::Tensor drive;
-  if (!options.reference())
+  if (!options.reference() && x.is_cpu())  // as an ensemble's member computes it (rate_sequence.h)
+    drive = member_linear(x.reshape({1, T * B, -1}), input->weight.unsqueeze(0), recurrent->bias.unsqueeze(0))
+                .view({T, B, N});
+  else if (!options.reference())
     drive = torch::addmm(recurrent->bias, x.reshape({T * B, -1}), input->weight.t()).view({T, B, N});
   if (!options.reference() && x.is_cpu()) {
     // The whole time loop as one autograd node (rate_sequence.h); the noise drawn up front.
@@ -81,7 +84,10 @@ torch::Tensor RateRNNImpl::hidden_states(const torch::Tensor& x, bool noisy) {
 NetworkOutput RateRNNImpl::run(const torch::Tensor& inputs, bool training) {
   auto hs = hidden_states(inputs, training);
   NetworkOutput out;
-  out.logits = readout->forward(hs[-1]);
+  const bool fused = !options.reference() && inputs.is_cpu();  // the readout as an ensemble's member
+  out.logits =
+      fused ? member_linear(hs[-1].unsqueeze(0), readout->weight.unsqueeze(0), readout->bias.unsqueeze(0)).squeeze(0)
+            : readout->forward(hs[-1]);
   out.activity = hs.mean(0);
   return out;
 }

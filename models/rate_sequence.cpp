@@ -11,9 +11,6 @@ using torch::Tensor;
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
-// Fewest batch rows a chunk takes: thinner slices make the per-step products GEMV-like.
-constexpr int64_t kRowGrain = 8;
-
 enum class Leak { None, Shared, PerNeuron };  // alpha == 1, shared alpha, per-neuron alpha
 
 template <bool Tanh, class T>
@@ -129,19 +126,6 @@ void dispatch_step(Leak leak, bool tanh, Fn&& fn) {
   }
 }
 
-// Runs fn(k, b0, b1) over every member k and its batch rows: members in parallel when there are
-// at least as many as threads (each member's whole batch on one thread: its per-step products stay
-// full-size GEMMs), else each member's rows in parallel, one member after another.
-void for_member_rows(int64_t K, int64_t B, const std::function<void(int64_t, int64_t, int64_t)>& fn) {
-  if (K >= parallel_threads()) {
-    parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
-      for (int64_t k = k0; k < k1; ++k) fn(k, 0, B);
-    });
-    return;
-  }
-  for (int64_t k = 0; k < K; ++k) parallel_for(0, B, kRowGrain, [&](int64_t b0, int64_t b1) { fn(k, b0, b1); });
-}
-
 // Everything below works on K members: drive/noise/act/h [K, T, B, N], weight [K, N, N]; a
 // single network is K = 1 (rate_network adds and removes the dimension).
 class RateNetworkFunction : public torch::autograd::Function<RateNetworkFunction> {
@@ -157,7 +141,7 @@ class RateNetworkFunction : public torch::autograd::Function<RateNetworkFunction
     auto h = torch::empty({K, T, B, N}, drive.options());
     AT_DISPATCH_FLOATING_TYPES(drive.scalar_type(), "rate_forward", [&] {
       const auto lk = leak_consts<scalar_t>(leak, alpha, al);
-      for_member_rows(K, B, [&](int64_t k, int64_t b0, int64_t b1) {
+      for_row_blocks(K, B, [&](int64_t k, int64_t b0, int64_t b1) {
         torch::NoGradGuard no_grad;  // worker threads start with grad mode on
         const auto act_k = act[k], h_k = h[k], dr_k = dr[k], wt_k = wt[k];
         const auto zeros = torch::zeros({b1 - b0, N}, drive.options());  // h_{-1}
@@ -201,7 +185,7 @@ class RateNetworkFunction : public torch::autograd::Function<RateNetworkFunction
     auto gnoise = ctx->saved_data["noise_grad"].toBool() ? torch::empty({K, T, B, N}, act.options()) : Tensor();
     AT_DISPATCH_FLOATING_TYPES(act.scalar_type(), "rate_backward", [&] {
       const auto lk = leak_consts<scalar_t>(leak, alpha, al);
-      for_member_rows(K, B, [&](int64_t k, int64_t b0, int64_t b1) {
+      for_row_blocks(K, B, [&](int64_t k, int64_t b0, int64_t b1) {
         torch::NoGradGuard no_grad;
         auto carry = torch::zeros({b1 - b0, N}, act.options());        // dL/dh_t through step t+1
         const auto zeros = torch::zeros({b1 - b0, N}, act.options());  // h_{-1}
@@ -228,28 +212,47 @@ class RateNetworkFunction : public torch::autograd::Function<RateNetworkFunction
     return {gz, weight_gradient(gz, h), galpha, gnoise, Tensor(), Tensor()};
   }
 
-  // dW_k = sum_t gz_t^T h_{t-1}: one GEMM over all steps per member (members in parallel).
+  // dW_k = sum_t gz_t^T h_{t-1}: one product over all steps per member, in row blocks on the pool
+  // (blocked_matmul: the same bits at any thread count and for a member alone).
   static Tensor weight_gradient(const Tensor& gz, const Tensor& h) {
     const int64_t K = gz.size(0), T = gz.size(1), N = gz.size(3);
-    auto gw = torch::zeros({K, N, N}, gz.options());
-    if (T < 2) return gw;
-    auto one = [&](int64_t k) {
-      auto out = gw[k];
-      torch::mm_out(out, gz[k].slice(0, 1).reshape({-1, N}).t(), h[k].slice(0, 0, T - 1).reshape({-1, N}));
-    };
-    if (K == 1) {
-      one(0);  // LibTorch's own threads, as configured for this size
-      return gw;
-    }
-    parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
+    if (T < 2) return torch::zeros({K, N, N}, gz.options());
+    return blocked_matmul(gz.slice(1, 1).reshape({K, -1, N}).transpose(1, 2), h.slice(1, 0, T - 1).reshape({K, -1, N}));
+  }
+};
+
+class MemberLinear : public torch::autograd::Function<MemberLinear> {
+ public:
+  static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& w, const Tensor& b) {
+    ctx->save_for_backward({x, w});
+    return blocked_matmul(x, w.transpose(1, 2), b);
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &w = saved[1];
+    const auto g = grads[0].contiguous();
+    auto gb = torch::empty({w.size(0), w.size(1)}, w.options());
+    // One bias sum per member, each of a member's own shape (as the network alone sums it).
+    parallel_for(0, x.size(0), 1, [&](int64_t k0, int64_t k1) {
       torch::NoGradGuard no_grad;
-      for (int64_t k = k0; k < k1; ++k) one(k);
+      for (int64_t k = k0; k < k1; ++k) {
+        auto gbk = gb[k];
+        torch::sum_out(gbk, g[k], 0);
+      }
     });
-    return gw;
+    return {ctx->needs_input_grad(0) ? blocked_matmul(g, w) : Tensor(), blocked_matmul(g.transpose(1, 2), x), gb};
   }
 };
 
 }  // namespace
+
+Tensor member_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  TORCH_CHECK(x.dim() == 3 && w.dim() == 3 && b.dim() == 2 && w.size(0) == x.size(0) && b.size(0) == x.size(0) &&
+                  w.size(2) == x.size(2) && b.size(1) == w.size(1),
+              "member_linear: x [K, M, C], w [K, N, C] and b [K, N] expected, got ", x.sizes(), ", ", w.sizes(), ", ",
+              b.sizes());
+  return MemberLinear::apply(x, w, b);
+}
 
 Tensor rate_network(const Tensor& drive, const Tensor& weight, const Tensor& alpha, const Tensor& noise, bool tanh) {
   const bool members = drive.dim() == 4;

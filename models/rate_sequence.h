@@ -35,4 +35,11 @@ torch::Tensor rate_network(const torch::Tensor& drive, const torch::Tensor& weig
 torch::Tensor rate_network_last(const torch::Tensor& drive, const torch::Tensor& weight, const torch::Tensor& alpha,
                                 bool tanh);
 
+/// K independent affine maps, out[k] = x[k] w[k]^T + b[k] for x [K, M, C], w [K, N, C],
+/// b [K, N], differentiable in all three. On the CPU the products run in fixed row blocks on the
+/// pool (blocked_matmul, core/parallel.h): a network alone (K = 1) and a member of an ensemble
+/// compute the same bits at any thread count. The input projection and the readout of RateRNN's
+/// fast path and of RateEnsemble.
+torch::Tensor member_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+
 }  // namespace sernn

@@ -1,6 +1,8 @@
 #include "regularizers/communicability.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/graphed.h"
 #include "core/parallel.h"
@@ -19,22 +21,9 @@ double inv_factorial(int k) {
   return 1.0 / f;
 }
 
-/// a @ b (torch::matmul). A batch of K matrices on the CPU (an ensemble's K members) is split over sernn's threads,
-/// one matrix product per member, since LibTorch's own batched product runs on one thread here
-/// (core/parallel.h keeps its intra-op threads at 1 for small networks).
-Tensor mat_product(const Tensor& a, const Tensor& b) {
-  if (!a.is_cpu() || a.dim() != 3 || b.dim() != 3 || a.size(0) < 2 || parallel_threads() < 2 ||
-      torch::GradMode::is_enabled())
-    return torch::matmul(a, b);
-  auto out = torch::empty({a.size(0), a.size(1), b.size(2)}, a.options());
-  parallel_for(0, a.size(0), 1, [&](int64_t k0, int64_t k1) {
-    for (int64_t k = k0; k < k1; ++k) {
-      auto o = out[k];
-      torch::mm_out(o, a[k], b[k]);
-    }
-  });
-  return out;
-}
+/// a @ b: on the CPU in fixed row blocks on sernn's pool (core/parallel.h), so that the penalty
+/// of an ensemble's member is the same bits as its network's alone, at any thread count.
+Tensor mat_product(const Tensor& a, const Tensor& b) { return blocked_matmul(a, b); }
 
 /// Intermediates of one expm evaluation, kept for the adjoint.
 struct ExpmTrace {
@@ -42,8 +31,8 @@ struct ExpmTrace {
   Tensor z1, z2, z3;            // Paterson–Stockmeyer Horner steps in X^4
   std::vector<Tensor> squares;  // P_0 .. P_{L-1} (each squared once, where active)
   double scale = 1.0;           // X = M * scale, scale = 2^-s (host squaring)
-  Tensor scale_t;               // the same as a 0-dim device tensor (device squaring), else undefined
-  Tensor active;                // [L] bool: squaring i happens (device squaring), else undefined (all)
+  Tensor scale_t;               // 2^-s [..., 1, 1] per matrix (device squaring, or s differs), else undefined
+  Tensor active;                // [L, ..., 1, 1] bool: squaring i happens; undefined: all do
 };
 
 Tensor eye_like(const Tensor& m) {
@@ -61,44 +50,71 @@ Tensor block(int i, const Tensor& eye, const Tensor& x, const Tensor& x2, const 
 // polynomial below 3e-15 / 2e-20 relative).
 double expm_theta(const Tensor& m) { return m.scalar_type() == torch::kFloat64 ? 0.5 : 1.0; }
 
-// ||M||_1 (max column sum) over the whole batch, as a 0-dim tensor on M's device.
-Tensor one_norm(const Tensor& m) { return m.abs().sum(-2).amax(); }
-
-int64_t squarings_for(const Tensor& m) {
-  const double theta = expm_theta(m);
-  // The single host read of the host-squaring algorithm.
-  const double norm = one_norm(m).item<double>();
-  if (!(norm > theta)) return 0;
-  if (!std::isfinite(norm)) return 0;  // propagate inf/NaN rather than loop
-  return static_cast<int64_t>(std::ceil(std::log2(norm / theta)));
-}
+// ||M_k||_1 (max column sum) of each matrix: the batch's shape (0-dim for one matrix).
+Tensor one_norms(const Tensor& m) { return m.abs().sum(-2).amax(-1); }
 
 bool device_squaring(const Tensor& m, Squaring squaring) {
   return squaring == Squaring::Device || (squaring == Squaring::Automatic && !m.is_cpu());
 }
 
-/// expm(M); with `trace`, records what the adjoint needs.
-Tensor expm_forward(const Tensor& m, ExpmTrace* trace, Squaring squaring) {
+/// The scaling of each matrix of the batch (its own s, so that a member of an ensemble is scaled
+/// and squared exactly as when alone: issue 26): sets x = M 2^-s, the number of squarings to run
+/// and, where the matrices differ in s, scale_t [..., 1, 1] and active [L, ..., 1, 1] (squaring i
+/// happens where i < s); with one s for all, scale (a double) and no mask.
+struct Scaling {
   Tensor x, scale_t, active;
   double scale = 1.0;
   int64_t squarings = 0;
+};
+
+Scaling scaling_for(const Tensor& m, Squaring squaring) {
+  const double theta = expm_theta(m);
+  const auto norms = one_norms(m);
+  Scaling sc;
   if (device_squaring(m, squaring)) {
     // s = ceil(log2(||M||_1 / theta)) computed on the device and capped at kMaxSquarings; every
     // squaring up to the cap runs, masked by i < s, so nothing is read back to the host.
-    const double theta = expm_theta(m);
-    const auto norm = one_norm(m);
-    const auto s = torch::where(norm.gt(theta).logical_and(torch::isfinite(norm)),
-                                torch::ceil(torch::log2(norm / theta)), torch::zeros_like(norm))
-                       .clamp(0, static_cast<double>(kMaxSquarings));
-    scale_t = torch::exp2(-s);
-    x = m * scale_t;
-    squarings = kMaxSquarings;
-    active = torch::arange(kMaxSquarings, norm.options()).lt(s);
-  } else {
-    squarings = squarings_for(m);
-    scale = std::ldexp(1.0, static_cast<int>(-squarings));
-    x = squarings > 0 ? m * scale : m;
+    const auto s = torch::where(norms.gt(theta).logical_and(torch::isfinite(norms)),
+                                torch::ceil(torch::log2(norms / theta)), torch::zeros_like(norms))
+                       .clamp(0, static_cast<double>(kMaxSquarings))
+                       .unsqueeze(-1)
+                       .unsqueeze(-1);
+    sc.scale_t = torch::exp2(-s);
+    sc.x = m * sc.scale_t;
+    sc.squarings = kMaxSquarings;
+    std::vector<int64_t> steps(static_cast<size_t>(m.dim()) + 1, 1);
+    steps[0] = kMaxSquarings;
+    sc.active = torch::arange(kMaxSquarings, norms.options()).view(steps).lt(s);
+    return sc;
   }
+  // The single host read of the host-squaring algorithm.
+  const auto host = norms.to(torch::kCPU, torch::kFloat64).contiguous();
+  const double* np = host.data_ptr<double>();
+  std::vector<int64_t> s(static_cast<size_t>(host.numel()), 0);
+  for (size_t k = 0; k < s.size(); ++k)  // inf/NaN: no squaring, to propagate rather than loop
+    if (np[k] > theta && std::isfinite(np[k])) s[k] = static_cast<int64_t>(std::ceil(std::log2(np[k] / theta)));
+  sc.squarings = s.empty() ? 0 : *std::max_element(s.begin(), s.end());
+  if (std::all_of(s.begin(), s.end(), [&](int64_t v) { return v == sc.squarings; })) {
+    sc.scale = std::ldexp(1.0, static_cast<int>(-sc.squarings));
+    sc.x = sc.squarings > 0 ? m * sc.scale : m;
+    return sc;
+  }
+  const auto s_t = torch::tensor(s, torch::kFloat64).view(norms.sizes()).unsqueeze(-1).unsqueeze(-1);
+  sc.scale_t = torch::exp2(-s_t).to(m.options());
+  sc.x = m * sc.scale_t;
+  std::vector<int64_t> steps(static_cast<size_t>(m.dim()) + 1, 1);
+  steps[0] = sc.squarings;
+  sc.active = torch::arange(sc.squarings, torch::kFloat64).view(steps).lt(s_t).to(m.device());
+  return sc;
+}
+
+/// expm(M); with `trace`, records what the adjoint needs.
+Tensor expm_forward(const Tensor& m, ExpmTrace* trace, Squaring squaring) {
+  const auto sc = scaling_for(m, squaring);
+  const auto& x = sc.x;
+  const auto &scale_t = sc.scale_t, &active = sc.active;
+  const double scale = sc.scale;
+  const int64_t squarings = sc.squarings;
   auto eye = eye_like(m);
   auto x2 = mat_product(x, x);
   auto x3 = mat_product(x2, x);
@@ -209,7 +225,9 @@ Normalised normalise(const Tensor& w, Strength strength) {
 Tensor normalise_backward(const Tensor& dm, const Tensor& w, const Normalised& n, Strength strength) {
   const auto dm_a = dm * n.abs_w;
   auto dd = mat_product(dm_a, n.d.unsqueeze(-1)).squeeze(-1) + mat_product(mT(dm_a), n.d.unsqueeze(-1)).squeeze(-1);
-  auto ds = torch::where(n.positive, dd * (-0.5) * n.s_safe.pow(-1.5), torch::zeros_like(dd));
+  // S^-3/2 as d^3 (d = S^-1/2, correctly rounded): pow's vector and scalar code round differently,
+  // so a member of a stacked batch would depend on where its entries fall (issue 26).
+  auto ds = torch::where(n.positive, dd * (-0.5) * (n.d * n.d * n.d), torch::zeros_like(dd));
   auto da = dm * n.d.unsqueeze(-1) * n.d.unsqueeze(-2);
   da = da + (strength == Strength::In ? ds.unsqueeze(-1) : ds.unsqueeze(-2));
   return da * w.sign();

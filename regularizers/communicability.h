@@ -20,8 +20,8 @@
 /// i.e. the Fréchet derivative L(X^T, G) up to the truncation error, at about twice the
 /// forward's cost.
 ///
-/// The number of squarings s (one for the whole batch, from its largest ||M||_1) is chosen in
-/// one of two ways. `Host`: s is read back to the host and exactly s squarings run (one device
+/// The number of squarings s (one per matrix of a batch, from its own ||M||_1, so that a batch
+/// member is scaled and squared exactly as the matrix alone) is chosen in one of two ways. `Host`: s is read back to the host and exactly s squarings run (one device
 /// sync per call; free on the CPU). `Device`: s stays on the device, capped at kMaxSquarings, and
 /// kMaxSquarings squarings run, each masked by i < s (no host read: a CUDA training step never
 /// waits on it). Both give the same value and gradient up to rounding while ||M||_1 <=

@@ -7,7 +7,10 @@
 #include <set>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <vector>
+
+#include <torch/torch.h>
 
 #include "core/parallel.h"
 
@@ -104,5 +107,55 @@ TEST(Parallel, ThreadChoiceFollowsBatchCoresAndModelSize) {
   EXPECT_EQ(choose_threads(3, 16, 100, 2).threads, 3);   // asked for: taken as given
   const auto big = choose_threads(0, 256, 1024, 4);
   EXPECT_EQ(big.threads, 4);
-  EXPECT_EQ(big.intra_op, 4) << "N = 1024: GEMMs large enough for LibTorch's threads";
+  // Issue 26 made this 1 (was: N = 1024 -> 4): LibTorch's reductions and threaded GEMMs round by
+  // the thread count; the pool runs the large products in fixed pieces instead (blocked_matmul).
+  EXPECT_EQ(big.intra_op, 1) << "N = 1024: results must not depend on the threads";
+}
+
+TEST(Parallel, RowBlocksAreFixedByTheShapeNotTheThreads) {
+  PoolSize restore;
+  for (int64_t threads : {1, 2, 3}) {
+    set_parallel_threads(threads);
+    std::mutex m;
+    std::set<std::tuple<int64_t, int64_t, int64_t>> pieces;
+    for_row_blocks(3, 80, [&](int64_t k, int64_t b0, int64_t b1) {
+      std::lock_guard<std::mutex> g(m);
+      pieces.insert({k, b0, b1});
+    });
+    std::set<std::tuple<int64_t, int64_t, int64_t>> expected;
+    for (int64_t k = 0; k < 3; ++k)
+      for (auto [b0, b1] : {std::pair<int64_t, int64_t>{0, 32}, {32, 64}, {64, 80}}) expected.insert({k, b0, b1});
+    EXPECT_EQ(pieces, expected) << threads << " threads";
+  }
+}
+
+TEST(Parallel, BlockedProductIsTheSameBitsAtAnyThreadCountAndForAMemberAlone) {
+  PoolSize restore;
+  torch::manual_seed(3);
+  const auto a = torch::randn({4, 150, 90}), b = torch::randn({4, 90, 70}), bias = torch::randn({4, 70});
+  torch::NoGradGuard no_grad;
+  set_parallel_threads(1);
+  const auto one = blocked_matmul(a, b, bias), plain = blocked_matmul(a, b);
+  EXPECT_LT((one - torch::baddbmm(bias.unsqueeze(1), a, b)).abs().max().item<double>(), 1e-4);
+  EXPECT_LT((plain - torch::bmm(a, b)).abs().max().item<double>(), 1e-4);
+  for (int64_t threads : {2, 3}) {
+    set_parallel_threads(threads);
+    EXPECT_TRUE(torch::equal(blocked_matmul(a, b, bias), one)) << threads << " threads";
+    // A transposed operand, as the weight gradients pass it.
+    EXPECT_TRUE(torch::equal(blocked_matmul(a.transpose(1, 2), a), [&] {
+      set_parallel_threads(1);
+      auto r = blocked_matmul(a.transpose(1, 2), a);
+      set_parallel_threads(threads);
+      return r;
+    }()));
+  }
+  for (int64_t k = 0; k < 4; ++k) {
+    EXPECT_TRUE(torch::equal(blocked_matmul(a[k], b[k], bias[k]), one[k])) << "member " << k;
+    EXPECT_TRUE(torch::equal(blocked_matmul(a[k], b[k]), plain[k])) << "member " << k;
+  }
+  // Recording autograd: the plain product, differentiable.
+  torch::AutoGradMode grad(true);
+  const auto w = b[0].clone().requires_grad_(true);
+  blocked_matmul(a[0], w).sum().backward();
+  EXPECT_TRUE(w.grad().defined());
 }

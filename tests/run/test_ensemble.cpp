@@ -42,7 +42,7 @@ TEST(Ensemble, ForwardEqualsMembers) {
   auto logits = e->forward(x);
   for (int k = 0; k < 3; ++k) {
     auto ref = ms[k]->run(x[k], false).logits;
-    EXPECT_LT((logits[k] - ref).abs().max().item<double>(), 1e-5);
+    EXPECT_TRUE(torch::equal(logits[k], ref)) << "member " << k << ": the same bits (issue 26; was < 1e-5)";
   }
 }
 
@@ -61,15 +61,16 @@ TEST(Ensemble, FourNetworksEqualFourSeparateRunsAfterTraining) {
     for (int e : {1, 2}) {
       const auto f = fmt::format("/weights/epoch_{:03d}.csv", e);
       auto a = read_matrix_csv(ens_dirs[k] + f), b = read_matrix_csv(sep_dirs[k] + f);
-      EXPECT_LT((a - b).abs().max().item<double>(), 1e-5) << "member " << k << " epoch " << e;
+      // Bitwise (issue 26; was < 1e-5): a member computes what its separate run computes.
+      EXPECT_EQ((a - b).abs().max().item<double>(), 0.0) << "member " << k << " epoch " << e;
     }
     EXPECT_NE(read_file(ens_dirs[k] + "/weights/epoch_002.csv"),
               read_file(ens_dirs[(k + 1) % 4] + "/weights/epoch_002.csv"));
     EXPECT_EQ(nlohmann::json::parse(read_file(ens_dirs[k] + "/status.json"))["status"], "finished");
-    // Same accuracy as the separate run (the weights agree to 1e-5).
+    // Same accuracy as the separate run (the weights are the same bits).
     auto sep_lines = read_file(sep_dirs[k] + "/metrics.jsonl");
     auto sep_last = nlohmann::json::parse(sep_lines.substr(sep_lines.rfind('\n', sep_lines.size() - 2) + 1));
-    EXPECT_NEAR(last[k]["test_acc"].get<double>(), sep_last["test_acc"].get<double>(), 1e-9) << "member " << k;
+    EXPECT_EQ(last[k]["test_acc"].get<double>(), sep_last["test_acc"].get<double>()) << "member " << k;
   }
 }
 
@@ -151,7 +152,7 @@ TEST(Ensemble, FourSpikingNetworksEqualFourSeparateRuns) {
   ASSERT_EQ(last.size(), 4u);
   for (int k = 0; k < 4; ++k) {
     EXPECT_EQ(weight_difference(ens[k], sep[k], 0), 0.0) << "member " << k << ": same initialisation";
-    EXPECT_LT(weight_difference(ens[k], sep[k], 1), 1e-5) << "member " << k;
+    EXPECT_EQ(weight_difference(ens[k], sep[k], 1), 0.0) << "member " << k << " (bitwise: issue 26)";
     EXPECT_GT(weight_difference(ens[k], sep[k == 0 ? 1 : 0], 1), 1e-3) << "members differ from each other";
     EXPECT_EQ(status_of(ens[k]), "finished");
     EXPECT_TRUE(last[k].contains("beta_mean")) << "each member's parameter_stats: " << last[k].dump();
@@ -178,11 +179,11 @@ TEST(Ensemble, SpikingMembersOnOneSeedShareTheirBatchesAndEqualSeparateRuns) {
   const auto last = train_ensemble(configs, ens, dir + "/ensemble", false, true);
   ASSERT_EQ(last.size(), 4u);
   for (int k = 0; k < 4; ++k) {
-    EXPECT_LT(weight_difference(ens[k], sep[k], 1), 1e-5) << "member " << k;
+    EXPECT_EQ(weight_difference(ens[k], sep[k], 1), 0.0) << "member " << k << " (bitwise: issue 26)";
     EXPECT_GT(weight_difference(ens[k], sep[(k + 1) % 4], 1), 1e-3) << "members differ from each other";
     EXPECT_EQ(status_of(ens[k]), "finished");
-    EXPECT_NEAR(last[k]["train_acc"].get<double>(),
-                read_jsonl(sep[k] + "/metrics.jsonl").back()["train_acc"].get<double>(), 1e-9)
+    EXPECT_EQ(last[k]["train_acc"].get<double>(),
+              read_jsonl(sep[k] + "/metrics.jsonl").back()["train_acc"].get<double>())
         << "member " << k;
   }
 }
@@ -205,7 +206,7 @@ TEST(Ensemble, ADivergingMemberIsFrozenAndTheOthersMatchTheirSeparateRuns) {
   for (int k : {0, 2}) {
     EXPECT_EQ(status_of(ens[k]), "finished") << k;
     EXPECT_EQ(read_jsonl(ens[k] + "/metrics.jsonl").size(), 2u) << k;
-    EXPECT_LT(weight_difference(ens[k], sep[k], 2), 1e-5) << "member " << k << " is untouched by member 1's NaN";
+    EXPECT_EQ(weight_difference(ens[k], sep[k], 2), 0.0) << "member " << k << " is untouched by member 1's NaN";
   }
 }
 
