@@ -19,7 +19,9 @@ int synth(int argc, char** argv) {
       "train", "training samples", cxxopts::value<int64_t>()->default_value("2048"))(
       "test", "test samples", cxxopts::value<int64_t>()->default_value("512"))(
       "seed", "random seed", cxxopts::value<uint64_t>()->default_value("1"))(
-      "noise", "fraction of noise events", cxxopts::value<double>()->default_value("0.2"))("h,help", "show this help");
+      "noise", "fraction of noise events", cxxopts::value<double>()->default_value("0.2"))(
+      "events", "mean events per sample (real SHD: thousands)", cxxopts::value<int64_t>()->default_value("300"))(
+      "h,help", "show this help");
   auto args = opts.parse(argc, argv);
   if (args.count("help")) {
     std::cout << opts.help();
@@ -28,14 +30,8 @@ int synth(int argc, char** argv) {
   if (!args.count("out")) throw InputError("missing --out DIR");
   const auto dir = args["out"].as<std::string>();
   const auto n_train = args["train"].as<int64_t>(), n_test = args["test"].as<int64_t>();
-  const double noise = args["noise"].as<double>();
-  if (n_train < 1 || n_test < 1) throw InputError("--train and --test must be at least 1");
-  if (!(noise >= 0 && noise <= 1)) throw InputError(fmt::format("--noise {} outside [0, 1]", noise));
-  make_dirs(dir);
-  const uint64_t seed = args["seed"].as<uint64_t>();
-  // Train and test come from different streams of the same generator family.
-  write_shd(dir + "/shd_train.h5", synth_shd({n_train, seed * 2 + 1, noise}));
-  write_shd(dir + "/shd_test.h5", synth_shd({n_test, seed * 2 + 2, noise}));
+  write_synth_shd(dir, n_train, n_test, args["seed"].as<uint64_t>(), args["noise"].as<double>(),
+                  args["events"].as<int64_t>());
   fmt::print("wrote {0}/shd_train.h5 ({1} samples) and {0}/shd_test.h5 ({2} samples)\n", dir, n_train, n_test);
   return 0;
 }

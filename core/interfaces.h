@@ -60,6 +60,9 @@ class Network : public torch::nn::Module {
  public:
   /// inputs: [T, B, C]. `training` enables training-only behaviour.
   virtual NetworkOutput run(const torch::Tensor& inputs, bool training) = 0;
+  /// Whether run() reads inputs given as a sparse COO tensor [T, B, C] (event counts: SHD's
+  /// batches, tasks/shd.h); the Trainer makes them dense for networks that do not.
+  virtual bool takes_sparse_inputs() const { return false; }
   /// The recurrent weight [N, N], row = postsynaptic, column = presynaptic (the parameter
   /// itself, so penalties on it get gradients).
   virtual torch::Tensor recurrent_weight() = 0;

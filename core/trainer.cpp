@@ -120,7 +120,18 @@ bool Trainer::next_batch(std::vector<std::unique_ptr<BatchStream>>& streams, Bat
 }
 
 NetworkOutput Trainer::run_batch(const Batch& batch, bool training) const {
-  return members_ == 1 ? net_->run(batch.inputs, training) : net_->run_members(batch.member_inputs, training);
+  const bool sparse_ok = net_->takes_sparse_inputs();
+  const auto input = [&](const torch::Tensor& x) { return x.is_sparse() && !sparse_ok ? x.to_dense() : x; };
+  if (members_ == 1) return net_->run(input(batch.inputs), training);
+  if (sparse_ok) return net_->run_members(batch.member_inputs, training);
+  std::vector<torch::Tensor> dense;  // members that share a batch share its dense form
+  for (size_t k = 0; k < batch.member_inputs.size(); ++k) {
+    const auto& x = batch.member_inputs[k];
+    size_t j = 0;
+    while (j < k && !batch.member_inputs[j].is_same(x)) ++j;
+    dense.push_back(j < k ? dense[j] : input(x));
+  }
+  return net_->run_members(dense, training);
 }
 
 std::vector<torch::Tensor> Trainer::member_part(const std::vector<torch::Tensor>& all, int64_t k) const {

@@ -543,7 +543,30 @@ SparseInput compress_rows(const Tensor& x, int64_t T, int64_t B) {
 
 }  // namespace
 
+namespace {
+
+// A coalesced sparse COO x [T, B, I] (ordered by time, sample, input) in compressed rows r = t B + b.
+SparseInput from_coo(const torch::Tensor& coo) {
+  const auto x = coo.is_coalesced() ? coo : coo.coalesce();
+  const int64_t T = x.size(0), B = x.size(1), I = x.size(2);
+  const auto idx = x._indices().contiguous();
+  const int64_t nnz = idx.size(1);
+  SparseInput out;
+  out.steps = T, out.batch = B, out.inputs = I;
+  out.row_start = torch::zeros({T * B + 1}, torch::kInt64);
+  int64_t* rs = out.row_start.data_ptr<int64_t>();
+  const int64_t *t = idx[0].data_ptr<int64_t>(), *b = idx[1].data_ptr<int64_t>();
+  for (int64_t n = 0; n < nnz; ++n) ++rs[t[n] * B + b[n] + 1];
+  for (int64_t r = 0; r < T * B; ++r) rs[r + 1] += rs[r];
+  out.cols = idx[2].clone();
+  out.vals = x._values().contiguous();
+  return out;
+}
+
+}  // namespace
+
 std::optional<SparseInput> sparse_input(const torch::Tensor& x, double max_density) {
+  if (x.is_sparse()) return x.is_cpu() && !x.requires_grad() ? std::optional<SparseInput>(from_coo(x)) : std::nullopt;
   const int64_t T = x.size(0), B = x.size(1), I = x.size(2);
   const auto flat = x.reshape({T * B, I});
   if (!x.is_cpu() || flat.numel() == 0 || x.requires_grad() || max_density <= 0) return std::nullopt;
@@ -565,7 +588,8 @@ torch::Tensor input_projection(const torch::Tensor& x, const torch::Tensor& weig
                                double max_density) {
   if (const auto sparse = sparse_input(x, max_density)) return sparse_projection(*sparse, weight, bias);
   const int64_t T = x.size(0), B = x.size(1), I = x.size(2), O = weight.size(0);
-  return torch::addmm(bias, x.reshape({T * B, I}), weight.t()).view({T, B, O});
+  const auto dense = x.is_sparse() ? x.to_dense() : x;  // on the device: cheap next to the transfer
+  return torch::addmm(bias, dense.reshape({T * B, I}), weight.t()).view({T, B, O});
 }
 
 }  // namespace sernn

@@ -66,7 +66,8 @@ struct SparseInput {
 
 /// x's nonzeros as a SparseInput when x is on the CPU, needs no gradient and has fewer than
 /// `max_density` nonzeros (judged on a strided sample of rows); otherwise nothing (a dense GEMM
-/// is then the faster product).
+/// is then the faster product). A sparse COO x on the CPU (SHD's batches) is always converted,
+/// in O(nnz), with the same rows, columns and values as its dense form gives.
 std::optional<SparseInput> sparse_input(const torch::Tensor& x, double max_density = 0.25);
 
 /// x @ weight [O, I]^T + bias -> [T, B, O] over x's nonzeros only: nnz x O work instead of

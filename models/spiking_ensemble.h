@@ -24,6 +24,8 @@ class SpikingEnsembleImpl : public Network {
   NetworkOutput run(const torch::Tensor& inputs, bool training) override;
   /// inputs[k]: member k's [T, B, C] (no stacked copy of the members' batches).
   NetworkOutput run_members(const std::vector<torch::Tensor>& inputs, bool training) override;
+  /// Fused members read sparse COO inputs (each distinct batch compressed once).
+  bool takes_sparse_inputs() const override { return fused_; }
   torch::Tensor recurrent_weight() override;
   int64_t members() const override { return static_cast<int64_t>(members_.size()); }
   std::shared_ptr<Network> member(int64_t k) override { return members_.at(k).ptr(); }

@@ -69,6 +69,8 @@ class SpikingRNNImpl : public Network {
   SpikingTrace simulate(const torch::Tensor& inputs);
   /// activity: spikes per time step of each neuron, [B, N].
   NetworkOutput run(const torch::Tensor& inputs, bool training) override;
+  /// The fast path reads sparse COO inputs through the sparse projection; the reference does not.
+  bool takes_sparse_inputs() const override { return !options.reference(); }
   /// The feed-forward current of all T steps, [T, B, N], both biases folded in (the fast path's
   /// drive). `sparse`: the inputs' nonzeros, when the caller has them already (ensemble members
   /// that share a batch); otherwise input_projection decides.

@@ -22,6 +22,8 @@ TaskEntry shd_task_entry() {
               0.9),
           key("task.max_train", T::Int, 0, "shd: use at most this many training samples (0 = all)", 0, 1e9),
           key("task.max_test", T::Int, 0, "shd: use at most this many test samples (0 = all)", 0, 1e9),
+          key("task.sparse", T::Bool, true,
+              "shd: batches as sparse event counts, read by the sparse input projection (false: dense [T, B, 700])"),
       },
       [](const Config& config) {
         ShdTaskOptions o;
@@ -33,6 +35,7 @@ TaskEntry shd_task_entry() {
         o.val_fraction = config.get_float("task.val_fraction");
         o.max_train = config.get_int("task.max_train");
         o.max_test = config.get_int("task.max_test");
+        o.sparse = config.get_bool("task.sparse");
         return std::make_shared<ShdTask>(o);
       },
       [](const Config& config) {

@@ -3,9 +3,10 @@
 # enables the fused kernels), runs the `gpu` tests and the GPU benchmarks, and writes everything
 # under OUT_DIR at most 7 files (the device tool returns 8, one is left for a console log):
 # summary.txt (with nvidia-smi), build.log, gpu_tests.log, train_gpu.json (sernn fast and
-# reference), regularizer_gpu.json, snntorch_gpu.json (when SNNTORCH_DIR or .peers/snntorch holds
-# snnTorch) and, with ENSEMBLES=1, ensembles_gpu.json. Exits non-zero when the build or a gpu test
-# fails.
+# reference), train_e2e_gpu.json (`sernn train` end to end against the step, scripts/bench-e2e.sh),
+# regularizer_gpu.json (not with ENSEMBLES=1, unless REGULARIZER=1), snntorch_gpu.json (when
+# SNNTORCH_DIR or .peers/snntorch holds snnTorch) and, with ENSEMBLES=1, ensembles_1001_gpu.json
+# and ensembles_gpu.json. Exits non-zero when the build or a gpu test fails.
 #
 # usage: scripts/gpu-check.sh [OUT_DIR]      (default: $OUT, else build-gpu/check)
 # env:   BUILD_DIR (default build-gpu), QUICK=1 (fewer benchmark cases), SNNTORCH_DIR,
@@ -57,9 +58,19 @@ if [ "${QUICK:-0}" = 1 ]; then steps=200; fi
 stamp "sernn bench train --device cuda"
 "$sernn" bench train --device cuda --hidden "$hidden" --steps "$steps" --impl fast,reference --repeats 3 \
   --json "$out/train_gpu.json" 2>&1 | tee -a "$out/summary.txt"
-stamp "sernn bench regularizer --device cuda"
-"$sernn" bench regularizer --device cuda --n 100,1024 --k 1,64 --json "$out/regularizer_gpu.json" 2>&1 |
-  tail -12 | tee -a "$out/summary.txt"
+# What users run (issue 25): `sernn train` end to end on full-size synthetic SHD (8,156 train / 2,264
+# test samples, ~4,800 events each, T = 200, B = 128, the shipped seRNN penalty) beside the step.
+stamp "sernn train end to end on the GPU (scripts/bench-e2e.sh)"
+SERNN="$sernn" DEVICE=cuda THREADS=0 TRAIN="${E2E_TRAIN:-8156}" TEST="${E2E_TEST:-2264}" EPOCHS="${E2E_EPOCHS:-3}" \
+  timeout "${E2E_TIMEOUT:-300}" bash "$root/scripts/bench-e2e.sh" "$out/train_e2e_gpu.json" 2>&1 |
+  tee -a "$out/summary.txt"
+# At most 8 files come back from the device tool: with ENSEMBLES=1 the regularizer benchmark
+# gives its place to the ensembles' (REGULARIZER=1 forces it).
+if [ "${REGULARIZER:-$([ "${ENSEMBLES:-0}" = 1 ] && echo 0 || echo 1)}" = 1 ]; then
+  stamp "sernn bench regularizer --device cuda"
+  "$sernn" bench regularizer --device cuda --n 100,1024 --k 1,64 --json "$out/regularizer_gpu.json" 2>&1 |
+    tail -12 | tee -a "$out/summary.txt"
+fi
 snn="${SNNTORCH_DIR:-$root/.peers}"
 if [ -d "$snn/snntorch" ]; then
   stamp "snnTorch on the same GPU"

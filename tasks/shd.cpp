@@ -221,7 +221,8 @@ ShdData synth_shd(const SynthShdOptions& o) {
   for (int64_t s = 0; s < o.samples; ++s) {
     const int64_t c = klass(rng);
     const double duration = 0.3 + 0.7 * unif(rng);
-    const int64_t events = 200 + static_cast<int64_t>(200 * unif(rng));
+    const int64_t low = std::max<int64_t>(1, 2 * o.events / 3);  // 300 -> 200 + U(0, 200), as ever
+    const int64_t events = low + static_cast<int64_t>(static_cast<double>(low) * unif(rng));
     // Class c: a band starting near unit 20 + 33 c that drifts by (c*7 mod 5 - 2) * 40 units.
     const double start = 20.0 + 33.0 * static_cast<double>(c);
     const double drift = static_cast<double>((c * 7) % 5 - 2) * 40.0;
@@ -247,36 +248,104 @@ ShdData synth_shd(const SynthShdOptions& o) {
   return data;
 }
 
-torch::Tensor bin_per_sample(const ShdData& d, const std::vector<int64_t>& idx, int64_t bins) {
-  const int64_t B = static_cast<int64_t>(idx.size());
-  auto out = torch::zeros({bins, B, kShdUnits});
-  float* p = out.data_ptr<float>();
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t i = idx[b], lo = d.offsets[i], hi = d.offsets[i + 1];
-    if (hi == lo) continue;
+void write_synth_shd(const std::string& dir, int64_t train, int64_t test, uint64_t seed, double noise, int64_t events) {
+  if (train < 1 || test < 1) throw InputError("--train and --test must be at least 1");
+  if (!(noise >= 0 && noise <= 1)) throw InputError(fmt::format("--noise {} outside [0, 1]", noise));
+  if (events < 1 || events > 1000000) throw InputError(fmt::format("--events {} outside [1, 1000000]", events));
+  make_dirs(dir);
+  write_shd(dir + "/shd_train.h5", synth_shd({train, seed * 2 + 1, noise, events}));
+  write_shd(dir + "/shd_test.h5", synth_shd({test, seed * 2 + 2, noise, events}));
+}
+
+namespace {
+
+/// Calls add(k, unit) for every event of sample i that falls in a bin k < steps: per-sample binning
+/// (`bins` equal bins from the first to the last event) or fixed (width dt, later events dropped).
+/// The one definition of the binning, for the dense and the sparse batches.
+template <class Add>
+void for_each_binned_event(const ShdData& d, int64_t i, const ShdBinning& bn, Add&& add) {
+  const int64_t lo = d.offsets[i], hi = d.offsets[i + 1];
+  if (hi == lo) return;
+  if (bn.per_sample) {
     const auto [mn, mx] = std::minmax_element(d.times.begin() + lo, d.times.begin() + hi);
     const double first = *mn, span = static_cast<double>(*mx) - first;
     for (int64_t e = lo; e < hi; ++e) {
-      int64_t k = span > 0 ? static_cast<int64_t>(std::floor((d.times[e] - first) / span * bins)) : 0;
-      k = std::min(k, bins - 1);  // the last event closes the last bin
-      p[(k * B + b) * kShdUnits + d.units[e]] += 1.0f;
+      int64_t k = span > 0 ? static_cast<int64_t>(std::floor((d.times[e] - first) / span * bn.bins)) : 0;
+      add(std::min(k, bn.bins - 1), d.units[e]);  // the last event closes the last bin
     }
+    return;
   }
+  for (int64_t e = lo; e < hi; ++e) {
+    const auto k = static_cast<int64_t>(std::floor(d.times[e] / bn.dt));
+    if (k < bn.max_steps) add(k, d.units[e]);
+  }
+}
+
+torch::Tensor bin_dense(const ShdData& d, const std::vector<int64_t>& idx, const ShdBinning& bn) {
+  const int64_t B = static_cast<int64_t>(idx.size());
+  auto out = torch::zeros({bn.steps(), B, kShdUnits});
+  float* p = out.data_ptr<float>();
+  for (int64_t b = 0; b < B; ++b)
+    for_each_binned_event(d, idx[b], bn, [&](int64_t k, int32_t u) { p[(k * B + b) * kShdUnits + u] += 1.0f; });
   return out;
 }
 
+}  // namespace
+
+int64_t ShdBinning::steps() const { return per_sample ? bins : max_steps; }
+
+torch::Tensor bin_per_sample(const ShdData& d, const std::vector<int64_t>& idx, int64_t bins) {
+  return bin_dense(d, idx, {true, bins, 0.0, 0});
+}
+
 torch::Tensor bin_fixed(const ShdData& d, const std::vector<int64_t>& idx, double dt, int64_t max_steps) {
-  const int64_t B = static_cast<int64_t>(idx.size());
-  auto out = torch::zeros({max_steps, B, kShdUnits});
-  float* p = out.data_ptr<float>();
+  return bin_dense(d, idx, {false, 0, dt, max_steps});
+}
+
+torch::Tensor bin_sparse(const ShdData& d, const std::vector<int64_t>& idx, const ShdBinning& bn) {
+  const int64_t B = static_cast<int64_t>(idx.size()), T = bn.steps();
+  // Per sample: its (unit, count) entries grouped by bin (bucketed by bin, then each bin's units
+  // sorted and counted), and where each bin's entries start.
+  std::vector<std::vector<int32_t>> units(B);
+  std::vector<std::vector<float>> counts(B);
+  std::vector<std::vector<int64_t>> start(B);
+  std::vector<int64_t> bin_of, fill(T + 1);
+  std::vector<int32_t> unit_of, bucketed;
   for (int64_t b = 0; b < B; ++b) {
-    const int64_t i = idx[b];
-    for (int64_t e = d.offsets[i]; e < d.offsets[i + 1]; ++e) {
-      const auto k = static_cast<int64_t>(std::floor(d.times[e] / dt));
-      if (k < max_steps) p[(k * B + b) * kShdUnits + d.units[e]] += 1.0f;
+    bin_of.clear(), unit_of.clear();
+    for_each_binned_event(d, idx[b], bn, [&](int64_t k, int32_t u) { bin_of.push_back(k), unit_of.push_back(u); });
+    std::fill(fill.begin(), fill.end(), 0);
+    for (const int64_t k : bin_of) ++fill[k + 1];
+    for (int64_t k = 0; k < T; ++k) fill[k + 1] += fill[k];
+    auto& st = start[b];
+    st.assign(T + 1, 0);
+    bucketed.resize(bin_of.size());
+    std::vector<int64_t> next(fill.begin(), fill.end() - 1);
+    for (size_t e = 0; e < bin_of.size(); ++e) bucketed[next[bin_of[e]]++] = unit_of[e];
+    for (int64_t k = 0; k < T; ++k) {
+      auto first = bucketed.begin() + fill[k], last = bucketed.begin() + fill[k + 1];
+      std::sort(first, last);
+      for (auto it = first; it != last;) {
+        const auto run_end = std::upper_bound(it, last, *it);
+        units[b].push_back(*it), counts[b].push_back(static_cast<float>(run_end - it));
+        it = run_end;
+      }
+      st[k + 1] = static_cast<int64_t>(units[b].size());
     }
   }
-  return out;
+  int64_t nnz = 0;
+  for (const auto& u : units) nnz += static_cast<int64_t>(u.size());
+  auto indices = torch::empty({3, nnz}, torch::kInt64);
+  auto values = torch::empty({nnz}, torch::kFloat32);
+  int64_t *ti = indices[0].data_ptr<int64_t>(), *bi = indices[1].data_ptr<int64_t>(),
+          *ui = indices[2].data_ptr<int64_t>();
+  float* vp = values.data_ptr<float>();
+  int64_t n = 0;
+  for (int64_t k = 0; k < T; ++k)  // the order of a coalesced tensor: time, sample, unit
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t e = start[b][k]; e < start[b][k + 1]; ++e, ++n)
+        ti[n] = k, bi[n] = b, ui[n] = units[b][e], vp[n] = counts[b][e];
+  return at::_sparse_coo_tensor_unsafe(indices, values, {T, B, kShdUnits})._coalesced_(true);
 }
 
 namespace {
@@ -401,7 +470,8 @@ std::unique_ptr<BatchStream> ShdTask::stream(Split split, int64_t epoch, int64_t
     std::vector<int64_t> idx(order.begin() + static_cast<std::ptrdiff_t>(*pos),
                              order.begin() + static_cast<std::ptrdiff_t>(end));
     *pos = end;
-    b.inputs = o.per_sample ? bin_per_sample(data, idx, o.bins) : bin_fixed(data, idx, o.dt, o.max_steps);
+    const ShdBinning bn{o.per_sample, o.bins, o.dt, o.max_steps};
+    b.inputs = o.sparse ? bin_sparse(data, idx, bn) : bin_dense(data, idx, bn);
     std::vector<int64_t> labels;
     for (int64_t i : idx) labels.push_back(data.labels[i]);
     b.labels = torch::tensor(labels, torch::kInt64);

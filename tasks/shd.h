@@ -40,10 +40,33 @@ struct SynthShdOptions {
   int64_t samples = 2048;
   uint64_t seed = 1;
   double noise_fraction = 0.2;  ///< share of events that are uniform noise
+  int64_t events = 300;         ///< mean events per sample (uniform in [2/3, 4/3] of it; real SHD: thousands)
 };
 /// Class-dependent spike patterns: class c drives a band of units that sweeps over time with a
 /// class-specific start and slope, with jitter, random durations (0.3-1.0 s) and noise events.
 ShdData synth_shd(const SynthShdOptions& options);
+
+/// How events become time steps: per sample (`bins` equal bins from the first to the last event)
+/// or fixed (bin k holds k*dt <= t < (k+1)*dt, k < max_steps).
+struct ShdBinning {
+  bool per_sample = true;
+  int64_t bins = 200;
+  double dt = 0.005;
+  int64_t max_steps = 250;
+  int64_t steps() const;  ///< T: bins or max_steps
+};
+
+/// The event counts [T, B, 700] of the samples `indices` as a coalesced sparse COO tensor (float32
+/// counts; entries ordered by time, sample, unit), built from the events without a dense tensor:
+/// a few MB per batch where the dense counts are 72 MB (T = 200, B = 128), and what the spiking
+/// network's sparse input projection reads (models/lif_sequence.h: sparse_input). to_dense()
+/// equals bin_per_sample / bin_fixed exactly.
+torch::Tensor bin_sparse(const ShdData& data, const std::vector<int64_t>& indices, const ShdBinning& binning);
+
+/// `sernn data synth-shd`: DIR/shd_train.h5 and DIR/shd_test.h5 with `train` and `test` samples
+/// (seeds 2 seed + 1 and 2 seed + 2: two streams of one family). InputError naming the option
+/// for sizes below 1, noise outside [0, 1] or events outside [1, 10^6].
+void write_synth_shd(const std::string& dir, int64_t train, int64_t test, uint64_t seed, double noise, int64_t events);
 
 /// Per-sample binning: `bins` equal bins spanning each sample's first to last event.
 /// Returns event counts [bins, B, 700] for the samples `indices`.
@@ -61,6 +84,9 @@ struct ShdTaskOptions {
   double val_fraction = 0.0;  ///< held out of the training file (0: no validation split)
   int64_t max_train = 0, max_test = 0;
   int64_t prefetch = 4;  ///< batches binned ahead on a background thread
+  /// Batches as sparse COO tensors (bin_sparse) instead of dense counts. A network that cannot
+  /// read them gets them made dense by the Trainer (Network::takes_sparse_inputs).
+  bool sparse = true;
 };
 
 class ShdTask : public Task {

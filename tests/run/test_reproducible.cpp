@@ -230,3 +230,34 @@ TEST(Reproducible, AResumeAtAnotherThreadCountContinuesTheSameTrajectory) {
     expect_same_run(dir + "/" + name + "_straight", dir + "/" + name + "_cut", 2, name + " stopped and resumed");
   }
 }
+
+TEST(Reproducible, SparseShdBatchesTrainWhatTheDenseBatchesTrained) {
+  // Issue 25: SHD batches made from the events as sparse tensors (task.sparse, the default) train
+  // the network the dense [T, B, 700] batches trained, bit for bit: a spiking run, a spiking
+  // ensemble (members sharing one seed's batches), and a rate network, for which the Trainer makes
+  // the batches dense (it has no sparse input path).
+  PoolSize restore;
+  const auto dir = sernn::testing::temp_dir("sparse");
+  const auto data = shd_data(dir + "/shd");
+  auto dense = [](Config c) {
+    c.set("task.sparse=false");
+    return c;
+  };
+  const auto spiking = with_threads(shd_config(data, 0.05, 3), 2);
+  train_run(spiking, dir + "/spk_sparse", false, true);
+  train_run(dense(spiking), dir + "/spk_dense", false, true);
+  expect_same_run(dir + "/spk_sparse", dir + "/spk_dense", 1, "spiking");
+  auto rate = spiking;
+  for (const auto& s : {"model.kind=rate", "model.hidden=27", "regularizer.kind=l1"}) rate.set(s);
+  train_run(rate, dir + "/rate_sparse", false, true);
+  train_run(dense(rate), dir + "/rate_dense", false, true);
+  expect_same_run(dir + "/rate_sparse", dir + "/rate_dense", 1, "rate on SHD");
+  const std::vector<Config> members{shd_config(data, 0.0, 4), shd_config(data, 0.1, 4), shd_config(data, 0.1, 5)};
+  std::vector<Config> dense_members;
+  for (const auto& c : members) dense_members.push_back(dense(c));
+  const auto a = fmt::format("{}/ens_sparse", dir), b = fmt::format("{}/ens_dense", dir);
+  const std::vector<std::string> sa{a + "0", a + "1", a + "2"}, sb{b + "0", b + "1", b + "2"};
+  train_ensemble(members, sa, a, false, true);
+  train_ensemble(dense_members, sb, b, false, true);
+  for (size_t k = 0; k < members.size(); ++k) expect_same_run(sa[k], sb[k], 1, fmt::format("member {}", k));
+}

@@ -209,6 +209,62 @@ TEST(Shd, TaskBatchesDropLastShuffleAndPrefetch) {
   }
 }
 
+TEST(Shd, SparseBatchesAreTheDenseCountsExactlyForBothBinnings) {
+  // Issue 25: batches made from the events as sparse COO tensors, no dense [T, B, 700] on the way.
+  auto data = synth_shd({40, 3, 0.3});
+  data.add({}, {}, 4);                  // a sample without events
+  data.add({0.25f, 0.25f}, {7, 7}, 5);  // zero span: everything in bin 0, a count of 2
+  data.add({0.1f, 0.9f, 0.3f}, {699, 0, 699}, 6);
+  std::vector<int64_t> idx{41, 3, 40, 0, 17, 42, 39};
+  const auto per_sample = bin_sparse(data, idx, {true, 20, 0.0, 0});
+  EXPECT_TRUE(per_sample.is_sparse() && per_sample.is_coalesced());
+  EXPECT_EQ(per_sample.sizes(), (std::vector<int64_t>{20, 7, 700}));
+  EXPECT_TRUE(torch::equal(per_sample.to_dense(), bin_per_sample(data, idx, 20)));
+  const auto fixed = bin_sparse(data, idx, {false, 0, 0.01, 60});  // events after 0.6 s dropped
+  EXPECT_TRUE(torch::equal(fixed.to_dense(), bin_fixed(data, idx, 0.01, 60)));
+  // Entries in a coalesced tensor's order (time, sample, unit): what sparse_input reads as rows.
+  EXPECT_TRUE(torch::equal(per_sample._indices(), per_sample.coalesce()._indices()));
+  EXPECT_GT(per_sample.to_dense().max().item<float>(), 1.0f) << "counts above one are kept";
+}
+
+TEST(Shd, SynthesisTakesTheEventsPerSample) {
+  const auto dense = synth_shd({30, 4, 0.2, 4800}), usual = synth_shd({30, 4, 0.2});
+  for (int64_t i = 0; i < 30; ++i) {
+    const int64_t n = dense.offsets[i + 1] - dense.offsets[i], m = usual.offsets[i + 1] - usual.offsets[i];
+    EXPECT_GE(n, 3200);
+    EXPECT_LT(n, 6400);
+    EXPECT_GE(m, 200);
+    EXPECT_LT(m, 400);
+  }
+}
+
+TEST(Shd, TaskStreamsSparseBatchesEqualToTheDenseOnes) {
+  const auto dir = sernn::testing::temp_dir("sparse");
+  write_shd(dir + "/shd_train.h5", synth_shd({70, 1, 0.2}));
+  write_shd(dir + "/shd_test.h5", synth_shd({20, 2, 0.2}));
+  ShdTaskOptions o;
+  o.data_dir = dir;
+  o.bins = 25;
+  ShdTask sparse(o);
+  o.sparse = false;
+  ShdTask dense(o);
+  for (const auto split : {Split::Train, Split::Test}) {
+    auto a = sparse.stream(split, 2, 16, 5, torch::kCPU), b = dense.stream(split, 2, 16, 5, torch::kCPU);
+    Batch x, y;
+    int64_t batches = 0;
+    while (a->next(x)) {
+      ASSERT_TRUE(b->next(y));
+      EXPECT_TRUE(x.inputs.is_sparse());
+      EXPECT_FALSE(y.inputs.is_sparse());
+      EXPECT_TRUE(torch::equal(x.inputs.to_dense(), y.inputs));
+      EXPECT_TRUE(torch::equal(x.labels, y.labels));
+      ++batches;
+    }
+    EXPECT_FALSE(b->next(y));
+    EXPECT_GE(batches, 2);
+  }
+}
+
 TEST(Shd, MissingDataDirIsInputError) {
   ShdTaskOptions o;
   o.data_dir = "/nonexistent/shd";
