@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <exception>
 #include <fstream>
@@ -180,12 +181,12 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function
   if (job.error) std::rethrow_exception(job.error);
 }
 
-void for_row_blocks(int64_t K, int64_t B, const std::function<void(int64_t, int64_t, int64_t)>& fn) {
-  const int64_t blocks = (B + kRowBlock - 1) / kRowBlock;
+void for_row_blocks(int64_t K, int64_t B, const std::function<void(int64_t, int64_t, int64_t)>& fn, int64_t rows) {
+  const int64_t blocks = (B + rows - 1) / rows;
   parallel_for(0, K * blocks, 1, [&](int64_t u0, int64_t u1) {
     for (int64_t u = u0; u < u1; ++u) {
-      const int64_t k = u / blocks, b0 = (u % blocks) * kRowBlock;
-      fn(k, b0, std::min(B, b0 + kRowBlock));
+      const int64_t k = u / blocks, b0 = (u % blocks) * rows;
+      fn(k, b0, std::min(B, b0 + rows));
     }
   });
 }
@@ -203,7 +204,12 @@ at::Tensor blocked_matmul(const at::Tensor& a, const at::Tensor& b, const at::Te
   const int64_t K = a3.size(0), M = a3.size(1), Q = b3.size(2);
   auto out = at::empty({K, M, Q}, a.options());
   const int64_t blocks = (M + kProductRows - 1) / kProductRows;
-  parallel_for(0, K * blocks, 1, [&](int64_t u0, int64_t u1) {
+  // Small products run their pieces on the calling thread (the same pieces: the same bits): waking
+  // a worker costs more than a [100 x 100] product (the penalty's, every step).
+  constexpr double kMacsPerChunk = 8.0 * (1 << 20);
+  const double macs = static_cast<double>(kProductRows) * static_cast<double>(a3.size(2)) * static_cast<double>(Q);
+  const auto grain = static_cast<int64_t>(std::ceil(kMacsPerChunk / std::max(1.0, macs)));
+  parallel_for(0, K * blocks, grain, [&](int64_t u0, int64_t u1) {
     at::NoGradGuard no_grad;                // worker threads start with grad mode on
     at::DisableRecordFunctionGuard inside;  // the pieces are not operators of their own
     for (int64_t u = u0; u < u1; ++u) {

@@ -38,10 +38,11 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function
 /// each product a row takes part in has the same shape at any thread count and in any ensemble.
 constexpr int64_t kRowBlock = 32;
 
-/// Runs fn(k, b0, b1) for every member k < K and every block [b0, b1) of kRowBlock rows of
-/// [0, B), the K x ceil(B / kRowBlock) pieces spread over the pool. A piece is the unit of work:
-/// what fn computes for it must not depend on which thread runs it, or with which other pieces.
-void for_row_blocks(int64_t K, int64_t B, const std::function<void(int64_t, int64_t, int64_t)>& fn);
+/// Runs fn(k, b0, b1) for every member k < K and every block [b0, b1) of `rows` rows of [0, B),
+/// the K x ceil(B / rows) pieces spread over the pool. A piece is the unit of work: what fn
+/// computes for it must not depend on which thread runs it, or with which other pieces.
+void for_row_blocks(int64_t K, int64_t B, const std::function<void(int64_t, int64_t, int64_t)>& fn,
+                    int64_t rows = kRowBlock);
 
 /// Output rows of one piece of a blocked product (blocked_matmul).
 constexpr int64_t kProductRows = 64;

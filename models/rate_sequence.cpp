@@ -2,7 +2,9 @@
 
 #include "core/parallel.h"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 
 namespace sernn {
 namespace {
@@ -24,6 +26,12 @@ T activation_slope(T a) {  // f'(z) from a = f(z)
   if constexpr (Tanh) return T(1) - a * a;
   else return a > T(0) ? T(1) : T(0);
 }
+
+/// Batch rows of one piece of the rate loops (for_row_blocks): 64, not core/parallel.h's 32:
+/// every step is a GEMM against the whole [N, N] W, which OpenBLAS packs anew per call, and 32-row
+/// pieces ran the rate one-choice epoch 24 % slower at 2 threads. Fixed, so results do not depend
+/// on the threads.
+constexpr int64_t kRateRowBlock = 64;
 
 /// The leak's constants: (1 - alpha) and alpha rounded from the double, as the per-step path's
 /// scalar arithmetic does; per-neuron alpha_i [N].
@@ -141,23 +149,26 @@ class RateNetworkFunction : public torch::autograd::Function<RateNetworkFunction
     auto h = torch::empty({K, T, B, N}, drive.options());
     AT_DISPATCH_FLOATING_TYPES(drive.scalar_type(), "rate_forward", [&] {
       const auto lk = leak_consts<scalar_t>(leak, alpha, al);
-      for_row_blocks(K, B, [&](int64_t k, int64_t b0, int64_t b1) {
-        torch::NoGradGuard no_grad;  // worker threads start with grad mode on
-        const auto act_k = act[k], h_k = h[k], dr_k = dr[k], wt_k = wt[k];
-        const auto zeros = torch::zeros({b1 - b0, N}, drive.options());  // h_{-1}
-        for (int64_t t = 0; t < T; ++t) {
-          auto z_rows = act_k[t].slice(0, b0, b1);
-          if (t == 0) z_rows.copy_(dr_k[0].slice(0, b0, b1));
-          else torch::addmm_out(z_rows, dr_k[t].slice(0, b0, b1), h_k[t - 1].slice(0, b0, b1), wt_k);
-          scalar_t* a = z_rows.data_ptr<scalar_t>();
-          scalar_t* ht = h_k[t].slice(0, b0, b1).data_ptr<scalar_t>();
-          const scalar_t* hp = (t ? h_k[t - 1].slice(0, b0, b1) : zeros).data_ptr<scalar_t>();
-          const scalar_t* xi = nz.defined() ? nz[k][t].slice(0, b0, b1).data_ptr<scalar_t>() : nullptr;
-          dispatch_step(leak, tanh, [&](auto l, auto th) {
-            forward_elements<decltype(l)::value, decltype(th)::value>(a, ht, hp, xi, b1 - b0, N, lk);
-          });
-        }
-      });
+      for_row_blocks(
+          K, B,
+          [&](int64_t k, int64_t b0, int64_t b1) {
+            torch::NoGradGuard no_grad;  // worker threads start with grad mode on
+            const auto act_k = act[k], h_k = h[k], dr_k = dr[k], wt_k = wt[k];
+            const auto zeros = torch::zeros({b1 - b0, N}, drive.options());  // h_{-1}
+            for (int64_t t = 0; t < T; ++t) {
+              auto z_rows = act_k[t].slice(0, b0, b1);
+              if (t == 0) z_rows.copy_(dr_k[0].slice(0, b0, b1));
+              else torch::addmm_out(z_rows, dr_k[t].slice(0, b0, b1), h_k[t - 1].slice(0, b0, b1), wt_k);
+              scalar_t* a = z_rows.data_ptr<scalar_t>();
+              scalar_t* ht = h_k[t].slice(0, b0, b1).data_ptr<scalar_t>();
+              const scalar_t* hp = (t ? h_k[t - 1].slice(0, b0, b1) : zeros).data_ptr<scalar_t>();
+              const scalar_t* xi = nz.defined() ? nz[k][t].slice(0, b0, b1).data_ptr<scalar_t>() : nullptr;
+              dispatch_step(leak, tanh, [&](auto l, auto th) {
+                forward_elements<decltype(l)::value, decltype(th)::value>(a, ht, hp, xi, b1 - b0, N, lk);
+              });
+            }
+          },
+          kRateRowBlock);
     });
     ctx->save_for_backward({act, h, weight, alpha});
     ctx->saved_data["noise_grad"] = noise.numel() > 0 && noise.requires_grad();
@@ -185,27 +196,31 @@ class RateNetworkFunction : public torch::autograd::Function<RateNetworkFunction
     auto gnoise = ctx->saved_data["noise_grad"].toBool() ? torch::empty({K, T, B, N}, act.options()) : Tensor();
     AT_DISPATCH_FLOATING_TYPES(act.scalar_type(), "rate_backward", [&] {
       const auto lk = leak_consts<scalar_t>(leak, alpha, al);
-      for_row_blocks(K, B, [&](int64_t k, int64_t b0, int64_t b1) {
-        torch::NoGradGuard no_grad;
-        auto carry = torch::zeros({b1 - b0, N}, act.options());        // dL/dh_t through step t+1
-        const auto zeros = torch::zeros({b1 - b0, N}, act.options());  // h_{-1}
-        scalar_t* c = carry.data_ptr<scalar_t>();
-        scalar_t* ga_rows = galpha_rows.defined() ? galpha_rows.slice(0, b0, b1).data_ptr<scalar_t>() : nullptr;
-        const auto gh_k = gh_out[k], act_k = act[k], h_k = h[k], gz_k = gz[k], w_k = w[k];
-        for (int64_t t = T - 1; t >= 0; --t) {
-          const bool given = !last_only || t == T - 1;
-          const scalar_t* g_in = given ? gh_k[last_only ? 0 : t].slice(0, b0, b1).data_ptr<scalar_t>() : nullptr;
-          const scalar_t* a = act_k[t].slice(0, b0, b1).data_ptr<scalar_t>();
-          const scalar_t* hp = (t ? h_k[t - 1].slice(0, b0, b1) : zeros).data_ptr<scalar_t>();
-          auto gz_rows = gz_k[t].slice(0, b0, b1);
-          scalar_t* g = gz_rows.data_ptr<scalar_t>();
-          scalar_t* gn = gnoise.defined() ? gnoise[k][t].slice(0, b0, b1).data_ptr<scalar_t>() : nullptr;
-          dispatch_step(leak, tanh, [&](auto l, auto th) {
-            backward_elements<decltype(l)::value, decltype(th)::value>(g_in, c, a, hp, g, gn, ga_rows, b1 - b0, N, lk);
-          });
-          if (t > 0) carry.addmm_(gz_rows, w_k);  // z_t = drive_t + h_{t-1} W^T
-        }
-      });
+      for_row_blocks(
+          K, B,
+          [&](int64_t k, int64_t b0, int64_t b1) {
+            torch::NoGradGuard no_grad;
+            auto carry = torch::zeros({b1 - b0, N}, act.options());        // dL/dh_t through step t+1
+            const auto zeros = torch::zeros({b1 - b0, N}, act.options());  // h_{-1}
+            scalar_t* c = carry.data_ptr<scalar_t>();
+            scalar_t* ga_rows = galpha_rows.defined() ? galpha_rows.slice(0, b0, b1).data_ptr<scalar_t>() : nullptr;
+            const auto gh_k = gh_out[k], act_k = act[k], h_k = h[k], gz_k = gz[k], w_k = w[k];
+            for (int64_t t = T - 1; t >= 0; --t) {
+              const bool given = !last_only || t == T - 1;
+              const scalar_t* g_in = given ? gh_k[last_only ? 0 : t].slice(0, b0, b1).data_ptr<scalar_t>() : nullptr;
+              const scalar_t* a = act_k[t].slice(0, b0, b1).data_ptr<scalar_t>();
+              const scalar_t* hp = (t ? h_k[t - 1].slice(0, b0, b1) : zeros).data_ptr<scalar_t>();
+              auto gz_rows = gz_k[t].slice(0, b0, b1);
+              scalar_t* g = gz_rows.data_ptr<scalar_t>();
+              scalar_t* gn = gnoise.defined() ? gnoise[k][t].slice(0, b0, b1).data_ptr<scalar_t>() : nullptr;
+              dispatch_step(leak, tanh, [&](auto l, auto th) {
+                backward_elements<decltype(l)::value, decltype(th)::value>(g_in, c, a, hp, g, gn, ga_rows, b1 - b0, N,
+                                                                           lk);
+              });
+              if (t > 0) carry.addmm_(gz_rows, w_k);  // z_t = drive_t + h_{t-1} W^T
+            }
+          },
+          kRateRowBlock);
     });
     Tensor galpha;
     if (leak == Leak::PerNeuron && alpha.requires_grad()) galpha = galpha_rows.sum(0).to(alpha.scalar_type());

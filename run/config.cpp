@@ -36,8 +36,26 @@ std::string type_name(T t) {
   return "?";
 }
 
+/// `text` for a message: printable ASCII as it is, every other byte as \xHH (issue 29: a value
+/// with bytes that are not UTF-8 must reach the user as an input error, not a JSON exception).
+std::string escaped(const std::string& text) {
+  std::string out;
+  for (const unsigned char c : text)
+    out += c >= 0x20 && c < 0x7f ? std::string(1, static_cast<char>(c)) : fmt::format("\\x{:02X}", c);
+  return out;
+}
+
+bool valid_utf8(const std::string& text) {
+  try {
+    (void)Json(text).dump();
+    return true;
+  } catch (const Json::exception&) {
+    return false;
+  }
+}
+
 [[noreturn]] void fail(const std::string& origin, const std::string& key, const std::string& what) {
-  throw InputError(fmt::format("{}: key '{}': {}", origin, key, what));
+  throw InputError(fmt::format("{}: key '{}': {}", origin, escaped(key), what));
 }
 
 void check_range(const ConfigKey& k, double v, const std::string& origin) {
@@ -235,13 +253,14 @@ void Config::set(const std::string& assignment, const std::string& origin) {
   if (!k) fail(origin, key, fmt::format("unknown key (known: {})", known_prefix_list(key)));
   Json value;
   if (k->type == T::String) {
+    if (!valid_utf8(text)) fail(origin, key, fmt::format("value '{}' is not valid UTF-8", escaped(text)));
     value = text;
   } else {
     if (k->type == T::IntList && (text.empty() || text.front() != '[')) text = "[" + text + "]";
     try {
       value = Json::parse(text);
     } catch (const Json::exception&) {
-      fail(origin, key, fmt::format("expected {}, got '{}'", type_name(k->type), assignment.substr(eq + 1)));
+      fail(origin, key, fmt::format("expected {}, got '{}'", type_name(k->type), escaped(assignment.substr(eq + 1))));
     }
   }
   values_[key] = coerce(*k, value, origin);

@@ -135,3 +135,22 @@ TEST(Config, JsonNumberOverflowIsAnInputError) {
   EXPECT_THROW(Config::from_string("{\"train\": {\"lr\": 111111111111111e1110}}", true, "o.json"), InputError);
   EXPECT_THROW(Config().set("train.lr=1e99999"), InputError);
 }
+
+TEST(Config, BytesThatAreNotUtf8AreAnInputErrorNamingTheKeyWithTheBytesEscaped) {
+  // Issue 29: `--set model.activation=$'"cpu"\xf7'` ended with the JSON library's type_error
+  // (exit 1); now an input error (exit 2) naming the key and showing the bytes.
+  Config c;
+  try {
+    c.set("model.activation=\"cpu\"\xf7", "--set");
+    FAIL() << "accepted bytes that are not UTF-8";
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("model.activation"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("\\xF7"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("UTF-8"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(c.set("train.epochs=\xff", "--set"), InputError);
+  EXPECT_THROW(c.set("train.epo\xffhs=3", "--set"), InputError);
+  c.set("task.data_dir=/data/m\xc2\xb5", "--set");  // valid UTF-8 is a value like any other
+  EXPECT_EQ(c.get_string("task.data_dir"), "/data/m\xc2\xb5");
+}

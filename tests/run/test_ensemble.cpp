@@ -14,17 +14,13 @@
 #include "core/signals.h"
 #include "models/rate_ensemble.h"
 #include "tasks/shd.h"
+#include "run/config_of.h"
 #include "test_helpers.h"
 
 using namespace sernn;
 
 namespace {
-/// A config with each KEY=VALUE of `sets` applied in order.
-Config config_of(const std::vector<std::string>& sets) {
-  Config c;
-  for (const auto& s : sets) c.set(s);
-  return c;
-}
+using sernn::testing::config_of;
 
 Config member(const std::string& group, double gamma, int seed) {
   return config_of({"regularizer.kind=" + group, fmt::format("regularizer.gamma={}", gamma),

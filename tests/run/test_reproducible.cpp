@@ -16,17 +16,14 @@
 #include "run/ensemble.h"
 #include "run/setup.h"
 #include "tasks/shd.h"
+#include "run/config_of.h"
 #include "test_helpers.h"
 
 using namespace sernn;
 
 namespace {
 
-Config config_of(const std::vector<std::string>& sets) {
-  Config c;
-  for (const auto& s : sets) c.set(s);
-  return c;
-}
+using sernn::testing::config_of;
 
 /// Rate one-choice, 100 neurons (two row blocks of every blocked product), batch 80 (row blocks of
 /// 32, 32 and 16), seRNN cost with the full gradient through the communicability.
