@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -53,13 +54,50 @@ void quiet_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
   throw InputError(fmt::format("{}: dataset '{}': {}", path, dataset, what));
 }
 
-hsize_t length_1d(const Hid& ds, const std::string& path, const std::string& name) {
+hsize_t length_1d(hid_t ds, const std::string& path, const std::string& name) {
   Hid space(H5Dget_space(ds), H5Sclose);
   if (!space.ok() || H5Sget_simple_extent_ndims(space) != 1) bad(path, name, "expected a 1-D dataset");
   hsize_t n = 0;
   H5Sget_simple_extent_dims(space, &n, nullptr);
   return n;
 }
+
+/// The element count a 1-D dataset declares, checked against what the file can hold before anything
+/// is allocated for it (issue 29: a 13.8 KB file declared 320 million samples): its raw data must be
+/// stored, n x element size <= the storage (x kMaxCompression when filters compress it), and the
+/// storage must lie within the file.
+hsize_t checked_length(hid_t file, hid_t ds, hid_t ftype, const std::string& path, const std::string& name) {
+  const hsize_t n = length_1d(ds, path, name);
+  if (n == 0) return 0;
+  constexpr double kMaxCompression = 1100.0;  // deflate's limit is 1032:1
+  const double declared = static_cast<double>(n) * static_cast<double>(H5Tget_size(ftype));
+  const auto storage = static_cast<double>(H5Dget_storage_size(ds));
+  hsize_t file_size = 0;
+  H5Fget_filesize(file, &file_size);
+  Hid dcpl(H5Dget_create_plist(ds), H5Pclose);
+  const bool filtered = dcpl.ok() && H5Pget_nfilters(dcpl) > 0;
+  if (storage > static_cast<double>(file_size) || declared > storage * (filtered ? kMaxCompression : 1.0))
+    bad(path, name,
+        fmt::format("declares {} elements ({:.0f} bytes) but stores {:.0f} bytes of them in a file of {} bytes "
+                    "(truncated or corrupt file)",
+                    n, declared, storage, file_size));
+  return n;
+}
+
+/// HDF5 allocates a ragged array's rows as their lengths in the file say: from a budget, so that
+/// a corrupt length fails the read instead of taking the machine's memory.
+struct VlenBudget {
+  size_t left = 0;
+};
+
+void* budget_alloc(size_t size, void* info) {
+  auto* budget = static_cast<VlenBudget*>(info);
+  if (size > budget->left) return nullptr;
+  budget->left -= size;
+  return std::malloc(size);
+}
+
+void budget_free(void* p, void* /*info*/) { std::free(p); }
 
 Hid open_dataset(hid_t file, const std::string& path, const std::string& name) {
   // Check each link on the way so a missing group is reported as the missing dataset.
@@ -83,18 +121,24 @@ std::vector<std::vector<T>> read_ragged(hid_t file, const std::string& path, con
   auto ds = open_dataset(file, path, name);
   Hid ftype(H5Dget_type(ds), H5Tclose);
   if (H5Tget_class(ftype) != H5T_VLEN) bad(path, name, "expected a variable-length (ragged) array per sample");
-  const hsize_t n = length_1d(ds, path, name);
+  const hsize_t n = checked_length(file, ds, ftype, path, name);
   Hid mtype(H5Tvlen_create(mem_base), H5Tclose);
   Hid space(H5Dget_space(ds), H5Sclose);
+  // The rows in memory: at most 4 bytes per element of at least 1 byte stored, and 64 MB beside.
+  hsize_t file_size = 0;
+  H5Fget_filesize(file, &file_size);
+  VlenBudget budget{static_cast<size_t>(4 * file_size) + (size_t{64} << 20)};
+  Hid xfer(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
+  H5Pset_vlen_mem_manager(xfer, budget_alloc, &budget, budget_free, nullptr);
   std::vector<hvl_t> buf(n);
-  if (n > 0 && H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0)
+  if (n > 0 && H5Dread(ds, mtype, H5S_ALL, H5S_ALL, xfer, buf.data()) < 0)
     bad(path, name, "read failed (truncated or corrupt file, or an element type that cannot convert)");
   std::vector<std::vector<T>> out(n);
   for (hsize_t i = 0; i < n; ++i) {
     const T* p = static_cast<const T*>(buf[i].p);
     out[i].assign(p, p + buf[i].len);
   }
-  if (n > 0) H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, buf.data());
+  if (n > 0) H5Dvlen_reclaim(mtype, space, xfer, buf.data());
   return out;
 }
 
@@ -102,7 +146,7 @@ std::vector<int64_t> read_ints(hid_t file, const std::string& path, const std::s
   auto ds = open_dataset(file, path, name);
   Hid ftype(H5Dget_type(ds), H5Tclose);
   if (H5Tget_class(ftype) != H5T_INTEGER) bad(path, name, "expected integers");
-  std::vector<int64_t> out(length_1d(ds, path, name));
+  std::vector<int64_t> out(checked_length(file, ds, ftype, path, name));
   if (!out.empty() && H5Dread(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
     bad(path, name, "read failed (truncated or corrupt file)");
   return out;

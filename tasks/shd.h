@@ -31,7 +31,11 @@ struct ShdData {
 
 /// Reads an SHD file. Missing datasets, mismatched lengths, unit ids outside 0..699, labels
 /// outside 0..19, negative/non-finite times and non-HDF5 files are InputErrors naming the file
-/// and the dataset.
+/// and the dataset. Sizes the file declares are checked before anything is allocated for them:
+/// a dataset's n elements must be stored in the file (n x element size <= its storage, x 1100
+/// when compressed), and the ragged rows come from a budget of 4 x the file size + 64 MB, so a
+/// corrupt file fails with the dataset and the declared size named, in bounded memory (about
+/// 1100 x its size at most for the per-sample index, plus that budget).
 ShdData read_shd(const std::string& path);
 /// Writes `data` in the real layout (atomically).
 void write_shd(const std::string& path, const ShdData& data);
