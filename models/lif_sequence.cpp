@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #ifdef SERNN_HAS_CUDA
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
 #include "models/cuda/lif_kernels.h"
@@ -157,6 +158,7 @@ void launch_cuda_forward(const Tensor& drive, const Tensor& weight, const Tensor
               " hidden neurons, got ", N);
   TORCH_CHECK(K <= cuda::kMaxMembers, "lif_network: the CUDA kernels take at most ", cuda::kMaxMembers,
               " members per call, got ", K);
+  const c10::cuda::CUDAGuard on_device(drive.device());  // cuda:N launches on N, on N's current stream
   const auto wt = weight.detach().transpose(1, 2).contiguous(), wot = w_out.detach().transpose(1, 2).contiguous();
   const auto bo = b_out.detach().contiguous();
   AT_DISPATCH_FLOATING_TYPES(drive.scalar_type(), "lif_forward_cuda", [&] {
@@ -173,6 +175,7 @@ void launch_cuda_backward(const Tensor& g_rm, const Tensor& g_counts, const Tens
                           const Tensor& beta_c, const Tensor& rb, const Tensor& mem, const Tensor& gco,
                           const Tensor& gcur, const Tensor& gbeta_rows, double thr, double slope, ResetMode mode) {
   const int64_t K = mem.size(0), T = mem.size(1), B = mem.size(2), N = mem.size(3), C = w_out.size(1);
+  const c10::cuda::CUDAGuard on_device(mem.device());  // cuda:N launches on N, on N's current stream
   const auto w = weight.detach().contiguous(), wo = w_out.detach().contiguous();
   auto gv = torch::empty({K, B, N}, mem.options());
   AT_DISPATCH_FLOATING_TYPES(mem.scalar_type(), "lif_backward_cuda", [&] {

@@ -29,6 +29,10 @@ torch::Device parse_device(const std::string& name, const std::string& origin) {
   }
   if (dev->is_cuda() && !torch::cuda::is_available())
     throw InputError(fmt::format("{}: '{}' requested but this LibTorch has no usable CUDA device", origin, name));
+  // cuda:N beyond the devices present would fail deep inside the first copy (issue 25).
+  if (dev->is_cuda() && dev->has_index() && dev->index() >= static_cast<int64_t>(torch::cuda::device_count()))
+    throw InputError(fmt::format("{}: '{}' requested but this machine has {} CUDA device(s) (cuda:0 to cuda:{})",
+                                 origin, name, torch::cuda::device_count(), torch::cuda::device_count() - 1));
   if (!dev->is_cuda() && !dev->is_cpu())
     throw InputError(fmt::format("{}: unsupported device '{}' (use cpu or cuda)", origin, name));
   return *dev;

@@ -10,6 +10,7 @@
 
 #include "run/export.h"
 #include "run/setup.h"
+#include "core/errors.h"
 #include "core/io.h"
 #include "models/lif_sequence.h"
 #include "models/spiking_rnn.h"
@@ -204,4 +205,17 @@ TEST(LifCudaRun, CudaTrainedRunExportsAModelTheCpuRuns) {
   const auto readout = m.forward({x}).toTuple()->elements()[1].toTensor();
   EXPECT_EQ(readout.sizes(), (std::vector<int64_t>{20, 2, 20}));
   EXPECT_TRUE(torch::isfinite(readout).all().item<bool>());
+}
+
+TEST(CudaDevice, AnIndexBeyondTheDevicesIsAnInputErrorNamingTheCount) {
+  // Issue 25: train.device = cuda:N on a machine with N devices or fewer failed deep in a copy.
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const auto n = static_cast<int64_t>(torch::cuda::device_count());
+  try {
+    parse_device(fmt::format("cuda:{}", n), "key 'train.device'");
+    FAIL() << "cuda:" << n << " accepted";
+  } catch (const sernn::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(fmt::format("{} CUDA device", n)), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(parse_device(fmt::format("cuda:{}", n - 1), "key 'train.device'").index(), n - 1);
 }
