@@ -181,14 +181,25 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function
   if (job.error) std::rethrow_exception(job.error);
 }
 
-void for_row_blocks(int64_t K, int64_t B, const std::function<void(int64_t, int64_t, int64_t)>& fn, int64_t rows) {
-  const int64_t blocks = (B + rows - 1) / rows;
-  parallel_for(0, K * blocks, 1, [&](int64_t u0, int64_t u1) {
+namespace {
+
+/// fn(k, r0, r1) for every member k < K and block [r0, r1) of `rows` rows of [0, M), pieces
+/// handed out `grain` at a time at least: for_row_blocks and blocked_matmul.
+void for_blocks(int64_t K, int64_t M, int64_t rows, int64_t grain,
+                const std::function<void(int64_t, int64_t, int64_t)>& fn) {
+  const int64_t blocks = (M + rows - 1) / rows;
+  parallel_for(0, K * blocks, grain, [&](int64_t u0, int64_t u1) {
     for (int64_t u = u0; u < u1; ++u) {
-      const int64_t k = u / blocks, b0 = (u % blocks) * rows;
-      fn(k, b0, std::min(B, b0 + rows));
+      const int64_t k = u / blocks, r0 = (u % blocks) * rows;
+      fn(k, r0, std::min(M, r0 + rows));
     }
   });
+}
+
+}  // namespace
+
+void for_row_blocks(int64_t K, int64_t B, const std::function<void(int64_t, int64_t, int64_t)>& fn, int64_t rows) {
+  for_blocks(K, B, rows, 1, fn);
 }
 
 at::Tensor blocked_matmul(const at::Tensor& a, const at::Tensor& b, const at::Tensor& bias) {
@@ -203,21 +214,17 @@ at::Tensor blocked_matmul(const at::Tensor& a, const at::Tensor& b, const at::Te
   const auto bias2 = !bias.defined() ? bias : batch ? bias : bias.unsqueeze(0);
   const int64_t K = a3.size(0), M = a3.size(1), Q = b3.size(2);
   auto out = at::empty({K, M, Q}, a.options());
-  const int64_t blocks = (M + kProductRows - 1) / kProductRows;
   // Small products run their pieces on the calling thread (the same pieces: the same bits): waking
   // a worker costs more than a [100 x 100] product (the penalty's, every step).
   constexpr double kMacsPerChunk = 8.0 * (1 << 20);
   const double macs = static_cast<double>(kProductRows) * static_cast<double>(a3.size(2)) * static_cast<double>(Q);
   const auto grain = static_cast<int64_t>(std::ceil(kMacsPerChunk / std::max(1.0, macs)));
-  parallel_for(0, K * blocks, grain, [&](int64_t u0, int64_t u1) {
+  for_blocks(K, M, kProductRows, grain, [&](int64_t k, int64_t r0, int64_t r1) {
     at::NoGradGuard no_grad;                // worker threads start with grad mode on
     at::DisableRecordFunctionGuard inside;  // the pieces are not operators of their own
-    for (int64_t u = u0; u < u1; ++u) {
-      const int64_t k = u / blocks, r0 = (u % blocks) * kProductRows, r1 = std::min(M, r0 + kProductRows);
-      auto rows = out[k].slice(0, r0, r1);  // contiguous: the product writes in place
-      if (bias2.defined()) at::addmm_out(rows, bias2[k], a3[k].slice(0, r0, r1), b3[k]);
-      else at::mm_out(rows, a3[k].slice(0, r0, r1), b3[k]);
-    }
+    auto rows = out[k].slice(0, r0, r1);    // contiguous: the product writes in place
+    if (bias2.defined()) at::addmm_out(rows, bias2[k], a3[k].slice(0, r0, r1), b3[k]);
+    else at::mm_out(rows, a3[k].slice(0, r0, r1), b3[k]);
   });
   return batch ? out : out.squeeze(0);
 }

@@ -550,7 +550,7 @@ namespace {
 
 // A coalesced sparse COO x [T, B, I] (ordered by time, sample, input) in compressed rows r = t B + b.
 SparseInput from_coo(const torch::Tensor& coo) {
-  const auto x = coo.is_coalesced() ? coo : coo.coalesce();
+  const auto x = coo.coalesce();  // itself when coalesced already (SHD's batches are)
   const int64_t T = x.size(0), B = x.size(1), I = x.size(2);
   const auto idx = x._indices().contiguous();
   const int64_t nnz = idx.size(1);

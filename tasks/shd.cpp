@@ -62,6 +62,12 @@ hsize_t length_1d(hid_t ds, const std::string& path, const std::string& name) {
   return n;
 }
 
+hsize_t file_bytes(hid_t file) {
+  hsize_t size = 0;
+  H5Fget_filesize(file, &size);
+  return size;
+}
+
 /// The element count a 1-D dataset declares, checked against what the file can hold before anything
 /// is allocated for it (issue 29: a 13.8 KB file declared 320 million samples): its raw data must be
 /// stored, n x element size <= the storage (x kMaxCompression when filters compress it), and the
@@ -72,8 +78,7 @@ hsize_t checked_length(hid_t file, hid_t ds, hid_t ftype, const std::string& pat
   constexpr double kMaxCompression = 1100.0;  // deflate's limit is 1032:1
   const double declared = static_cast<double>(n) * static_cast<double>(H5Tget_size(ftype));
   const auto storage = static_cast<double>(H5Dget_storage_size(ds));
-  hsize_t file_size = 0;
-  H5Fget_filesize(file, &file_size);
+  const hsize_t file_size = file_bytes(file);
   Hid dcpl(H5Dget_create_plist(ds), H5Pclose);
   const bool filtered = dcpl.ok() && H5Pget_nfilters(dcpl) > 0;
   if (storage > static_cast<double>(file_size) || declared > storage * (filtered ? kMaxCompression : 1.0))
@@ -125,9 +130,7 @@ std::vector<std::vector<T>> read_ragged(hid_t file, const std::string& path, con
   Hid mtype(H5Tvlen_create(mem_base), H5Tclose);
   Hid space(H5Dget_space(ds), H5Sclose);
   // The rows in memory: at most 4 bytes per element of at least 1 byte stored, and 64 MB beside.
-  hsize_t file_size = 0;
-  H5Fget_filesize(file, &file_size);
-  VlenBudget budget{static_cast<size_t>(4 * file_size) + (size_t{64} << 20)};
+  VlenBudget budget{static_cast<size_t>(4 * file_bytes(file)) + (size_t{64} << 20)};
   Hid xfer(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
   H5Pset_vlen_mem_manager(xfer, budget_alloc, &budget, budget_free, nullptr);
   std::vector<hvl_t> buf(n);
