@@ -13,7 +13,12 @@ Progress::Progress(int64_t total_steps, int64_t log_every, std::FILE* stream)
       log_every_(log_every > 0 ? log_every : 1),
       start_(std::chrono::steady_clock::now()) {}
 
-bool Progress::due(int64_t batch, int64_t batches) const { return tty_ || batch % log_every_ == 0 || batch == batches; }
+bool Progress::due(int64_t batch, int64_t batches) const {
+  if (batch == batches) return true;
+  if (!tty_) return batch % log_every_ == 0;
+  const auto since = std::chrono::duration<double>(std::chrono::steady_clock::now() - last_print_).count();
+  return !live_ || since >= 1.0 / kLiveLinesPerSecond;
+}
 
 void Progress::batch(int64_t epoch, int64_t epochs, int64_t batch, int64_t batches, double loss, double acc,
                      double samples_per_s) {
@@ -22,6 +27,7 @@ void Progress::batch(int64_t epoch, int64_t epochs, int64_t batch, int64_t batch
   const std::string text =
       fmt::format("epoch {}/{} batch {}/{}  loss {:.4f}  acc {:5.1f}%  {:.0f} samples/s  ETA {}", epoch, epochs, batch,
                   batches, loss, 100.0 * acc, samples_per_s, format_duration(eta));
+  last_print_ = std::chrono::steady_clock::now();
   if (tty_) {
     fmt::print(stream_, "\r\033[K{}", text);
     live_ = true;

@@ -17,8 +17,11 @@ class Progress {
   /// Prints the status of the current batch; call only when due() says so.
   void batch(int64_t epoch, int64_t epochs, int64_t batch, int64_t batches, double loss, double acc,
              double samples_per_s);
-  /// Whether batch() would print for this batch index (so callers only sync values when needed).
+  /// Whether batch() would print for this batch index (so callers only sync values when needed):
+  /// on a terminal at most kLiveLinesPerSecond times a second (each line reads values from the
+  /// device, issue 25), otherwise every log_every batches; always for the epoch's last batch.
   bool due(int64_t batch, int64_t batches) const;
+  static constexpr double kLiveLinesPerSecond = 4.0;
   /// A full line that stays (ends the live line first).
   void line(const std::string& text);
   bool is_tty() const { return tty_; }
@@ -27,7 +30,7 @@ class Progress {
   std::FILE* stream_;
   bool tty_;
   int64_t total_steps_, log_every_, done_ = 0;
-  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point start_, last_print_;
   bool live_ = false;
 };
 

@@ -84,9 +84,9 @@ Trainer::Trainer(std::shared_ptr<Network> network, std::vector<std::shared_ptr<c
       }
   }
   frozen_.assign(K, false);
-  frozen_weights_.resize(K);
   net_->to(opt_.device);
   owners_ = net_->parameter_owners();
+  reset_guard();
   optimizer_ = std::make_unique<torch::optim::Adam>(net_->parameters(), torch::optim::AdamOptions(opt_.lr));
 }
 
@@ -132,16 +132,6 @@ NetworkOutput Trainer::run_batch(const Batch& batch, bool training) const {
     dense.push_back(j < k ? dense[j] : input(x));
   }
   return net_->run_members(dense, training);
-}
-
-std::vector<torch::Tensor> Trainer::member_part(const std::vector<torch::Tensor>& all, int64_t k) const {
-  std::vector<torch::Tensor> out;
-  for (size_t i = 0; i < all.size(); ++i) {
-    if (!all[i].defined()) out.emplace_back();
-    else if (owners_[i] < 0) out.push_back(all[i][k]);
-    else out.push_back(owners_[i] == k ? all[i] : torch::Tensor());
-  }
-  return out;
 }
 
 std::vector<Evaluation> Trainer::evaluate_members(Split split, int64_t epoch) const {
@@ -297,6 +287,7 @@ TrainPosition Trainer::load_checkpoint(const std::string& path) {
           fmt::format("{}: a checkpoint of {} members, this run has {}", path, pos.correct.numel(), members_));
     if (frozen.defined())
       for (int64_t k = 0; k < members_; ++k) frozen_[k] = frozen[k].item<int64_t>() != 0;
+    reset_guard();
   } catch (const InputError&) {
     throw;
   } catch (const c10::Error& e) {
@@ -307,102 +298,116 @@ TrainPosition Trainer::load_checkpoint(const std::string& path) {
   // Format 2 held one network's sums as scalars.
   pos.correct = pos.correct.reshape({members_}).to(opt_.device);
   for (auto& [k, v] : pos.sums) v = v.reshape({members_}).to(opt_.device);
-  for (int64_t k = 0; k < members_; ++k)
-    if (frozen_[k]) frozen_weights_[k] = member_part(net_->parameters(), k);
-  for (auto& w : frozen_weights_)
-    for (auto& t : w)
-      if (t.defined()) t = t.detach().clone();
   return pos;
 }
 
-std::string Trainer::member_problem(int64_t k, const torch::Tensor& loss, bool after_step) const {
-  const auto named = net_->named_parameters();
-  if (!after_step) {
-    const double l = loss.item<double>();
-    if (!std::isfinite(l)) return fmt::format("loss is {}", l);
-  }
-  for (size_t i = 0; i < named.size(); ++i) {
-    if (owners_[i] >= 0 && owners_[i] != k) continue;
-    const auto& p = named[i].value();
-    const auto t = after_step ? p : p.grad();
-    if (!t.defined()) continue;
-    if (!torch::isfinite(owners_[i] < 0 ? t[k] : t).all().item<bool>())
-      return after_step ? fmt::format("parameter '{}' is not finite after the optimiser step", named[i].key())
-                        : fmt::format("gradient of '{}' is not finite", named[i].key());
-  }
-  return "";
+void Trainer::reset_guard() {
+  const auto on = torch::TensorOptions().device(opt_.device);
+  std::vector<uint8_t> frozen(frozen_.begin(), frozen_.end());
+  frozen_dev_ = torch::tensor(frozen, torch::kUInt8).to(torch::kBool).to(opt_.device);
+  fault_code_ = torch::zeros({members_}, on.dtype(torch::kInt64));
+  fault_batch_ = torch::zeros({members_}, on.dtype(torch::kInt64));
+  no_fault_ = torch::zeros({members_}, on.dtype(torch::kBool));
+  member_mask_ = torch::eye(members_, on.dtype(torch::kBool));
 }
 
-torch::Tensor Trainer::nonfinite_members(const torch::Tensor& losses, bool after_step) const {
+namespace {
+// The NaN guard's fault codes, the first cause per member: 0 none; 1, 2, 3 the loss is nan, inf,
+// -inf; 4 + i the gradient of parameter i; 4 + P + i parameter i after the optimiser step.
+constexpr int64_t kLossFaults = 3;
+}  // namespace
+
+torch::Tensor Trainer::fault_codes(const torch::Tensor& losses, bool after_step) const {
   torch::NoGradGuard no_grad;
-  const auto l = losses.detach().reshape({members_});
-  auto bad = after_step ? torch::zeros({members_}, l.options().dtype(torch::kBool)) : torch::isfinite(l).logical_not();
   const auto params = net_->parameters();
+  std::vector<torch::Tensor> causes;  // [K] bool each, in code order
+  if (!after_step) {
+    const auto l = losses.detach().reshape({members_});
+    causes = {torch::isnan(l), torch::isposinf(l), torch::isneginf(l)};
+  }
   for (size_t i = 0; i < params.size(); ++i) {
     const auto t = after_step ? params[i] : params[i].grad();
-    if (!t.defined()) continue;
-    if (owners_[i] < 0) {
-      bad = bad.logical_or(torch::isfinite(t).reshape({members_, -1}).all(1).logical_not());
-    } else {
-      auto owned = torch::zeros({members_}, bad.options());
-      owned[owners_[i]] = torch::isfinite(t).all().logical_not();
-      bad = bad.logical_or(owned);
-    }
+    if (!t.defined()) causes.push_back(no_fault_);
+    else if (owners_[i] < 0) causes.push_back(torch::isfinite(t).reshape({members_, -1}).all(1).logical_not());
+    else causes.push_back(member_mask_[owners_[i]].logical_and(torch::isfinite(t).all().logical_not()));
   }
-  return bad;
+  const auto all = torch::stack(causes);  // [causes, K]
+  const int64_t first_code = after_step ? 1 + kLossFaults + static_cast<int64_t>(params.size()) : 1;
+  return (all.to(torch::kInt32).argmax(0) + first_code).mul_(all.any(0));
 }
 
-void Trainer::check_finite(const torch::Tensor& losses, int64_t epoch, int64_t batch, bool after_step) {
-  if (members_ == 1) {
-    const auto what = member_problem(0, losses.reshape({}), after_step);
-    if (what.empty()) return;
-    const auto msg = fmt::format("diverged at epoch {} batch {}: {}", epoch, batch, what);
-    write_status(RunStatus::Diverged, epoch - 1, msg);
-    throw Diverged(msg + "; the last good checkpoint is kept in " + dir_.file("checkpoint.pt"));
+std::string Trainer::fault_text(int64_t code) const {
+  if (code <= kLossFaults) return code == 1 ? "loss is nan" : code == 2 ? "loss is inf" : "loss is -inf";
+  const auto named = net_->named_parameters();
+  const auto P = static_cast<int64_t>(named.size());
+  const int64_t i = code - 1 - kLossFaults;
+  if (i < P) return fmt::format("gradient of '{}' is not finite", named[i].key());
+  return fmt::format("parameter '{}' is not finite after the optimiser step", named[i - P].key());
+}
+
+void Trainer::guard(const torch::Tensor& losses, int64_t global, bool after_step) {
+  torch::NoGradGuard no_grad;
+  const auto code = fault_codes(losses, after_step);
+  const auto fresh = code.gt(0).logical_and_(frozen_dev_.logical_not());
+  fault_code_ = torch::where(fresh, code, fault_code_);
+  fault_batch_.masked_fill_(fresh, global);
+  frozen_dev_.logical_or_(fresh);
+}
+
+torch::Tensor Trainer::frozen_mask(size_t i, int64_t dim) const {
+  if (owners_[i] >= 0) return frozen_dev_[owners_[i]];
+  std::vector<int64_t> shape(dim, 1);
+  shape[0] = members_;
+  return frozen_dev_.view(shape);
+}
+
+void Trainer::mask_frozen_gradients() {
+  torch::NoGradGuard no_grad;
+  const auto params = net_->parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto g = params[i].grad();
+    if (g.defined()) g.masked_fill_(frozen_mask(i, g.dim()), 0.0);
   }
-  // One host read for all members; the messages only for those that stopped being finite.
-  const auto bad = nonfinite_members(losses, after_step).cpu();
-  const auto* is_bad = bad.data_ptr<bool>();
+}
+
+void Trainer::restore_frozen() {
+  torch::NoGradGuard no_grad;
+  auto params = net_->parameters();
+  for (size_t i = 0; i < params.size(); ++i)
+    params[i].copy_(torch::where(frozen_mask(i, params[i].dim()), before_step_[i], params[i]));
+}
+
+void Trainer::sync_faults() {
+  // One host read for all members; messages only for those that stopped being finite since.
+  const auto f = torch::stack({fault_code_, fault_batch_}).cpu();
+  const auto *code = f.data_ptr<int64_t>(), *at = code + members_;
   bool froze = false;
+  int64_t last_epoch = 0, last_batch = 0;
   for (int64_t k = 0; k < members_; ++k) {
-    if (frozen_[k] || !is_bad[k]) continue;
-    const auto what = member_problem(k, losses[k], after_step);
-    if (what.empty()) continue;
-    freeze(k, fmt::format("diverged at epoch {} batch {}: {}", epoch, batch, what), epoch, after_step);
+    if (frozen_[k] || code[k] == 0) continue;
+    const int64_t epoch = (at[k] - 1) / batches_ + 1, batch = (at[k] - 1) % batches_ + 1;
+    const auto message = fmt::format("diverged at epoch {} batch {}: {}", epoch, batch, fault_text(code[k]));
+    if (members_ == 1) {
+      write_status(RunStatus::Diverged, epoch - 1, message);
+      throw Diverged(message + "; the last good checkpoint is kept in " + dir_.file("checkpoint.pt"));
+    }
+    freeze(k, message, epoch);
     froze = true;
+    if (at[k] >= (last_epoch - 1) * batches_ + last_batch) last_epoch = epoch, last_batch = batch;
   }
-  if (!froze) return;
-  restore_frozen();
-  if (std::find(frozen_.begin(), frozen_.end(), false) != frozen_.end()) return;
-  throw Diverged(fmt::format("every member of the ensemble diverged (the last in epoch {} batch {})", epoch, batch));
+  if (!froze || std::find(frozen_.begin(), frozen_.end(), false) != frozen_.end()) return;
+  throw Diverged(
+      fmt::format("every member of the ensemble diverged (the last in epoch {} batch {})", last_epoch, last_batch));
 }
 
-void Trainer::freeze(int64_t k, const std::string& message, int64_t epoch, bool after_step) {
-  // Before the step the weights are still good; after it, the copy taken before the step is.
-  auto weights = member_part(after_step ? before_step_ : net_->parameters(), k);
-  for (auto& w : weights)
-    if (w.defined()) w = w.detach().clone();
-  frozen_weights_[k] = std::move(weights);
+void Trainer::freeze(int64_t k, const std::string& message, int64_t epoch) {
+  // Its weights are the last good ones already: restore_frozen put them back after every step
+  // since the fault.
   frozen_[k] = true;
   if (writer())
     member_dirs_[k].write_state({RunStatus::Diverged, epoch - 1, opt_.epochs,
                                  message + "; frozen at its last good weights while the ensemble trained on"});
   if (!opt_.quiet) fmt::print("member {} of the ensemble (run {}): {}\n", k, member_dirs_[k].path(), message);
-}
-
-void Trainer::restore_frozen() {
-  if (std::find(frozen_.begin(), frozen_.end(), true) == frozen_.end()) return;
-  torch::NoGradGuard no_grad;
-  auto params = net_->parameters();
-  for (int64_t k = 0; k < members_; ++k) {
-    if (!frozen_[k]) continue;
-    for (size_t i = 0; i < params.size(); ++i) {
-      const auto& w = frozen_weights_[k][i];
-      if (!w.defined()) continue;
-      if (owners_[i] < 0) params[i][k].copy_(w);
-      else params[i].copy_(w);
-    }
-  }
 }
 
 void Trainer::clip_gradients() {
@@ -510,6 +515,11 @@ void Trainer::train_epoch(int64_t epoch, TrainPosition& pos, Progress& progress)
     }
     train_step(batch, epoch, b, pos);
     progress.step();
+    // The NaN guard's findings, read every log_every batches and at the epoch's end (issue 25:
+    // no host read inside a step).
+    // Data-parallel ranks run different batch indices: they read every step, so that all ranks
+    // stop at once (a rank left waiting in an all-reduce would hang).
+    if (world > 1 || b % opt_.log_every == 0 || b == batches_) sync_faults();
     if (!opt_.quiet && progress.due(b, batches_)) {
       const double secs = pos.seconds + seconds_since(t0);
       progress.batch(epoch, opt_.epochs, b, batches_, pos.sums.at("task_loss").mean().item<double>() / pos.samples,
@@ -520,6 +530,7 @@ void Trainer::train_epoch(int64_t epoch, TrainPosition& pos, Progress& progress)
     const bool timed = opt_.checkpoint_minutes > 0 && seconds_since(last_checkpoint_) >= 60.0 * opt_.checkpoint_minutes;
     // Data-parallel runs checkpoint at epoch ends only (the running sums live on every rank).
     if ((timed || stop_requested()) && b < batches_ && world == 1) {
+      sync_faults();  // a checkpoint holds good weights only
       TrainPosition mid = pos;
       mid.epoch = epoch - 1;
       mid.seconds = pos.seconds + seconds_since(t0);
@@ -577,20 +588,20 @@ void Trainer::train_step(const Batch& batch, int64_t epoch, int64_t b, TrainPosi
     opt_.collective->allreduce_sum(grads);
     for (auto& g : grads) g.div_(static_cast<double>(world()));
   }
-  // A host read per batch is free on the CPU; on CUDA every log_every batches and the last
-  // (ensembles every batch: a member must be frozen before its NaN reaches Adam).
-  const bool check = opt_.device.is_cpu() || members_ > 1 || b % opt_.log_every == 0 || b == batches_;
-  if (check) check_finite(loss.total, epoch, b, /*after_step=*/false);
+  // The NaN guard without a host read (issue 25): a member whose loss or gradients are not
+  // finite is frozen on the device (its gradients zeroed, its weights put back after the step);
+  // sync_faults() reads what happened every log_every batches.
+  const int64_t global = (epoch - 1) * batches_ + b;
+  guard(loss.total, global, /*after_step=*/false);
+  mask_frozen_gradients();
   if (opt_.grad_clip > 0.0) clip_gradients();
-  if (members_ > 1) {
-    before_step_.clear();
-    for (const auto& p : net_->parameters()) before_step_.push_back(p.detach().clone());
-  }
+  before_step_.clear();
+  for (const auto& p : net_->parameters()) before_step_.push_back(p.detach().clone());
   optimizer_->step();
   net_->after_step();
   if (opt_.after_step) opt_.after_step();
+  guard(loss.total, global, /*after_step=*/true);
   restore_frozen();
-  if (check) check_finite(loss.total, epoch, b, /*after_step=*/true);
   add_sums(out, batch, loss.terms, pos);
   pos.batch = b;
 }
@@ -630,14 +641,7 @@ std::vector<nlohmann::json> Trainer::finish_epoch(int64_t epoch, TrainPosition& 
   std::map<std::string, torch::Tensor> means;  // [K] on the CPU
   for (const auto& [k, v] : pos.sums) means[k] = samples ? (v / static_cast<double>(samples)).cpu() : v.cpu() * 0;
   const auto correct = pos.correct.cpu();
-  // The epoch's mean loss (batches between checks on CUDA) and the parameters.
-  if (members_ == 1) {
-    double loss_mean = 0.0;
-    for (const auto& term : loss_[0]) loss_mean += means.at(term.name)[0].item<double>();
-    const auto epoch_loss = torch::tensor(loss_mean);
-    check_finite(epoch_loss, epoch, pos.batch, /*after_step=*/false);
-    check_finite(epoch_loss, epoch, pos.batch, /*after_step=*/true);
-  }
+  sync_faults();  // every batch of the epoch was guarded; this reads the last ones' findings
   std::map<std::string, double> hook_metrics;
   if (opt_.epoch_end) hook_metrics = opt_.epoch_end(epoch);
   const auto val = evaluate_members(Split::Validation, epoch);

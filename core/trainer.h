@@ -142,20 +142,30 @@ class Trainer {
   bool next_batch(std::vector<std::unique_ptr<BatchStream>>& streams, Batch& out) const;
   /// The network's output for `batch` (run, or run_members for an ensemble).
   NetworkOutput run_batch(const Batch& batch, bool training) const;
-  /// Member k's part of each tensor aligned with parameters() (values or gradients).
-  std::vector<torch::Tensor> member_part(const std::vector<torch::Tensor>& all, int64_t k) const;
-  /// Why member k stopped being finite ("" when it has not): its loss or gradients before the
-  /// step, its parameters after it.
-  std::string member_problem(int64_t k, const torch::Tensor& loss, bool after_step) const;
-  /// Which members [K] (bool) have a non-finite loss or gradient (before the step) or parameter
-  /// (after it), as one tensor: an ensemble's check costs one host read, not one per member.
-  torch::Tensor nonfinite_members(const torch::Tensor& losses, bool after_step) const;
-  /// Checks every training member (losses: [K]); a member that diverged is frozen (an ensemble)
-  /// or the run ends with Diverged (one network, or the last member of an ensemble).
-  void check_finite(const torch::Tensor& losses, int64_t epoch, int64_t batch, bool after_step);
-  void freeze(int64_t k, const std::string& message, int64_t epoch, bool after_step);
-  /// Puts the frozen members' weights back after an optimiser step.
+  // The NaN guard (issue 25: no host read inside a step). Every step, before and after the
+  // optimiser step, the members whose loss, gradients or parameters are not finite are marked on
+  // the device (frozen_dev_, with the first cause and batch); a marked member's gradients are
+  // zeroed and its weights put back after the step, so it stays at its last good weights.
+  // sync_faults() reads the marks every log_every batches, before a checkpoint and at the
+  // epoch's end: a marked member is frozen for good (status `diverged`), a single network's run
+  // ends with Diverged, as does an ensemble whose members all diverged.
+  /// Device state from frozen_ (construction, a loaded checkpoint).
+  void reset_guard();
+  /// Each member's first fault code [K] (0 = finite): the loss and gradients before the step, the
+  /// parameters after it.
+  torch::Tensor fault_codes(const torch::Tensor& losses, bool after_step) const;
+  /// A fault code in words ("loss is nan", "gradient of 'recurrent.weight' is not finite").
+  std::string fault_text(int64_t code) const;
+  /// Marks the members that stopped being finite at global batch `global` (no host read).
+  void guard(const torch::Tensor& losses, int64_t global, bool after_step);
+  /// frozen_dev_ shaped to broadcast over parameter i (a member's flag for a parameter it owns).
+  torch::Tensor frozen_mask(size_t i, int64_t dim) const;
+  void mask_frozen_gradients();
+  /// Puts the marked members' weights from before the step back.
   void restore_frozen();
+  /// Reads the marks (one host read); freezes, writes status and throws as described above.
+  void sync_faults();
+  void freeze(int64_t k, const std::string& message, int64_t epoch);
   /// Per-member global-norm clipping (torch::nn::utils::clip_grad_norm_ on each member alone).
   void clip_gradients();
   TrainPosition fresh_position() const;
@@ -170,15 +180,17 @@ class Trainer {
   std::vector<int64_t> data_of_;
   std::vector<std::shared_ptr<const Task>> tasks_;  ///< one per member
   TrainerOptions opt_;
-  RunDir dir_;                                              ///< out_dir: the checkpoint (and one network's run)
-  std::vector<RunDir> member_dirs_;                         ///< one per member (one network: dir_)
-  std::vector<uint64_t> seeds_;                             ///< data seed per member
-  std::vector<std::vector<LossTerm>> loss_;                 ///< loss terms per member
-  std::unique_ptr<MembersLoss> members_loss_;               ///< an ensemble's loss_, batched
-  std::vector<int64_t> owners_;                             ///< Network::parameter_owners()
-  std::vector<bool> frozen_;                                ///< members that diverged
-  std::vector<std::vector<torch::Tensor>> frozen_weights_;  ///< their last good parameters
-  std::vector<torch::Tensor> before_step_;                  ///< an ensemble's parameters before the step
+  RunDir dir_;                                 ///< out_dir: the checkpoint (and one network's run)
+  std::vector<RunDir> member_dirs_;            ///< one per member (one network: dir_)
+  std::vector<uint64_t> seeds_;                ///< data seed per member
+  std::vector<std::vector<LossTerm>> loss_;    ///< loss terms per member
+  std::unique_ptr<MembersLoss> members_loss_;  ///< an ensemble's loss_, batched
+  std::vector<int64_t> owners_;                ///< Network::parameter_owners()
+  std::vector<bool> frozen_;                   ///< members that diverged (as last read)
+  torch::Tensor frozen_dev_;                   ///< [K] bool on the device: marked by the guard
+  torch::Tensor fault_code_, fault_batch_;     ///< [K] int64: first cause and global batch
+  torch::Tensor no_fault_, member_mask_;       ///< [K] false; [K, K] identity (owned parameters)
+  std::vector<torch::Tensor> before_step_;     ///< the parameters before the step
   std::unique_ptr<torch::optim::Adam> optimizer_;
   int64_t batches_ = 0;  ///< training batches per epoch
   std::chrono::steady_clock::time_point last_checkpoint_;

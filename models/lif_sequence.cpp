@@ -1,8 +1,13 @@
 #include "models/lif_sequence.h"
 
 #include "core/parallel.h"
+#include "models/rate_sequence.h"
 
 #include <algorithm>
+#include <deque>
+#include <functional>
+
+#include <ATen/record_function.h>
 
 #ifdef SERNN_HAS_CUDA
 #include <c10/cuda/CUDAGuard.h>
@@ -111,40 +116,75 @@ void backward_step_ops(const Tensor& gs, const Tensor& v, const Tensor& v_prev, 
   }
 }
 
-// Σ_r g[r]^T s[r] -> [X, N] for g [R, X] (float) and spikes s [R, N] (uint8). On the CPU a sum of
-// g's rows over the spikes only; elsewhere GEMMs over chunks of rows, so the float copy of the
-// spikes stays small.
-Tensor spike_gemm(const Tensor& g, const Tensor& s) {
-  const int64_t R = g.size(0), X = g.size(1), N = s.size(1);
+// Runs fn(k) for every member k on the pool, as one recorded operator `name`: on the CPU the
+// per-member LibTorch calls inside are pieces of one sernn operator (as blocked_matmul's), so a
+// step's operator count does not grow with K (the ensemble operator-count test).
+void for_members(const char* name, int64_t K, const std::function<void(int64_t)>& fn) {
+  RECORD_FUNCTION(name, std::vector<c10::IValue>());
+  parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
+    torch::NoGradGuard no_grad;             // worker threads start with grad mode on
+    at::DisableRecordFunctionGuard inside;  // pieces, not operators of their own
+    for (int64_t k = k0; k < k1; ++k) fn(k);
+  });
+}
+
+// x [K, R, X] -> [K, X]: out[k] = x[k].sum(0), member by member, each sum of the shape a network
+// alone has: a reduction over a dimension of the stacked tensor may round differently (issue 26).
+Tensor member_sums(const Tensor& x) {
+  auto out = torch::empty({x.size(0), x.size(2)}, x.options());
+  for_members("sernn::member_sums", x.size(0), [&](int64_t k) {
+    auto ok = out[k];
+    torch::sum_out(ok, x[k], 0);
+  });
+  return out;
+}
+
+// Σ_r g[k, r]^T s[k, r] -> [K, X, N] for g [K, R, X] (float) and spikes s [K, R, N] (uint8). On
+// the CPU a sum of g's rows over the spikes only, each output element summed over r in order (the
+// same bits for a member alone and at any thread count); elsewhere batched GEMMs over chunks of
+// rows, so the float copy of the spikes stays small.
+Tensor member_spike_gemm(const Tensor& g, const Tensor& s) {
+  const int64_t K = g.size(0), R = g.size(1), X = g.size(2), N = s.size(2);
   if (!g.is_cpu()) {
-    auto out = torch::zeros({X, N}, g.options());
-    const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 24) / std::max<int64_t>(N, 1));
+    auto out = torch::zeros({K, X, N}, g.options());
+    const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 24) / std::max<int64_t>(K * N, 1));
     for (int64_t r0 = 0; r0 < R; r0 += chunk) {
       const int64_t r1 = std::min(R, r0 + chunk);
-      out.addmm_(g.slice(0, r0, r1).t(), s.slice(0, r0, r1).to(g.scalar_type()));
+      out.baddbmm_(g.slice(1, r0, r1).transpose(1, 2), s.slice(1, r0, r1).to(g.scalar_type()));
     }
     return out;
   }
-  auto out_t = torch::zeros({N, X}, g.options());  // row j = column j of the result
-  const auto gc = g.contiguous(), sc = s.contiguous();
+  RECORD_FUNCTION("sernn::spike_gemm", std::vector<c10::IValue>({g, s}));
+  auto out_t = torch::zeros({K, N, X}, g.options());  // row j of member k = column j of its result
+  // Members' rows may sit apart (a slice over time of [K, T, B, X]); within a member contiguous.
+  const auto gc = g.stride(2) == 1 && g.stride(1) == X ? g : g.contiguous();
+  const auto sc = s.stride(2) == 1 && s.stride(1) == N ? s : s.contiguous();
+  const int64_t g_member = gc.stride(0), s_member = sc.stride(0);
   AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "spike_gemm", [&] {
-    const scalar_t* gp = gc.data_ptr<scalar_t>();
-    const Spike* sp = sc.data_ptr<Spike>();
-    scalar_t* out = out_t.data_ptr<scalar_t>();
-    // Threads own disjoint ranges of presynaptic neurons j, so no two write the same row.
-    parallel_for(0, N, 16, [&](int64_t j0, int64_t j1) {
-      for (int64_t r = 0; r < R; ++r) {
-        const Spike* s_row = sp + r * N;
-        const scalar_t* g_row = gp + r * X;
-        for (int64_t j = j0; j < j1; ++j)
-          if (s_row[j]) {
-            scalar_t* o = out + j * X;
-            for (int64_t x = 0; x < X; ++x) o[x] += g_row[x];
-          }
+    const scalar_t* g_all = gc.data_ptr<scalar_t>();
+    const Spike* s_all = sc.data_ptr<Spike>();
+    scalar_t* out_all = out_t.data_ptr<scalar_t>();
+    // Threads own disjoint ranges of (member, presynaptic neuron j), so no two write the same row.
+    parallel_for(0, K * N, 16, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1;) {
+        const int64_t k = i / N, j0 = i % N, j1 = std::min(N, j0 + (i1 - i));
+        const scalar_t* gp = g_all + k * g_member;
+        const Spike* sp = s_all + k * s_member;
+        scalar_t* out = out_all + k * N * X;
+        for (int64_t r = 0; r < R; ++r) {
+          const Spike* s_row = sp + r * N;
+          const scalar_t* g_row = gp + r * X;
+          for (int64_t j = j0; j < j1; ++j)
+            if (s_row[j]) {
+              scalar_t* o = out + j * X;
+              for (int64_t x = 0; x < X; ++x) o[x] += g_row[x];
+            }
+        }
+        i += j1 - j0;
       }
     });
   });
-  return out_t.t();
+  return out_t.transpose(1, 2);
 }
 
 #ifdef SERNN_HAS_CUDA
@@ -362,25 +402,19 @@ class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> 
         backward_ops(g_rm[k], g_counts[k], weight[k], w_out[k], beta_c[k], rb[k], mem[k], gco[k], gbeta_rows[k], thr,
                      slope, mode);
     }
-    // On the CPU member by member, each sum of the shape a network alone has: a reduction over the
-    // leading dimension of a stacked [K, ...] tensor may round differently (issue 26). Elsewhere one
+    // The weight gradients as sums over the spikes: dW = Σ_t gcur_t^T s_{t-1}, dW_out = Σ_t gco_t^T s_t.
+    const auto g_wout = member_spike_gemm(gco.view({K, T * B, C}), spk.view({K, T * B, N}));
+    const auto gw =
+        T < 2 ? torch::zeros_like(weight)
+              : member_spike_gemm(gcur.slice(1, 1).reshape({K, -1, N}), spk.slice(1, 0, T - 1).reshape({K, -1, N}));
+    // On the CPU member by member (member_sums: the bits of a network alone); elsewhere one
     // reduction for all members (one launch; GPU members agree with their runs to rounding only).
-    std::vector<Tensor> g_wout, gw, g_bout, gbeta_sum;
     const bool cpu = mem.is_cpu();
-    for (int64_t k = 0; k < K; ++k) {
-      g_wout.push_back(spike_gemm(gco[k].view({T * B, C}), spk[k].view({T * B, N})));
-      if (cpu) g_bout.push_back(gco[k].view({T * B, C}).sum(0)), gbeta_sum.push_back(gbeta_rows[k].sum(0));
-      // dW = Σ_t gcur_t^T s_{t-1}.
-      gw.push_back(T < 2
-                       ? torch::zeros_like(weight[k])
-                       : spike_gemm(gcur[k].slice(0, 1).reshape({-1, N}), spk[k].slice(0, 0, T - 1).reshape({-1, N})));
-    }
+    const auto g_bias = cpu ? member_sums(gco.view({K, T * B, C})) : gco.view({K, T * B, C}).sum(1);
     // clamp(0, 1) passes gradient only inside the interval (as torch's clamp backward).
-    const auto g_bias = cpu ? torch::stack(g_bout) : gco.view({K, T * B, C}).sum(1);
     auto gbeta =
-        (cpu ? torch::stack(gbeta_sum) : gbeta_rows.sum(1)) * beta.ge(0).logical_and(beta.le(1)).to(beta.scalar_type());
-    return {gcur,     torch::stack(gw), gbeta,   torch::stack(g_wout), g_bias, Tensor(), Tensor(),
-            Tensor(), Tensor(),         Tensor()};
+        (cpu ? member_sums(gbeta_rows) : gbeta_rows.sum(1)) * beta.ge(0).logical_and(beta.le(1)).to(beta.scalar_type());
+    return {gcur, gw, gbeta, g_wout, g_bias, Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
   }
 };
 
@@ -433,15 +467,18 @@ namespace sernn {
 
 namespace {
 
-/// y = x W^T + b from x's compressed rows (row_start, cols, vals: no gradient), differentiable in
-/// W and b.
+/// K members' y_k = x_k W_k^T + b_k from compressed rows (no gradient), differentiable in W and
+/// b: row_start [K, R + 1] points member k's rows into cols and vals (shared by the members that
+/// read one batch), weight [K, O, I], bias [K, O] -> [K, R, O]. Every member's arithmetic is that
+/// of a member alone (K = 1): rows are independent, and the backward's parts and sums follow
+/// from R, never from K or the threads.
 class SparseProjection : public torch::autograd::Function<SparseProjection> {
  public:
   static Tensor forward(AutogradContext* ctx, const Tensor& row_start, const Tensor& cols, const Tensor& vals,
                         const Tensor& weight, const Tensor& bias, int64_t inputs) {
-    const int64_t R = row_start.size(0) - 1, O = weight.size(0);
-    const auto wt = weight.t().contiguous();  // [I, O]: one contiguous row per input unit
-    Tensor out = torch::empty({R, O}, vals.options());
+    const int64_t K = weight.size(0), R = row_start.size(1) - 1, O = weight.size(1);
+    const auto wt = weight.transpose(1, 2).contiguous();  // [K, I, O]: one contiguous row per input unit
+    Tensor out = torch::empty({K, R, O}, vals.options());
     AT_DISPATCH_FLOATING_TYPES(vals.scalar_type(), "sparse_projection_forward", [&] {
       const scalar_t* w = wt.data_ptr<scalar_t>();
       const auto bc = bias.contiguous();
@@ -450,13 +487,16 @@ class SparseProjection : public torch::autograd::Function<SparseProjection> {
       const auto* cp = cols.data_ptr<int64_t>();
       const auto* vp = vals.data_ptr<scalar_t>();
       scalar_t* y = out.data_ptr<scalar_t>();
-      parallel_for(0, R, 256, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          scalar_t* yr = y + r * O;
-          for (int64_t o = 0; o < O; ++o) yr[o] = bp[o];
-          for (int64_t k = rs[r]; k < rs[r + 1]; ++k) {
-            const scalar_t v = vp[k];
-            const scalar_t* wr = w + cp[k] * O;
+      parallel_for(0, K * R, 256, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const int64_t k = i / R, r = i % R;
+          const int64_t* rk = rs + k * (R + 1);
+          const scalar_t *wk = w + k * inputs * O, *bk = bp + k * O;
+          scalar_t* yr = y + i * O;
+          for (int64_t o = 0; o < O; ++o) yr[o] = bk[o];
+          for (int64_t e = rk[r]; e < rk[r + 1]; ++e) {
+            const scalar_t v = vp[e];
+            const scalar_t* wr = wk + cp[e] * O;
             for (int64_t o = 0; o < O; ++o) yr[o] += v * wr[o];
           }
         }
@@ -472,33 +512,42 @@ class SparseProjection : public torch::autograd::Function<SparseProjection> {
     const auto &row_start = saved[0], &cols = saved[1], &vals = saved[2];
     const int64_t I = ctx->saved_data["inputs"].toInt();
     const auto g = grads[0].contiguous();
-    const int64_t R = g.size(0), O = g.size(1);
+    const int64_t K = g.size(0), R = g.size(1), O = g.size(2);
     // Rows split into parts, one private dW^T per part, summed at the end: threads never share a
     // cache line of the output (a split over output columns did, and made 2 threads 6x the work).
     // The parts follow from R alone (not the threads), so the sum rounds alike at any thread count.
     constexpr int64_t kMaxParts = 8, kRowsPerPart = 256;
     const int64_t parts = std::clamp<int64_t>(R / kRowsPerPart, 1, kMaxParts);
-    auto partial = torch::zeros({parts, I, O}, g.options());
+    auto partial = torch::zeros({K, parts, I, O}, g.options());
     AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "sparse_projection_backward", [&] {
       const auto* rs = row_start.data_ptr<int64_t>();
       const auto* cp = cols.data_ptr<int64_t>();
       const auto* vp = vals.data_ptr<scalar_t>();
       const scalar_t* gp = g.data_ptr<scalar_t>();
-      parallel_for(0, parts, 1, [&](int64_t p0, int64_t p1) {
-        for (int64_t part = p0; part < p1; ++part) {
-          scalar_t* out = partial.data_ptr<scalar_t>() + part * I * O;
+      parallel_for(0, K * parts, 1, [&](int64_t p0, int64_t p1) {
+        for (int64_t kp = p0; kp < p1; ++kp) {
+          const int64_t k = kp / parts, part = kp % parts;
+          const int64_t* rk = rs + k * (R + 1);
+          scalar_t* out = partial.data_ptr<scalar_t>() + kp * I * O;
           for (int64_t r = part * R / parts; r < (part + 1) * R / parts; ++r)
-            for (int64_t k = rs[r]; k < rs[r + 1]; ++k) {
-              scalar_t* row = out + cp[k] * O;
-              const scalar_t v = vp[k];
-              const scalar_t* gr = gp + r * O;
+            for (int64_t e = rk[r]; e < rk[r + 1]; ++e) {
+              scalar_t* row = out + cp[e] * O;
+              const scalar_t v = vp[e];
+              const scalar_t* gr = gp + (k * R + r) * O;
               for (int64_t o = 0; o < O; ++o) row[o] += v * gr[o];
             }
         }
       });
     });
-    const auto gwt = parts == 1 ? partial[0] : partial.sum(0);
-    return {Tensor(), Tensor(), Tensor(), gwt.t(), g.sum(0), Tensor()};
+    // The parts' and the rows' sums one member at a time, each of a member's own shape (as the
+    // member alone sums them).
+    auto gwt = parts == 1 ? partial.squeeze(1) : torch::empty({K, I, O}, g.options());
+    if (parts > 1)
+      for_members("sernn::member_sums", K, [&](int64_t k) {
+        auto gwk = gwt[k];
+        torch::sum_out(gwk, partial[k], 0);
+      });
+    return {Tensor(), Tensor(), Tensor(), gwt.transpose(1, 2), member_sums(g), Tensor()};
   }
 };
 
@@ -580,19 +629,108 @@ std::optional<SparseInput> sparse_input(const torch::Tensor& x, double max_densi
 }
 
 torch::Tensor sparse_projection(const SparseInput& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  TORCH_CHECK(weight.dim() == 2 && weight.size(1) == x.inputs && bias.dim() == 1 && bias.size(0) == weight.size(0),
-              "sparse_projection: weight [O, ", x.inputs, "] and bias [O] expected, got ", weight.sizes(), ", ",
-              bias.sizes());
-  return SparseProjection::apply(x.row_start, x.cols, x.vals, weight, bias, x.inputs)
-      .view({x.steps, x.batch, weight.size(0)});
+  TORCH_CHECK(weight.dim() == 2 && bias.dim() == 1, "sparse_projection: weight [O, ", x.inputs,
+              "] and bias [O] expected, got ", weight.sizes(), ", ", bias.sizes());
+  return member_sparse_projection({&x}, weight.unsqueeze(0), bias.unsqueeze(0)).squeeze(0);
+}
+
+torch::Tensor member_sparse_projection(const std::vector<const SparseInput*>& x, const torch::Tensor& weight,
+                                       const torch::Tensor& bias) {
+  const auto K = static_cast<int64_t>(x.size());
+  TORCH_CHECK(K >= 1 && weight.dim() == 3 && weight.size(0) == K && weight.size(2) == x[0]->inputs && bias.dim() == 2 &&
+                  bias.size(0) == K && bias.size(1) == weight.size(1),
+              "sparse_projection: ", K, " members' weight [K, O, ", K ? x[0]->inputs : 0,
+              "] and bias [K, O] expected, got ", weight.sizes(), ", ", bias.sizes());
+  const SparseInput& x0 = *x[0];
+  // Each distinct input's entries once (members on one seed share a batch); member k's row
+  // starts point into them.
+  std::vector<const SparseInput*> distinct;
+  std::vector<Tensor> cols, vals, starts;
+  std::vector<int64_t> base;
+  int64_t nnz = 0;
+  for (const SparseInput* xk : x) {
+    TORCH_CHECK(xk->steps == x0.steps && xk->batch == x0.batch && xk->inputs == x0.inputs,
+                "sparse_projection: members' inputs differ in shape");
+    auto it = std::find(distinct.begin(), distinct.end(), xk);
+    if (it == distinct.end()) {
+      it = distinct.insert(distinct.end(), xk);
+      base.push_back(nnz);
+      cols.push_back(xk->cols);
+      vals.push_back(xk->vals);
+      nnz += xk->cols.numel();
+    }
+    const int64_t offset = base[it - distinct.begin()];
+    starts.push_back(offset ? xk->row_start + offset : xk->row_start);
+  }
+  const auto joined = [](const std::vector<Tensor>& parts) { return parts.size() == 1 ? parts[0] : torch::cat(parts); };
+  return SparseProjection::apply(K == 1 ? starts[0].unsqueeze(0) : torch::stack(starts), joined(cols), joined(vals),
+                                 weight, bias, x0.inputs)
+      .view({K, x0.steps, x0.batch, weight.size(1)});
+}
+
+namespace {
+
+/// The dense form of K members' inputs [K, T B, I] times weight [K, O, I]^T plus bias [K, O]: on
+/// the CPU in fixed row blocks (member_linear: a member alone rounds alike), elsewhere one
+/// batched GEMM.
+Tensor dense_member_projection(const std::vector<Tensor>& inputs, const Tensor& weight, const Tensor& bias) {
+  std::vector<std::pair<const void*, Tensor>> dense;  // each distinct batch densified once
+  std::vector<Tensor> rows;
+  for (const auto& x : inputs) {
+    const void* key = x.unsafeGetTensorImpl();
+    auto it = std::find_if(dense.begin(), dense.end(), [&](const auto& d) { return d.first == key; });
+    // On a device the densifying is cheap next to the transfer.
+    if (it == dense.end()) it = dense.insert(dense.end(), {key, (x.is_sparse() ? x.to_dense() : x).flatten(0, 1)});
+    rows.push_back(it->second);
+  }
+  const auto xs = rows.size() == 1 ? rows[0].unsqueeze(0) : torch::stack(rows);
+  const auto T = inputs[0].size(0), B = inputs[0].size(1), K = weight.size(0), O = weight.size(1);
+  const auto y =
+      xs.is_cpu() ? member_linear(xs, weight, bias) : torch::baddbmm(bias.unsqueeze(1), xs, weight.transpose(1, 2));
+  return y.view({K, T, B, O});
+}
+
+}  // namespace
+
+torch::Tensor member_input_projection(const std::vector<torch::Tensor>& inputs, const torch::Tensor& weight,
+                                      const torch::Tensor& bias, double max_density) {
+  const auto K = static_cast<int64_t>(inputs.size());
+  TORCH_CHECK(K >= 1 && weight.dim() == 3 && weight.size(0) == K && bias.dim() == 2 && bias.size(0) == K &&
+                  bias.size(1) == weight.size(1),
+              "input_projection: ", K, " members' weight [K, O, I] and bias [K, O] expected, got ", weight.sizes(),
+              ", ", bias.sizes());
+  for (const auto& x : inputs)
+    TORCH_CHECK(x.dim() == 3 && x.size(2) == weight.size(2) && x.sizes() == inputs[0].sizes(),
+                "input_projection: members' inputs [T, B, ", weight.size(2), "] of one shape expected, got ",
+                x.sizes());
+  // The sparse form of each distinct batch, built once for the members that read it (the deque
+  // keeps the pointers valid).
+  std::deque<std::pair<const void*, std::optional<SparseInput>>> forms;
+  std::vector<const SparseInput*> sparse;
+  for (const auto& x : inputs) {
+    const void* key = x.unsafeGetTensorImpl();
+    auto it = std::find_if(forms.begin(), forms.end(), [&](const auto& f) { return f.first == key; });
+    if (it == forms.end()) it = forms.insert(forms.end(), {key, sparse_input(x, max_density)});
+    sparse.push_back(it->second ? &*it->second : nullptr);
+  }
+  const auto n_sparse = std::count_if(sparse.begin(), sparse.end(), [](const SparseInput* s) { return s != nullptr; });
+  if (n_sparse == K) return member_sparse_projection(sparse, weight, bias);
+  if (n_sparse == 0) return dense_member_projection(inputs, weight, bias);
+  // Some members' batches sparse, some dense (different seeds near max_density): each member as
+  // it runs alone.
+  std::vector<Tensor> out;
+  for (int64_t k = 0; k < K; ++k) {
+    const auto w = weight.slice(0, k, k + 1), b = bias.slice(0, k, k + 1);
+    out.push_back(sparse[k] ? member_sparse_projection({sparse[k]}, w, b) : dense_member_projection({inputs[k]}, w, b));
+  }
+  return torch::cat(out);
 }
 
 torch::Tensor input_projection(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                                double max_density) {
-  if (const auto sparse = sparse_input(x, max_density)) return sparse_projection(*sparse, weight, bias);
-  const int64_t T = x.size(0), B = x.size(1), I = x.size(2), O = weight.size(0);
-  const auto dense = x.is_sparse() ? x.to_dense() : x;  // on the device: cheap next to the transfer
-  return torch::addmm(bias, dense.reshape({T * B, I}), weight.t()).view({T, B, O});
+  TORCH_CHECK(weight.dim() == 2 && bias.dim() == 1, "input_projection: weight [O, I] and bias [O] expected, got ",
+              weight.sizes(), ", ", bias.sizes());
+  return member_input_projection({x}, weight.unsqueeze(0), bias.unsqueeze(0), max_density).squeeze(0);
 }
 
 }  // namespace sernn

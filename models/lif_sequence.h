@@ -11,6 +11,7 @@
 /// the neurons that fired. The backward reuses the membrane buffer, so a graph through it can
 /// be backpropagated once (retain_graph is refused).
 #include <optional>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -71,13 +72,29 @@ struct SparseInput {
 std::optional<SparseInput> sparse_input(const torch::Tensor& x, double max_density = 0.25);
 
 /// x @ weight [O, I]^T + bias -> [T, B, O] over x's nonzeros only: nnz x O work instead of
-/// T B I O. Differentiable in weight and bias (x gets no gradient).
+/// T B I O. Differentiable in weight and bias (x gets no gradient). The K = 1 case of
+/// member_sparse_projection.
 torch::Tensor sparse_projection(const SparseInput& x, const torch::Tensor& weight, const torch::Tensor& bias);
+
+/// K members' sparse projections as one autograd node: member k reads *x[k] (members that share
+/// a batch pass the same pointer and its entries are read in place), weight [K, O, I], bias
+/// [K, O] -> [K, T, B, O]. Member k computes exactly what sparse_projection computes on its slices.
+torch::Tensor member_sparse_projection(const std::vector<const SparseInput*>& x, const torch::Tensor& weight,
+                                       const torch::Tensor& bias);
 
 /// x [T, B, I] @ weight [O, I]^T + bias -> [T, B, O], differentiable in weight and bias.
 /// Spike-count inputs are mostly zero: on the CPU, below `max_density` nonzeros the product is
-/// sparse_projection; otherwise, and on other devices, one dense GEMM.
+/// sparse_projection; otherwise one GEMM (on the CPU in fixed row blocks: member_linear). The
+/// K = 1 case of member_input_projection.
 torch::Tensor input_projection(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                                double max_density = 0.25);
+
+/// K members' input projections: inputs[k] is member k's [T, B, I] (dense, or sparse COO), weight
+/// [K, O, I], bias [K, O] -> [K, T, B, O]. Each distinct input tensor is compressed (or densified)
+/// once for the members that read it. All members sparse: one member_sparse_projection; none:
+/// one batched GEMM; a mix: member by member. On the CPU member k computes exactly what
+/// input_projection computes for it alone.
+torch::Tensor member_input_projection(const std::vector<torch::Tensor>& inputs, const torch::Tensor& weight,
+                                      const torch::Tensor& bias, double max_density = 0.25);
 
 }  // namespace sernn

@@ -72,7 +72,10 @@ torch::Tensor row_normalized_abs(const torch::Tensor& w) {
 torch::Tensor resolvent(const torch::Tensor& w, double alpha) {
   auto eye = torch::eye(w.size(-1), w.options());
   auto lhs = eye - alpha * row_normalized_abs(w);
-  return torch::linalg_solve(lhs, eye.expand(lhs.sizes()).contiguous());
+  // linalg_solve_ex without its error check: linalg_solve reads the LAPACK info on the host
+  // (a sync on a GPU every step, issue 25). A singular system gives non-finite entries, which the
+  // Trainer's NaN guard reports.
+  return std::get<0>(torch::linalg_solve_ex(lhs, eye.expand(lhs.sizes()).contiguous()));
 }
 
 torch::Tensor resolvent_hops(const torch::Tensor& w, double alpha, int64_t max_hops) {

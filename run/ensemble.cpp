@@ -16,6 +16,7 @@
 #include "core/trainer.h"
 #include "models/rate_ensemble.h"
 #include "models/spiking_ensemble.h"
+#include "models/spiking_stack.h"
 #include "run/setup.h"
 
 namespace sernn {
@@ -74,6 +75,9 @@ std::shared_ptr<Network> ensemble_model(const Config& c0, const std::vector<std:
   }
   std::vector<SpikingRNN> members;
   for (const auto& n : nets) members.emplace_back(std::dynamic_pointer_cast<SpikingRNNImpl>(n));
+  // Plain fast-path members as stacked parameters (one optimiser step for all); others (Dale's
+  // law, low rank, the reference path) each with their own.
+  if (SpikingStackImpl::can_stack(members)) return SpikingStack(members).ptr();
   return SpikingEnsemble(members).ptr();
 }
 

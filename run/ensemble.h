@@ -12,7 +12,8 @@
 
 namespace sernn {
 
-/// Trains `configs` as one ensemble: a RateEnsemble (plain rate networks) or a SpikingEnsemble,
+/// Trains `configs` as one ensemble: a RateEnsemble (plain rate networks), a SpikingStack (plain
+/// fast-path spiking networks: stacked parameters) or a SpikingEnsemble (other spiking networks),
 /// a run directory per member (config.json, coords.csv, metrics.jsonl, snapshots, status.json)
 /// and the ensemble's checkpoint and status in `ensemble_dir`; `resume` continues from that
 /// checkpoint. A member that diverges is marked `diverged` and the others finish. Returns each

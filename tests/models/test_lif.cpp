@@ -259,6 +259,48 @@ TEST(Lif, SparseInputProjectionEqualsDenseProduct) {
   }
 }
 
+TEST(Lif, MembersInputProjectionsEqualEachMemberAlone) {
+  // member_input_projection (the stacked spiking ensemble's drive, issue 25) on K = 3 members,
+  // 0 and 1 reading one batch: output and weight/bias gradients bitwise those of input_projection
+  // on each member's slices, for sparse batches (dense tensors and COO), dense batches and a mix,
+  // float32 (rows [T B] = 2,560: several backward parts), at 1 and 2 threads.
+  torch::manual_seed(5);
+  const int64_t K = 3, T = 64, B = 40, I = 90, O = 20;
+  auto spikes = [&](double density) {
+    return (torch::rand({T, B, I}) < density).to(torch::kFloat32) * torch::randint(1, 4, {T, B, I}).to(torch::kFloat32);
+  };
+  const auto w = torch::randn({K, O, I}), b = torch::randn({K, O}), g = torch::randn({K, T, B, O});
+  const auto sparse0 = spikes(0.03), sparse1 = spikes(0.05), dense1 = spikes(0.6);
+  const std::vector<std::pair<std::string, std::vector<torch::Tensor>>> cases{
+      {"sparse", {sparse0, sparse0, sparse1}},
+      {"coo", {sparse0.to_sparse(), sparse0.to_sparse(), sparse1.to_sparse()}},
+      {"dense", {dense1, dense1, spikes(0.7)}},
+      {"mixed", {sparse0, sparse0, dense1}}};
+  for (const auto& [name, inputs] : cases)
+    for (int64_t threads : {1, 2}) {
+      set_parallel_threads(threads);
+      auto wk = w.clone().requires_grad_(true), bk = b.clone().requires_grad_(true);
+      // One tensor for members 0 and 1, as the Trainer passes a shared batch.
+      std::vector<torch::Tensor> in{inputs[0], inputs[0], inputs[2]};
+      const auto y = member_input_projection(in, wk, bk);
+      ASSERT_EQ(y.sizes(), (std::vector<int64_t>{K, T, B, O}));
+      (y * g).sum().backward();
+      for (int64_t k = 0; k < K; ++k) {
+        auto w1 = w[k].clone().requires_grad_(true), b1 = b[k].clone().requires_grad_(true);
+        const auto y1 = input_projection(in[k], w1, b1);
+        (y1 * g[k]).sum().backward();
+        const auto at = fmt::format("{} member {} threads {}", name, k, threads);
+        EXPECT_TRUE(torch::equal(y[k], y1)) << at;
+        EXPECT_TRUE(torch::equal(wk.grad()[k], w1.grad())) << at;
+        EXPECT_TRUE(torch::equal(bk.grad()[k], b1.grad())) << at;
+        const auto dense = in[k].is_sparse() ? in[k].to_dense() : in[k];
+        const auto expect = torch::addmm(b[k], dense.reshape({T * B, I}), w[k].t()).view({T, B, O});
+        EXPECT_LT((y1 - expect).abs().max().item<double>(), 1e-4) << at << ": the product itself";
+      }
+    }
+  set_parallel_threads(1);
+}
+
 TEST(Lif, MembersInOneNodeEqualSeparateNetworks) {
   // lif_network_members on K = 3 networks equals 3 lif_network calls on their slices: readout
   // membrane, spikes, counts and every gradient (drive, W, β, readout weight and bias), float64,

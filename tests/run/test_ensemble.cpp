@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 
 #include <ATen/record_function.h>
@@ -13,6 +14,7 @@
 #include "core/io.h"
 #include "core/signals.h"
 #include "models/rate_ensemble.h"
+#include "models/spiking_stack.h"
 #include "tasks/shd.h"
 #include "run/config_of.h"
 #include "test_helpers.h"
@@ -40,6 +42,45 @@ TEST(Ensemble, ForwardEqualsMembers) {
     auto ref = ms[k]->run(x[k], false).logits;
     EXPECT_TRUE(torch::equal(logits[k], ref)) << "member " << k << ": the same bits (issue 26; was < 1e-5)";
   }
+}
+
+TEST(Ensemble, SpikingStackForwardEqualsItsMembers) {
+  // Issue 25: stacked spiking members compute their networks' bits (sparse and dense inputs),
+  // member(k) gives back member k's parameters without moving the global generator, and what
+  // the stack cannot hold (Dale's law, the reference path, another size) is refused by can_stack.
+  torch::manual_seed(0);
+  std::vector<SpikingRNN> ms;
+  for (int k = 0; k < 3; ++k) ms.emplace_back(SpikingRNNOptions(30, 16, 4).slope(5.0));
+  SpikingStack stack(ms);
+  EXPECT_EQ(stack->members(), 3);
+  for (double density : {0.05, 0.6}) {
+    const auto x = (torch::rand({3, 25, 6, 30}) < density).to(torch::kFloat32) * 2.0;
+    const auto out = stack->run(x, true);
+    for (int k = 0; k < 3; ++k) {
+      const auto ref = ms[k]->run(x[k], true);
+      EXPECT_TRUE(torch::equal(out.logits[k], ref.logits)) << "member " << k << " density " << density;
+      EXPECT_TRUE(torch::equal(out.activity[k], ref.activity)) << "member " << k << " density " << density;
+    }
+  }
+  torch::manual_seed(9);
+  const auto expected = torch::rand({4});
+  torch::manual_seed(9);
+  const auto copy = std::dynamic_pointer_cast<SpikingRNNImpl>(stack->member(2));
+  EXPECT_TRUE(torch::equal(torch::rand({4}), expected)) << "member() leaves the global generator as it was";
+  ASSERT_TRUE(copy);
+  for (const auto& p : ms[2]->named_parameters())
+    EXPECT_TRUE(torch::equal(copy->named_parameters()[p.key()], p.value())) << p.key();
+  EXPECT_TRUE(torch::equal(copy->readout_beta, ms[2]->readout_beta));
+  auto other = ms;
+  other[1] = SpikingRNN(SpikingRNNOptions(30, 16, 4).slope(5.0).reference(true));
+  EXPECT_FALSE(SpikingStackImpl::can_stack(other)) << "reference path";
+  other[1] = SpikingRNN(SpikingRNNOptions(30, 17, 4).slope(5.0));
+  EXPECT_FALSE(SpikingStackImpl::can_stack(other)) << "another size";
+  auto dale = SpikingRNNOptions(30, 16, 4).slope(5.0);
+  dale.dale().enabled = true;
+  other[1] = SpikingRNN(dale);
+  EXPECT_FALSE(SpikingStackImpl::can_stack(other)) << "Dale's law";
+  EXPECT_TRUE(SpikingStackImpl::can_stack(ms));
 }
 
 TEST(Ensemble, FourNetworksEqualFourSeparateRunsAfterTraining) {
@@ -152,6 +193,21 @@ TEST(Ensemble, FourSpikingNetworksEqualFourSeparateRuns) {
     EXPECT_GT(weight_difference(ens[k], sep[k == 0 ? 1 : 0], 1), 1e-3) << "members differ from each other";
     EXPECT_EQ(status_of(ens[k]), "finished");
     EXPECT_TRUE(last[k].contains("beta_mean")) << "each member's parameter_stats: " << last[k].dump();
+  }
+}
+
+TEST(Ensemble, SpikingMembersUnderDalesLawEqualSeparateRuns) {
+  // Members the stack does not take (Dale's law: a mask per member) train as a SpikingEnsemble of
+  // their own networks, and still equal their separate runs.
+  const auto dir = sernn::testing::temp_dir("spk_dale");
+  std::vector<Config> configs{spiking_member("sernn", 0.01, 1), spiking_member("sernn", 0.05, 2)};
+  for (auto& c : configs) c.set("model.dale=true");
+  const auto ens = member_dirs(dir, "ens", 2), sep = member_dirs(dir, "sep", 2);
+  for (int k = 0; k < 2; ++k) train_run(configs[k], sep[k], false, true);
+  train_ensemble(configs, ens, dir + "/ensemble", false, true);
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_EQ(weight_difference(ens[k], sep[k], 1), 0.0) << "member " << k;
+    EXPECT_EQ(status_of(ens[k]), "finished");
   }
 }
 
@@ -269,17 +325,28 @@ int64_t operators_run(const std::function<void()>& f) {
   return g_ops.load();
 }
 
-/// Operators run by training an ensemble of K rate members (gammas 0.01 k, one seed) for one
-/// epoch of `batches` batches.
-int64_t ensemble_operators(int64_t K, int64_t batches) {
+/// Operators run by training an ensemble of K members (gammas 0.01 k, one seed) for one epoch of
+/// `batches` batches: rate networks on the reference path, or (`spiking`) LIF networks on the
+/// fast path with SHD-format data (sparse batches; a SpikingStack).
+int64_t ensemble_operators(int64_t K, int64_t batches, bool spiking = false) {
   const auto dir = sernn::testing::temp_dir("ops");
+  std::vector<std::string> model{"model.impl=reference"};
+  if (spiking) {
+    make_dirs(dir + "/shd");
+    write_shd(dir + "/shd/shd_train.h5", synth_shd({16 * batches, 1, 0.2, 100}));
+    write_shd(dir + "/shd/shd_test.h5", synth_shd({16, 2, 0.2, 100}));
+    model = {
+        "model.kind=spiking", "model.hidden=27", "model.grid=3,3,3", "task.kind=shd", "task.data_dir=" + dir + "/shd",
+        "task.bins=10"};
+  }
   std::vector<Config> configs;
   std::vector<std::string> dirs;
   for (int64_t k = 0; k < K; ++k) {
-    configs.push_back(
-        config_of({"regularizer.kind=sernn", fmt::format("regularizer.gamma={}", 0.01 * (k + 1)),
-                   fmt::format("task.train_size={}", 16 * batches), "task.val_size=16", "task.test_size=16",
-                   "train.epochs=1", "train.batch_size=16", "train.threads=1", "model.impl=reference"}));
+    auto settings = model;
+    settings.insert(settings.end(), {"regularizer.kind=sernn", fmt::format("regularizer.gamma={}", 0.01 * (k + 1)),
+                                     fmt::format("task.train_size={}", 16 * batches), "task.val_size=16",
+                                     "task.test_size=16", "train.epochs=1", "train.batch_size=16", "train.threads=1"});
+    configs.push_back(config_of(settings));
     dirs.push_back(fmt::format("{}/m{}", dir, k));
   }
   return operators_run([&] { train_ensemble(configs, dirs, dir + "/ensemble", false, true); });
@@ -296,4 +363,69 @@ TEST(Ensemble, AStepRunsAsManyOperatorsForEightMembersAsForTwo) {
   std::printf("operators per training step: K = 2 %.1f, K = 8 %.1f\n", per_step_two, per_step_eight);
   EXPECT_GT(per_step_two, 0.0);
   EXPECT_EQ(per_step_eight, per_step_two);
+}
+
+TEST(Ensemble, ASpikingStepRunsAsManyOperatorsForEightMembersAsForTwo) {
+  // Issue 25: spiking members as stacked parameters (SpikingStack): one input projection, one LIF
+  // node, one optimiser step, clip, β clamp and NaN guard for all members, on sparse SHD batches.
+  const int64_t two_short = ensemble_operators(2, 2, true), two_long = ensemble_operators(2, 6, true);
+  const int64_t eight_short = ensemble_operators(8, 2, true), eight_long = ensemble_operators(8, 6, true);
+  const double per_step_two = (two_long - two_short) / 4.0, per_step_eight = (eight_long - eight_short) / 4.0;
+  std::printf("spiking operators per training step: K = 2 %.1f, K = 8 %.1f\n", per_step_two, per_step_eight);
+  EXPECT_GT(per_step_two, 0.0);
+  EXPECT_EQ(per_step_eight, per_step_two);
+}
+
+namespace {
+std::atomic<int64_t> g_reads{0};
+
+/// Host reads of device values (`item()`, whatever the caller) made while `f` runs, all threads.
+int64_t host_reads(const std::function<void()>& f) {
+  g_reads = 0;
+  const auto handle = at::addGlobalCallback(
+      at::RecordFunctionCallback([](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
+        if (std::strcmp(fn.name(), "aten::_local_scalar_dense") == 0) g_reads.fetch_add(1, std::memory_order_relaxed);
+        return nullptr;
+      }).scopes({at::RecordScope::FUNCTION}));
+  f();
+  at::removeCallback(handle);
+  return g_reads.load();
+}
+
+/// Host reads of training K spiking members (one network when K = 1) on SHD-format data for one
+/// epoch of `batches` batches, the guard read at the epoch's end only (train.log_every).
+int64_t training_reads(int64_t K, int64_t batches) {
+  const auto dir = sernn::testing::temp_dir("reads");
+  make_dirs(dir + "/shd");
+  write_shd(dir + "/shd/shd_train.h5", synth_shd({16 * batches, 1, 0.2, 100}));
+  write_shd(dir + "/shd/shd_test.h5", synth_shd({16, 2, 0.2, 100}));
+  std::vector<Config> configs;
+  std::vector<std::string> dirs;
+  for (int64_t k = 0; k < K; ++k) {
+    // The space penalty: the communicability's scaling reads its norms on the host on the CPU
+    // only (on a GPU the squarings run on the device, regularizers/communicability.cpp).
+    configs.push_back(config_of({"model.kind=spiking", "model.hidden=27", "model.grid=3,3,3", "task.kind=shd",
+                                 "task.data_dir=" + dir + "/shd", "task.bins=10", "regularizer.kind=space",
+                                 fmt::format("regularizer.gamma={}", 0.01 * (k + 1)), "train.epochs=1",
+                                 "train.batch_size=16", "train.threads=1", "train.grad_clip=1.0",
+                                 "train.log_every=1000", fmt::format("train.seed={}", 1 + k % 2)}));
+    dirs.push_back(fmt::format("{}/m{}", dir, k));
+  }
+  return host_reads([&] {
+    if (K == 1) train_run(configs[0], dirs[0], false, true);
+    else train_ensemble(configs, dirs, dir + "/ensemble", false, true);
+  });
+}
+}  // namespace
+
+TEST(Ensemble, ATrainingStepReadsNothingFromTheDevice) {
+  // Issue 25: the loss sums, the accuracy counts and the NaN guard stay on the device inside a
+  // step; what the host reads (metrics, the guard's findings) it reads per epoch or log line. On
+  // the CPU a read is cheap, but every read counted here would be a GPU synchronisation.
+  for (int64_t K : {1, 4}) {
+    const int64_t short_run = training_reads(K, 2), long_run = training_reads(K, 6);
+    std::printf("host reads: K = %ld, 2 batches %ld, 6 batches %ld\n", static_cast<long>(K),
+                static_cast<long>(short_run), static_cast<long>(long_run));
+    EXPECT_EQ(long_run, short_run) << "K = " << K << ": host reads grow with the steps";
+  }
 }
