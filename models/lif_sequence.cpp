@@ -10,6 +10,7 @@
 #include <ATen/record_function.h>
 
 #ifdef SERNN_HAS_CUDA
+#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
@@ -188,6 +189,15 @@ Tensor member_spike_gemm(const Tensor& g, const Tensor& s) {
 }
 
 #ifdef SERNN_HAS_CUDA
+// A kernel's shared memory against the current device's per-block limit: a clear error instead
+// of the launch's "invalid argument" (e.g. float64 at large N on a GPU with 99 KB per block).
+void check_shared_memory(const char* kernel, size_t bytes, int64_t N, const Tensor& x) {
+  const size_t limit = at::cuda::getCurrentDeviceProperties()->sharedMemPerBlockOptin;
+  TORCH_CHECK(bytes <= limit, "lif_network: the CUDA ", kernel, " kernel needs ", bytes,
+              " bytes of shared memory per block for ", N, " hidden neurons in ", x.scalar_type(), "; ", x.device(),
+              " allows ", limit, " (use fewer neurons or float32)");
+}
+
 // The fused CUDA kernels (models/cuda/lif_kernels.h): one launch per direction for all K members
 // on the current stream, no host synchronisation. Shapes as forward_cpu's.
 void launch_cuda_forward(const Tensor& drive, const Tensor& weight, const Tensor& beta_c, const Tensor& w_out,
@@ -199,6 +209,7 @@ void launch_cuda_forward(const Tensor& drive, const Tensor& weight, const Tensor
   TORCH_CHECK(K <= cuda::kMaxMembers, "lif_network: the CUDA kernels take at most ", cuda::kMaxMembers,
               " members per call, got ", K);
   const c10::cuda::CUDAGuard on_device(drive.device());  // cuda:N launches on N, on N's current stream
+  check_shared_memory("forward", cuda::forward_shared_bytes(N), N, drive);
   const auto wt = weight.detach().transpose(1, 2).contiguous(), wot = w_out.detach().transpose(1, 2).contiguous();
   const auto bo = b_out.detach().contiguous();
   AT_DISPATCH_FLOATING_TYPES(drive.scalar_type(), "lif_forward_cuda", [&] {
@@ -216,6 +227,7 @@ void launch_cuda_backward(const Tensor& g_rm, const Tensor& g_counts, const Tens
                           const Tensor& gcur, const Tensor& gbeta_rows, double thr, double slope, ResetMode mode) {
   const int64_t K = mem.size(0), T = mem.size(1), B = mem.size(2), N = mem.size(3), C = w_out.size(1);
   const c10::cuda::CUDAGuard on_device(mem.device());  // cuda:N launches on N, on N's current stream
+  check_shared_memory("backward", cuda::backward_shared_bytes(N, C, mem.element_size()), N, mem);
   const auto w = weight.detach().contiguous(), wo = w_out.detach().contiguous();
   auto gv = torch::empty({K, B, N}, mem.options());
   AT_DISPATCH_FLOATING_TYPES(mem.scalar_type(), "lif_backward_cuda", [&] {
@@ -434,6 +446,10 @@ void check_shapes(const Tensor& drive, const Tensor& weight, const Tensor& beta,
               "lif_network: readout weight [", d ? "K, " : "", "C, N], bias [", d ? "K, " : "", "C], beta [",
               d ? "K, " : "", "C] expected, got ", readout.weight.sizes(), ", ", readout.bias.sizes(), ", ",
               readout.beta.sizes());
+  // The kernels read every tensor through raw pointers on the drive's device.
+  for (const Tensor* t : {&weight, &beta, &readout.weight, &readout.bias, &readout.beta})
+    TORCH_CHECK(t->device() == drive.device(), "lif_network: all tensors on one device expected, the drive is on ",
+                drive.device(), " and another tensor on ", t->device());
 }
 
 }  // namespace

@@ -152,7 +152,7 @@ cudaError_t lif_forward(const T* drive, const T* wt, const T* beta, const T* wot
   if (neurons > kMaxNeurons || neurons < 1 || batch < 1 || members < 1 || members > kMaxMembers)
     return cudaErrorInvalidValue;
   if (steps == 0) return cudaSuccess;
-  const size_t smem = static_cast<size_t>(neurons) * sizeof(int);
+  const size_t smem = forward_shared_bytes(neurons);
   if (const auto e = allow_smem(forward_kernel<T>, smem); e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>(batch), static_cast<unsigned>(members));
   forward_kernel<T><<<grid, block_size(neurons), smem, stream>>>(
@@ -169,7 +169,7 @@ cudaError_t lif_backward(const T* g_rm, const T* g_counts, const T* w, const T* 
   if (neurons > kMaxNeurons || neurons < 1 || batch < 1 || members < 1 || members > kMaxMembers)
     return cudaErrorInvalidValue;
   if (steps == 0) return cudaSuccess;
-  const size_t smem = static_cast<size_t>(2 * neurons + classes) * sizeof(T);
+  const size_t smem = backward_shared_bytes(neurons, classes, sizeof(T));
   if (const auto e = allow_smem(backward_kernel<T>, smem); e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>(batch), static_cast<unsigned>(members));
   backward_kernel<T><<<grid, block_size(neurons), smem, stream>>>(

@@ -40,6 +40,13 @@ cudaError_t lif_backward(const T* g_rm, const T* g_counts, const T* w, const T* 
 
 /// Largest N the kernels take (shared memory: a spike list and two current rows per block).
 constexpr int64_t kMaxNeurons = 8192;
+/// Dynamic shared memory per block: the forward's spike list [N] (int), the backward's two
+/// current rows and the readout gradient [2N + C] of T. The caller checks these against the
+/// device's limit (sharedMemPerBlockOptin) for a clear error before launching.
+constexpr size_t forward_shared_bytes(int64_t neurons) { return static_cast<size_t>(neurons) * sizeof(int); }
+constexpr size_t backward_shared_bytes(int64_t neurons, int64_t classes, size_t element) {
+  return static_cast<size_t>(2 * neurons + classes) * element;
+}
 /// Most members per launch (the grid's second dimension).
 constexpr int64_t kMaxMembers = 65535;
 

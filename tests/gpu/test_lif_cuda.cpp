@@ -14,6 +14,7 @@
 #include "core/io.h"
 #include "models/lif_sequence.h"
 #include "models/spiking_rnn.h"
+#include "models/spiking_stack.h"
 #include "tasks/shd.h"
 #include "test_helpers.h"
 
@@ -218,4 +219,117 @@ TEST(CudaDevice, AnIndexBeyondTheDevicesIsAnInputErrorNamingTheCount) {
     EXPECT_NE(std::string(e.what()).find(fmt::format("{} CUDA device", n)), std::string::npos) << e.what();
   }
   EXPECT_EQ(parse_device(fmt::format("cuda:{}", n - 1), "key 'train.device'").index(), n - 1);
+}
+
+TEST(LifCudaNetwork, ProductionShapesAndChunkedSpikeProductsEqualTheCpu) {
+  // Issue 25: the shapes users train (N = 100, T = 200, B = 128) with K = 8 members, so the
+  // weight gradients' spike products run in several row chunks (member_spike_gemm keeps the
+  // float copy of the spikes under 2^24 elements): spikes bit for bit, gradients as accurate as
+  // the CPU's float32.
+  SKIP_WITHOUT_CUDA();
+  torch::manual_seed(13);
+  const int64_t K = 8, T = 200, B = 128, N = 100, C = 20;
+  const auto drive = torch::randn({K, T, B, N}) * 0.5 + 0.25, w = torch::randn({K, N, N}) * 0.1;
+  const auto beta = torch::rand({K, N}) * 0.3 + 0.7, wo = torch::randn({K, C, N}) * 0.3,
+             bo = torch::randn({K, C}) * 0.1;
+  const auto rb = torch::full({K, C}, 0.95);
+  auto run = [&](const torch::Device& d, torch::ScalarType type) {
+    std::vector<torch::Tensor> in;
+    for (const auto& t : {drive, w, beta, wo, bo}) in.push_back(t.to(d, type).requires_grad_());
+    auto out = lif_network_members(in[0], in[1], in[2], {in[3], in[4], rb.to(d, type)}, 1.0, 5.0, ResetMode::Subtract);
+    (out.readout_mem.pow(2).mean() + out.counts.mean()).backward();
+    std::vector<torch::Tensor> r{out.spikes.cpu()};
+    for (auto& t : in) r.push_back(t.grad().cpu());
+    return r;
+  };
+  const auto g = run(torch::kCUDA, torch::kFloat32), c = run(torch::kCPU, torch::kFloat32),
+             c64 = run(torch::kCPU, torch::kFloat64);
+  EXPECT_TRUE(torch::equal(g[0], c[0])) << "spikes: " << g[0].ne(c[0]).sum().item<int64_t>() << " differ";
+  const char* names[] = {"spikes", "drive", "weight", "beta", "readout.weight", "readout.bias"};
+  for (size_t i = 1; i < g.size(); ++i) expect_as_accurate_as_cpu(g[i], c[i], c[i], c64[i], names[i]);
+}
+
+TEST(LifCudaNetwork, Float64KernelsEqualTheCpuToRounding) {
+  // The double instantiation of the kernels (sernn trains float64 with train.dtype): forward and
+  // every gradient within 1e-10 of the CPU's float64, spikes bit for bit.
+  SKIP_WITHOUT_CUDA();
+  torch::manual_seed(21);
+  const int64_t K = 3, T = 60, B = 5, N = 40, C = 6;
+  const auto o = torch::TensorOptions().dtype(torch::kFloat64);
+  const auto drive = torch::randn({K, T, B, N}, o) * 0.6 + 0.3, w = torch::randn({K, N, N}, o) * 0.2;
+  const auto beta = torch::rand({K, N}, o), wo = torch::randn({K, C, N}, o) * 0.3, bo = torch::randn({K, C}, o);
+  const auto rb = torch::rand({K, C}, o);
+  auto run = [&](const torch::Device& d) {
+    std::vector<torch::Tensor> in;
+    for (const auto& t : {drive, w, beta, wo, bo}) in.push_back(t.to(d).requires_grad_());
+    auto out = lif_network_members(in[0], in[1], in[2], {in[3], in[4], rb.to(d)}, 1.0, 5.0, ResetMode::SubtractDecayed);
+    (out.readout_mem.pow(2).sum() + out.counts.sum()).backward();
+    std::vector<torch::Tensor> r{out.spikes.cpu(), out.readout_mem.detach().cpu()};
+    for (auto& t : in) r.push_back(t.grad().cpu());
+    return r;
+  };
+  const auto g = run(torch::kCUDA), c = run(torch::kCPU);
+  EXPECT_TRUE(torch::equal(g[0], c[0]));
+  for (size_t i = 1; i < g.size(); ++i)
+    EXPECT_LT(max_abs(g[i] - c[i]), 1e-10 * std::max(1.0, max_abs(c[i]))) << "tensor " << i;
+}
+
+TEST(LifCudaRun, ARunTrainedOnCudaEndsWhereTheCpuRunEnds) {
+  // One configuration trained on the CPU and on CUDA (SHD-format sparse batches, the sernn
+  // penalty, an ensemble-free run): after 4 Adam steps the weights agree to within the steps'
+  // own size wherever rounding could flip an update's sign, and almost everywhere to 1e-5.
+  SKIP_WITHOUT_CUDA();
+  const auto dir = sernn::testing::temp_dir("cuda_vs_cpu");
+  const auto data = dir + "/data";
+  make_dirs(data);
+  write_shd(data + "/shd_train.h5", synth_shd({64, 1, 0.2}));
+  write_shd(data + "/shd_test.h5", synth_shd({16, 2, 0.2}));
+  auto config = [&](const std::string& device) {
+    Config c;
+    for (const char* kv : {"model.kind=spiking", "task.kind=shd", "task.bins=20", "model.hidden=27", "model.grid=3,3,3",
+                           "model.slope=5", "regularizer.kind=sernn", "regularizer.gamma=0.01", "train.epochs=2",
+                           "train.batch_size=32", "train.threads=1"})
+      c.set(kv);
+    c.set("task.data_dir=" + data);
+    c.set("train.device=" + device);
+    return c;
+  };
+  train_run(config("cpu"), dir + "/cpu", false, true);
+  train_run(config("cuda"), dir + "/cuda", false, true);
+  const auto a = read_matrix_csv(dir + "/cpu/weights/epoch_002.csv"),
+             b = read_matrix_csv(dir + "/cuda/weights/epoch_002.csv");
+  const auto diff = (a - b).abs();
+  EXPECT_LE(diff.max().item<double>(), 4 * 1e-3 + 1e-5) << "at most every step's update flipped";
+  EXPECT_GE(diff.le(1e-5).to(torch::kFloat64).mean().item<double>(), 0.99) << "weights agree almost everywhere";
+  EXPECT_GT((a - read_matrix_csv(dir + "/cpu/weights/epoch_000.csv")).abs().max().item<double>(), 1e-3)
+      << "the runs trained";
+}
+
+TEST(SpikingStackCuda, StackedMembersOnCudaComputeWhatEachMemberComputesOnTheCpu) {
+  // Issue 25: a SpikingStack on CUDA (one batched input projection of the densified sparse
+  // batches, one LIF launch per direction) against each member alone on the CPU: activity bit for
+  // bit, logits and every parameter's gradient to float32 rounding.
+  SKIP_WITHOUT_CUDA();
+  torch::manual_seed(4);
+  std::vector<SpikingRNN> ms;
+  for (int k = 0; k < 3; ++k) ms.emplace_back(SpikingRNNOptions(70, 24, 5).slope(5.0));
+  SpikingStack stack(ms);
+  stack->to(torch::kCUDA);
+  const auto x = ((torch::rand({20, 6, 70}) < 0.05).to(torch::kFloat32) * 2.0).to_sparse();
+  // Members 0 and 1 share one batch tensor (as the Trainer passes a seed's batch), member 2 has a copy.
+  const auto shared = x.to(torch::kCUDA);
+  const auto out = stack->run_members({shared, shared, x.to(torch::kCUDA)}, true);
+  out.logits.pow(2).sum().backward();
+  for (int k = 0; k < 3; ++k) {
+    const auto ref = ms[k]->run(x, true);
+    ref.logits.pow(2).sum().backward();
+    EXPECT_TRUE(torch::equal(out.activity[k].cpu(), ref.activity)) << "member " << k;
+    EXPECT_LT(max_abs(out.logits[k].detach().cpu() - ref.logits.detach()), 1e-4) << "member " << k;
+    for (const auto& p : ms[k]->named_parameters()) {
+      if (!p.value().grad().defined()) continue;
+      const auto g = stack->named_parameters()[p.key()].grad()[k].cpu();
+      EXPECT_LT(max_abs(g - p.value().grad()), 1e-4 * std::max(1.0, max_abs(p.value().grad())))
+          << "member " << k << " " << p.key();
+    }
+  }
 }

@@ -342,6 +342,24 @@ TEST(Lif, MembersInOneNodeEqualSeparateNetworks) {
   set_parallel_threads(1);
 }
 
+TEST(Lif, TensorsOnAnotherDeviceAreRefusedWithTheDevicesNamed) {
+  // The kernels read raw pointers on the drive's device: a tensor elsewhere (here the meta
+  // device, on a GPU another cuda:N) is an error naming both devices, not a bad read.
+  auto drive = torch::randn({5, 2, 4});
+  auto w = torch::randn({4, 4});
+  auto beta = torch::full({4}, 0.9);
+  LifReadout readout{torch::randn({3, 4}), torch::zeros({3}), torch::full({3}, 0.9)};
+  EXPECT_NO_THROW(lif_network(drive, w, beta, readout, 1.0, 5.0, ResetMode::Subtract));
+  try {
+    lif_network(drive, w.to(torch::kMeta), beta, readout, 1.0, 5.0, ResetMode::Subtract);
+    ADD_FAILURE() << "a weight on another device was accepted";
+  } catch (const c10::Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("one device"), std::string::npos) << what;
+    EXPECT_NE(what.find("meta"), std::string::npos) << what;
+  }
+}
+
 TEST(Lif, FastPathRefusesASecondBackward) {
   torch::manual_seed(2);
   auto drive = torch::randn({5, 2, 4}).requires_grad_(true);
