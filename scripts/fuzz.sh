@@ -3,10 +3,8 @@
 # runs each one. Usage: scripts/fuzz.sh [RUNS [SECONDS [SEED]]] — defaults 2000 inputs, 60 s per
 # target, seed 1. The runs are seeded, so a given RUNS explores the same inputs on every machine;
 # a longer campaign with another seed is one command: scripts/fuzz.sh 0 600 7 (RUNS 0: no limit).
-# FUZZ_MAX_LEN (default 4096) bounds the inputs. The SHD seed (make_shd_seed, a few samples in the
-# real layout) is 13.8 KB, so only FUZZ_MAX_LEN=16384 lets fuzz_shd mutate whole files; it then
-# finds, within seconds, an open issue-29 case (HDF5 allocating a conversion buffer for a corrupt
-# ragged row's length inside H5Dread), which is why the suite's smoke run keeps 4096 for now.
+# FUZZ_MAX_LEN (default 16384) bounds the inputs: the SHD seed (make_shd_seed, a few samples in the
+# real layout) is 13.8 KB, and a smaller bound would cut every input to an invalid HDF5 file.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${FUZZ_BUILD_DIR:-$root/build-fuzz}"
@@ -26,7 +24,7 @@ for name in config csv shd; do
 done
 "$build/tests/fuzz/make_shd_seed" "$work/shd/seed.h5"
 for name in config csv shd; do
-  max_len="${FUZZ_MAX_LEN:-4096}"
+  max_len="${FUZZ_MAX_LEN:-16384}"
   limit=(-runs="$runs")
   [ "$runs" = 0 ] && limit=()
   echo "== fuzz_$name: ${runs/#0/unlimited} inputs, at most ${seconds}s, seed $seed, max_len $max_len"

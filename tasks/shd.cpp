@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <fstream>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -104,6 +105,89 @@ void* budget_alloc(size_t size, void* info) {
 
 void budget_free(void* p, void* /*info*/) { std::free(p); }
 
+/// Where a dataset's raw elements lie in the file: runs of `count` elements from element `first`
+/// at file offset `address`.
+struct RawRun {
+  haddr_t address;
+  hsize_t first, count;
+};
+
+/// The runs of a ragged dataset's raw storage: contiguous, or unfiltered chunks. Compact, virtual
+/// and filtered storage are refused (h5py writes ragged datasets contiguous unless asked).
+std::vector<RawRun> raw_runs(hid_t ds, hsize_t n, const std::string& path, const std::string& name) {
+  Hid dcpl(H5Dget_create_plist(ds), H5Pclose);
+  const auto layout = dcpl.ok() ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+  const std::string refuse = "a ragged dataset stored {} is not read (store it contiguous: h5repack -l CONTI)";
+  if (layout == H5D_CONTIGUOUS) {
+    const haddr_t address = H5Dget_offset(ds);
+    if (address == HADDR_UNDEF) bad(path, name, "declares samples but has no storage (truncated or corrupt file)");
+    return {{address, 0, n}};
+  }
+  if (layout != H5D_CHUNKED) bad(path, name, fmt::format(refuse, layout == H5D_COMPACT ? "compact" : "in this layout"));
+  if (H5Pget_nfilters(dcpl) != 0) bad(path, name, fmt::format(refuse, "with filters (compression)"));
+  hsize_t chunk = 0, chunks = 0;
+  Hid space(H5Dget_space(ds), H5Sclose);
+  if (H5Pget_chunk(dcpl, 1, &chunk) != 1 || chunk == 0 || H5Dget_num_chunks(ds, space, &chunks) < 0)
+    bad(path, name, "unreadable chunk layout (truncated or corrupt file)");
+  std::vector<RawRun> runs;
+  for (hsize_t i = 0; i < chunks; ++i) {
+    hsize_t first = 0, size = 0;
+    unsigned mask = 0;
+    haddr_t address = HADDR_UNDEF;
+    if (H5Dget_chunk_info(ds, space, i, &first, &mask, &address, &size) < 0 || address == HADDR_UNDEF || first >= n)
+      bad(path, name, fmt::format("chunk {} cannot be located (truncated or corrupt file)", i));
+    runs.push_back({address, first, std::min(chunk, n - first)});
+  }
+  return runs;
+}
+
+/// The sequence length each element of a ragged dataset declares, read from its raw storage
+/// before HDF5 converts anything (issue 29: HDF5 sizes its conversion buffer from these lengths,
+/// and a corrupt one asked for 13 GB inside H5Dread). On disk an element is a 4-byte little-endian
+/// length and a global heap ID (an address and a 4-byte index). Elements of chunks never written
+/// are empty.
+std::vector<uint32_t> declared_lengths(hid_t file, hid_t ds, hsize_t n, const std::string& path,
+                                       const std::string& name) {
+  Hid fcpl(H5Fget_create_plist(file), H5Pclose);
+  size_t address_bytes = 8, size_bytes = 8;
+  if (!fcpl.ok() || H5Pget_sizes(fcpl, &address_bytes, &size_bytes) < 0) address_bytes = 8;
+  const hsize_t stride = 4 + address_bytes + 4, file_size = file_bytes(file);
+  std::vector<uint32_t> lengths(n, 0);
+  std::ifstream in(path, std::ios::binary);
+  std::vector<unsigned char> raw;
+  for (const auto& run : raw_runs(ds, n, path, name)) {
+    if (run.address > file_size || run.count * stride > file_size - run.address)
+      bad(path, name, "raw data past the end of the file (truncated or corrupt file)");
+    raw.resize(run.count * stride);
+    in.seekg(static_cast<std::streamoff>(run.address));
+    if (!in.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(raw.size())))
+      bad(path, name, "raw data cannot be read (truncated or corrupt file)");
+    for (hsize_t j = 0; j < run.count; ++j) {
+      const unsigned char* e = raw.data() + j * stride;
+      lengths[run.first + j] = e[0] | (e[1] << 8) | (e[2] << 16) | (static_cast<uint32_t>(e[3]) << 24);
+    }
+  }
+  return lengths;
+}
+
+/// Checks the declared lengths against the file: the values of every row are stored in it, so
+/// their bytes (length x element size) sum to at most the file's size.
+void check_row_lengths(hid_t file, hid_t ds, hid_t ftype, hsize_t n, const std::string& path, const std::string& name) {
+  Hid base(H5Tget_super(ftype), H5Tclose);
+  const double element = base.ok() ? static_cast<double>(H5Tget_size(base)) : 1.0;
+  const auto file_size = static_cast<double>(file_bytes(file));
+  double total = 0;
+  const auto lengths = declared_lengths(file, ds, n, path, name);
+  for (hsize_t i = 0; i < n; ++i) {
+    total += lengths[i] * element;
+    if (total > file_size)
+      bad(path, name,
+          fmt::format("sample {} declares {} values: {:.0f} bytes of rows up to it in a file of {:.0f} bytes "
+                      "(truncated or corrupt file)",
+                      i, lengths[i], total, file_size));
+  }
+}
+
 Hid open_dataset(hid_t file, const std::string& path, const std::string& name) {
   // Check each link on the way so a missing group is reported as the missing dataset.
   std::string prefix;
@@ -127,6 +211,7 @@ std::vector<std::vector<T>> read_ragged(hid_t file, const std::string& path, con
   Hid ftype(H5Dget_type(ds), H5Tclose);
   if (H5Tget_class(ftype) != H5T_VLEN) bad(path, name, "expected a variable-length (ragged) array per sample");
   const hsize_t n = checked_length(file, ds, ftype, path, name);
+  check_row_lengths(file, ds, ftype, n, path, name);
   Hid mtype(H5Tvlen_create(mem_base), H5Tclose);
   Hid space(H5Dget_space(ds), H5Sclose);
   // The rows in memory: at most 4 bytes per element of at least 1 byte stored, and 64 MB beside.
