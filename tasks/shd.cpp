@@ -9,6 +9,7 @@
 #include <deque>
 #include <exception>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -141,50 +142,120 @@ std::vector<RawRun> raw_runs(hid_t ds, hsize_t n, const std::string& path, const
   return runs;
 }
 
-/// The sequence length each element of a ragged dataset declares, read from its raw storage
-/// before HDF5 converts anything (issue 29: HDF5 sizes its conversion buffer from these lengths,
-/// and a corrupt one asked for 13 GB inside H5Dread). On disk an element is a 4-byte little-endian
-/// length and a global heap ID (an address and a 4-byte index). Elements of chunks never written
-/// are empty.
-std::vector<uint32_t> declared_lengths(hid_t file, hid_t ds, hsize_t n, const std::string& path,
-                                       const std::string& name) {
-  Hid fcpl(H5Fget_create_plist(file), H5Pclose);
-  size_t address_bytes = 8, size_bytes = 8;
-  if (!fcpl.ok() || H5Pget_sizes(fcpl, &address_bytes, &size_bytes) < 0) address_bytes = 8;
-  const hsize_t stride = 4 + address_bytes + 4, file_size = file_bytes(file);
-  std::vector<uint32_t> lengths(n, 0);
-  std::ifstream in(path, std::ios::binary);
-  std::vector<unsigned char> raw;
-  for (const auto& run : raw_runs(ds, n, path, name)) {
-    if (run.address > file_size || run.count * stride > file_size - run.address)
-      bad(path, name, "raw data past the end of the file (truncated or corrupt file)");
-    raw.resize(run.count * stride);
-    in.seekg(static_cast<std::streamoff>(run.address));
-    if (!in.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(raw.size())))
-      bad(path, name, "raw data cannot be read (truncated or corrupt file)");
-    for (hsize_t j = 0; j < run.count; ++j) {
-      const unsigned char* e = raw.data() + j * stride;
-      lengths[run.first + j] = e[0] | (e[1] << 8) | (e[2] << 16) | (static_cast<uint32_t>(e[3]) << 24);
-    }
-  }
-  return lengths;
+/// A little-endian unsigned integer of `bytes` bytes.
+uint64_t little_endian(const unsigned char* p, size_t bytes) {
+  uint64_t v = 0;
+  for (size_t i = bytes; i-- > 0;) v = (v << 8) | p[i];
+  return v;
 }
 
-/// Checks the declared lengths against the file: the values of every row are stored in it, so
-/// their bytes (length x element size) sum to at most the file's size.
-void check_row_lengths(hid_t file, hid_t ds, hid_t ftype, hsize_t n, const std::string& path, const std::string& name) {
+/// What each element of a ragged dataset declares in its raw storage: on disk an element is a
+/// 4-byte sequence length and a global heap ID (the address of a heap collection and a 4-byte
+/// object index). Elements of chunks never written are empty (length 0, address 0).
+struct RaggedRows {
+  std::vector<uint32_t> length;
+  std::vector<uint64_t> heap;
+  std::vector<uint32_t> object;
+};
+
+/// A file's bytes [offset, offset + n), read through its path (sizes checked by the caller).
+bool read_bytes(std::ifstream& in, uint64_t offset, size_t n, std::vector<unsigned char>& out) {
+  out.resize(n);
+  in.clear();
+  in.seekg(static_cast<std::streamoff>(offset));
+  return static_cast<bool>(in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(n)));
+}
+
+RaggedRows declared_rows(std::ifstream& in, hid_t ds, hsize_t n, size_t address_bytes, hsize_t file_size,
+                         const std::string& path, const std::string& name) {
+  const hsize_t stride = 4 + address_bytes + 4;
+  RaggedRows rows{std::vector<uint32_t>(n, 0), std::vector<uint64_t>(n, 0), std::vector<uint32_t>(n, 0)};
+  std::vector<unsigned char> raw;
+  for (const auto& run : raw_runs(ds, n, path, name)) {
+    if (run.address > file_size || run.count * stride > file_size - run.address ||
+        !read_bytes(in, run.address, run.count * stride, raw))
+      bad(path, name, "raw data past the end of the file (truncated or corrupt file)");
+    for (hsize_t j = 0; j < run.count; ++j) {
+      const unsigned char* e = raw.data() + j * stride;
+      rows.length[run.first + j] = static_cast<uint32_t>(little_endian(e, 4));
+      rows.heap[run.first + j] = little_endian(e + 4, address_bytes);
+      rows.object[run.first + j] = static_cast<uint32_t>(little_endian(e + 4 + address_bytes, 4));
+    }
+  }
+  return rows;
+}
+
+/// The objects of the global heap collection at `address` (index -> size), walked as HDF5 walks
+/// them, or an input error where HDF5 would loop forever (an object that does not advance: found
+/// by fuzz_shd) or read past the collection. Layout: "GCOL", version 1, 3 reserved bytes, the
+/// collection's size (a length), then objects: index (2 bytes), reference count (2), reserved (4),
+/// size (a length), data padded to 8 bytes; object 0 is the free space.
+std::map<uint32_t, uint64_t> heap_objects(std::ifstream& in, uint64_t address, size_t length_bytes, hsize_t file_size,
+                                          const std::string& path, const std::string& name) {
+  const auto corrupt = [&](const std::string& what) {
+    bad(path, name, fmt::format("global heap collection at {}: {} (truncated or corrupt file)", address, what));
+  };
+  const size_t header = 8 + length_bytes, object_header = 8 + length_bytes;
+  std::vector<unsigned char> raw;
+  if (address > file_size || header > file_size - address || !read_bytes(in, address, header, raw))
+    corrupt("past the end of the file");
+  const uint64_t size = little_endian(raw.data() + 8, length_bytes);
+  if (std::string(raw.begin(), raw.begin() + 4) != "GCOL" || raw[4] != 1) corrupt("no collection signature");
+  if (size < header || size > file_size - address || !read_bytes(in, address, size, raw))
+    corrupt(fmt::format("declares {} bytes", size));
+  std::map<uint32_t, uint64_t> objects;
+  for (uint64_t p = header; p < size;) {
+    if (p + object_header > size) break;  // a tail too small for an object header is free space
+    const auto index = static_cast<uint32_t>(little_endian(raw.data() + p, 2));
+    const uint64_t bytes = little_endian(raw.data() + p + 8, length_bytes);
+    const uint64_t need = index > 0 ? object_header + ((bytes + 7) & ~uint64_t{7}) : bytes;
+    if (need == 0 || need > size - p || (index > 0 && bytes > size))
+      corrupt(fmt::format("object {} declares {} bytes", index, bytes));
+    if (index > 0) objects[index] = bytes;
+    p += need;
+  }
+  return objects;
+}
+
+/// Checks what a ragged dataset declares against the file before H5Dread (issue 29): HDF5 sizes
+/// its conversion buffer from each row's length (a corrupt one asked for 13 GB), copies the heap
+/// object into that buffer, and loops forever on some corrupt heap collections. So: the rows'
+/// bytes (length x element size) sum to at most the file's size, and each row's heap object exists
+/// in a well-formed collection with exactly the row's bytes.
+void check_ragged_rows(hid_t file, hid_t ds, hid_t ftype, hsize_t n, const std::string& path, const std::string& name) {
+  Hid fcpl(H5Fget_create_plist(file), H5Pclose);
+  size_t address_bytes = 8, length_bytes = 8;
+  if (!fcpl.ok() || H5Pget_sizes(fcpl, &address_bytes, &length_bytes) < 0 || address_bytes > 8 || length_bytes > 8)
+    bad(path, name, "unreadable file creation properties (truncated or corrupt file)");
   Hid base(H5Tget_super(ftype), H5Tclose);
-  const double element = base.ok() ? static_cast<double>(H5Tget_size(base)) : 1.0;
-  const auto file_size = static_cast<double>(file_bytes(file));
+  const uint64_t element = base.ok() ? H5Tget_size(base) : 1;
+  const hsize_t file_size = file_bytes(file);
+  std::ifstream in(path, std::ios::binary);
+  const auto rows = declared_rows(in, ds, n, address_bytes, file_size, path, name);
   double total = 0;
-  const auto lengths = declared_lengths(file, ds, n, path, name);
+  std::map<uint64_t, std::map<uint32_t, uint64_t>> collections;
   for (hsize_t i = 0; i < n; ++i) {
-    total += lengths[i] * element;
-    if (total > file_size)
+    total += static_cast<double>(rows.length[i]) * static_cast<double>(element);
+    if (total > static_cast<double>(file_size))
       bad(path, name,
-          fmt::format("sample {} declares {} values: {:.0f} bytes of rows up to it in a file of {:.0f} bytes "
+          fmt::format("sample {} declares {} values: {:.0f} bytes of rows up to it in a file of {} bytes "
                       "(truncated or corrupt file)",
-                      i, lengths[i], total, file_size));
+                      i, rows.length[i], total, file_size));
+    if (rows.heap[i] == 0) {
+      if (rows.length[i] > 0)
+        bad(path, name, fmt::format("sample {} declares {} values but no data", i, rows.length[i]));
+      continue;
+    }
+    auto it = collections.find(rows.heap[i]);
+    if (it == collections.end())
+      it = collections.emplace(rows.heap[i], heap_objects(in, rows.heap[i], length_bytes, file_size, path, name)).first;
+    const auto object = it->second.find(rows.object[i]);
+    if (object == it->second.end() || object->second != rows.length[i] * element)
+      bad(path, name,
+          fmt::format("sample {} declares {} values ({} bytes) but its heap object {} holds {} (truncated or "
+                      "corrupt file)",
+                      i, rows.length[i], rows.length[i] * element, rows.object[i],
+                      object == it->second.end() ? std::string("nothing") : fmt::format("{} bytes", object->second)));
   }
 }
 
@@ -211,7 +282,7 @@ std::vector<std::vector<T>> read_ragged(hid_t file, const std::string& path, con
   Hid ftype(H5Dget_type(ds), H5Tclose);
   if (H5Tget_class(ftype) != H5T_VLEN) bad(path, name, "expected a variable-length (ragged) array per sample");
   const hsize_t n = checked_length(file, ds, ftype, path, name);
-  check_row_lengths(file, ds, ftype, n, path, name);
+  check_ragged_rows(file, ds, ftype, n, path, name);
   Hid mtype(H5Tvlen_create(mem_base), H5Tclose);
   Hid space(H5Dget_space(ds), H5Sclose);
   // The rows in memory: at most 4 bytes per element of at least 1 byte stored, and 64 MB beside.

@@ -377,6 +377,17 @@ TEST(Shd, ACorruptRowLengthFailsBeforeHdf5SizesItsConversionBuffer) {
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
 }
 
+TEST(Shd, AHeapCollectionThatWouldLoopHdf5ForeverIsAnInputError) {
+  // Issue 29, found by fuzz_shd (seed 7, max_len 16384, -timeout=10): a file whose global heap
+  // collection holds a free-space object of 0 bytes, on which HDF5 1.10's collection loader never
+  // advances (H5Dread hung in H5HG_read). The reader walks the collection itself first.
+  const auto path = std::string(SERNN_SOURCE_DIR) + "/tests/fuzz/corpus/shd/regression_heap_loop";
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(read_in_bounded_child(path, {"regression_heap_loop", "spikes/times", "global heap collection"}), 0)
+      << "3: message lacks the file, dataset or cause; 4: not an input error (memory); 5: read";
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
+}
+
 TEST(Shd, MissingDataDirIsInputError) {
   ShdTaskOptions o;
   o.data_dir = "/nonexistent/shd";
