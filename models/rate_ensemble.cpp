@@ -2,24 +2,20 @@
 
 #include "core/parallel.h"
 #include "models/rate_sequence.h"
+#include "models/stacking.h"
 
 namespace sernn {
 
 RateEnsembleImpl::RateEnsembleImpl(const std::vector<RateRNN>& members) : options(members.at(0)->options) {
-  auto stack = [&](auto get) {
-    std::vector<torch::Tensor> parts;
-    for (const auto& m : members) parts.push_back(get(m).detach().clone());
-    return torch::stack(parts);
-  };
-  // Submodules give the parameters the same dotted names as RateRNN's.
-  auto input = register_module("input", std::make_shared<torch::nn::Module>());
-  auto recurrent = register_module("recurrent", std::make_shared<torch::nn::Module>());
-  auto readout = register_module("readout", std::make_shared<torch::nn::Module>());
-  input_w = input->register_parameter("weight", stack([](const RateRNN& m) { return m->input->weight; }));
-  recurrent_w = recurrent->register_parameter("weight", stack([](const RateRNN& m) { return m->recurrent->weight; }));
-  recurrent_b = recurrent->register_parameter("bias", stack([](const RateRNN& m) { return m->recurrent->bias; }));
-  readout_w = readout->register_parameter("weight", stack([](const RateRNN& m) { return m->readout->weight; }));
-  readout_b = readout->register_parameter("bias", stack([](const RateRNN& m) { return m->readout->bias; }));
+  const auto layers = register_stacked_layers(*this);
+  auto stack = [&](auto get) { return stack_members(members, get); };
+  input_w = layers.input->register_parameter("weight", stack([](const RateRNN& m) { return m->input->weight; }));
+  recurrent_w =
+      layers.recurrent->register_parameter("weight", stack([](const RateRNN& m) { return m->recurrent->weight; }));
+  recurrent_b =
+      layers.recurrent->register_parameter("bias", stack([](const RateRNN& m) { return m->recurrent->bias; }));
+  readout_w = layers.readout->register_parameter("weight", stack([](const RateRNN& m) { return m->readout->weight; }));
+  readout_b = layers.readout->register_parameter("bias", stack([](const RateRNN& m) { return m->readout->bias; }));
 }
 
 torch::Tensor RateEnsembleImpl::forward(const torch::Tensor& x) {

@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "models/lif_sequence.h"
+#include "models/stacking.h"
 
 namespace sernn {
 
@@ -23,22 +24,17 @@ bool SpikingStackImpl::can_stack(const std::vector<SpikingRNN>& members) {
 
 SpikingStackImpl::SpikingStackImpl(const std::vector<SpikingRNN>& members) : options(members.at(0)->options) {
   TORCH_CHECK(can_stack(members), "SpikingStack: members must be plain fast-path SpikingRNNs of one architecture");
-  auto stack = [&](auto get) {
-    std::vector<torch::Tensor> parts;
-    for (const auto& m : members) parts.push_back(get(m).detach().clone());
-    return torch::stack(parts);
-  };
-  // Submodules give the parameters SpikingRNN's dotted names.
-  auto input = register_module("input", std::make_shared<torch::nn::Module>());
-  auto recurrent = register_module("recurrent", std::make_shared<torch::nn::Module>());
-  auto readout = register_module("readout", std::make_shared<torch::nn::Module>());
-  input_w = input->register_parameter("weight", stack([](const SpikingRNN& m) { return m->input->weight; }));
-  input_b = input->register_parameter("bias", stack([](const SpikingRNN& m) { return m->input->bias; }));
+  const auto layers = register_stacked_layers(*this);
+  auto stack = [&](auto get) { return stack_members(members, get); };
+  input_w = layers.input->register_parameter("weight", stack([](const SpikingRNN& m) { return m->input->weight; }));
+  input_b = layers.input->register_parameter("bias", stack([](const SpikingRNN& m) { return m->input->bias; }));
   recurrent_w =
-      recurrent->register_parameter("weight", stack([](const SpikingRNN& m) { return m->recurrent->weight; }));
-  recurrent_b = recurrent->register_parameter("bias", stack([](const SpikingRNN& m) { return m->recurrent->bias; }));
-  readout_w = readout->register_parameter("weight", stack([](const SpikingRNN& m) { return m->readout->weight; }));
-  readout_b = readout->register_parameter("bias", stack([](const SpikingRNN& m) { return m->readout->bias; }));
+      layers.recurrent->register_parameter("weight", stack([](const SpikingRNN& m) { return m->recurrent->weight; }));
+  recurrent_b =
+      layers.recurrent->register_parameter("bias", stack([](const SpikingRNN& m) { return m->recurrent->bias; }));
+  readout_w =
+      layers.readout->register_parameter("weight", stack([](const SpikingRNN& m) { return m->readout->weight; }));
+  readout_b = layers.readout->register_parameter("bias", stack([](const SpikingRNN& m) { return m->readout->bias; }));
   beta = register_parameter("beta", stack([](const SpikingRNN& m) { return m->beta; }), options.learn_beta());
   readout_beta = register_buffer("readout_beta", stack([](const SpikingRNN& m) { return m->readout_beta; }));
 }

@@ -3,7 +3,9 @@
 # runs each one. Usage: scripts/fuzz.sh [RUNS [SECONDS [SEED]]] — defaults 2000 inputs, 60 s per
 # target, seed 1. The runs are seeded, so a given RUNS explores the same inputs on every machine;
 # a longer campaign with another seed is one command: scripts/fuzz.sh 0 600 7 (RUNS 0: no limit).
-# An input that runs over 10 s is a finding (-timeout=10). FUZZ_MAX_LEN (default 16384) bounds the inputs: the SHD seed (make_shd_seed, a few samples in the
+# An input that runs over 10 s, grows past 4 GB resident or asks malloc for over 8 GB at once is a
+# finding (HDF5 reserves, without touching, what a corrupt header declares: 4.3 GB was seen).
+# FUZZ_MAX_LEN (default 16384) bounds the inputs: the SHD seed (make_shd_seed, a few samples in the
 # real layout) is 13.8 KB, and a smaller bound would cut every input to an invalid HDF5 file.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,6 +32,6 @@ for name in config csv shd; do
   echo "== fuzz_$name: ${runs/#0/unlimited} inputs, at most ${seconds}s, seed $seed, max_len $max_len"
   ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
     "$build/tests/fuzz/fuzz_$name" -seed="$seed" "${limit[@]}" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 \
-    -rss_limit_mb=4096 "$work/$name" 2>&1 | tail -n 3
+    -rss_limit_mb=4096 -malloc_limit_mb=8192 "$work/$name" 2>&1 | tail -n 3
   echo "fuzz_$name: ok"
 done

@@ -105,7 +105,11 @@ TEST(Signals, SigintSavesAndResumeFinishesIdentically) {
   write_config(tiny(30, 1024), cfg);
   ASSERT_EQ(run_cli({"train", "--config", cfg, "--out", dir + "/full", "--quiet"}, dir + "/full.log"), 0);
   const pid_t pid = spawn({"train", "--config", cfg, "--out", dir + "/cut", "--quiet"}, dir + "/cut.log");
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Signal once training has started (status.json written), however long a loaded machine takes
+  // to start the program: a signal during start-up leaves no run to resume.
+  for (int i = 0; i < 600 && !fs::exists(dir + "/cut/status.json"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   kill(pid, SIGINT);
   const int rc = wait_exit(pid);
   if (rc == 0) GTEST_SKIP() << "the run finished before the signal";
