@@ -1,9 +1,14 @@
 #include "tasks/shd.h"
 
 #include <hdf5.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <condition_variable>
 #include <deque>
@@ -358,9 +363,107 @@ void write_strings(hid_t parent, const char* name, const std::vector<std::string
     throw std::runtime_error(fmt::format("HDF5: cannot write dataset {}", name));
 }
 
+/// The child's side of read_shd: a tag ('D' data, 'E' input error, 'X' other error), then the
+/// data (each vector as its length and bytes) or the message.
+void write_all(int fd, const void* data, size_t bytes) {
+  const char* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    const ssize_t n = ::write(fd, p, bytes);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      _exit(5);  // the parent is gone
+    }
+    p += n, bytes -= static_cast<size_t>(n);
+  }
+}
+
+template <class T>
+void write_vector(int fd, const std::vector<T>& v) {
+  const uint64_t n = v.size();
+  write_all(fd, &n, sizeof n);
+  write_all(fd, v.data(), n * sizeof(T));
+}
+
+template <class T>
+void read_vector(const std::string& bytes, size_t& at, std::vector<T>& v) {
+  uint64_t n = 0;
+  TORCH_CHECK(at + sizeof n <= bytes.size(), "read_shd: truncated reply from the reading process");
+  std::memcpy(&n, bytes.data() + at, sizeof n);
+  at += sizeof n;
+  TORCH_CHECK(n <= (bytes.size() - at) / sizeof(T), "read_shd: truncated reply from the reading process");
+  v.resize(n);
+  std::memcpy(v.data(), bytes.data() + at, n * sizeof(T));
+  at += n * sizeof(T);
+}
+
+[[noreturn]] void reply_and_exit(int fd, char tag, const std::string& message) {
+  write_all(fd, &tag, 1);
+  write_all(fd, message.data(), message.size());
+  _exit(0);
+}
+
 }  // namespace
 
 ShdData read_shd(const std::string& path) {
+  // HDF5 1.10 crashes (SIGSEGV inside its link lookup) or runs for ever on some corrupt files
+  // before any check of ours can run (found by fuzz_shd, issue 29), so the file is read in a child
+  // process: whatever the library does, the caller gets the data or an input error naming the
+  // file. The data comes back through a pipe (about a second for the 300 MB of the real files).
+  int fds[2];
+  if (::pipe(fds) != 0) return read_shd_in_process(path);
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]), ::close(fds[1]);
+    return read_shd_in_process(path);
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    ::alarm(kShdReadSeconds);  // a hang is an input error too
+    try {
+      const auto d = read_shd_in_process(path);
+      const char tag = 'D';
+      write_all(fds[1], &tag, 1);
+      write_vector(fds[1], d.times), write_vector(fds[1], d.units), write_vector(fds[1], d.offsets);
+      write_vector(fds[1], d.labels), write_vector(fds[1], d.speakers);
+      _exit(0);
+    } catch (const InputError& e) {
+      reply_and_exit(fds[1], 'E', e.what());
+    } catch (const std::exception& e) {
+      reply_and_exit(fds[1], 'X', e.what());
+    } catch (...) {
+      reply_and_exit(fds[1], 'X', "unknown error");
+    }
+  }
+  ::close(fds[1]);
+  std::string reply;
+  char buf[1 << 16];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    reply.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+    throw InputError(fmt::format("{}: reading it took over {} s (corrupt file?)", path, kShdReadSeconds));
+  if (WIFSIGNALED(status))
+    throw InputError(
+        fmt::format("{}: the HDF5 library crashed reading it ({}): a corrupt file", path, strsignal(WTERMSIG(status))));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || reply.empty())
+    throw std::runtime_error(fmt::format("{}: the process reading it failed (exit status {})", path, status));
+  if (reply[0] == 'E') throw InputError(reply.substr(1));
+  if (reply[0] != 'D') throw std::runtime_error(reply.substr(1));
+  ShdData d;
+  size_t at = 1;
+  read_vector(reply, at, d.times), read_vector(reply, at, d.units), read_vector(reply, at, d.offsets);
+  read_vector(reply, at, d.labels), read_vector(reply, at, d.speakers);
+  return d;
+}
+
+ShdData read_shd_in_process(const std::string& path) {
   quiet_hdf5();
   if (!file_exists(path)) throw InputError(fmt::format("{}: file not found", path));
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(fmt::format("{}: not an HDF5 file", path));

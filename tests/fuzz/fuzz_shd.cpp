@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::fwrite(data, 1, size, f);
   std::fclose(f);
   try {
-    auto d = sernn::read_shd(path);
+    auto d = sernn::read_shd_in_process(path);
     // The reader's promise: consistent offsets, valid units and labels.
     if (d.offsets.size() != d.labels.size() + 1 || d.offsets.back() != static_cast<int64_t>(d.units.size()))
       __builtin_trap();
