@@ -115,13 +115,19 @@ Json coerce(const ConfigKey& k, const Json& v, const std::string& origin) {
 
 /// toml++ 3.3 (Debian 12) reaches an "unreachable" branch on some non-ASCII characters outside
 /// strings (found by tests/fuzz/fuzz_config). TOML allows non-ASCII only inside strings and
-/// comments, so such input is refused here, before the library sees it.
+/// comments, and no control character but tab and newlines anywhere, so such input is refused
+/// here, before the library sees it.
 void check_toml_ascii(const std::string& text, const std::string& origin) {
   enum class State { Code, Comment, Basic, Literal, MultiBasic, MultiLiteral } st = State::Code;
   int64_t line = 1, col = 0;
   for (size_t i = 0; i < text.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
     ++col;
+    // TOML permits no control character but tab and newlines anywhere (strings and comments
+    // included); refusing them here keeps this lexer's idea of strings toml++'s (a fuzz_config
+    // input with NUL bytes around its quotes reached toml++'s unreachable branch past this check).
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F)
+      throw InputError(fmt::format("{}:{}:{}: invalid TOML: control character 0x{:02X}", origin, line, col, c));
     if (c == '\n') {
       ++line, col = 0;
       if (st == State::Comment || st == State::Basic || st == State::Literal) st = State::Code;

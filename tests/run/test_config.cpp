@@ -5,6 +5,7 @@
 #include "run/setup.h"
 #include "run/config.h"
 #include "core/errors.h"
+#include "core/io.h"
 #include "test_helpers.h"
 
 using namespace sernn;
@@ -128,6 +129,25 @@ TEST(Config, NonAsciiOutsideStringsIsRefusedInsideStringsKept) {
   auto c =
       Config::from_string("# caf\xc3\xa9 comment\n[task]\ndata_dir = \"/data/\xc3\xa9t\xc3\xa9\"\n", false, "ok.toml");
   EXPECT_EQ(c.get_string("task.data_dir"), "/data/\xc3\xa9t\xc3\xa9");
+}
+
+TEST(Config, ControlCharactersAreRefusedBeforeToml) {
+  // Found by a 10-minute fuzz_config campaign (seed 7): NUL and control bytes around quotes made
+  // the ASCII pre-check see a string where toml++ did not, and toml++ reached its "unreachable"
+  // branch on U+025C. TOML permits no control character but tab and newlines: refused first,
+  // with the position. Tabs and CRLF line ends still parse.
+  const std::string finding =
+      read_file(std::string(SERNN_SOURCE_DIR) + "/tests/fuzz/corpus/config/regression_toml_control_bytes");
+  EXPECT_THROW(Config::from_string(finding, false, "f.toml"), InputError);
+  try {
+    Config::from_string(std::string("[train]\nepochs = \"a\0b\"\n", 23), false, "n.toml");
+    FAIL() << "a NUL byte was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("n.toml:2:"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("control character 0x00"), std::string::npos) << e.what();
+  }
+  auto c = Config::from_string("[train]\r\n\tepochs = 3\r\n", false, "ok.toml");
+  EXPECT_EQ(c.get_int("train.epochs"), 3);
 }
 
 TEST(Config, JsonNumberOverflowIsAnInputError) {
