@@ -381,8 +381,7 @@ void Trainer::sync_faults() {
   // One host read for all members; messages only for those that stopped being finite since.
   const auto f = torch::stack({fault_code_, fault_batch_}).cpu();
   const auto *code = f.data_ptr<int64_t>(), *at = code + members_;
-  bool froze = false;
-  int64_t last_epoch = 0, last_batch = 0;
+  int64_t last = 0;  // the global batch of the latest fault read now (0: none)
   for (int64_t k = 0; k < members_; ++k) {
     if (frozen_[k] || code[k] == 0) continue;
     const int64_t epoch = (at[k] - 1) / batches_ + 1, batch = (at[k] - 1) % batches_ + 1;
@@ -392,12 +391,11 @@ void Trainer::sync_faults() {
       throw Diverged(message + "; the last good checkpoint is kept in " + dir_.file("checkpoint.pt"));
     }
     freeze(k, message, epoch);
-    froze = true;
-    if (at[k] >= (last_epoch - 1) * batches_ + last_batch) last_epoch = epoch, last_batch = batch;
+    last = std::max(last, at[k]);
   }
-  if (!froze || std::find(frozen_.begin(), frozen_.end(), false) != frozen_.end()) return;
-  throw Diverged(
-      fmt::format("every member of the ensemble diverged (the last in epoch {} batch {})", last_epoch, last_batch));
+  if (last == 0 || std::find(frozen_.begin(), frozen_.end(), false) != frozen_.end()) return;
+  throw Diverged(fmt::format("every member of the ensemble diverged (the last in epoch {} batch {})",
+                             (last - 1) / batches_ + 1, (last - 1) % batches_ + 1));
 }
 
 void Trainer::freeze(int64_t k, const std::string& message, int64_t epoch) {
