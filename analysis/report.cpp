@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "analysis/svg.h"
+#include "core/errors.h"
 #include "core/geometry.h"
 #include "core/io.h"
 #include "core/run_dir.h"
@@ -45,7 +46,10 @@ void add_snapshot_plots(const nlohmann::json& last, const std::string& run_dir, 
   const RunDir run(run_dir);
   if (file_exists(run.weights_path(epoch))) {
     const auto w = run.read_weights(epoch);
-    std::vector<int64_t> ci = last["modularity"]["communities"].get<std::vector<int64_t>>();
+    std::vector<int64_t> ci = last.at("modularity").at("communities").get<std::vector<int64_t>>();
+    if (static_cast<int64_t>(ci.size()) != w.size(0))
+      throw InputError(fmt::format("{}/analysis.json: {} communities at epoch {} for a network of {} neurons", run_dir,
+                                   ci.size(), epoch, w.size(0)));
     std::vector<int64_t> order(ci.size());
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return ci[a] < ci[b]; });
@@ -54,40 +58,42 @@ void add_snapshot_plots(const nlohmann::json& last, const std::string& run_dir, 
     plots.push_back(svg::heatmap(fmt::format("W at epoch {} (ordered by community)", epoch), w, order, groups));
 
     std::vector<double> re, im;
-    for (const auto& e : last["spectrum"]["eigenvalues"])
-      re.push_back(e[0].get<double>()), im.push_back(e[1].get<double>());
+    for (const auto& e : last.at("spectrum").at("eigenvalues"))
+      re.push_back(e.at(0).get<double>()), im.push_back(e.at(1).get<double>());
     plots.push_back(svg::scatter(fmt::format("Eigenvalues of W, epoch {}", epoch), "Re λ", "Im λ", {{"", re, im, ""}},
                                  460, 300, /*equal_aspect=*/true, /*unit_circle=*/true));
 
     // Jacobian spectrum at the most visited fixed point (rate runs; analysis key "dynamics").
-    if (last.contains("dynamics") && last["dynamics"]["jacobian_eigenvalues"].is_array()) {
-      const auto& dyn = last["dynamics"];
+    if (last.contains("dynamics") && last.at("dynamics").value("jacobian_eigenvalues", nlohmann::json()).is_array() &&
+        !last.at("dynamics").at("jacobian_eigenvalues").empty()) {
+      const auto& dyn = last.at("dynamics");
       std::vector<double> jre, jim;
-      for (const auto& e : dyn["jacobian_eigenvalues"])
-        jre.push_back(e[0].get<double>()), jim.push_back(e[1].get<double>());
-      const double edge = dyn["spectral_edge"].get<double>();
+      for (const auto& e : dyn.at("jacobian_eigenvalues"))
+        jre.push_back(e.at(0).get<double>()), jim.push_back(e.at(1).get<double>());
+      const double edge = dyn.at("spectral_edge").get<double>();
       const auto [lo, hi] = std::minmax_element(jim.begin(), jim.end());
       std::vector<svg::Series> ser{{"eigenvalues", jre, jim, ""}, {"spectral edge", {edge, edge}, {*lo, *hi}, ""}};
-      plots.push_back(
-          svg::scatter(fmt::format("Jacobian at the main fixed point, epoch {}: {} f.p., edge {:.3f}, {}", epoch,
-                                   dyn["fixed_points"].size(), edge, dyn["stable"].get<bool>() ? "stable" : "unstable"),
-                       "Re λ", "Im λ", ser, 460, 300, /*equal_aspect=*/true));
+      plots.push_back(svg::scatter(
+          fmt::format("Jacobian at the main fixed point, epoch {}: {} f.p., edge {:.3f}, {}", epoch,
+                      dyn.at("fixed_points").size(), edge, dyn.at("stable").get<bool>() ? "stable" : "unstable"),
+          "Re λ", "Im λ", ser, 460, 300, /*equal_aspect=*/true));
     }
 
     // Hop-length decomposition of the input -> output pathways (analysis key "pathways").
-    if (last.contains("pathways") && last["pathways"]["share"].is_array()) {
-      const auto& hops = last["pathways"];
+    if (last.contains("pathways") && last.at("pathways").value("share", nlohmann::json()).is_array()) {
+      const auto& hops = last.at("pathways");
       const auto hop_series = [](const std::string& name, const nlohmann::json& share) {
         svg::Series ser{name, {}, {}, ""};
         for (size_t k = 0; k < share.size(); ++k)
-          ser.x.push_back(static_cast<double>(k)), ser.y.push_back(share[k].is_number() ? share[k].get<double>() : NAN);
+          ser.x.push_back(static_cast<double>(k)),
+              ser.y.push_back(share.at(k).is_number() ? share.at(k).get<double>() : NAN);
         return ser;
       };
-      std::vector<svg::Series> ser{hop_series("all inputs", hops["share"])};
+      std::vector<svg::Series> ser{hop_series("all inputs", hops.at("share"))};
       if (hops.contains("groups"))
-        for (const auto& g : hops["groups"])
-          ser.push_back(hop_series(fmt::format("module {}", g["group"].get<int64_t>()), g["share"]));
-      const auto mean = hops["mean_hops"];
+        for (const auto& g : hops.at("groups"))
+          ser.push_back(hop_series(fmt::format("module {}", g.at("group").get<int64_t>()), g.at("share")));
+      const auto mean = hops.value("mean_hops", nlohmann::json());
       plots.push_back(svg::line_chart(fmt::format("Input → output pathways by hop length, epoch {}: mean {}", epoch,
                                                   mean.is_number() ? fmt::format("{:.2f}", mean.get<double>()) : "n/a"),
                                       "recurrent hops k", "share of pathway mass", ser));
@@ -96,6 +102,9 @@ void add_snapshot_plots(const nlohmann::json& last, const std::string& run_dir, 
     const auto coords_path = run_dir + "/coords.csv";
     if (file_exists(coords_path)) {
       const auto d = distance_matrix(read_coords_csv(coords_path));
+      if (d.size(0) != w.size(0))
+        throw InputError(fmt::format("{}: {} neurons, but the weights of epoch {} are {} x {}", coords_path, d.size(0),
+                                     epoch, w.size(0), w.size(1)));
       auto a = w.abs();
       auto s = a.sum(1, true);
       auto p = a / torch::where(s > 0, s, torch::ones_like(s));
@@ -104,7 +113,7 @@ void add_snapshot_plots(const nlohmann::json& last, const std::string& run_dir, 
       for (int64_t i = 0; i < w.size(0); ++i)
         for (int64_t j = 0; j < w.size(1); ++j)
           if (i != j && aa[i][j] > 0) xs.push_back(da[i][j]), ys.push_back(pa[i][j]);
-      const auto r = last["weight_distance"]["r"];
+      const auto r = last.value("weight_distance", nlohmann::json::object()).value("r", nlohmann::json());
       plots.push_back(svg::scatter(fmt::format("p_ij against distance, epoch {} (r = {})", epoch,
                                                r.is_number() ? fmt::format("{:.3f}", r.get<double>()) : "n/a"),
                                    "distance", "p_ij", {{"", xs, ys, ""}}));

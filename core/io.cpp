@@ -57,6 +57,7 @@ void atomic_write_with(const std::string& path, const std::function<void(const s
 void atomic_write_text(const std::string& path, const std::string& content) {
   atomic_write_with(path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error(fmt::format("{}: cannot create: {}", tmp, std::strerror(errno)));
     out << content;
     out.flush();
     if (!out) throw std::runtime_error(fmt::format("{}: write failed (disk full?)", tmp));
@@ -157,13 +158,17 @@ nlohmann::json read_jsonl(const std::string& path) {
   std::istringstream in(read_file(path));
   std::string line;
   while (std::getline(in, line)) {
-    try {
-      rows.push_back(nlohmann::json::parse(line));
-    } catch (const nlohmann::json::exception&) {
-      break;
-    }
+    auto row = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!row.is_object()) break;  // discarded (unparsable) or not a row
+    rows.push_back(std::move(row));
   }
   return rows;
+}
+
+int64_t json_int(const nlohmann::json& obj, const char* key, int64_t fallback) {
+  if (!obj.is_object()) return fallback;
+  const auto it = obj.find(key);
+  return it != obj.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
 }
 
 nlohmann::json read_json(const std::string& path) {

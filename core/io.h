@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "core/errors.h"
+
 namespace sernn {
 
 /// Writes `content` to `path` atomically.
@@ -26,9 +28,27 @@ torch::Tensor read_matrix_csv(const std::string& path, bool allow_header = false
 /// The same parser on text already in memory; `origin` names it in errors.
 torch::Tensor parse_matrix_csv(const std::string& text, const std::string& origin, bool allow_header = false);
 
-/// The objects of a JSON-lines file in order, stopping at the first line that does not parse (the
-/// torn last line of a killed writer). An empty array when the file does not exist.
+/// The objects of a JSON-lines file in order, stopping at the first line that does not parse to an
+/// object (the torn last line of a killed writer). An empty array when the file does not exist.
 nlohmann::json read_jsonl(const std::string& path);
+/// obj[key] when obj is an object holding an integer there, else `fallback` (fields of files a
+/// person or a crash may have changed).
+int64_t json_int(const nlohmann::json& obj, const char* key, int64_t fallback);
+/// Runs `read()` over files of `origin`: what the JSON library throws on content of an unexpected
+/// shape (a string where a number belongs, a list for an object), std::stod on a cell that is no
+/// number and `at()` on a missing column become an InputError naming `origin`.
+template <class F>
+auto reading(const std::string& origin, F&& read) -> decltype(read()) {
+  try {
+    return read();
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(origin + ": unexpected content (" + e.what() + ")");
+  } catch (const std::invalid_argument& e) {
+    throw InputError(origin + ": a value that is not a number (" + e.what() + ")");
+  } catch (const std::out_of_range& e) {
+    throw InputError(origin + ": a missing or out-of-range value (" + e.what() + ")");
+  }
+}
 /// Parses a JSON file; InputError naming the file if it is missing or not valid JSON.
 nlohmann::json read_json(const std::string& path);
 /// Reads a whole text file; InputError naming the file if it cannot.

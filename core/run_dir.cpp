@@ -48,9 +48,9 @@ RunState RunDir::state() const {
   if (!j.is_object() || !j.contains("status") || !j["status"].is_string()) return s;
   for (auto st : kStatuses)
     if (j["status"].get<std::string>() == status_name(st)) s.status = st;
-  s.epoch = j.value("epoch", int64_t{0});
-  s.epochs = j.value("epochs", int64_t{0});
-  s.message = j.value("message", std::string());
+  s.epoch = json_int(j, "epoch", 0);
+  s.epochs = json_int(j, "epochs", 0);
+  if (j.contains("message") && j["message"].is_string()) s.message = j["message"].get<std::string>();
   return s;
 }
 
@@ -73,7 +73,7 @@ nlohmann::json RunDir::keep_metrics_through(int64_t epoch) const {
   nlohmann::json last;
   std::string kept;
   for (const auto& row : metrics())
-    if (row.value("epoch", int64_t{-1}) <= epoch) {
+    if (json_int(row, "epoch", -1) <= epoch) {
       kept += row.dump() + "\n";
       last = row;
     }

@@ -86,7 +86,8 @@ nlohmann::json analyze_matrix_file(const std::string& path, const std::string& c
   return analyze_matrix(w, coords, o);
 }
 
-std::string run_report(const std::string& dir) {
+namespace {
+std::string run_report_unchecked(const std::string& dir) {
   const RunDir run(dir);
   const auto config = run.read_config_json();
   nlohmann::json analysis;
@@ -102,8 +103,6 @@ std::string run_report(const std::string& dir) {
     throw InputError(fmt::format("{}: expected a non-empty list", run.file("analysis.json")));
   return run_report_html("sernn run " + dir, config, run.metrics(), analysis, dir);
 }
-
-namespace {
 
 /// Fig 5c's networks: accurate L1 and seRNN runs at 10-50 % of their group's largest γ (at most
 /// 20 per group), with the eigenvalues of their final analysis.
@@ -151,9 +150,7 @@ void add_spectrum_shape(const std::string& dir, std::vector<CsvRow>& epochs) {
   }
 }
 
-}  // namespace
-
-std::string sweep_report(const std::string& dir, double min_accuracy) {
+std::string sweep_report_unchecked(const std::string& dir, double min_accuracy) {
   const auto runs = read_results(dir);
   auto html = sweep_report_html("sernn sweep " + dir, runs, min_accuracy);
   const auto epochs_path = dir + "/results_epochs.csv";
@@ -166,10 +163,21 @@ std::string sweep_report(const std::string& dir, double min_accuracy) {
   }
   return html;
 }
+}  // namespace
+
+std::string run_report(const std::string& dir) {
+  return reading(dir + " (config.json, metrics.jsonl, analysis.json)", [&] { return run_report_unchecked(dir); });
+}
+
+std::string sweep_report(const std::string& dir, double min_accuracy) {
+  return reading(dir + " (results.csv, results_epochs.csv, the runs' JSON)",
+                 [&] { return sweep_report_unchecked(dir, min_accuracy); });
+}
 
 double reference_accuracy_filter(const std::string& dir) {
-  const auto base = read_json(dir + "/base_config.json");
-  return base["model"]["kind"] == "spiking" ? 0.45 : 0.9;
+  const auto path = dir + "/base_config.json";
+  const auto base = read_json(path);
+  return reading(path, [&] { return base.at("model").at("kind") == "spiking" ? 0.45 : 0.9; });
 }
 
 }  // namespace sernn

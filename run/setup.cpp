@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/archive.h"
 #include "core/errors.h"
 #include "core/geometry.h"
 #include "core/io.h"
@@ -220,21 +221,19 @@ LoadedRun load_run(const std::string& run_dir, int64_t epoch) {
   run.coords = dir.read_coords();
   std::tie(run.inputs, run.classes) = task_shape(run.config);
   run.network = make_network(run.config, run.inputs, run.classes);
+  const int64_t n = run.network->recurrent_weight().size(-1);
+  if (run.coords.size(0) != n)
+    throw InputError(
+        fmt::format("{}: {} neurons, but config.json's network has {}", dir.file("coords.csv"), run.coords.size(0), n));
   if (epoch < 0) {
     epoch = dir.last_model_epoch();
     if (epoch < 0) throw InputError(fmt::format("{}/models: no saved models", run_dir));
   }
   const std::string model_path = dir.model_path(epoch);
   if (!file_exists(model_path)) throw InputError(fmt::format("{}: no model for epoch {}", model_path, epoch));
-  torch::serialize::InputArchive archive;
-  try {
-    // Onto the CPU whatever device trained it: analysis and export run there (a CUDA-trained
-    // model would otherwise keep its weights on the GPU and export a module the CPU cannot run).
-    archive.load_from(model_path, torch::Device(torch::kCPU));
-  } catch (const c10::Error& e) {
-    const std::string what = e.what_without_backtrace();
-    throw InputError(fmt::format("{}: not a model file ({})", model_path, what.substr(0, what.find('\n'))));
-  }
+  // Onto the CPU whatever device trained it: analysis and export run there (a CUDA-trained
+  // model would otherwise keep its weights on the GPU and export a module the CPU cannot run).
+  auto archive = read_archive(model_path, torch::Device(torch::kCPU), "a model file");
   load_module_strict(*run.network, archive, model_path);
   run.network->train(false);
   run.epoch = epoch;

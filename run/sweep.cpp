@@ -63,7 +63,7 @@ nlohmann::json field(const nlohmann::json& j, const char* k1, const char* k2 = n
 nlohmann::json final_analysis(const RunDir& run, int64_t epoch) {
   const auto cache = run.file("final_analysis.json");
   auto j = read_cache(cache);
-  if (j.is_object() && j.value("epoch", int64_t{-1}) == epoch && j.contains("pathways")) return j;
+  if (j.is_object() && json_int(j, "epoch", -1) == epoch && j.contains("pathways")) return j;
   torch::Tensor coords;
   if (file_exists(run.file("coords.csv"))) coords = run.read_coords();
   AnalysisOptions o;
@@ -107,7 +107,7 @@ void analyse_pending(const std::string& out_dir, const std::vector<SweepRun>& ru
     RunDir run(out_dir + "/" + r.dir);
     if (!run.state().done()) continue;
     const auto m = run.last_metrics();
-    if (m.is_object() && m.contains("epoch")) todo.emplace_back(std::move(run), m["epoch"].get<int64_t>());
+    if (const int64_t epoch = json_int(m, "epoch", -1); epoch >= 0) todo.emplace_back(std::move(run), epoch);
   }
   parallel_for(
       0, static_cast<int64_t>(todo.size()), 1,
@@ -284,11 +284,11 @@ void write_results(const std::string& out_dir, const std::vector<SweepRun>& runs
     const RunDir run(out_dir + "/" + r.dir);
     const auto state = run.state();
     const auto m = run.last_metrics();
+    const int64_t last_epoch = json_int(m, "epoch", -1);
     nlohmann::json a;
-    if (state.done() && m.is_object() && m.contains("epoch")) a = final_analysis(run, m["epoch"].get<int64_t>());
+    if (state.done() && last_epoch >= 0) a = final_analysis(run, last_epoch);
     csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}", r.group, format_gamma(r.gamma), r.seed,
-                       status_name(state.status),
-                       m.is_object() && m.contains("epoch") ? std::to_string(m["epoch"].get<int64_t>()) : "",
+                       status_name(state.status), last_epoch >= 0 ? std::to_string(last_epoch) : "",
                        csv_number(field(m, "train_acc")), csv_number(field(m, "val_acc")),
                        csv_number(field(m, "test_acc")), csv_number(field(m, "task_loss")),
                        csv_number(field(a, "modularity", "q")), csv_number(field(a, "entropy", "weights")),
@@ -310,11 +310,14 @@ void write_epoch_results(const std::string& out_dir, const std::vector<SweepRun>
     if (!run.state().done()) continue;
     std::map<int64_t, nlohmann::json> by_epoch;
     for (const auto& m : run.metrics())
-      if (m.contains("epoch")) by_epoch[m["epoch"].get<int64_t>()] = m;
+      if (const int64_t e = json_int(m, "epoch", -1); e >= 0) by_epoch[e] = m;
     // Held in a variable: items() of a temporary would dangle in the loop (before C++23).
     const auto cached = epoch_measures(run);
     std::map<int64_t, nlohmann::json> measures;  // numeric order (the JSON keys sort as text)
-    for (const auto& item : cached.items()) measures[std::stoll(item.key())] = item.value();
+    for (const auto& item : cached.items())
+      if (!item.key().empty() && item.key().find_first_not_of("0123456789") == std::string::npos &&
+          item.key().size() < 10)
+        measures[std::stoll(item.key())] = item.value();  // other keys: not an epoch (a hand-edited cache)
     for (const auto& [e, a] : measures) {
       const auto m = by_epoch.count(e) ? by_epoch[e] : nlohmann::json();
       csv += fmt::format(

@@ -7,6 +7,9 @@
 # finding (HDF5 reserves, without touching, what a corrupt header declares: 4.3 GB was seen).
 # FUZZ_MAX_LEN (default 16384) bounds the inputs: the SHD seed (make_shd_seed, a few samples in the
 # real layout) is 13.8 KB, and a smaller bound would cut every input to an invalid HDF5 file.
+# fuzz_rundir's inputs are a byte choosing a file of a run directory and that file's contents; its
+# seeds are the files of a tiny run it trains (checkpoint.pt: 22 KB), so its bound is 32768.
+# TARGETS (default "config csv shd rundir") picks the targets.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${FUZZ_BUILD_DIR:-$root/build-fuzz}"
@@ -17,16 +20,21 @@ if [ ! -f "$build/build.ninja" ]; then
   CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DSERNN_BUILD_TESTS=OFF -DSERNN_BUILD_FUZZERS=ON
 fi
-cmake --build "$build" -j "$(nproc)" --target fuzz_config fuzz_csv fuzz_shd make_shd_seed
+targets="${TARGETS:-config csv shd rundir}"
+cmake --build "$build" -j "$(nproc)" --target make_shd_seed $(printf 'fuzz_%s ' $targets)
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-for name in config csv shd; do
+for name in $targets; do
   mkdir -p "$work/$name"
   cp "$root/tests/fuzz/corpus/$name/"* "$work/$name/" 2>/dev/null || true
 done
 "$build/tests/fuzz/make_shd_seed" "$work/shd/seed.h5"
-for name in config csv shd; do
+for name in $targets; do
   max_len="${FUZZ_MAX_LEN:-16384}"
+  if [ "$name" = rundir ]; then
+    max_len="${FUZZ_MAX_LEN:-32768}"
+    SERNN_FUZZ_SEEDS="$work/rundir" "$build/tests/fuzz/fuzz_rundir" -runs=0 >/dev/null 2>&1
+  fi
   limit=(-runs="$runs")
   [ "$runs" = 0 ] && limit=()
   echo "== fuzz_$name: ${runs/#0/unlimited} inputs, at most ${seconds}s, seed $seed, max_len $max_len"
