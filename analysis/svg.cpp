@@ -23,26 +23,31 @@ struct Range {
   }
 };
 
-/// About five "nice" tick values covering [lo, hi].
-std::vector<double> ticks(double lo, double hi) {
+/// The spacing of about five "nice" ticks (1, 2, 2.5 or 5 times a power of ten) covering [lo, hi].
+double tick_step(double lo, double hi) {
   const double raw = (hi - lo) / 5.0;
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
-  double step = mag;
   for (double m : {1.0, 2.0, 2.5, 5.0, 10.0})
-    if (raw <= m * mag) {
-      step = m * mag;
-      break;
-    }
+    if (raw <= m * mag) return m * mag;
+  return mag;
+}
+
+/// The tick values: the multiples of tick_step in [lo, hi].
+std::vector<double> ticks(double lo, double hi) {
+  const double step = tick_step(lo, hi);
   std::vector<double> t;
   for (double v = std::ceil(lo / step) * step; v <= hi + 1e-9 * step; v += step)
     t.push_back(std::abs(v) < 1e-12 * step ? 0.0 : v);
   return t;
 }
 
-/// A tick value with as many decimals as the tick spacing needs (so neighbours differ).
+/// A tick value with the decimals its spacing needs and no more: every tick is a multiple of the
+/// spacing, so epochs 0-10 (spacing 2) read "2, 4", spacing 0.25 "0.25, 0.50".
 std::string tick_label(double v, const Range& r) {
-  const double span = r.hi - r.lo;
-  const int decimals = std::clamp(static_cast<int>(std::ceil(-std::log10(span / 5.0))) + 1, 0, 10);
+  const double step = tick_step(r.lo, r.hi);
+  int decimals = 0;
+  for (double scaled = step; decimals < 10 && std::abs(scaled - std::round(scaled)) > 1e-6 * scaled; scaled *= 10)
+    ++decimals;
   if (std::abs(v) >= 1e5 || (v != 0 && std::abs(v) < 1e-4 && decimals > 6)) return fmt::format("{:.3g}", v);
   return fmt::format("{:.{}f}", v, decimals);
 }

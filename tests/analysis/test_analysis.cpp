@@ -9,6 +9,7 @@
 #include "analysis/graph_measures.h"
 #include "analysis/measures.h"
 #include "analysis/modularity.h"
+#include "analysis/svg.h"
 #include "core/geometry.h"
 
 using namespace sernn;
@@ -215,4 +216,18 @@ TEST(Analyze, WeightDistanceCorrelationAndPValue) {
   auto r = weight_distance_correlation(torch::rand({100, 100}, torch::kFloat64), distance_matrix(big));
   EXPECT_LT(std::abs(r.r), 0.05);
   EXPECT_GT(r.p, 0.01);
+}
+
+TEST(Svg, TickLabelsCarryTheDecimalsTheirSpacingNeedsAndNoMore) {
+  // Epochs 0-10 (ticks every 2) used to read "2.0, 4.0" (issue 27).
+  std::vector<double> epochs, share, loss;
+  for (int e = 0; e <= 10; ++e) epochs.push_back(e), share.push_back(0.1 * e), loss.push_back(0.12 * e);
+  const auto chart = svg::line_chart("t", "epoch", "share", {{"a", epochs, share, ""}});
+  for (const char* label : {">0</text>", ">4</text>", ">10</text>", ">0.2</text>", ">1.0</text>"})
+    EXPECT_NE(chart.find(label), std::string::npos) << label;
+  EXPECT_EQ(chart.find(">4.0</text>"), std::string::npos);
+  // 0-1.2: ticks every 0.25.
+  const auto quarter = svg::line_chart("t", "epoch", "loss", {{"a", epochs, loss, ""}});
+  for (const char* label : {">0.25</text>", ">0.50</text>", ">1.00</text>"})
+    EXPECT_NE(quarter.find(label), std::string::npos) << label;
 }
