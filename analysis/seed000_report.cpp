@@ -92,7 +92,10 @@ std::string eigen_clouds(const std::vector<EigenCloud>& clouds, const std::vecto
         for (const auto& ev : c.eigenvalues) s.x.push_back(ev[0]), s.y.push_back(ev[1]);
     if (!s.x.empty()) series.push_back(std::move(s));
   }
-  return svg::scatter("Eigenvalues at 10-50 % of the largest γ", "Re λ", "Im λ", series, 460, 300, true, true);
+  const int64_t epoch = clouds.empty() ? -1 : clouds.front().epoch;
+  return svg::scatter(fmt::format("Eigenvalues at 10-50 % of the largest γ, {}",
+                                  epoch < 0 ? std::string("final epoch") : fmt::format("epoch {}", epoch)),
+                      "Re λ", "Im λ", series, 460, 300, true, true);
 }
 
 /// Accurate networks binned by total weight (5 equal-width bins over their range): per bin and

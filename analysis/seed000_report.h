@@ -6,8 +6,11 @@
 ///   Fig 2a/2b  Q and H(W) per epoch           Fig 2c  Q against H(W), every accurate network
 ///   Fig 3      corr(|W|, D) per epoch          Fig 4a  H(C) per epoch
 ///   Fig 5a/5b  λ_max and spectral entropy against γ (every accurate network)
-///   Fig 5c     eigenvalues of L1 and seRNN networks at 10-50 % of the largest γ
+///   Fig 5c     eigenvalues of L1 and seRNN networks at 10-50 % of the largest γ (rate: final
+///              epoch; spiking: epoch 30, as spiking_figures.m)
 /// plus a table of the groups at matched total weight (accurate networks binned by Σ|W|).
+#include <array>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -16,11 +19,13 @@ namespace sernn {
 
 using CsvRow = std::map<std::string, std::string>;
 
-/// One network's eigenvalues (for Fig 5c): its group, γ and [re, im] pairs.
+/// One network's eigenvalues (for Fig 5c): its group, γ, the epoch of the snapshot (-1: the
+/// final one) and [re, im] pairs.
 struct EigenCloud {
   std::string group;
   double gamma = 0;
   std::vector<std::array<double, 2>> eigenvalues;
+  int64_t epoch = -1;
 };
 
 /// The HTML section (a heading, the figures as inline SVG, the table).

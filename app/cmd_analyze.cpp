@@ -82,9 +82,11 @@ int cmd_analyze(int argc, char** argv) {
 }
 
 int cmd_report(int argc, char** argv) {
-  cxxopts::Options opts("sernn report", "Write a self-contained HTML report (inline SVG) for a run directory.");
-  opts.positional_help("DIR");
-  opts.add_options()("dir", "run directory", cxxopts::value<std::string>())(
+  cxxopts::Options opts("sernn report",
+                        "Write a self-contained HTML report (inline SVG) for a run directory, a sweep directory, or "
+                        "several sweeps on one page (seed 000's rate and spiking halves).");
+  opts.positional_help("DIR [SWEEP_DIR...]");
+  opts.add_options()("dir", "run or sweep directories", cxxopts::value<std::vector<std::string>>())(
       "o,out", "output HTML file (default DIR/report.html)", cxxopts::value<std::string>())(
       "min-accuracy", "sweeps: leave out runs below this test accuracy (e.g. 0.9 rate, 0.45 spiking)",
       cxxopts::value<double>())("filter", "sweeps: the reference's filter (0.9 for rate, 0.45 for spiking runs)")(
@@ -96,13 +98,18 @@ int cmd_report(int argc, char** argv) {
     return 0;
   }
   if (!args.count("dir")) throw InputError("missing DIR (see sernn report --help)");
-  const auto dir = args["dir"].as<std::string>();
+  const auto dirs = args["dir"].as<std::vector<std::string>>();
+  const auto& dir = dirs.front();
   const auto out = args.count("out") ? args["out"].as<std::string>() : dir + "/report.html";
-  if (file_exists(dir + "/results.csv") && !file_exists(dir + "/config.json")) {
-    // A sweep directory.
-    double min_acc = args.count("min-accuracy") ? args["min-accuracy"].as<double>() : -1.0;
-    if (args.count("filter")) min_acc = reference_accuracy_filter(dir);
-    atomic_write_text(out, sweep_report(dir, min_acc));
+  const double min_acc = args.count("min-accuracy") ? args["min-accuracy"].as<double>() : -1.0;
+  const auto is_sweep = [](const std::string& d) {
+    return file_exists(d + "/results.csv") && !file_exists(d + "/config.json");
+  };
+  for (const auto& d : dirs)
+    if (dirs.size() > 1 && !is_sweep(d))
+      throw InputError(fmt::format("{}: not a sweep directory (results.csv missing): several DIRs must be sweeps", d));
+  if (is_sweep(dir)) {
+    atomic_write_text(out, sweeps_report(dirs, min_acc, args.count("filter") > 0));
   } else {
     if (!file_exists(dir + "/config.json"))
       throw InputError(

@@ -7,8 +7,10 @@
 #include <fmt/format.h>
 
 #include "analysis/analyze.h"
+#include "analysis/measures.h"
 #include "analysis/pathways.h"
 #include "analysis/report.h"
+#include "analysis/svg.h"
 #include "core/errors.h"
 #include "core/geometry.h"
 #include "core/io.h"
@@ -104,9 +106,21 @@ std::string run_report_unchecked(const std::string& dir) {
   return run_report_html("sernn run " + dir, config, run.metrics(), analysis, dir);
 }
 
+constexpr int64_t kSpikingCloudEpoch = 30;
+
+/// The model kind of a sweep ("rate", "spiking"; empty when base_config.json does not say).
+std::string sweep_model_kind(const std::string& dir) {
+  const auto path = dir + "/base_config.json";
+  if (!file_exists(path)) return "";
+  const auto base = read_json(path);
+  return reading(path, [&] { return base.at("model").at("kind").get<std::string>(); });
+}
+
 /// Fig 5c's networks: accurate L1 and seRNN runs at 10-50 % of their group's largest γ (at most
-/// 20 per group), with the eigenvalues of their final analysis.
-std::vector<EigenCloud> eigen_clouds(const std::string& dir, const std::vector<CsvRow>& runs, double min_accuracy) {
+/// 20 per group), with the eigenvalues of their snapshot at `epoch` when they have one (the
+/// spiking figure draws epoch 30), else of their final analysis.
+std::vector<EigenCloud> eigen_clouds(const std::string& dir, const std::vector<CsvRow>& runs, double min_accuracy,
+                                     int64_t epoch) {
   std::vector<EigenCloud> out;
   for (const char* group : {"l1", "sernn"}) {
     double top = 0;
@@ -117,7 +131,17 @@ std::vector<EigenCloud> eigen_clouds(const std::string& dir, const std::vector<C
       if (r.at("group") != group || r.at("gamma").empty() || r.at("test_acc").empty() || taken >= 20) continue;
       const double g = std::stod(r.at("gamma"));
       if (g < 0.1 * top || g > 0.5 * top || (min_accuracy >= 0 && std::stod(r.at("test_acc")) < min_accuracy)) continue;
-      const auto path = dir + "/" + r.at("run_dir") + "/final_analysis.json";
+      const RunDir run(dir + "/" + r.at("run_dir"));
+      if (epoch >= 0 && file_exists(run.weights_path(epoch))) {
+        const auto ev = eigenvalues(run.read_weights(epoch)).to(torch::kFloat64).contiguous();
+        const auto a = ev.accessor<double, 2>();
+        std::vector<std::array<double, 2>> pairs(static_cast<size_t>(ev.size(0)));
+        for (int64_t i = 0; i < ev.size(0); ++i) pairs[i] = {a[i][0], a[i][1]};
+        out.push_back({group, g, std::move(pairs), epoch});
+        ++taken;
+        continue;
+      }
+      const auto path = run.file("final_analysis.json");
       if (!file_exists(path)) continue;
       const auto a = read_json(path);
       if (!a.contains("spectrum")) continue;
@@ -158,7 +182,10 @@ std::string sweep_report_unchecked(const std::string& dir, double min_accuracy) 
     // The seed-000 figures go before the end of the page.
     auto epochs = read_csv_rows(epochs_path);
     add_spectrum_shape(dir, epochs);
-    const auto section = seed000_figures_html(runs, epochs, eigen_clouds(dir, runs, min_accuracy), min_accuracy);
+    // spiking_figures.m draws Fig 5c at epoch 30 (of 50); rate_figures.m at the last epoch.
+    const int64_t cloud_epoch = sweep_model_kind(dir) == "spiking" ? kSpikingCloudEpoch : -1;
+    const auto section =
+        seed000_figures_html(runs, epochs, eigen_clouds(dir, runs, min_accuracy, cloud_epoch), min_accuracy);
     html.insert(html.rfind("<script>"), section);
   }
   return html;
@@ -174,10 +201,28 @@ std::string sweep_report(const std::string& dir, double min_accuracy) {
                  [&] { return sweep_report_unchecked(dir, min_accuracy); });
 }
 
-double reference_accuracy_filter(const std::string& dir) {
-  const auto path = dir + "/base_config.json";
-  const auto base = read_json(path);
-  return reading(path, [&] { return base.at("model").at("kind") == "spiking" ? 0.45 : 0.9; });
+std::string sweeps_report(const std::vector<std::string>& dirs, double min_accuracy, bool reference_filter) {
+  const auto page_of = [&](const std::string& dir) {
+    return sweep_report(dir, reference_filter ? reference_accuracy_filter(dir) : min_accuracy);
+  };
+  if (dirs.size() == 1) return page_of(dirs.front());
+  std::string head, body, title = "sernn sweeps";
+  for (const auto& dir : dirs) {
+    const auto page = page_of(dir);
+    // Each page is <head>...<body>SECTION<script>...</script></body>: keep the first head and
+    // every section.
+    const size_t open = page.find("<body>") + 6, close = page.rfind("<script>");
+    if (head.empty()) head = page.substr(0, open);
+    body += "<section>" + page.substr(open, close - open) + "</section>";
+    title += " " + dir;
+  }
+  const size_t t0 = head.find("<title>") + 7, t1 = head.find("</title>");
+  head.replace(t0, t1 - t0, svg::escape(title));
+  return head + body +
+         "<script>document.body.dataset.plots = String(document.querySelectorAll('svg.plot').length);</script>"
+         "</body></html>\n";
 }
+
+double reference_accuracy_filter(const std::string& dir) { return sweep_model_kind(dir) == "spiking" ? 0.45 : 0.9; }
 
 }  // namespace sernn

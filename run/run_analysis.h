@@ -2,6 +2,7 @@
 /// Analyses that need a run's saved model, not only its weight snapshots: pathway hops through
 /// input, recurrent and readout weights, and the fixed points of rate networks.
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -37,6 +38,9 @@ nlohmann::json analyze_matrix_file(const std::string& weights_path, const std::s
 std::string run_report(const std::string& run_dir);
 /// The HTML report of a sweep directory (results.csv), leaving out runs below `min_accuracy`.
 std::string sweep_report(const std::string& sweep_dir, double min_accuracy);
+/// One page holding the reports of several sweeps in order (seed 000's rate and spiking halves),
+/// each filtered at `min_accuracy`, or with `reference_filter` at its own reference threshold.
+std::string sweeps_report(const std::vector<std::string>& sweep_dirs, double min_accuracy, bool reference_filter);
 /// The reference's accuracy filter for a sweep's runs: 0.45 for spiking, 0.9 for rate models.
 double reference_accuracy_filter(const std::string& sweep_dir);
 

@@ -264,3 +264,37 @@ TEST(ReportCli, SweepOverAnotherKeyPlotsAgainstItsValuesWithPathwayHops) {
   EXPECT_NE(all.find("Mean pathway hops against prune.final_sparsity"), std::string::npos);
   EXPECT_EQ(all.find("against γ"), std::string::npos);
 }
+
+TEST(ReportCli, ARateAndASpikingSweepShareOnePageEachWithItsOwnFilter) {
+  // Seed 000's two halves (issue 27): the same hand-written sweep as a rate sweep (filter 0.9: a,
+  // c, e kept) and as a spiking one (filter 0.45; b's test accuracy moved from 0.40 to 0.50 there,
+  // so all four are kept).
+  const auto rate = sernn::testing::temp_dir("rate"), spiking = sernn::testing::temp_dir("spiking");
+  write_seed000_sweep(rate);
+  write_seed000_sweep(spiking);
+  auto results = read_file(spiking + "/results.csv");
+  results.replace(results.find("0.50,0.50,0.40"), 14, "0.50,0.50,0.50");
+  sernn::testing::write_text(spiking + "/results.csv", results);
+  sernn::testing::write_text(spiking + "/base_config.json", "{\"model\": {\"kind\": \"spiking\"}}");
+  // Fig 5c of the spiking half is drawn at epoch 30 (spiking_figures.m): the snapshots of a and c
+  // (at 10-50 % of their group's largest γ) there; the rate half has no final analysis to draw.
+  for (const char* run : {"/runs/a", "/runs/c"}) {
+    fs::create_directories(spiking + run + "/weights");
+    sernn::testing::write_text(spiking + run + "/weights/epoch_030.csv", "0.5,0\n0,-0.25\n");
+  }
+  const auto page = rate + "/both.html", out = rate + "/out.txt", err = rate + "/err.txt";
+  ASSERT_EQ(run_cli("report " + rate + " " + spiking + " --filter --out " + page, out, err), 0) << read_file(err);
+  const auto html = read_file(page);
+  EXPECT_EQ(count_svgs(html), 2u * (5u + 7u) + 1u) << "both halves' γ plots and seed-000 figures, Fig 5c";
+  EXPECT_NE(html.find("Eigenvalues at 10-50 % of the largest γ, epoch 30"), std::string::npos);
+  const size_t first = html.find("4 runs, 3 shown (test accuracy ≥ 90 %)"),
+               second = html.find("4 runs, 4 shown (test accuracy ≥ 45 %)");
+  EXPECT_NE(first, std::string::npos);
+  EXPECT_NE(second, std::string::npos);
+  EXPECT_LT(first, second) << "in the order given";
+  EXPECT_EQ(html.find("</html>"), html.size() - 8) << "one page";
+  EXPECT_EQ(html.find("<html"), html.rfind("<html"));
+  // A run directory among several is refused, naming it.
+  ASSERT_EQ(run_cli("report " + rate + " " + out, out, err), 2);
+  EXPECT_NE(read_file(err).find(out + ": not a sweep directory"), std::string::npos) << read_file(err);
+}
