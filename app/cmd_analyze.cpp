@@ -99,23 +99,9 @@ int cmd_report(int argc, char** argv) {
   }
   if (!args.count("dir")) throw InputError("missing DIR (see sernn report --help)");
   const auto dirs = args["dir"].as<std::vector<std::string>>();
-  const auto& dir = dirs.front();
-  const auto out = args.count("out") ? args["out"].as<std::string>() : dir + "/report.html";
+  const auto out = args.count("out") ? args["out"].as<std::string>() : dirs.front() + "/report.html";
   const double min_acc = args.count("min-accuracy") ? args["min-accuracy"].as<double>() : -1.0;
-  const auto is_sweep = [](const std::string& d) {
-    return file_exists(d + "/results.csv") && !file_exists(d + "/config.json");
-  };
-  for (const auto& d : dirs)
-    if (dirs.size() > 1 && !is_sweep(d))
-      throw InputError(fmt::format("{}: not a sweep directory (results.csv missing): several DIRs must be sweeps", d));
-  if (is_sweep(dir)) {
-    atomic_write_text(out, sweeps_report(dirs, min_acc, args.count("filter") > 0));
-  } else {
-    if (!file_exists(dir + "/config.json"))
-      throw InputError(
-          fmt::format("{}: not a run directory (config.json missing) or sweep directory (results.csv missing)", dir));
-    atomic_write_text(out, run_report(dir));
-  }
+  atomic_write_text(out, report(dirs, min_acc, args.count("filter") > 0));
   fmt::print("wrote {}\n", out);
   return 0;
 }

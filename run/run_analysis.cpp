@@ -223,6 +223,21 @@ std::string sweeps_report(const std::vector<std::string>& dirs, double min_accur
          "</body></html>\n";
 }
 
+std::string report(const std::vector<std::string>& dirs, double min_accuracy, bool reference_filter) {
+  const auto is_sweep = [](const std::string& d) {
+    return file_exists(d + "/results.csv") && !file_exists(d + "/config.json");
+  };
+  for (const auto& d : dirs)
+    if (dirs.size() > 1 && !is_sweep(d))
+      throw InputError(fmt::format("{}: not a sweep directory (results.csv missing): several DIRs must be sweeps", d));
+  const auto& dir = dirs.front();
+  if (is_sweep(dir)) return sweeps_report(dirs, min_accuracy, reference_filter);
+  if (!file_exists(dir + "/config.json"))
+    throw InputError(
+        fmt::format("{}: not a run directory (config.json missing) or sweep directory (results.csv missing)", dir));
+  return run_report(dir);
+}
+
 double reference_accuracy_filter(const std::string& dir) { return sweep_model_kind(dir) == "spiking" ? 0.45 : 0.9; }
 
 }  // namespace sernn

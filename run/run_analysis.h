@@ -41,6 +41,9 @@ std::string sweep_report(const std::string& sweep_dir, double min_accuracy);
 /// One page holding the reports of several sweeps in order (seed 000's rate and spiking halves),
 /// each filtered at `min_accuracy`, or with `reference_filter` at its own reference threshold.
 std::string sweeps_report(const std::vector<std::string>& sweep_dirs, double min_accuracy, bool reference_filter);
+/// `sernn report DIR...`: a run's report, or one page for the sweeps given (InputError naming a
+/// directory that is neither, or a run directory among several).
+std::string report(const std::vector<std::string>& dirs, double min_accuracy, bool reference_filter);
 /// The reference's accuracy filter for a sweep's runs: 0.45 for spiking, 0.9 for rate models.
 double reference_accuracy_filter(const std::string& sweep_dir);
 
