@@ -9,9 +9,11 @@
 #   comm-only and random-label controls, 10 epochs, accurate = final test accuracy >= 0.9.
 #   small  (default) this 2-core CPU within an hour (856 s measured): 101 networks each for
 #          L1 at γ = 0.0002 × index (0 … 0.02) and seRNN at γ = 0.01 × index (0 … 1); 21 each
-#          for space (γ = 0.01 × index), comm and random (γ = 0.05 × index); ensembles of 8.
+#          for space (γ = 0.0005 × index), comm and random (γ = 0.05 × index); ensembles of 8.
 #          L1's range is 50 times smaller: its cost Σ|W| is that much larger than seRNN's
-#          Σ|W|∘D∘C, and at γ ≥ 0.02 every L1 network collapsed to chance here.
+#          Σ|W|∘D∘C, and at γ ≥ 0.02 every L1 network collapsed to chance here. Space-only's
+#          Σ|W|∘D is larger still: measured, it trains to γ = 0.005 and fails from 0.006 (at
+#          γ = 0.01 × index only γ = 0 trained), so its range is 0 … 0.01.
 #   paper  1001 networks each for L1 and seRNN at γ = 0.001 × index, 101 each for the controls
 #          at γ = 0.01 × index.
 # spiking (spiking_generate_statistics.m, spiking_figures.m, seRSNN_demo.ipynb): L1 and seRNN
@@ -66,7 +68,7 @@ fi
 start=$(date +%s)
 if [ "$model" != spiking ]; then
   case "$scale" in
-    small) gammas="l1=0:0.02:101,sernn=0:1:101,space=0:0.2:21,comm=0:1:21,random=0:1:21" ensemble=8 ;;
+    small) gammas="l1=0:0.02:101,sernn=0:1:101,space=0:0.01:21,comm=0:1:21,random=0:1:21" ensemble=8 ;;
     paper) gammas="l1=0:1:1001,sernn=0:1:1001,space=0:1:101,comm=0:1:101,random=0:1:101" ensemble=auto ;;
   esac
   echo "== seed 000, rate half, $scale scale: sweep into $rate_out"

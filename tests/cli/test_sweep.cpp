@@ -314,7 +314,8 @@ TEST(Sweep, EnsembleSweepKilledWithSigkillResumesToTheUninterruptedOne) {
 TEST(Sweep, SpikingEnsembleSweepOnShdKilledWithSigkillResumesToTheUninterruptedOne) {
   // Seed 000's spiking protocol in small (issue 27): L1 and seRNN groups of LIF networks on
   // SHD-format data as one stacked ensemble, killed once the first epoch is written; the resumed
-  // sweep ends with the results, every epoch's measures and the weights of an uninterrupted one.
+  // sweep ends with the results, every epoch's measures and the weights of an uninterrupted one,
+  // and those measures are the reference's formulas applied to the snapshots.
   const std::string cfg = std::string(SERNN_SOURCE_DIR) + "/configs/shd_sernn.toml";
   const auto dir = sernn::testing::temp_dir("spk_kill");
   ASSERT_EQ(wait_exit(spawn({"data", "synth-shd", "--out", dir + "/shd", "--train", "256", "--test", "64"},
@@ -367,6 +368,15 @@ TEST(Sweep, SpikingEnsembleSweepOnShdKilledWithSigkillResumesToTheUninterruptedO
     const auto f = fmt::format("/runs/{}/seed_1/weights/epoch_003.csv", run);
     EXPECT_EQ(read_file(dir + "/cut" + f), read_file(dir + "/full" + f)) << run;
   }
+  // Every epoch's statistics of the sweep output (H(W), H(C), spectral entropy, λ_max, Σ|W|,
+  // corr(|W|, D) on W as snnTorch stores it) against the reference's formulas in an independent
+  // numpy script, applied to each run's weight snapshots.
+  if (std::system("/usr/bin/python3 -c 'import numpy' > /dev/null 2>&1") != 0) GTEST_SKIP() << "no numpy";
+  const auto check =
+      fmt::format("/usr/bin/python3 {}/tests/analysis/fixtures/reference_measures.py --sweep {}/full > {}",
+                  SERNN_SOURCE_DIR, dir, dir + "/check.log 2>&1");
+  EXPECT_EQ(std::system(check.c_str()), 0) << read_file(dir + "/check.log");
+  EXPECT_NE(read_file(dir + "/check.log").find("16 rows of"), std::string::npos) << read_file(dir + "/check.log");
 }
 
 TEST(Sweep, EpochMeasuresCarryTheSpectrumShapeAndOlderCachesAreCompleted) {
