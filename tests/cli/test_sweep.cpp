@@ -52,6 +52,31 @@ using sernn::testing::spawn;
 using sernn::testing::wait_exit;
 
 std::string results_rows(const std::string& dir) { return read_file(dir + "/results.csv"); }
+
+enum class KillOutcome { Resumed, FinishedFirst };
+
+/// Runs the sweep `args(out)` uninterrupted into dir/full, then into dir/cut killed with SIGKILL
+/// once `runs[0]`'s first epoch is written, then resumed there; expects both results.csv and the
+/// epoch-3 weights of `runs` equal.
+template <class Args>
+KillOutcome sweep_killed_and_resumed(const Args& args, const std::string& dir, const std::vector<std::string>& runs) {
+  EXPECT_EQ(wait_exit(spawn(args(dir + "/full"), dir + "/full.log")), 0) << read_file(dir + "/full.log");
+  const pid_t pid = spawn(args(dir + "/cut"), dir + "/cut.log");
+  const auto first = dir + "/cut/runs/" + runs.front() + "/seed_1/metrics.jsonl";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (read_jsonl(first).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  kill(pid, SIGKILL);
+  if (wait_exit(pid) == 0) return KillOutcome::FinishedFirst;
+  EXPECT_LT(read_jsonl(first).size(), 3u);
+  EXPECT_EQ(wait_exit(spawn(args(dir + "/cut"), dir + "/resume.log")), 0) << read_file(dir + "/resume.log");
+  EXPECT_EQ(results_rows(dir + "/cut"), results_rows(dir + "/full"));
+  for (const auto& run : runs) {
+    const auto f = fmt::format("/runs/{}/seed_1/weights/epoch_003.csv", run);
+    EXPECT_EQ(read_file(dir + "/cut" + f), read_file(dir + "/full" + f)) << run;
+  }
+  return KillOutcome::Resumed;
+}
 }  // namespace
 
 TEST(Sweep, GammaListsAndLinspace) {
@@ -293,22 +318,9 @@ TEST(Sweep, EnsembleSweepKilledWithSigkillResumesToTheUninterruptedOne) {
     a.insert(a.end() - 1, {"--ensemble", "4", "--threads", "1"});
     return a;
   };
-  ASSERT_EQ(wait_exit(spawn(args(dir + "/full"), dir + "/full.log")), 0) << read_file(dir + "/full.log");
-  const pid_t pid = spawn(args(dir + "/cut"), dir + "/cut.log");
-  const auto first = dir + "/cut/runs/l1/gamma_0.001/seed_1/metrics.jsonl";
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (read_jsonl(first).empty() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  kill(pid, SIGKILL);
-  const int rc = wait_exit(pid);
-  if (rc == 0) GTEST_SKIP() << "the sweep finished before the kill";
-  ASSERT_LT(read_jsonl(first).size(), 3u);
-  ASSERT_EQ(wait_exit(spawn(args(dir + "/cut"), dir + "/resume.log")), 0) << read_file(dir + "/resume.log");
-  EXPECT_EQ(results_rows(dir + "/cut"), results_rows(dir + "/full"));
-  for (const char* run : {"l1/gamma_0.001", "l1/gamma_0.05", "sernn/gamma_0.001", "sernn/gamma_0.05"}) {
-    const auto f = fmt::format("/runs/{}/seed_1/weights/epoch_003.csv", run);
-    EXPECT_EQ(read_file(dir + "/cut" + f), read_file(dir + "/full" + f)) << run;
-  }
+  const auto outcome =
+      sweep_killed_and_resumed(args, dir, {"l1/gamma_0.001", "l1/gamma_0.05", "sernn/gamma_0.001", "sernn/gamma_0.05"});
+  if (outcome == KillOutcome::FinishedFirst) GTEST_SKIP() << "the sweep finished before the kill";
 }
 
 TEST(Sweep, SpikingEnsembleSweepOnShdKilledWithSigkillResumesToTheUninterruptedOne) {
@@ -350,24 +362,11 @@ TEST(Sweep, SpikingEnsembleSweepOnShdKilledWithSigkillResumesToTheUninterruptedO
                                     "train.epochs=3",
                                     "--quiet"};
   };
-  ASSERT_EQ(wait_exit(spawn(args(dir + "/full"), dir + "/full.log")), 0) << read_file(dir + "/full.log");
-  const pid_t pid = spawn(args(dir + "/cut"), dir + "/cut.log");
-  const auto first = dir + "/cut/runs/l1/gamma_0/seed_1/metrics.jsonl";
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (read_jsonl(first).empty() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  kill(pid, SIGKILL);
-  const int rc = wait_exit(pid);
-  if (rc == 0) GTEST_SKIP() << "the sweep finished before the kill";
-  ASSERT_LT(read_jsonl(first).size(), 3u);
-  ASSERT_EQ(wait_exit(spawn(args(dir + "/cut"), dir + "/resume.log")), 0) << read_file(dir + "/resume.log");
-  EXPECT_EQ(results_rows(dir + "/cut"), results_rows(dir + "/full"));
+  const auto outcome =
+      sweep_killed_and_resumed(args, dir, {"l1/gamma_0", "l1/gamma_0.001", "sernn/gamma_0", "sernn/gamma_0.02"});
+  if (outcome == KillOutcome::FinishedFirst) GTEST_SKIP() << "the sweep finished before the kill";
   EXPECT_EQ(read_file(dir + "/cut/results_epochs.csv"), read_file(dir + "/full/results_epochs.csv"));
   EXPECT_NE(read_file(dir + "/full/results_epochs.csv").find("sernn,0.02,1,3,"), std::string::npos);
-  for (const char* run : {"l1/gamma_0", "l1/gamma_0.001", "sernn/gamma_0", "sernn/gamma_0.02"}) {
-    const auto f = fmt::format("/runs/{}/seed_1/weights/epoch_003.csv", run);
-    EXPECT_EQ(read_file(dir + "/cut" + f), read_file(dir + "/full" + f)) << run;
-  }
   // Every epoch's statistics of the sweep output (H(W), H(C), spectral entropy, λ_max, Σ|W|,
   // corr(|W|, D) on W as snnTorch stores it) against the reference's formulas in an independent
   // numpy script, applied to each run's weight snapshots.

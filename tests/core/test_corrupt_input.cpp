@@ -45,13 +45,19 @@ size_t central_header(const std::string& b, const std::string& suffix) {
   return 0;
 }
 
-std::string error_of(const std::string& path) {
+/// The message of the InputError `read()` throws; empty when it succeeds.
+template <class F>
+std::string input_error(F&& read) {
   try {
-    (void)read_archive(path, torch::kCPU, "a model file");
+    read();
   } catch (const InputError& e) {
     return e.what();
   }
   return "";
+}
+
+std::string error_of(const std::string& path) {
+  return input_error([&] { (void)read_archive(path, torch::kCPU, "a model file"); });
 }
 
 }  // namespace
@@ -165,12 +171,7 @@ void write_checkpoint(const Config& config, const std::string& path, int64_t epo
 }
 
 std::string resume_error(const Config& config, const std::string& dir) {
-  try {
-    (void)train_run(config, dir, /*resume=*/true, /*quiet=*/true);
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
+  return input_error([&] { (void)train_run(config, dir, /*resume=*/true, /*quiet=*/true); });
 }
 
 }  // namespace
