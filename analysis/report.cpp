@@ -186,8 +186,10 @@ std::string sweep_report_html(const std::string& title, const std::vector<std::m
   const bool has_hops =
       std::any_of(rows.begin(), rows.end(), [&](const auto& r) { return std::isfinite(row_number(r, "mean_hops")); });
   if (has_hops) metrics.push_back({"mean_hops", "Mean pathway hops"});
-  // Sweeps over another key (`--param`) have its values in the column "value".
-  std::string x_key = "gamma", x_label = "γ";
+  // Sweeps over another key (`--param`) have its values in the column "value"; groups with γ
+  // ranges far apart share one axis as γ over their own largest γ.
+  auto rows_x = rows;
+  auto [x_key, x_label] = gamma_axis(rows_x);
   if (!rows.empty() && rows.front().count("param") && !rows.front().at("param").empty())
     x_key = "value", x_label = rows.front().at("param");
   std::vector<std::string> plots;
@@ -195,7 +197,7 @@ std::string sweep_report_html(const std::string& title, const std::vector<std::m
     std::vector<Series> series;
     for (const auto& g : groups) {
       Series s{g, {}, {}, ""};
-      for (const auto& r : rows) {
+      for (const auto& r : rows_x) {
         if (r.at("group") != g) continue;
         const double acc = row_number(r, "test_acc");
         if (min_accuracy >= 0 && !(acc >= min_accuracy)) continue;

@@ -164,8 +164,26 @@ std::pair<double, double> mean_2se(const std::vector<double>& values) {
   return {m, 2.0 * sd / std::sqrt(static_cast<double>(v.size()))};
 }
 
-std::string seed000_figures_html(const std::vector<CsvRow>& runs, const std::vector<CsvRow>& epochs,
+std::pair<std::string, std::string> gamma_axis(std::vector<CsvRow>& rows) {
+  std::map<std::string, double> top;  // by group
+  for (const auto& r : rows)
+    if (const double g = row_number(r, "gamma"); std::isfinite(g))
+      top[cell(r, "group")] = std::max(top[cell(r, "group")], g);
+  double lo = INFINITY, hi = 0;
+  for (const auto& [group, g] : top)
+    if (g > 0) lo = std::min(lo, g), hi = std::max(hi, g);
+  if (!(hi > 2 * lo)) return {"gamma", "γ"};
+  for (auto& r : rows) {
+    const double g = row_number(r, "gamma"), t = top[cell(r, "group")];
+    r["gamma_share"] = std::isfinite(g) && t > 0 ? fmt::format("{:.10g}", g / t) : std::string();
+  }
+  return {"gamma_share", "γ / the group's largest γ"};
+}
+
+std::string seed000_figures_html(const std::vector<CsvRow>& runs_in, const std::vector<CsvRow>& epochs,
                                  const std::vector<EigenCloud>& clouds, double min_accuracy) {
+  auto runs = runs_in;
+  const auto [x_key, x_label] = gamma_axis(runs);
   const auto groups = groups_of(runs);
   const auto keep = accurate_runs(runs, min_accuracy);
   // The last epoch's row of every network (Fig 2c) and of every accurate one (the table).
@@ -181,8 +199,8 @@ std::string seed000_figures_html(const std::vector<CsvRow>& runs, const std::vec
   html += final_scatter("Q (Fig 2c, every network)", "entropy_weights", "H(W)", "q", last_all, groups, every);
   html += per_epoch("corr(|W|, D) (Fig 3)", "r_weight_distance", epochs, groups, keep);
   html += per_epoch("H(C) (Fig 4a)", "entropy_communicability", epochs, groups, keep);
-  html += final_scatter("λ_max (Fig 5a)", "gamma", "γ", "lambda_max", runs, groups, keep);
-  html += final_scatter("Spectral entropy (Fig 5b)", "gamma", "γ", "entropy_spectral", runs, groups, keep);
+  html += final_scatter("λ_max (Fig 5a)", x_key, x_label, "lambda_max", runs, groups, keep);
+  html += final_scatter("Spectral entropy (Fig 5b)", x_key, x_label, "entropy_spectral", runs, groups, keep);
   if (!clouds.empty()) html += eigen_clouds(clouds, groups);
   // Fig 5c's shape of the spectrum over training, where the rows carry it (sweep_report adds it
   // from the runs' epoch_measures.json).

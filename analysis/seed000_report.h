@@ -35,6 +35,12 @@ std::string seed000_figures_html(const std::vector<CsvRow>& runs, const std::vec
 /// The number in column `key` of a row; NaN when the column is missing, empty or not a number.
 double row_number(const CsvRow& row, const std::string& key);
 
+/// The x axis of plots against γ: "gamma", or "gamma_share" (γ over its group's largest γ, a
+/// column added to every row) when the groups' largest γ differ more than twofold (sernn's small
+/// scales give each group its own range; on one γ axis the narrow ones collapse onto the left).
+/// Returns the column and the axis label.
+std::pair<std::string, std::string> gamma_axis(std::vector<CsvRow>& rows);
+
 /// Mean and 2 standard errors of the finite values (NaN, 0 when there are none / one).
 std::pair<double, double> mean_2se(const std::vector<double>& values);
 

@@ -298,3 +298,22 @@ TEST(ReportCli, ARateAndASpikingSweepShareOnePageEachWithItsOwnFilter) {
   ASSERT_EQ(run_cli("report " + rate + " " + out, out, err), 2);
   EXPECT_NE(read_file(err).find(out + ": not a sweep directory"), std::string::npos) << read_file(err);
 }
+
+TEST(Seed000Report, GroupsWithGammaRangesFarApartShareOneAxisAsShareOfTheirLargestGamma) {
+  // The small scales give L1 a γ range 20-50 times narrower than seRNN's: on one γ axis every L1
+  // point sat at the left edge. Ranges within 2x keep γ itself.
+  std::vector<CsvRow> rows;
+  for (const auto& [group, gamma] : std::vector<std::pair<std::string, std::string>>{
+           {"l1", "0"}, {"l1", "0.001"}, {"l1", "0.002"}, {"sernn", "0"}, {"sernn", "0.01"}, {"sernn", "0.02"}})
+    rows.push_back({{"group", group}, {"gamma", gamma}});
+  auto apart = rows;
+  const auto [key, label] = gamma_axis(apart);
+  EXPECT_EQ(key, "gamma_share");
+  EXPECT_EQ(label, "γ / the group's largest γ");
+  EXPECT_EQ(row_number(apart[2], "gamma_share"), 1.0);
+  EXPECT_EQ(row_number(apart[4], "gamma_share"), 0.5);
+  EXPECT_EQ(row_number(apart[0], "gamma_share"), 0.0);
+  rows[4]["gamma"] = "0.0015", rows[5]["gamma"] = "0.003";  // ranges 0.002 and 0.003: one γ axis
+  EXPECT_EQ(gamma_axis(rows).first, "gamma");
+  EXPECT_EQ(rows[0].count("gamma_share"), 0u);
+}
