@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cmath>
 #include <limits>
+#include <sstream>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -280,8 +281,13 @@ std::map<std::string, torch::Tensor> read_tensors(torch::serialize::InputArchive
 /// in 1.13, the address itself in 2.x.
 template <class Key>
 Key adam_key(const torch::Tensor& p) {
-  if constexpr (std::is_same_v<Key, std::string>) return c10::guts::to_string(p.unsafeGetTensorImpl());
-  else return p.unsafeGetTensorImpl();
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream address;  // as 1.13's c10::guts::to_string writes the pointer
+    address << p.unsafeGetTensorImpl();
+    return address.str();
+  } else {
+    return p.unsafeGetTensorImpl();
+  }
 }
 
 /// Adam's state as loaded from `path` fits the parameters: LibTorch takes its moments as they are,
