@@ -262,6 +262,30 @@ TEST(Ensemble, ADivergingMemberIsFrozenAndTheOthersMatchTheirSeparateRuns) {
   }
 }
 
+TEST(Ensemble, WhenEveryMemberDivergesTheEnsembleStopsNamingTheLastFault) {
+  // Members 0 and 1 turn NaN at global batches 3 and 5: both are frozen with their own message,
+  // and once none is left the ensemble stops (Diverged: exit code 1 through the CLI) naming the
+  // batch of the last fault read, not the batch where the guard was read.
+  const auto dir = sernn::testing::temp_dir("ens_all_nan");
+  std::vector<Config> configs{member("l1", 0.001, 1), member("sernn", 0.05, 2)};
+  configs[0].set("train.inject_nan_batch=3");
+  configs[1].set("train.inject_nan_batch=5");
+  const auto ens = member_dirs(dir, "ens", 2);
+  try {
+    train_ensemble(configs, ens, dir + "/ensemble", false, true);
+    FAIL() << "an ensemble whose members all diverged finished";
+  } catch (const Diverged& e) {
+    EXPECT_STREQ(e.what(), "every member of the ensemble diverged (the last in epoch 1 batch 5)");
+  }
+  for (int k : {0, 1}) {
+    const auto st = nlohmann::json::parse(read_file(ens[k] + "/status.json"));
+    EXPECT_EQ(st["status"], "diverged") << k;
+    EXPECT_NE(st.value("message", "").find(fmt::format("diverged at epoch 1 batch {}: loss is nan", k ? 5 : 3)),
+              std::string::npos)
+        << st.dump();
+  }
+}
+
 TEST(Ensemble, StoppedEnsembleResumesFromItsCheckpointToTheUninterruptedOne) {
   // A stop request in epoch 2 (as SIGTERM: train.stop_after_batch) leaves every member
   // `interrupted` and the ensemble's checkpoint; resuming gives the uninterrupted ensemble's
