@@ -43,7 +43,7 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift 2 ;;
     --data) data="$2"; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "reproduce_seed000.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
