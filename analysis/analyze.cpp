@@ -113,11 +113,9 @@ nlohmann::json analyze_matrix(const torch::Tensor& w_, const torch::Tensor& coor
   torch::Tensor distance;
   if (coords.defined()) distance = distance_matrix(coords.to(torch::kCPU, torch::kFloat64));
   j.update(reference_measures_of(w, ev, distance, o));
-  std::vector<std::array<double, 2>> eig_list;
-  for (int64_t i = 0; i < n; ++i) eig_list.push_back({ev[i][0].item<double>(), ev[i][1].item<double>()});
   j["spectrum"]["max_real"] = ev[0][0].item<double>();
   j["spectrum"]["spectral_radius"] = ev.pow(2).sum(1).sqrt().max().item<double>();
-  j["spectrum"]["eigenvalues"] = eig_list;
+  j["spectrum"]["eigenvalues"] = eigenvalue_pairs(ev);
 
   WiringPenaltyOptions po;
   po.comm_grad = CommGrad::Detached;

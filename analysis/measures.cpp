@@ -31,6 +31,14 @@ torch::Tensor eigenvalues(const torch::Tensor& w_) {
   return torch::stack({re.index_select(0, order), im.index_select(0, order)}, 1);
 }
 
+std::vector<std::array<double, 2>> eigenvalue_pairs(const torch::Tensor& ev) {
+  const auto e = ev.to(torch::kCPU, torch::kFloat64).contiguous();
+  const auto a = e.accessor<double, 2>();
+  std::vector<std::array<double, 2>> out(static_cast<size_t>(e.size(0)));
+  for (int64_t i = 0; i < e.size(0); ++i) out[static_cast<size_t>(i)] = {a[i][0], a[i][1]};
+  return out;
+}
+
 double lambda_max(const torch::Tensor& w) { return lambda_max_of_eigenvalues(eigenvalues(w)); }
 
 double lambda_max_of_eigenvalues(const torch::Tensor& ev) {

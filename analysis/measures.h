@@ -2,6 +2,9 @@
 /// Structural and spectral measures of one recurrent weight matrix W [N, N] (row = post,
 /// column = pre), as in the seRNN reference analyses (DESIGN §5). All take and return float64
 /// on the CPU and never produce NaN where the reference does (0·log 0 = 0, see docs/analysis.md).
+#include <array>
+#include <vector>
+
 #include <torch/torch.h>
 
 namespace sernn {
@@ -12,6 +15,9 @@ double weight_entropy(const torch::Tensor& w);
 
 /// Eigenvalues of the signed W as [N, 2] (re, im), sorted by decreasing real part.
 torch::Tensor eigenvalues(const torch::Tensor& w);
+
+/// eigenvalues() as a list of (re, im) pairs, in the same order (the JSON and plots' form).
+std::vector<std::array<double, 2>> eigenvalue_pairs(const torch::Tensor& ev);
 
 /// log(max real part of eig(W)) as the reference; -inf when that real part is <= 0.
 double lambda_max(const torch::Tensor& w);

@@ -64,12 +64,10 @@ void add_snapshot_plots(const nlohmann::json& last, const std::string& run_dir, 
                                  460, 300, /*equal_aspect=*/true, /*unit_circle=*/true));
 
     // Jacobian spectrum at the most visited fixed point (rate runs; analysis key "dynamics").
-    if (last.contains("dynamics") && last.at("dynamics").value("jacobian_eigenvalues", nlohmann::json()).is_array() &&
-        !last.at("dynamics").at("jacobian_eigenvalues").empty()) {
-      const auto& dyn = last.at("dynamics");
+    const auto dyn = last.value("dynamics", nlohmann::json::object());
+    if (const auto jac = dyn.value("jacobian_eigenvalues", nlohmann::json()); jac.is_array() && !jac.empty()) {
       std::vector<double> jre, jim;
-      for (const auto& e : dyn.at("jacobian_eigenvalues"))
-        jre.push_back(e.at(0).get<double>()), jim.push_back(e.at(1).get<double>());
+      for (const auto& e : jac) jre.push_back(e.at(0).get<double>()), jim.push_back(e.at(1).get<double>());
       const double edge = dyn.at("spectral_edge").get<double>();
       const auto [lo, hi] = std::minmax_element(jim.begin(), jim.end());
       std::vector<svg::Series> ser{{"eigenvalues", jre, jim, ""}, {"spectral edge", {edge, edge}, {*lo, *hi}, ""}};

@@ -137,12 +137,7 @@ void check_pickle(const std::string& p, const std::string& name, const std::stri
   throw InputError(fmt::format("{}: record '{}' ends without the pickle's STOP", path, name));
 }
 
-bool is_pickle(const std::string& name) {
-  const auto ends = [&](const std::string& s) {
-    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
-  };
-  return ends(".pkl") || ends("debug_pkl");
-}
+bool is_pickle(const std::string& name) { return ends_with(name, ".pkl") || ends_with(name, "debug_pkl"); }
 }  // namespace
 
 void check_zip_directory(const std::string& b, const std::string& path) {
@@ -190,8 +185,8 @@ void check_zip_directory(const std::string& b, const std::string& path) {
   }
 }
 
-void check_within_storage(const torch::Tensor& t, const std::string& path, const std::string& name) {
-  if (!t.defined() || t.numel() == 0) return;
+std::string outside_storage(const torch::Tensor& t, const std::string& path, const std::string& name) {
+  if (!t.defined() || t.numel() == 0) return "";
   int64_t last = t.storage_offset();
   bool ok = last >= 0 && t.has_storage();
   for (int64_t d = 0; ok && d < t.dim(); ++d) {
@@ -202,9 +197,13 @@ void check_within_storage(const torch::Tensor& t, const std::string& path, const
   int64_t bytes = 0;
   ok = ok && !__builtin_mul_overflow(last + 1, static_cast<int64_t>(t.element_size()), &bytes) &&
        static_cast<uint64_t>(bytes) <= t.storage().nbytes();
-  if (!ok)
-    throw InputError(fmt::format("{}: tensor '{}' of shape {}, strides {} and offset {} lies outside its storage", path,
-                                 name, c10::str(t.sizes()), c10::str(t.strides()), t.storage_offset()));
+  if (ok) return "";
+  return fmt::format("{}: tensor '{}' of shape {}, strides {} and offset {} lies outside its storage", path, name,
+                     c10::str(t.sizes()), c10::str(t.strides()), t.storage_offset());
+}
+
+void check_within_storage(const torch::Tensor& t, const std::string& path, const std::string& name) {
+  if (auto why = outside_storage(t, path, name); !why.empty()) throw InputError(why);
 }
 
 torch::serialize::InputArchive read_archive(const std::string& path, const torch::Device& device,

@@ -26,8 +26,10 @@ torch::serialize::InputArchive read_archive(const std::string& path, const torch
 /// inside the pickle. Exposed for tests.
 void check_zip_directory(const std::string& bytes, const std::string& path);
 
-/// InputError unless `t` (read from `path` under `name`) addresses only elements of its storage: an
-/// archive declares sizes, strides and offset apart from the storage it points into.
+/// Empty when `t` (read from `path` under `name`) addresses only elements of its storage, else why
+/// not: an archive declares sizes, strides and offset apart from the storage it points into.
+std::string outside_storage(const torch::Tensor& t, const std::string& path, const std::string& name);
+/// InputError with outside_storage's message unless `t` lies inside its storage.
 void check_within_storage(const torch::Tensor& t, const std::string& path, const std::string& name);
 
 }  // namespace sernn

@@ -53,6 +53,10 @@ auto reading(const std::string& origin, F&& read) -> decltype(read()) {
 nlohmann::json read_json(const std::string& path);
 /// Reads a whole text file; InputError naming the file if it cannot.
 std::string read_file(const std::string& path);
+/// Whether `s` ends with `suffix`.
+inline bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
 /// Creates a directory and its parents (no error if it exists).
 void make_dirs(const std::string& path);
 bool file_exists(const std::string& path);

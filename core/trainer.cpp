@@ -203,11 +203,7 @@ void load_module_strict(torch::nn::Module& module, torch::serialize::InputArchiv
       problem = fmt::format("{}: tensor '{}' is {} but this run's model needs {} {}", path, name, found,
                             c10::str(before.sizes()), c10::toString(before.scalar_type()));
     } else {
-      try {
-        check_within_storage(now, path, name);
-      } catch (const InputError& e) {
-        problem = e.what();
-      }
+      problem = outside_storage(now, path, name);
     }
     if (!problem.empty()) {
       // Put the model back as it was, then refuse the file.

@@ -182,10 +182,6 @@ Json toml_to_json(const toml::node& node) {
   return Json();  // dates/times: rejected by coerce with a type error
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 }  // namespace
 
 Config::Config() {

@@ -133,11 +133,7 @@ std::vector<EigenCloud> eigen_clouds(const std::string& dir, const std::vector<C
       if (g < 0.1 * top || g > 0.5 * top || (min_accuracy >= 0 && std::stod(r.at("test_acc")) < min_accuracy)) continue;
       const RunDir run(dir + "/" + r.at("run_dir"));
       if (epoch >= 0 && file_exists(run.weights_path(epoch))) {
-        const auto ev = eigenvalues(run.read_weights(epoch)).to(torch::kFloat64).contiguous();
-        const auto a = ev.accessor<double, 2>();
-        std::vector<std::array<double, 2>> pairs(static_cast<size_t>(ev.size(0)));
-        for (int64_t i = 0; i < ev.size(0); ++i) pairs[i] = {a[i][0], a[i][1]};
-        out.push_back({group, g, std::move(pairs), epoch});
+        out.push_back({group, g, eigenvalue_pairs(eigenvalues(run.read_weights(epoch))), epoch});
         ++taken;
         continue;
       }

@@ -38,8 +38,7 @@ size_t central_header(const std::string& b, const std::string& suffix) {
   for (size_t at = b.find("PK\x01\x02"); at != std::string::npos; at = b.find("PK\x01\x02", at + 4)) {
     const size_t name_len = static_cast<uint8_t>(b[at + 28]) | static_cast<uint8_t>(b[at + 29]) << 8;
     const std::string name = b.substr(at + 46, name_len);
-    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-      return at;
+    if (ends_with(name, suffix)) return at;
   }
   ADD_FAILURE() << "no record named *" << suffix;
   return 0;
@@ -170,6 +169,15 @@ void write_checkpoint(const Config& config, const std::string& path, int64_t epo
   a.save_to(path);
 }
 
+/// Trains a finished 1-epoch run of 8 neurons into `dir`; returns its config.
+Config train_tiny_run(const std::string& dir) {
+  const auto config =
+      sernn::testing::config_of({"task.train_size=64", "task.val_size=32", "task.test_size=32", "train.epochs=1",
+                                 "model.hidden=8", "model.grid=2,2,2", "train.batch_size=32", "train.threads=1"});
+  (void)train_run(config, dir, /*resume=*/false, /*quiet=*/true);
+  return config;
+}
+
 std::string resume_error(const Config& config, const std::string& dir) {
   return input_error([&] { (void)train_run(config, dir, /*resume=*/true, /*quiet=*/true); });
 }
@@ -178,10 +186,7 @@ std::string resume_error(const Config& config, const std::string& dir) {
 
 TEST(Archive, ACheckpointWithANegativeEpochOrAdamMomentsOfOtherShapesIsRefused) {
   const auto dir = sernn::testing::temp_dir("ckpt");
-  const auto config =
-      sernn::testing::config_of({"task.train_size=64", "task.val_size=32", "task.test_size=32", "train.epochs=1",
-                                 "model.hidden=8", "model.grid=2,2,2", "train.batch_size=32", "train.threads=1"});
-  (void)train_run(config, dir, /*resume=*/false, /*quiet=*/true);
+  const auto config = train_tiny_run(dir);
   const auto ckpt = dir + "/checkpoint.pt";
   const auto [inputs, classes] = task_shape(config);
   std::vector<torch::Tensor> right, wrong;
@@ -201,10 +206,7 @@ TEST(Archive, ACheckpointWithANegativeEpochOrAdamMomentsOfOtherShapesIsRefused) 
 
 TEST(RunDirectory, MalformedJsonAndCoordinatesAreInputErrorsOrIgnoredAsTorn) {
   const auto dir = sernn::testing::temp_dir("run");
-  const auto config =
-      sernn::testing::config_of({"task.train_size=64", "task.val_size=32", "task.test_size=32", "train.epochs=1",
-                                 "model.hidden=8", "model.grid=2,2,2", "train.batch_size=32", "train.threads=1"});
-  (void)train_run(config, dir, /*resume=*/false, /*quiet=*/true);
+  const auto config = train_tiny_run(dir);
   const RunDir run(dir);
   // fuzz_rundir's findings: a metrics line that is a number (nlohmann's type_error escaped the
   // resume), a status with a string epoch, coordinates of fewer neurons than the network (the
