@@ -15,43 +15,25 @@ DIR is the folder that holds the `snntorch` package (a checkout; Debian's python
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--snntorch", required=True, help="folder holding the snntorch package")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--hidden", default="100,1024")
-    ap.add_argument("--steps", default="200,1000")
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--json", help="write the benchmark JSON here")
-    a = ap.parse_args()
-    sys.path.insert(0, a.snntorch)
+def snntorch_net(snn, n, inputs=700, classes=20):
+    """The benchmark network in snnTorch: Linear -> RLeaky -> Linear -> Leaky (reset none);
+    forward(x [T, B, inputs]) -> readout membrane [T, B, classes]."""
     import torch
-    import snntorch as snn
-    from snntorch import surrogate
-
-    if a.threads > 0:
-        torch.set_num_threads(a.threads)
-    dev = torch.device(a.device)
-
-    def sync():
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
 
     class Net(torch.nn.Module):
-        def __init__(self, n):
+        def __init__(self):
             super().__init__()
-            self.fc_in = torch.nn.Linear(700, n)
+            self.fc_in = torch.nn.Linear(inputs, n)
             self.lif = snn.RLeaky(beta=torch.full((n,), 0.95), linear_features=n, learn_beta=True,
-                                  reset_mechanism="subtract", spike_grad=surrogate.fast_sigmoid(slope=25))
-            self.fc_out = torch.nn.Linear(n, 20)
-            self.out = snn.Leaky(beta=torch.full((20,), 0.95), reset_mechanism="none", output=True)
+                                  reset_mechanism="subtract", spike_grad=snn.surrogate.fast_sigmoid(slope=25))
+            self.fc_out = torch.nn.Linear(n, classes)
+            self.out = snn.Leaky(beta=torch.full((classes,), 0.95), reset_mechanism="none", output=True)
 
         def forward(self, x):
             spk, mem = self.lif.init_rleaky()
@@ -63,40 +45,64 @@ def main():
                 rec.append(mem_out)
             return torch.stack(rec)
 
-    results = []
-    for n in [int(v) for v in a.hidden.split(",")]:
-        for steps in [int(v) for v in a.steps.split(",")]:
-            torch.manual_seed(0)
-            net = Net(n).to(dev)
-            opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-            x = (torch.rand(steps, a.batch, 700) < 0.02).float().to(dev)
-            y = torch.randint(0, 20, (a.batch,)).to(dev)
+    return Net()
 
-            def step():
-                opt.zero_grad()
-                out = net(x)
-                torch.nn.functional.cross_entropy(out.max(0).values, y).backward()
-                opt.step()
 
-            step()
-            sync()
-            if dev.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(dev)
-                base = torch.cuda.memory_allocated(dev)
-            times = []
-            for _ in range(a.repeats):
-                t0 = time.perf_counter()
-                step()
-                sync()
-                times.append((time.perf_counter() - t0) * 1000.0)
-            ms = statistics.median(times)
-            peak = (torch.cuda.max_memory_allocated(dev) - base) / 1048576.0 if dev.type == "cuda" else None
-            r = {"model": "shd", "impl": "snntorch", "hidden": n, "batch": a.batch, "steps": steps,
-                 "fwd_bwd_ms": ms, "ms_per_step": ms / steps, "samples_per_s": a.batch / (ms / 1000.0),
-                 "peak_mem_mb": peak}
-            results.append(r)
-            print(f"snntorch  N={n:<5} T={steps:<5} B={a.batch}: {ms:9.1f} ms/iter  {r['samples_per_s']:8.1f} samples/s",
-                  flush=True)
+def time_step(step, device, repeats):
+    """Median wall time (ms) of `step` over `repeats` calls after one warm-up call, and the peak
+    memory (MB) it allocates on a CUDA device (None on the CPU)."""
+    import torch
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    step()
+    sync()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        sync()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    peak = (torch.cuda.max_memory_allocated(device) - base) / 1048576.0 if device.type == "cuda" else None
+    return statistics.median(times), peak
+
+
+def parse_args(doc, hidden, steps):
+    """The options both snnTorch benchmarks take, parsed; snnTorch's folder goes on sys.path.
+    Returns (args, torch, snntorch, device)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--snntorch", required=True, help="folder holding the snntorch package")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--hidden", default=hidden, help="hidden sizes, comma separated")
+    ap.add_argument("--steps", default=steps, help="time steps, comma separated")
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", help="write the benchmark JSON here")
+    a = ap.parse_args()
+    if not os.path.isdir(os.path.join(a.snntorch, "snntorch")):
+        ap.error(f"--snntorch {a.snntorch}: no snntorch package in that folder")
+    sys.path.insert(0, a.snntorch)
+    import torch
+    import snntorch as snn
+
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    return a, torch, snn, torch.device(a.device)
+
+
+def cases(a):
+    """(hidden, steps) of every case the options name."""
+    return [(int(n), int(t)) for n in a.hidden.split(",") for t in a.steps.split(",")]
+
+
+def write_report(a, torch, snn, dev, results):
+    """The benchmark JSON (DESIGN §7) to --json, if given."""
     device = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     report = {"device": device, "threads": torch.get_num_threads(), "torch_version": torch.__version__,
               "snntorch_version": getattr(snn, "__version__", "?"), "results": results}
@@ -105,6 +111,31 @@ def main():
             json.dump(report, fh, indent=2)
         print("wrote", a.json)
 
+
+def main():
+    a, torch, snn, dev = parse_args(__doc__, "100,1024", "200,1000")
+    results = []
+    for n, steps in cases(a):
+        torch.manual_seed(0)
+        net = snntorch_net(snn, n).to(dev)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        x = (torch.rand(steps, a.batch, 700) < 0.02).float().to(dev)
+        y = torch.randint(0, 20, (a.batch,)).to(dev)
+
+        def step():
+            opt.zero_grad()
+            out = net(x)
+            torch.nn.functional.cross_entropy(out.max(0).values, y).backward()
+            opt.step()
+
+        ms, peak = time_step(step, dev, a.repeats)
+        r = {"model": "shd", "impl": "snntorch", "hidden": n, "batch": a.batch, "steps": steps,
+             "fwd_bwd_ms": ms, "ms_per_step": ms / steps, "samples_per_s": a.batch / (ms / 1000.0),
+             "peak_mem_mb": peak}
+        results.append(r)
+        print(f"snntorch  N={n:<5} T={steps:<5} B={a.batch}: {ms:9.1f} ms/iter  {r['samples_per_s']:8.1f} samples/s",
+              flush=True)
+    write_report(a, torch, snn, dev, results)
 
 if __name__ == "__main__":
     main()

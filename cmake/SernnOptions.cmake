@@ -3,6 +3,10 @@ option(SERNN_BUILD_TESTS "Build the GoogleTest suite" ON)
 option(SERNN_USE_PCH "Precompile torch headers (much faster builds)" ON)
 option(SERNN_BUILD_FUZZERS "Build the libFuzzer targets (clang; see scripts/fuzz.sh)" OFF)
 
+# Position-independent code everywhere: libsernn_ops.so (ops/, the operators for Python) links the
+# static libraries, and the shared PCH must see the same flags as every target that reuses it.
+set(CMAKE_POSITION_INDEPENDENT_CODE ON)
+
 if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
   set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type" FORCE)
 endif()
@@ -20,8 +24,14 @@ endif()
 # add compile definitions of their own.
 function(sernn_target_defaults target)
   target_compile_features(${target} PUBLIC cxx_std_17)
-  # PIC stays at the toolchain default everywhere: the shared PCH must see identical flags.
   set_target_properties(${target} PROPERTIES CXX_EXTENSIONS OFF)
+  get_target_property(_type ${target} TYPE)
+  if(_type STREQUAL "EXECUTABLE")
+    # Executables compile as PIC too (PIE is CMake's choice for them): a PCH built with other
+    # -fpic/-fpie settings is ignored, and each executable would parse torch again.
+    set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+    target_compile_options(${target} PRIVATE -fPIC)
+  endif()
   target_compile_options(${target} PRIVATE -Wall -Wextra)
   if(SERNN_BUILD_FUZZERS)
     # Coverage for libFuzzer plus AddressSanitizer/UBSan on every sernn target of the fuzz build.

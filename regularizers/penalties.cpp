@@ -48,11 +48,14 @@ torch::Tensor WiringPenalty::comm_term(const torch::Tensor& w) const {
     case CommGrad::Detached: c = communicability_detached(w, options_.strength); break;
     case CommGrad::AutogradMatrixExp: c = communicability_autograd_reference(w, options_.strength); break;
   }
-  // Self-connections cost nothing: zero the diagonal before the power (as the references).
+  // Self-connections cost nothing: the diagonal is 0 (as the references).
   auto off = 1.0 - torch::eye(w.size(-1), w.options());
-  c = c * off;
-  if (options_.comms_factor != 1.0) c = c.pow(options_.comms_factor);
-  return c;
+  if (options_.comms_factor == 1.0) return c * off;
+  // Where C is 0 (the diagonal once zeroed; pairs no path joins, so A is 0 there too) the term is 0
+  // for every power, but pow's derivative at 0 is infinite below a power of 1 and times 0 gives NaN
+  // gradients: those entries read 1 inside the power (no gradient) and are zeroed after it.
+  const auto keep = (c > 0) * off;
+  return torch::where(keep > 0, c, torch::ones_like(c)).pow(options_.comms_factor) * keep;
 }
 
 torch::Tensor WiringPenalty::operator()(const torch::Tensor& w) const {
@@ -106,6 +109,19 @@ const std::vector<std::string>& wiring_penalty_names() {
 bool wiring_penalty_uses_distance(const std::string& kind) {
   const auto* k = find_wiring(kind);
   return k && k->distance;
+}
+
+Strength parse_strength(const std::string& name) {
+  if (name == "in") return Strength::In;
+  if (name == "out") return Strength::Out;
+  throw InputError("strength must be \"in\" or \"out\", got \"" + name + "\"");
+}
+
+CommGrad parse_comm_grad(const std::string& name) {
+  if (name == "full") return CommGrad::Full;
+  if (name == "detached") return CommGrad::Detached;
+  if (name == "autograd") return CommGrad::AutogradMatrixExp;
+  throw InputError("grad must be \"full\", \"detached\" or \"autograd\", got \"" + name + "\"");
 }
 
 const std::vector<std::string>& penalty_names() {

@@ -75,6 +75,10 @@ torch::Tensor resolvent_hops(const torch::Tensor& weight, double alpha, int64_t 
 /// The wiring family's kinds (l1, space, comm, sernn), and whether a kind needs distances.
 const std::vector<std::string>& wiring_penalty_names();
 bool wiring_penalty_uses_distance(const std::string& kind);
+/// The config's spellings (DESIGN §7) of the node strength ("in", "out") and the gradient mode
+/// ("full", "detached", "autograd" = AutogradMatrixExp); InputError naming the value otherwise.
+Strength parse_strength(const std::string& name);
+CommGrad parse_comm_grad(const std::string& name);
 /// Names accepted by make_penalty, for error messages and --help.
 const std::vector<std::string>& penalty_names();
 

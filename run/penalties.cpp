@@ -29,9 +29,7 @@ std::shared_ptr<Penalty> make_wiring(const std::string& kind, const Config& conf
   WiringPenaltyOptions o;
   o.distance = distance_matrix(coords).to(torch::kFloat32);
   const std::string grad = config.get_string("regularizer.comm_grad");
-  o.comm_grad = grad == "full"       ? CommGrad::Full
-                : grad == "detached" ? CommGrad::Detached
-                                     : (spiking ? CommGrad::Detached : CommGrad::Full);
+  o.comm_grad = grad == "auto" ? (spiking ? CommGrad::Detached : CommGrad::Full) : parse_comm_grad(grad);
   o.strength = config_strength(config);
   o.comms_factor = config.get_float("regularizer.comms_factor");
   return make_penalty(kind, o, 0.0);

@@ -122,8 +122,7 @@ void check_memory_fits(const Config& config) {
 
 Strength config_strength(const Config& config) {
   const auto s = config.get_string("regularizer.strength");
-  if (s == "in") return Strength::In;
-  if (s == "out") return Strength::Out;
+  if (s != "auto") return parse_strength(s);
   return config.get_string("model.kind") == "spiking" ? Strength::In : Strength::Out;
 }
 

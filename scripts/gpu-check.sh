@@ -4,9 +4,11 @@
 # under OUT_DIR at most 7 files (the device tool returns 8, one is left for a console log):
 # summary.txt (with nvidia-smi), build.log, gpu_tests.log, train_gpu.json (sernn fast and
 # reference), train_e2e_gpu.json (`sernn train` end to end against the step, scripts/bench-e2e.sh),
-# regularizer_gpu.json (not with ENSEMBLES=1, unless REGULARIZER=1), snntorch_gpu.json (when
-# SNNTORCH_DIR or .peers/snntorch holds snnTorch) and, with ENSEMBLES=1, ensembles_1001_gpu.json
-# and ensembles_gpu.json. Exits non-zero when the build or a gpu test fails.
+# snntorch_gpu.json and python_train_gpu.json (when SNNTORCH_DIR or .peers/snntorch holds snnTorch:
+# bench/python_train.py, snnTorch's loop against sernn's Python package on the same GPU),
+# regularizer_gpu.json (only with REGULARIZER=1) and, with ENSEMBLES=1, ensembles_1001_gpu.json
+# and ensembles_gpu.json. The Python tests (`ctest -L python`, with the CUDA case of the fused
+# layer) append to gpu_tests.log. Exits non-zero when the build or a gpu or python test fails.
 #
 # usage: scripts/gpu-check.sh [OUT_DIR]      (default: $OUT, else build-gpu/check)
 # env:   BUILD_DIR (default build-gpu), QUICK=1 (fewer benchmark cases), SNNTORCH_DIR,
@@ -35,7 +37,7 @@ gen=(); keep=(); command -v ninja > /dev/null && gen=(-G Ninja) && keep=(-- -k 0
 # shellcheck disable=SC2086  # SERNN_GPU_CMAKE_ARGS is a list of -D options without spaces
 if ! cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release ${SERNN_GPU_CMAKE_ARGS:-} \
       > "$out/build.log" 2>&1 ||
-   ! cmake --build "$build" -j "$(nproc)" --target sernn sernn_gpu_tests "${keep[@]}" >> "$out/build.log" 2>&1; then
+   ! cmake --build "$build" -j "$(nproc)" --target sernn sernn_gpu_tests sernn_ops "${keep[@]}" >> "$out/build.log" 2>&1; then
   stamp "BUILD FAILED (errors from build.log follow)"
   grep -E -A3 "error|Error" "$out/build.log" | head -80
   exit 1
@@ -52,6 +54,10 @@ stamp "gpu tests"
 ctest --test-dir "$build" -L gpu --output-on-failure > "$out/gpu_tests.log" 2>&1
 tests_rc=$?
 tail -5 "$out/gpu_tests.log" | tee -a "$out/summary.txt"
+stamp "python tests (the package on the CUDA torch)"
+SNNTORCH_DIR="${SNNTORCH_DIR:-$root/.peers}" ctest --test-dir "$build" -L python -E "Python.(example|install)" \
+  --output-on-failure >> "$out/gpu_tests.log" 2>&1 || tests_rc=1
+tail -5 "$out/gpu_tests.log" | tee -a "$out/summary.txt"
 
 hidden=100,1024 steps=200,1000
 if [ "${QUICK:-0}" = 1 ]; then steps=200; fi
@@ -64,9 +70,9 @@ stamp "sernn train end to end on the GPU (scripts/bench-e2e.sh)"
 SERNN="$sernn" DEVICE=cuda THREADS=0 TRAIN="${E2E_TRAIN:-8156}" TEST="${E2E_TEST:-2264}" EPOCHS="${E2E_EPOCHS:-3}" \
   timeout "${E2E_TIMEOUT:-300}" bash "$root/scripts/bench-e2e.sh" "$out/train_e2e_gpu.json" 2>&1 |
   tee -a "$out/summary.txt"
-# At most 8 files come back from the device tool: with ENSEMBLES=1 the regularizer benchmark
-# gives its place to the ensembles' (REGULARIZER=1 forces it).
-if [ "${REGULARIZER:-$([ "${ENSEMBLES:-0}" = 1 ] && echo 0 || echo 1)}" = 1 ]; then
+# At most 8 files come back from the device tool: the regularizer benchmark (measured in earlier
+# sessions) runs only when asked for (REGULARIZER=1).
+if [ "${REGULARIZER:-0}" = 1 ]; then
   stamp "sernn bench regularizer --device cuda"
   "$sernn" bench regularizer --device cuda --n 100,1024 --k 1,64 --json "$out/regularizer_gpu.json" 2>&1 |
     tail -12 | tee -a "$out/summary.txt"
@@ -76,6 +82,9 @@ if [ -d "$snn/snntorch" ]; then
   stamp "snnTorch on the same GPU"
   "$py" "$root/bench/snntorch_train.py" --snntorch "$snn" --device cuda --hidden "$hidden" --steps "$steps" \
     --json "$out/snntorch_gpu.json" 2>&1 | tee -a "$out/summary.txt"
+  stamp "snnTorch's loop against sernn's Python package (bench/python_train.py)"
+  PYTHONPATH="$build/python" "$py" "$root/bench/python_train.py" --snntorch "$snn" --device cuda --hidden "$hidden" \
+    --steps "$steps" --json "$out/python_train_gpu.json" 2>&1 | tee -a "$out/summary.txt"
 else
   stamp "no snnTorch at $snn: skipped the side-by-side"
 fi

@@ -14,7 +14,7 @@ import re
 import sys
 import tempfile
 
-FOLDERS = ["core", "models", "regularizers", "tasks", "analysis", "run", "bench", "app"]
+FOLDERS = ["core", "models", "regularizers", "tasks", "analysis", "run", "bench", "app", "ops"]
 # Functions that are data tables: one list of entries, nothing else.
 DATA_TABLES = {"network_keys", "train_keys", "cost_keys", "prune_checkpoint_keys", "rate_model_entry",
                "spiking_model_entry", "shd_task_entry", "penalty_entries"}

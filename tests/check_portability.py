@@ -20,7 +20,7 @@ import re
 import subprocess
 import sys
 
-SOURCE_DIRS = ["core", "models", "regularizers", "tasks", "analysis", "bench", "app", "run", "tests", "cmake",
+SOURCE_DIRS = ["core", "models", "regularizers", "tasks", "analysis", "bench", "app", "run", "ops", "tests", "cmake",
                "examples", "docs"]
 CODE_EXT = (".h", ".hpp", ".cpp", ".cc", ".cu", ".cuh")
 FORBIDDEN = [

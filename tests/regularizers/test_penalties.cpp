@@ -57,6 +57,20 @@ TEST(Penalties, CommsFactorPowersOffDiagonalCommunicability) {
   EXPECT_NEAR((*make_penalty("comm", o, 0.5))(hand_w()).item<double>(), 2.0 * (4.0 / 6.0), 1e-12);
 }
 
+TEST(Penalties, CommsFactorBelowOneKeepsGradientsFiniteWhereCommunicabilityIsZero) {
+  // hand_w is a DAG: C is 0 above the diagonal, where pow(., 0.5) has an infinite derivative.
+  WiringPenaltyOptions o;
+  o.distance = hand_d();
+  o.strength = Strength::In;
+  o.comms_factor = 0.5;
+  auto w = hand_w().clone().requires_grad_(true);
+  auto p = (*make_penalty("comm", o, 0.5))(w);
+  const auto c = communicability(hand_w(), Strength::In) * (1.0 - torch::eye(3, torch::kFloat64));
+  EXPECT_NEAR(p.item<double>(), (hand_w().abs() * c.sqrt()).sum().item<double>(), 1e-12);
+  p.backward();
+  EXPECT_TRUE(torch::isfinite(w.grad()).all().item<bool>()) << w.grad();
+}
+
 TEST(Penalties, HandComputedResolvent) {
   // Row-normalised Â: row 1 = (1, 0, 0), row 2 = (4/6, 2/6, 0). With alpha = 0.5,
   // R = I + aÂ + (aÂ)^2 (nilpotent): R10 = 0.5, R20 = 0.5*4/6 + 0.25*(2/6)*1, R21 = 0.5*2/6.

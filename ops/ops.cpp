@@ -1,0 +1,141 @@
+#include "ops/ops.h"
+
+#include <torch/library.h>
+#include <tuple>
+
+#include "core/errors.h"
+#include "models/lif.h"
+#include "models/lif_sequence.h"
+
+namespace sernn::ops {
+
+using torch::Tensor;
+
+namespace {
+
+using Trace = std::tuple<Tensor, Tensor, Tensor>;
+
+void check_network(const char* op, const Tensor& drive, const Tensor& weight, const Tensor& beta,
+                   const Tensor& readout_weight, const Tensor& readout_bias, const Tensor& readout_beta, int64_t lead) {
+  const int64_t d = drive.dim() - lead;
+  TORCH_CHECK(d == 3, "sernn.", op, ": drive must be [", lead ? "K, " : "", "T, B, N], got ", drive.sizes());
+  const auto K = drive.sizes().slice(0, lead);
+  const int64_t N = drive.size(-1), C = readout_weight.size(-2);
+  auto shape = [&](std::initializer_list<int64_t> tail) {
+    std::vector<int64_t> s(K.begin(), K.end());
+    s.insert(s.end(), tail);
+    return s;
+  };
+  auto expect = [&](const char* name, const Tensor& t, std::initializer_list<int64_t> tail) {
+    TORCH_CHECK(t.sizes().vec() == shape(tail), "sernn.", op, ": ", name, " must be ", c10::IntArrayRef(shape(tail)),
+                " for drive ", drive.sizes(), ", got ", t.sizes());
+  };
+  expect("weight", weight, {N, N});
+  expect("beta", beta, {N});
+  expect("readout_weight", readout_weight, {C, N});
+  expect("readout_bias", readout_bias, {C});
+  expect("readout_beta", readout_beta, {C});
+}
+
+Trace run_network(bool members, const Tensor& drive, const Tensor& weight, const Tensor& beta,
+                  const Tensor& readout_weight, const Tensor& readout_bias, const Tensor& readout_beta,
+                  double threshold, double slope, const std::string& reset) {
+  const char* op = members ? "lif_network_members" : "lif_network";
+  check_network(op, drive, weight, beta, readout_weight, readout_bias, readout_beta, members ? 1 : 0);
+  const LifReadout readout{readout_weight, readout_bias, readout_beta};
+  const auto mode = parse_reset(reset);
+  auto tr = members ? lif_network_members(drive, weight, beta, readout, threshold, slope, mode)
+                    : lif_network(drive, weight, beta, readout, threshold, slope, mode);
+  return {tr.readout_mem, tr.spikes, tr.counts};
+}
+
+Trace lif_network_op(const Tensor& drive, const Tensor& weight, const Tensor& beta, const Tensor& readout_weight,
+                     const Tensor& readout_bias, const Tensor& readout_beta, double threshold, double slope,
+                     std::string reset) {
+  return run_network(false, drive, weight, beta, readout_weight, readout_bias, readout_beta, threshold, slope, reset);
+}
+
+Trace lif_network_members_op(const Tensor& drive, const Tensor& weight, const Tensor& beta,
+                             const Tensor& readout_weight, const Tensor& readout_bias, const Tensor& readout_beta,
+                             double threshold, double slope, std::string reset) {
+  return run_network(true, drive, weight, beta, readout_weight, readout_bias, readout_beta, threshold, slope, reset);
+}
+
+Tensor input_projection_op(const Tensor& x, const Tensor& weight, const Tensor& bias, double max_density) {
+  TORCH_CHECK(x.dim() == 3, "sernn.input_projection: x must be [T, B, I], got ", x.sizes());
+  TORCH_CHECK(weight.dim() == 2 && weight.size(1) == x.size(2), "sernn.input_projection: weight must be [O, ",
+              x.size(2), "], got ", weight.sizes());
+  TORCH_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "sernn.input_projection: bias must be [",
+              weight.size(0), "], got ", bias.sizes());
+  return input_projection(x, weight, bias, max_density);
+}
+
+void check_square(const char* op, const Tensor& w) {
+  TORCH_CHECK(w.dim() >= 2 && w.size(-1) == w.size(-2), "sernn.", op, ": weight must be [N, N] or [K, N, N], got ",
+              w.sizes());
+}
+
+Tensor expm_op(const Tensor& x) {
+  check_square("expm", x);
+  return expm(x);
+}
+
+Tensor communicability_op(const Tensor& w, std::string strength) {
+  check_square("communicability", w);
+  return communicability(w, parse_strength(strength));
+}
+
+Tensor communicability_detached_op(const Tensor& w, std::string strength) {
+  check_square("communicability_detached", w);
+  return communicability_detached(w, parse_strength(strength));
+}
+
+Tensor wiring_penalty_op(const Tensor& w, std::string kind, const c10::optional<Tensor>& distance, std::string grad,
+                         std::string strength, double comms_factor) {
+  check_square("wiring_penalty", w);
+  WiringPenaltyOptions o;
+  o.kind = kind;
+  o.comm_grad = parse_comm_grad(grad);
+  o.strength = parse_strength(strength);
+  o.comms_factor = comms_factor;
+  if (distance.has_value()) {
+    TORCH_CHECK(distance->dim() == 2 && distance->size(0) == w.size(-1) && distance->size(1) == w.size(-1),
+                "sernn.wiring_penalty: distance must be [", w.size(-1), ", ", w.size(-1), "], got ", distance->sizes());
+    o.distance = *distance;
+  }
+  return WiringPenalty(o)(w);
+}
+
+Tensor resolvent_op(const Tensor& w, double alpha) {
+  check_square("resolvent", w);
+  return resolvent(w, alpha);
+}
+
+Tensor resolvent_penalty_op(const Tensor& w, double alpha) {
+  check_square("resolvent_penalty", w);
+  return ResolventPenalty(alpha)(w);
+}
+
+}  // namespace
+
+TORCH_LIBRARY(sernn, m) {
+  const std::string network_args =
+      "(Tensor drive, Tensor weight, Tensor beta, Tensor readout_weight, Tensor readout_bias, Tensor readout_beta, "
+      "float threshold=1.0, float slope=25.0, str reset=\"subtract\") -> (Tensor readout_mem, Tensor spikes, "
+      "Tensor counts)";
+  m.def(("lif_network" + network_args).c_str(), &lif_network_op);
+  m.def(("lif_network_members" + network_args).c_str(), &lif_network_members_op);
+  m.def("input_projection(Tensor x, Tensor weight, Tensor bias, float max_density=0.25) -> Tensor",
+        &input_projection_op);
+  m.def("expm(Tensor x) -> Tensor", &expm_op);
+  m.def("communicability(Tensor weight, str strength=\"in\") -> Tensor", &communicability_op);
+  m.def("communicability_detached(Tensor weight, str strength=\"in\") -> Tensor", &communicability_detached_op);
+  m.def(
+      "wiring_penalty(Tensor weight, str kind=\"sernn\", Tensor? distance=None, str grad=\"full\", "
+      "str strength=\"in\", float comms_factor=1.0) -> Tensor",
+      &wiring_penalty_op);
+  m.def("resolvent(Tensor weight, float alpha) -> Tensor", &resolvent_op);
+  m.def("resolvent_penalty(Tensor weight, float alpha) -> Tensor", &resolvent_penalty_op);
+}
+
+}  // namespace sernn::ops

@@ -1,0 +1,21 @@
+"""sernn from Python: the fused spiking layer and the seRNN penalties of the sernn engine as PyTorch
+operators (torch.ops.sernn.*, registered by libsernn_ops.so on import) and modules on top of them.
+
+    import sernn
+    net = sernn.SpikingNetwork(700, 100, 20, slope=25.0)       # Linear -> RLeaky -> Linear -> Leaky
+    penalty = sernn.seRNNPenalty(coords, kind="sernn", grad="detached")
+    logits, readout_mem, spikes, counts = net(x)               # x [T, B, 700], dense or sparse
+    loss = F.cross_entropy(logits, y) + gamma * penalty(net.recurrent.weight)
+
+README "sernn from Python" says how to build and install it.
+"""
+from . import _library
+
+LIBRARY = _library.load()
+
+from .nn import RESETS, RLeaky, SpikingNetwork, surrogate_slope  # noqa: E402
+from .penalty import seRNNPenalty  # noqa: E402
+from .run import Run, load_run, network_from_config, penalty_from_config  # noqa: E402
+
+__all__ = ["LIBRARY", "RESETS", "RLeaky", "Run", "SpikingNetwork", "load_run", "network_from_config",
+           "penalty_from_config", "seRNNPenalty", "surrogate_slope"]
