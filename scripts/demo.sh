@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, trains a 100-neuron rate seRNN and an L1 network of the same
 # total weight on the one-choice inference task and prints how they differ (seed 000's effect),
-# then a spiking seRNN, an E/I network and latent boundaries, and prints where the results are.
+# then a spiking seRNN (and the same from Python), an E/I network and latent boundaries, and prints
+# where the results are.
 # Runs go to runs/ (override with RUNS_DIR).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,6 +39,17 @@ fi
   --set train.lr=0.005 --set regularizer.gamma=0.001
 
 echo
+echo "== the same network from Python: the seed's snnTorch notebook ported to sernn (examples/python)"
+build="${BUILD_DIR:-$root/build}"
+py="$(sed -n 's/^SERNN_PYTHON:FILEPATH=//p' "$build/CMakeCache.txt")"
+if [ -n "$py" ]; then
+  PYTHONPATH="$build/python" "$py" "$root/examples/python/seRSNN_shd.py" --data "$data" --epochs 2 \
+    --max-train 512 --steps 50 --dt 0.02 --json "$runs/demo_python.json"
+else
+  echo "(no Python with the torch sernn builds against: skipped; README \"sernn from Python\")"
+fi
+
+echo
 echo "== E/I rate network (Dale's law, learnable time constants, noise) on delayed match-to-sample"
 "$sernn" train --config "$root/configs/rate_dale_workingmemory.toml" --out "$runs/demo_workingmemory" --force
 "$sernn" report "$runs/demo_workingmemory"   # includes fixed points and the Jacobian spectrum
@@ -53,5 +65,6 @@ echo "  L1 vs seRNN:   $runs/demo_pair/      (results.csv, results_epochs.csv, r
 echo "  rate seRNN:    $runs/demo_rate/      (metrics.jsonl, weights/epoch_*.csv, checkpoint.pt, config.json, coords.csv,"
 echo "                 analysis.json, report.html: open it in a browser)"
 echo "  spiking seRNN: $runs/demo_spiking/   (same files; metrics also hold beta_mean/min/max and rate_hidden)"
+echo "  from Python:   $runs/demo_python.json (examples/python/seRSNN_shd.py: sernn.SpikingNetwork, seRNNPenalty)"
 echo "  E/I network:   $runs/demo_workingmemory/ (metrics hold tau_exc_mean/tau_inh_mean; analysis.json has \"dynamics\")"
 echo "  boundaries:    $runs/demo_boundary/boundary.html, $runs/demo_boundary_ei/boundary.html"
