@@ -16,7 +16,9 @@
 #        benchmarks of issue 16 with scripts/bench-ensembles.sh on cuda: the 1,001-network rate
 #        one-choice sweep, 10 epochs, --ensemble auto, against 2 networks one at a time
 #        (ensembles_1001_gpu.json, bounded by SWEEP1001_TIMEOUT s), then K = 16 spiking and rate
-#        members (ensembles_gpu.json, bounded by ENSEMBLES_TIMEOUT s))
+#        members (ensembles_gpu.json, bounded by ENSEMBLES_TIMEOUT s)), SEED000=1 (one spiking group of
+#        seed 000 at paper scale on full-size synthetic SHD, timed, SEED000_GROUP l1|sernn, bounded by
+#        SEED000_TIMEOUT s; its table in summary.txt; a rerun resumes it)
 # On a bare CUDA machine, carry .gpu-kit (../shared/gpu/make-kit.sh) along: it is sourced here;
 # carry .peers (a snnTorch checkout: .peers/snntorch) for the side-by-side. Exit 3: no CUDA torch.
 set -uo pipefail
@@ -87,6 +89,20 @@ if [ -d "$snn/snntorch" ]; then
     --steps "$steps" --json "$out/python_train_gpu.json" 2>&1 | tee -a "$out/summary.txt"
 else
   stamp "no snnTorch at $snn: skipped the side-by-side"
+fi
+if [ "${SEED000:-0}" = 1 ]; then
+  # Issue 27: one spiking group of seed 000 at paper scale (101 networks, 50 epochs, T = 200,
+  # B = 128, --ensemble auto) on full-size synthetic SHD (no real SHD on the device machine),
+  # timed; its results table goes into summary.txt (no file of its own: the device tool's limit).
+  stamp "seed 000 spiking, paper scale, group ${SEED000_GROUP:-l1} (scripts/reproduce_seed000.sh)"
+  shd="$build/seed000_shd"
+  [ -f "$shd/shd_train.h5" ] || "$sernn" data synth-shd --out "$shd" --train 8156 --test 2264 --events 4800 --seed 5
+  t0=$(date +%s)
+  SERNN="$sernn" timeout "${SEED000_TIMEOUT:-420}" bash "$root/scripts/reproduce_seed000.sh" --model spiking \
+    --scale paper --data "$shd" --groups "${SEED000_GROUP:-l1}" --out "$build/seed000_paper" -- \
+    --set train.device=cuda --quiet 2>&1 | tail -20 | tee -a "$out/summary.txt"
+  stamp "seed 000 group ${SEED000_GROUP:-l1}: $(( $(date +%s) - t0 )) s wall (timeout ${SEED000_TIMEOUT:-420} s)"
+  [ -f "$build/seed000_paper/results.csv" ] && cut -d, -f1-12 "$build/seed000_paper/results.csv" | head -120 >> "$out/summary.txt"
 fi
 if [ "${ENSEMBLES:-0}" = 1 ]; then
   # K = 16 spiking SHD members against one at a time, then the rate one-choice sweep at scale.
