@@ -100,11 +100,11 @@ class RLeaky(nn.Module):
         self.register_buffer("readout_beta", _per_neuron(readout_beta, c, "readout_beta"))
 
     def forward(self, cur):
-        return self.fused(cur)
+        return self.fused(cur + self.recurrent.bias)
 
-    def fused(self, cur):
-        """forward's body (a method of its own so that subclasses call it from TorchScript)."""
-        drive = cur + self.recurrent.bias
+    def fused(self, drive):
+        """The fused layer on `drive` = the current with the recurrent bias already added (a method
+        of its own so that subclasses call it from TorchScript)."""
         return torch.ops.sernn.lif_network(drive, self.recurrent.weight, self.beta, self.readout.weight,
                                            self.readout.bias, self.readout_beta, self.threshold, self.slope,
                                            self.reset_mechanism)
@@ -152,8 +152,9 @@ class SpikingNetwork(RLeaky):
         self.beta_range = (float(beta_min), float(beta_max))
 
     def forward(self, x):
-        cur = torch.ops.sernn.input_projection(x, self.input.weight, self.input.bias)
-        readout_mem, spikes, counts = self.fused(cur)
+        # both biases folded before the projection, as the C++ model: the same rounding, the same spikes
+        drive = torch.ops.sernn.input_projection(x, self.input.weight, self.input.bias + self.recurrent.bias)
+        readout_mem, spikes, counts = self.fused(drive)
         logits = readout_mem.sum(0) if self.sum_readout else readout_mem.max(0)[0]
         return logits, readout_mem, spikes, counts
 
