@@ -5,17 +5,19 @@ issue 28): same network, same initial weights, same data, same machine, one call
 Network: Linear(700 -> N) -> RLeaky(N; all-to-all recurrent Linear, learnable per-neuron beta,
 threshold 1, reset subtract, fast-sigmoid surrogate slope 25) -> Linear(N -> 20) -> Leaky readout
 (reset none). One training step = forward over T steps, cross-entropy on the max-over-time readout
-membrane, backward, Adam(1e-3). Input: Bernoulli(0.02) spikes [T, B, 700] (dense, the same tensor
-for both). snnTorch: bench/snntorch_train.py's network, stepped in Python. sernn: sernn.SpikingNetwork
-with the snnTorch network's initial weights (sernn.RLeaky.from_snntorch). Median of --repeats timed
+membrane, backward, Adam(1e-3). Input: Bernoulli(0.02) spikes [T, B, 700], one draw for all loops,
+each given it as its data loader would (snnTorch: dense; sernn on the CPU: sparse COO, and
+`sernn_dense` the dense tensor too). snnTorch: bench/snntorch_train.py's network, stepped in Python.
+sernn: sernn.SpikingNetwork with the snnTorch network's initial weights. Median of --repeats timed
 steps after one warm-up step each.
 
 usage: bench/python_train.py --snntorch DIR [--device cpu|cuda] [--hidden 100] [--steps 200]
        [--batch 128] [--threads 0] [--repeats 3] [--json FILE]
 DIR holds the `snntorch` package (a checkout); `sernn` must be importable (PYTHONPATH=BUILD/python,
 or the install prefix's site directory). JSON as the other benchmarks (DESIGN §7):
-{"device", "threads", "torch_version", "snntorch_version", "results": [{"impl": "snntorch"|"sernn",
-"hidden", "steps", "batch", "samples_per_s", "fwd_bwd_ms", "peak_mem_mb"[, "speedup_vs_snntorch"]}]}.
+{"device", "threads", "torch_version", "snntorch_version", "results": [{"impl": "snntorch"|"sernn"|
+"sernn_dense", "hidden", "steps", "batch", "samples_per_s", "fwd_bwd_ms", "peak_mem_mb"[,
+"speedup_vs_snntorch"]}]}.
 """
 import os
 import sys
@@ -38,25 +40,34 @@ def main():
         fused = fused.to(dev)
         x = (torch.rand(steps, a.batch, 700) < 0.02).float().to(dev)
         y = torch.randint(0, 20, (a.batch,)).to(dev)
+        # Each loop gets the batch in the form its data loader makes: snnTorch's Linear a dense
+        # tensor; sernn on the CPU the sparse COO tensor (as sernn's SHD loader and
+        # examples/python), whose nonzeros its input projection reads. `sernn_dense` is sernn on the
+        # dense tensor: the scan that finds the nonzeros (a memory-bound pass over T x B x 700
+        # floats) is then inside the step. On CUDA the projection is a GEMM on the dense tensor.
+        loops = [("snntorch", reference, x, lambda out: out.max(0).values)]
+        if dev.type == "cpu":
+            loops += [("sernn", fused, x.to_sparse(), lambda out: out[0]), ("sernn_dense", fused, x, lambda out: out[0])]
+        else:
+            loops += [("sernn", fused, x, lambda out: out[0])]
         speed = {}
-        for impl, net, logits_of in (("snntorch", reference, lambda out: out.max(0).values),
-                                     ("sernn", fused, lambda out: out[0])):
+        for impl, net, inputs, logits_of in loops:
             opt = torch.optim.Adam(net.parameters(), lr=1e-3)
 
             def step():
                 opt.zero_grad()
-                torch.nn.functional.cross_entropy(logits_of(net(x)), y).backward()
+                torch.nn.functional.cross_entropy(logits_of(net(inputs)), y).backward()
                 opt.step()
 
             ms, peak = time_step(step, dev, a.repeats)
             r = {"model": "shd", "impl": impl, "hidden": n, "batch": a.batch, "steps": steps, "fwd_bwd_ms": ms,
                  "samples_per_s": a.batch / (ms / 1000.0), "peak_mem_mb": peak}
             speed[impl] = r["samples_per_s"]
-            if impl == "sernn":
-                r["speedup_vs_snntorch"] = speed["sernn"] / speed["snntorch"]
+            if impl != "snntorch":
+                r["speedup_vs_snntorch"] = speed[impl] / speed["snntorch"]
             results.append(r)
-            extra = f"  {r['speedup_vs_snntorch']:.1f}x snnTorch" if impl == "sernn" else ""
-            print(f"{impl:<9} N={n:<5} T={steps:<5} B={a.batch}: {ms:9.1f} ms/step {r['samples_per_s']:9.1f} "
+            extra = f"  {r['speedup_vs_snntorch']:.1f}x snnTorch" if impl != "snntorch" else ""
+            print(f"{impl:<11} N={n:<5} T={steps:<5} B={a.batch}: {ms:9.1f} ms/step {r['samples_per_s']:9.1f} "
                   f"samples/s{extra}", flush=True)
     write_report(a, torch, snn, dev, results)
 
