@@ -640,7 +640,8 @@ std::optional<SparseInput> sparse_input(const torch::Tensor& x, double max_densi
   if (!x.is_cpu() || flat.numel() == 0 || x.requires_grad() || max_density <= 0) return std::nullopt;
   // Density from a strided sample of rows: cheap, and only decides which kernel runs.
   const auto sample = flat.slice(0, 0, T * B, std::max<int64_t>(1, T * B / 256));
-  if (sample.ne(0).sum().item<double>() >= max_density * static_cast<double>(sample.numel())) return std::nullopt;
+  if (torch::count_nonzero(sample).item<double>() >= max_density * static_cast<double>(sample.numel()))
+    return std::nullopt;
   return compress_rows(flat, T, B);
 }
 
