@@ -2,6 +2,7 @@
 
 #include <torch/library.h>
 #include <tuple>
+#include <vector>
 
 #include "core/errors.h"
 #include "models/lif.h"
@@ -70,6 +71,17 @@ Tensor input_projection_op(const Tensor& x, const Tensor& weight, const Tensor& 
   return input_projection(x, weight, bias, max_density);
 }
 
+Tensor input_projection_members_op(const Tensor& x, const Tensor& weight, const Tensor& bias, double max_density) {
+  TORCH_CHECK(x.dim() == 3, "sernn.input_projection_members: x must be [T, B, I], got ", x.sizes());
+  TORCH_CHECK(weight.dim() == 3 && weight.size(2) == x.size(2),
+              "sernn.input_projection_members: weight must be [K, O, ", x.size(2), "], got ", weight.sizes());
+  TORCH_CHECK(bias.dim() == 2 && bias.size(0) == weight.size(0) && bias.size(1) == weight.size(1),
+              "sernn.input_projection_members: bias must be [", weight.size(0), ", ", weight.size(1), "], got ",
+              bias.sizes());
+  // One tensor for every member: its nonzeros are found once and read by all (models/lif_sequence.h).
+  return member_input_projection(std::vector<Tensor>(weight.size(0), x), weight, bias, max_density);
+}
+
 void check_square(const char* op, const Tensor& w) {
   TORCH_CHECK(w.dim() >= 2 && w.size(-1) == w.size(-2), "sernn.", op, ": weight must be [N, N] or [K, N, N], got ",
               w.sizes());
@@ -127,6 +139,8 @@ TORCH_LIBRARY(sernn, m) {
   m.def(("lif_network_members" + network_args).c_str(), &lif_network_members_op);
   m.def("input_projection(Tensor x, Tensor weight, Tensor bias, float max_density=0.25) -> Tensor",
         &input_projection_op);
+  m.def("input_projection_members(Tensor x, Tensor weight, Tensor bias, float max_density=0.25) -> Tensor",
+        &input_projection_members_op);
   m.def("expm(Tensor x) -> Tensor", &expm_op);
   m.def("communicability(Tensor weight, str strength=\"in\") -> Tensor", &communicability_op);
   m.def("communicability_detached(Tensor weight, str strength=\"in\") -> Tensor", &communicability_detached_op);

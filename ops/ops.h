@@ -13,6 +13,7 @@
 ///               spikes [T,B,N] uint8, counts [B,N])
 ///   lif_network_members: the same with a leading member dimension K on every argument and result
 ///   input_projection(x [T,B,I] dense or sparse COO, weight [O,I], bias [O], max_density) -> [T,B,O]
+///   input_projection_members(x [T,B,I] shared by K members, weight [K,O,I], bias [K,O]) -> [K,T,B,O]
 ///   expm(x [...,N,N]);  communicability / communicability_detached(weight, strength)
 ///   wiring_penalty(weight, kind, distance?, grad, strength, comms_factor) -> [] or [K]
 ///   resolvent(weight, alpha);  resolvent_penalty(weight, alpha) -> [] or [K]

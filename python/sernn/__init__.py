@@ -13,9 +13,9 @@ from . import _library
 
 LIBRARY = _library.load()
 
-from .nn import RESETS, RLeaky, SpikingNetwork, surrogate_slope  # noqa: E402
+from .nn import RESETS, RLeaky, SpikingEnsemble, SpikingNetwork, surrogate_slope  # noqa: E402
 from .penalty import seRNNPenalty  # noqa: E402
 from .run import Run, load_run, network_from_config, penalty_from_config  # noqa: E402
 
-__all__ = ["LIBRARY", "RESETS", "RLeaky", "Run", "SpikingNetwork", "load_run", "network_from_config",
+__all__ = ["LIBRARY", "RESETS", "RLeaky", "Run", "SpikingEnsemble", "SpikingNetwork", "load_run", "network_from_config",
            "penalty_from_config", "seRNNPenalty", "surrogate_slope"]

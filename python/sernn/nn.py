@@ -162,3 +162,79 @@ class SpikingNetwork(RLeaky):
         """Clips beta to [beta_min, beta_max], as `sernn train` does after every optimiser step."""
         with torch.no_grad():
             self.beta.clamp_(*self.beta_range)
+
+
+class SpikingEnsemble(nn.Module):
+    """K SpikingNetworks of one shape trained as one module (the `sernn sweep --ensemble` form):
+    every parameter is stacked along a leading member dimension, the members read one input batch
+    (its nonzeros found once), and the fused operators run all members in one call
+    (torch.ops.sernn.input_projection_members, lif_network_members). Member k computes exactly what
+    SpikingNetwork k computes alone; the loss is the sum of the members' losses, so each member's
+    gradient, and with elementwise optimisers such as Adam each member's step, is its own.
+
+    Parameters (K = members): input_weight [K, N, I], input_bias [K, N], recurrent_weight [K, N, N],
+    recurrent_bias [K, N], beta [K, N], readout_weight [K, C, N], readout_bias [K, C]; buffer
+    readout_beta [K, C]. forward(x [T, B, I], dense or sparse COO) -> (logits [K, B, C],
+    readout_mem [K, T, B, C], spikes [K, T, B, N], counts [K, B, N]).
+    """
+
+    _STACKED = (("input_weight", "input.weight"), ("input_bias", "input.bias"),
+                ("recurrent_weight", "recurrent.weight"), ("recurrent_bias", "recurrent.bias"), ("beta", "beta"),
+                ("readout_weight", "readout.weight"), ("readout_bias", "readout.bias"))
+
+    def __init__(self, members, inputs, hidden, outputs, **network_options):
+        super().__init__()
+        self._init_from([SpikingNetwork(inputs, hidden, outputs, **network_options) for _ in range(int(members))])
+
+    def _init_from(self, networks):
+        first = networks[0]
+        for net in networks[1:]:
+            same = (net.threshold, net.slope, net.reset_mechanism, net.sum_readout, net.beta_range)
+            if same != (first.threshold, first.slope, first.reset_mechanism, first.sum_readout, first.beta_range) or \
+                    net.recurrent.weight.shape != first.recurrent.weight.shape or \
+                    net.input.weight.shape != first.input.weight.shape:
+                raise ValueError("sernn.SpikingEnsemble: the members must share shapes, threshold, slope, reset, "
+                                 "readout and beta range")
+        self.threshold, self.slope, self.reset_mechanism = first.threshold, first.slope, first.reset_mechanism
+        self.sum_readout, self.beta_range = first.sum_readout, first.beta_range
+        for name, key in self._STACKED:
+            values = [dict(net.named_parameters())[key] for net in networks]
+            stacked = torch.stack([v.detach() for v in values]).clone()
+            setattr(self, name, nn.Parameter(stacked, requires_grad=values[0].requires_grad))
+        self.register_buffer("readout_beta", torch.stack([net.readout_beta for net in networks]).clone())
+
+    @classmethod
+    def from_networks(cls, networks):
+        """An ensemble with copies of these SpikingNetworks' parameters (the networks are not changed)."""
+        if not networks:
+            raise ValueError("sernn.SpikingEnsemble.from_networks: no networks")
+        ensemble = cls.__new__(cls)
+        nn.Module.__init__(ensemble)
+        ensemble._init_from(list(networks))
+        return ensemble
+
+    def member(self, k):
+        """Member k as a SpikingNetwork (a copy of its parameters)."""
+        n, i = self.recurrent_weight.shape[-1], self.input_weight.shape[-1]
+        net = SpikingNetwork(i, n, self.readout_weight.shape[1], beta=self.beta[k].detach(), threshold=self.threshold,
+                             slope=self.slope, reset_mechanism=self.reset_mechanism, sum_readout=self.sum_readout,
+                             beta_min=self.beta_range[0], beta_max=self.beta_range[1],
+                             readout_beta=self.readout_beta[k])
+        with torch.no_grad():
+            for name, key in self._STACKED:
+                dict(net.named_parameters())[key].copy_(getattr(self, name)[k])
+        return net
+
+    def forward(self, x):
+        # both biases folded before the projection, as SpikingNetwork and the C++ model
+        drive = torch.ops.sernn.input_projection_members(x, self.input_weight, self.input_bias + self.recurrent_bias)
+        readout_mem, spikes, counts = torch.ops.sernn.lif_network_members(
+            drive, self.recurrent_weight, self.beta, self.readout_weight, self.readout_bias, self.readout_beta,
+            self.threshold, self.slope, self.reset_mechanism)
+        logits = readout_mem.sum(1) if self.sum_readout else readout_mem.max(1)[0]
+        return logits, readout_mem, spikes, counts
+
+    def clip_beta(self):
+        """Clips every member's beta to [beta_min, beta_max] (after each optimiser step)."""
+        with torch.no_grad():
+            self.beta.clamp_(*self.beta_range)
