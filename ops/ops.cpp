@@ -1,10 +1,15 @@
 #include "ops/ops.h"
 
 #include <torch/library.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <tuple>
 #include <vector>
 
 #include "core/errors.h"
+#include "core/parallel.h"
 #include "models/lif.h"
 #include "models/lif_sequence.h"
 
@@ -15,6 +20,25 @@ using torch::Tensor;
 namespace {
 
 using Trace = std::tuple<Tensor, Tensor, Tensor>;
+
+// sernn's fused CPU loops run on its own thread pool (core/parallel.h), which the `sernn` program
+// sizes from train.threads. From Python it follows torch.set_num_threads: every operator reads
+// torch's count (two integer reads) and resizes the pool when it changed.
+void follow_torch_threads() {
+  const int64_t threads = std::max(1, at::get_num_threads());
+  if (parallel_threads() != threads) set_parallel_threads(threads);
+}
+
+// The allocator policy of the `sernn` program (configure_allocator: large blocks from the heap and
+// kept for reuse) from the moment the library is loaded: otherwise every [T, B, N] buffer above
+// glibc's 32 MB mmap cap is page-faulted anew on every call (an ensemble of 8 at T = 200, B = 128:
+// 7x slower input projections here). SERNN_SYSTEM_MALLOC=1 leaves the process's allocator alone.
+const bool kAllocatorConfigured = [] {
+  const char* keep = std::getenv("SERNN_SYSTEM_MALLOC");
+  if (keep && *keep && std::string(keep) != "0") return false;
+  configure_allocator();
+  return true;
+}();
 
 void check_network(const char* op, const Tensor& drive, const Tensor& weight, const Tensor& beta,
                    const Tensor& readout_weight, const Tensor& readout_bias, const Tensor& readout_beta, int64_t lead) {
@@ -41,6 +65,7 @@ void check_network(const char* op, const Tensor& drive, const Tensor& weight, co
 Trace run_network(bool members, const Tensor& drive, const Tensor& weight, const Tensor& beta,
                   const Tensor& readout_weight, const Tensor& readout_bias, const Tensor& readout_beta,
                   double threshold, double slope, const std::string& reset) {
+  follow_torch_threads();
   const char* op = members ? "lif_network_members" : "lif_network";
   check_network(op, drive, weight, beta, readout_weight, readout_bias, readout_beta, members ? 1 : 0);
   const LifReadout readout{readout_weight, readout_bias, readout_beta};
@@ -63,6 +88,7 @@ Trace lif_network_members_op(const Tensor& drive, const Tensor& weight, const Te
 }
 
 Tensor input_projection_op(const Tensor& x, const Tensor& weight, const Tensor& bias, double max_density) {
+  follow_torch_threads();
   TORCH_CHECK(x.dim() == 3, "sernn.input_projection: x must be [T, B, I], got ", x.sizes());
   TORCH_CHECK(weight.dim() == 2 && weight.size(1) == x.size(2), "sernn.input_projection: weight must be [O, ",
               x.size(2), "], got ", weight.sizes());
@@ -72,6 +98,7 @@ Tensor input_projection_op(const Tensor& x, const Tensor& weight, const Tensor& 
 }
 
 Tensor input_projection_members_op(const Tensor& x, const Tensor& weight, const Tensor& bias, double max_density) {
+  follow_torch_threads();
   TORCH_CHECK(x.dim() == 3, "sernn.input_projection_members: x must be [T, B, I], got ", x.sizes());
   TORCH_CHECK(weight.dim() == 3 && weight.size(2) == x.size(2),
               "sernn.input_projection_members: weight must be [K, O, ", x.size(2), "], got ", weight.sizes());
@@ -88,22 +115,26 @@ void check_square(const char* op, const Tensor& w) {
 }
 
 Tensor expm_op(const Tensor& x) {
+  follow_torch_threads();
   check_square("expm", x);
   return expm(x);
 }
 
 Tensor communicability_op(const Tensor& w, std::string strength) {
+  follow_torch_threads();
   check_square("communicability", w);
   return communicability(w, parse_strength(strength));
 }
 
 Tensor communicability_detached_op(const Tensor& w, std::string strength) {
+  follow_torch_threads();
   check_square("communicability_detached", w);
   return communicability_detached(w, parse_strength(strength));
 }
 
 Tensor wiring_penalty_op(const Tensor& w, std::string kind, const c10::optional<Tensor>& distance, std::string grad,
                          std::string strength, double comms_factor) {
+  follow_torch_threads();
   check_square("wiring_penalty", w);
   WiringPenaltyOptions o;
   o.kind = kind;
@@ -119,11 +150,13 @@ Tensor wiring_penalty_op(const Tensor& w, std::string kind, const c10::optional<
 }
 
 Tensor resolvent_op(const Tensor& w, double alpha) {
+  follow_torch_threads();
   check_square("resolvent", w);
   return resolvent(w, alpha);
 }
 
 Tensor resolvent_penalty_op(const Tensor& w, double alpha) {
+  follow_torch_threads();
   check_square("resolvent_penalty", w);
   return ResolventPenalty(alpha)(w);
 }
@@ -149,6 +182,7 @@ TORCH_LIBRARY(sernn, m) {
       "str strength=\"in\", float comms_factor=1.0) -> Tensor",
       &wiring_penalty_op);
   m.def("resolvent(Tensor weight, float alpha) -> Tensor", &resolvent_op);
+  m.def("pool_threads() -> int", [] { return parallel_threads(); });
   m.def("resolvent_penalty(Tensor weight, float alpha) -> Tensor", &resolvent_penalty_op);
 }
 

@@ -17,6 +17,8 @@
 ///   expm(x [...,N,N]);  communicability / communicability_detached(weight, strength)
 ///   wiring_penalty(weight, kind, distance?, grad, strength, comms_factor) -> [] or [K]
 ///   resolvent(weight, alpha);  resolvent_penalty(weight, alpha) -> [] or [K]
+///   pool_threads() -> the threads of sernn's CPU pool, which every operator sets to
+///                     torch.get_num_threads() when it is called
 ///
 /// String arguments take the names of the config keys (DESIGN §7): reset = subtract |
 /// subtract_decayed | zero | none, strength = in | out, grad = full | detached | autograd.

@@ -98,6 +98,23 @@ class AgainstTheReference(unittest.TestCase):
             for a, b in zip(got, want):
                 torch.testing.assert_close(a[k], b, rtol=1e-12, atol=1e-12)
 
+    def test_results_do_not_depend_on_torchs_thread_count(self):
+        # The fused loops run on sernn's pool, which follows torch.set_num_threads; its pieces are
+        # fixed blocks of rows, so any count gives the same bits (B = 70: three blocks of 32 rows).
+        before = torch.get_num_threads()
+        outs = []
+        try:
+            for threads in (1, 3):
+                torch.set_num_threads(threads)
+                args = network_inputs(T=15, B=70, N=40, C=5, seed=8)
+                rm, spikes, counts = op(args, "subtract")
+                self.assertEqual(torch.ops.sernn.pool_threads(), threads)
+                outs.append([rm, spikes, counts] + list(grads((rm, counts), args[:5])))
+        finally:
+            torch.set_num_threads(before)
+        for a, b in zip(*outs):
+            self.assertTrue(torch.equal(a, b))
+
     def test_torchscript_calls_the_operator(self):
         @torch.jit.script
         def scripted(drive: torch.Tensor, weight: torch.Tensor, beta: torch.Tensor, w_out: torch.Tensor,
