@@ -44,6 +44,8 @@ void check_network(const char* op, const Tensor& drive, const Tensor& weight, co
                    const Tensor& readout_weight, const Tensor& readout_bias, const Tensor& readout_beta, int64_t lead) {
   const int64_t d = drive.dim() - lead;
   TORCH_CHECK(d == 3, "sernn.", op, ": drive must be [", lead ? "K, " : "", "T, B, N], got ", drive.sizes());
+  TORCH_CHECK(readout_weight.dim() == lead + 2, "sernn.", op, ": readout_weight must be [", lead ? "K, " : "",
+              "C, N], got ", readout_weight.sizes());
   const auto K = drive.sizes().slice(0, lead);
   const int64_t N = drive.size(-1), C = readout_weight.size(-2);
   auto shape = [&](std::initializer_list<int64_t> tail) {

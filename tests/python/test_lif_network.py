@@ -156,6 +156,10 @@ class Errors(unittest.TestCase):
         bad[2] = torch.ones(5)
         with self.assertRaisesRegex(RuntimeError, r"beta must be \[7\]"):
             op(bad, "subtract")
+        bad = list(args)
+        bad[3] = torch.ones(7)
+        with self.assertRaisesRegex(RuntimeError, r"readout_weight must be \[C, N\]"):
+            op(bad, "subtract")
 
     def test_snntorch_options_without_a_fused_equivalent_are_refused(self):
         with self.assertRaisesRegex(NotImplementedError, "all_to_all"):
