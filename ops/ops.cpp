@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <deque>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "core/archive.h"
 #include "core/errors.h"
 #include "core/parallel.h"
 #include "models/lif.h"
@@ -163,6 +165,33 @@ Tensor resolvent_penalty_op(const Tensor& w, double alpha) {
   return ResolventPenalty(alpha)(w);
 }
 
+// Tensor `name` ("readout.weight": submodule archives, then the tensor) of a saved module.
+Tensor read_named(torch::serialize::InputArchive& root, const std::string& name, const std::string& path) {
+  std::deque<torch::serialize::InputArchive> chain;
+  torch::serialize::InputArchive* node = &root;
+  size_t start = 0;
+  for (size_t dot; (dot = name.find('.', start)) != std::string::npos; start = dot + 1) {
+    chain.emplace_back();
+    if (!node->try_read(name.substr(start, dot - start), chain.back()))
+      throw InputError(path + ": holds no tensor '" + name + "'");
+    node = &chain.back();
+  }
+  Tensor t;
+  if (!node->try_read(name.substr(start), t)) throw InputError(path + ": holds no tensor '" + name + "'");
+  check_within_storage(t, path, name);
+  return t;
+}
+
+// A run's saved model (models/epoch_EEE.pt) read with the checks of the sernn program's readers
+// (core/archive.h): a corrupt or crafted file is an error naming it, in bounded memory.
+std::vector<Tensor> read_tensors_op(std::string path, std::vector<std::string> names) {
+  auto archive = read_archive(path, torch::kCPU, "a model file");
+  std::vector<Tensor> out;
+  out.reserve(names.size());
+  for (const auto& name : names) out.push_back(read_named(archive, name, path));
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY(sernn, m) {
@@ -184,8 +213,9 @@ TORCH_LIBRARY(sernn, m) {
       "str strength=\"in\", float comms_factor=1.0) -> Tensor",
       &wiring_penalty_op);
   m.def("resolvent(Tensor weight, float alpha) -> Tensor", &resolvent_op);
-  m.def("pool_threads() -> int", [] { return parallel_threads(); });
   m.def("resolvent_penalty(Tensor weight, float alpha) -> Tensor", &resolvent_penalty_op);
+  m.def("read_tensors(str path, str[] names) -> Tensor[]", &read_tensors_op);
+  m.def("pool_threads() -> int", [] { return parallel_threads(); });
 }
 
 }  // namespace sernn::ops

@@ -17,6 +17,8 @@
 ///   expm(x [...,N,N]);  communicability / communicability_detached(weight, strength)
 ///   wiring_penalty(weight, kind, distance?, grad, strength, comms_factor) -> [] or [K]
 ///   resolvent(weight, alpha);  resolvent_penalty(weight, alpha) -> [] or [K]
+///   read_tensors(path, names) -> the tensors `names` ("input.weight", ...) of a saved module,
+///                     read with the checks of core/archive.h (InputError naming the file)
 ///   pool_threads() -> the threads of sernn's CPU pool, which every operator sets to
 ///                     torch.get_num_threads() when it is called
 ///

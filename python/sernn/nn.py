@@ -127,6 +127,11 @@ class RLeaky(nn.Module):
         return layer.to(rleaky.recurrent.weight.device)
 
 
+# SpikingNetwork's state (parameters, then the buffer readout_beta): the names of the C++ model's.
+SPIKING_STATE = ("input.weight", "input.bias", "recurrent.weight", "recurrent.bias", "beta", "readout.weight",
+                 "readout.bias", "readout_beta")
+
+
 class SpikingNetwork(RLeaky):
     """The `sernn train` spiking network (models/spiking_rnn.h): Linear(inputs, N) -> RLeaky(N) ->
     Linear(N, C) -> Leaky readout, with the parameter names of the C++ model (input.*,
@@ -178,9 +183,8 @@ class SpikingEnsemble(nn.Module):
     readout_mem [K, T, B, C], spikes [K, T, B, N], counts [K, B, N]).
     """
 
-    _STACKED = (("input_weight", "input.weight"), ("input_bias", "input.bias"),
-                ("recurrent_weight", "recurrent.weight"), ("recurrent_bias", "recurrent.bias"), ("beta", "beta"),
-                ("readout_weight", "readout.weight"), ("readout_bias", "readout.bias"))
+    # (ensemble parameter, SpikingNetwork parameter): every parameter of SPIKING_STATE
+    _STACKED = tuple((key.replace(".", "_"), key) for key in SPIKING_STATE if key != "readout_beta")
 
     def __init__(self, members, inputs, hidden, outputs, **network_options):
         super().__init__()

@@ -5,14 +5,15 @@ import os
 
 import torch
 
-from .nn import SpikingNetwork
+from .nn import SPIKING_STATE, SpikingNetwork
 from .penalty import seRNNPenalty
 
 Run = collections.namedtuple("Run", "config network penalty gamma epoch")
 Run.__doc__ = """A run read back: its resolved config (dict), the SpikingNetwork with the weights of
 `epoch`, the seRNNPenalty of its regularizer (None for kind none) on its coords, and γ."""
 
-_MODEL_KEYS_FIXED = {"kind": "spiking", "dale": False, "rank": 0, "impl": ("fast", "reference")}
+# model.* values a SpikingNetwork computes (the first is the key's default)
+_MODEL_KEYS_FIXED = {"kind": ("spiking",), "dale": (False,), "rank": (0,), "impl": ("fast", "reference")}
 
 
 def _fail(path, message):
@@ -54,9 +55,10 @@ def network_from_config(config, inputs, classes):
     """A SpikingNetwork with the model keys of a sernn config (dict), freshly initialised."""
     m = config["model"]
     for key, allowed in _MODEL_KEYS_FIXED.items():
-        ok = m.get(key, allowed if not isinstance(allowed, tuple) else allowed[0])
-        if ok != allowed and not (isinstance(allowed, tuple) and ok in allowed):
-            raise NotImplementedError(f"sernn: model.{key} = {ok!r} has no Python module (supported: {allowed!r})")
+        value = m.get(key, allowed[0])
+        if value not in allowed:
+            raise NotImplementedError(f"sernn: model.{key} = {value!r} has no Python module (supported: "
+                                      f"{', '.join(map(repr, allowed))})")
     return SpikingNetwork(inputs, m["hidden"], classes, slope=m["slope"], threshold=m["threshold"],
                           reset_mechanism=m["reset"], learn_beta=m["learn_beta"], sum_readout=m["loss"] == "sum",
                           tau_mean_ms=m["tau_mean_ms"], dt_ms=m["dt_ms"], beta_min=m["beta_min"],
@@ -86,17 +88,20 @@ def load_run(path, epoch=None):
     model_path = os.path.join(models_dir, f"epoch_{epoch:03d}.pt")
     if not os.path.isfile(model_path):
         _fail(model_path, f"no saved model for epoch {epoch}")
-    saved = torch.jit.load(model_path, map_location="cpu")
-    state = dict(saved.named_parameters())
-    state.update(dict(saved.named_buffers()))
-    if "input.weight" not in state or "readout.weight" not in state:
-        _fail(model_path, "not a spiking network's model (no input.weight / readout.weight)")
+    # the sernn program's checked reader (core/archive.h), not torch.jit.load: a corrupt or crafted
+    # file is an error naming it, read in memory bounded by its size
+    try:
+        state = dict(zip(SPIKING_STATE, torch.ops.sernn.read_tensors(model_path, list(SPIKING_STATE))))
+    except RuntimeError as e:
+        raise ValueError(f"sernn.load_run: {str(e).splitlines()[0]}") from None
+    if state["input.weight"].dim() != 2 or state["readout.weight"].dim() != 2:
+        _fail(model_path, "input.weight and readout.weight must be matrices")
     inputs, classes = state["input.weight"].shape[1], state["readout.weight"].shape[0]
     net = network_from_config(config, inputs, classes)
-    missing = set(net.state_dict()) - set(state)
-    if missing:
-        _fail(model_path, f"lacks {', '.join(sorted(missing))}")
-    net.load_state_dict({k: state[k].detach().clone() for k in net.state_dict()})
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as e:
+        _fail(model_path, f"does not hold the network of config.json ({str(e).splitlines()[-1].strip()})")
     coords = _read_coords(os.path.join(path, "coords.csv"))
     if coords.shape[0] != net.recurrent.weight.shape[0]:
         _fail(os.path.join(path, "coords.csv"), f"{coords.shape[0]} rows for {net.recurrent.weight.shape[0]} neurons")

@@ -102,6 +102,12 @@ class LoadRunErrors(unittest.TestCase):
                 sernn.load_run(tmp)
             with self.assertRaisesRegex(NotImplementedError, "model.kind = 'rate'"):
                 sernn.network_from_config({"model": {"kind": "rate"}}, 700, 20)
+            # a model file that is not one: an error naming it, from the program's checked reader
+            model = os.path.join(tmp, "models", "epoch_000.pt")
+            with open(model, "wb") as f:
+                f.write(b"PK\x03\x04 not really a zip archive" * 10)
+            with self.assertRaisesRegex(ValueError, model):
+                sernn.load_run(tmp)
 
 
 if __name__ == "__main__":
