@@ -5,7 +5,7 @@
 # tests are then not added) and SERNN_PYTHON_VERSION (3.X).
 set(SERNN_PYTHON "" CACHE FILEPATH "Python interpreter with the torch sernn builds against (empty: search)")
 string(REGEX MATCH "^[0-9]+\\.[0-9]+" _sernn_torch_mm "${Torch_VERSION}")
-set(_sernn_py_candidates ${SERNN_PYTHON})
+set(_sernn_py_candidates ${SERNN_PYTHON} ${Python_EXECUTABLE} ${Python3_EXECUTABLE})
 find_program(_sernn_path_python python3)
 list(APPEND _sernn_py_candidates ${_sernn_path_python} /usr/bin/python3)
 set(_sernn_python "")

@@ -1,20 +1,34 @@
 # Torch discovery. Two supported installs:
 #   * Debian's libtorch-dev (1.13, CPU): found by plain find_package(Torch).
-#   * a Python torch 2.x wheel (CUDA on GPU machines): its CMake package lives under
-#     torch.utils.cmake_prefix_path, which we ask the interpreter for.
+#   * a Python torch 2.x wheel (pip's torch is the CUDA build): its CMake package lives under
+#     torch.utils.cmake_prefix_path, which we ask the interpreter for. A Python build (`pip
+#     install`, SERNN_PYTHON_ONLY) asks its interpreter first: the package must load into that torch.
 # Set Torch_DIR or CMAKE_PREFIX_PATH to force one.
-find_package(Torch QUIET)
-if(NOT Torch_FOUND)
-  foreach(py python3 /usr/bin/python3)
+function(sernn_python_torch_prefix out)
+  foreach(py ${Python_EXECUTABLE} ${Python3_EXECUTABLE} ${SERNN_PYTHON} python3 /usr/bin/python3)
     execute_process(
       COMMAND ${py} -c "import torch; print(torch.utils.cmake_prefix_path)"
-      OUTPUT_VARIABLE _sernn_torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE
-      RESULT_VARIABLE _sernn_torch_rc ERROR_QUIET)
-    if(_sernn_torch_rc EQUAL 0 AND _sernn_torch_prefix)
-      list(APPEND CMAKE_PREFIX_PATH "${_sernn_torch_prefix}")
-      break()
+      OUTPUT_VARIABLE _prefix OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _rc ERROR_QUIET)
+    if(_rc EQUAL 0 AND _prefix)
+      set(${out} "${_prefix}" PARENT_SCOPE)
+      return()
     endif()
   endforeach()
+  set(${out} "" PARENT_SCOPE)
+endfunction()
+
+if(SERNN_PYTHON_ONLY AND NOT Torch_DIR)
+  sernn_python_torch_prefix(_sernn_torch_prefix)
+  if(_sernn_torch_prefix)
+    list(PREPEND CMAKE_PREFIX_PATH "${_sernn_torch_prefix}")
+  endif()
+endif()
+find_package(Torch QUIET)
+if(NOT Torch_FOUND)
+  sernn_python_torch_prefix(_sernn_torch_prefix)
+  if(_sernn_torch_prefix)
+    list(APPEND CMAKE_PREFIX_PATH "${_sernn_torch_prefix}")
+  endif()
   find_package(Torch REQUIRED)
 endif()
 message(STATUS "sernn: Torch ${Torch_VERSION} from ${Torch_DIR}")

@@ -348,85 +348,34 @@ void backward_ops(const Tensor& g_rm, const Tensor& g_counts, const Tensor& weig
   }
 }
 
-// K networks' LIF layers and readouts over the whole sequence (shapes as forward_cpu).
+// K networks' LIF layers and readouts over the whole sequence (shapes as forward_cpu): the
+// autograd node over lif_members_forward and lif_members_backward.
 class LifNetworkFunction : public torch::autograd::Function<LifNetworkFunction> {
  public:
   static tensor_list forward(AutogradContext* ctx, const Tensor& drive, const Tensor& weight, const Tensor& beta,
                              const Tensor& w_out, const Tensor& b_out, const Tensor& readout_beta, double thr,
                              double slope, int64_t mode_int, bool drive_is_scratch) {
     const auto mode = static_cast<ResetMode>(mode_int);
-    const int64_t K = drive.size(0), T = drive.size(1), B = drive.size(2), N = drive.size(3), C = w_out.size(1);
-    const auto beta_c = beta.clamp(0.0, 1.0).contiguous();
-    const auto rb = readout_beta.clamp(0.0, 1.0).contiguous();
-    // A scratch drive (nobody reads it after this call) becomes the membrane buffer: step t
-    // reads drive_t before it writes mem_t in the same place. One [K, T, B, N] buffer less.
-    auto mem = drive_is_scratch && drive.is_contiguous() ? drive : torch::empty({K, T, B, N}, drive.options());
-    auto spk = torch::empty({K, T, B, N}, drive.options().dtype(torch::kUInt8));
-    auto counts = torch::zeros({K, B, N}, drive.options());
-    auto rmem = torch::empty({K, T, B, C}, drive.options());
-    if (drive.is_cpu()) {
-      forward_cpu(drive, weight, beta_c, w_out, b_out, rb, mem, spk, counts, rmem, thr, mode);
-#ifdef SERNN_HAS_CUDA
-    } else if (drive.is_cuda()) {
-      launch_cuda_forward(drive, weight, beta_c, w_out, b_out, rb, mem, spk, counts, rmem, thr, mode);
-#endif
-    } else {
-      for (int64_t k = 0; k < K; ++k)
-        forward_ops(drive[k], weight[k], beta_c[k], w_out[k], b_out[k], rb[k], mem[k], spk[k], counts[k], rmem[k], thr,
-                    mode);
-    }
-    ctx->save_for_backward({mem, spk, weight, beta, w_out, rb});
+    auto out = lif_members_forward(drive, weight, beta, {w_out, b_out, readout_beta}, thr, mode, drive_is_scratch);
+    ctx->save_for_backward({out.mem, out.spikes, weight, beta, w_out, readout_beta});
     ctx->saved_data["thr"] = thr;
     ctx->saved_data["slope"] = slope;
     ctx->saved_data["mode"] = mode_int;
-    ctx->mark_non_differentiable({spk});
-    return {rmem, spk, counts};
+    ctx->mark_non_differentiable({out.spikes});
+    return {out.readout_mem, out.spikes, out.counts};
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto &mem = saved[0], &spk = saved[1], &weight = saved[2], &beta = saved[3], &w_out = saved[4],
-               &rb = saved[5];
-    const double thr = ctx->saved_data["thr"].toDouble(), slope = ctx->saved_data["slope"].toDouble();
-    const auto mode = static_cast<ResetMode>(ctx->saved_data["mode"].toInt());
-    const int64_t K = mem.size(0), T = mem.size(1), B = mem.size(2), N = mem.size(3), C = w_out.size(1);
     TORCH_CHECK(!ctx->saved_data.count("consumed"),
                 "lif_network: backward called twice (retain_graph is not supported by the fast LIF path)");
     ctx->saved_data["consumed"] = true;
-    const auto g_rm = grads[0].defined() ? grads[0].contiguous() : torch::zeros({K, T, B, C}, mem.options());
-    const auto g_counts = grads[2].defined() ? grads[2].contiguous() : torch::zeros({K, B, N}, mem.options());
-    const auto beta_c = beta.clamp(0.0, 1.0).contiguous();
-    // Readout: the leaky integrator backwards, g_co_t = dL/du_t + rb g_co_{t+1}.
-    auto gco = torch::empty({K, T, B, C}, mem.options());
-    // gcur_t overwrites mem_t in place: step t reads mem_t and mem_{t-1} before writing gcur_t,
-    // and no later step needs mem_t. This saves a [T, B, N] buffer but consumes the saved state,
-    // so the backward can run only once.
-    const auto& gcur = mem;
-    auto gbeta_rows = torch::zeros({K, B, N}, mem.options());
-    if (mem.is_cpu()) {
-      backward_cpu(g_rm, g_counts, weight, w_out, beta_c, rb, mem, gco, gbeta_rows, thr, slope, mode);
-#ifdef SERNN_HAS_CUDA
-    } else if (mem.is_cuda()) {
-      launch_cuda_backward(g_rm, g_counts, weight, w_out, beta_c, rb, mem, gco, gcur, gbeta_rows, thr, slope, mode);
-#endif
-    } else {
-      for (int64_t k = 0; k < K; ++k)
-        backward_ops(g_rm[k], g_counts[k], weight[k], w_out[k], beta_c[k], rb[k], mem[k], gco[k], gbeta_rows[k], thr,
-                     slope, mode);
-    }
-    // The weight gradients as sums over the spikes: dW = Σ_t gcur_t^T s_{t-1}, dW_out = Σ_t gco_t^T s_t.
-    const auto g_wout = member_spike_gemm(gco.view({K, T * B, C}), spk.view({K, T * B, N}));
-    const auto gw =
-        T < 2 ? torch::zeros_like(weight)
-              : member_spike_gemm(gcur.slice(1, 1).reshape({K, -1, N}), spk.slice(1, 0, T - 1).reshape({K, -1, N}));
-    // On the CPU member by member (member_sums: the bits of a network alone); elsewhere one
-    // reduction for all members (one launch; GPU members agree with their runs to rounding only).
-    const bool cpu = mem.is_cpu();
-    const auto g_bias = cpu ? member_sums(gco.view({K, T * B, C})) : gco.view({K, T * B, C}).sum(1);
-    // clamp(0, 1) passes gradient only inside the interval (as torch's clamp backward).
-    auto gbeta =
-        (cpu ? member_sums(gbeta_rows) : gbeta_rows.sum(1)) * beta.ge(0).logical_and(beta.le(1)).to(beta.scalar_type());
-    return {gcur, gw, gbeta, g_wout, g_bias, Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+    // The membranes are consumed: their buffer becomes the drive's gradient.
+    auto g = lif_members_backward(grads[0], grads[2], saved[0], saved[1], saved[2], saved[3], saved[4], saved[5],
+                                  ctx->saved_data["thr"].toDouble(), ctx->saved_data["slope"].toDouble(),
+                                  static_cast<ResetMode>(ctx->saved_data["mode"].toInt()));
+    return {g.drive,  g.weight, g.beta,   g.readout_weight, g.readout_bias,
+            Tensor(), Tensor(), Tensor(), Tensor(),         Tensor()};
   }
 };
 
@@ -453,6 +402,74 @@ void check_shapes(const Tensor& drive, const Tensor& weight, const Tensor& beta,
 }
 
 }  // namespace
+
+LifMembersForward lif_members_forward(const Tensor& drive, const Tensor& weight, const Tensor& beta,
+                                      const LifReadout& readout, double thr, ResetMode mode, bool drive_is_scratch) {
+  const auto& w_out = readout.weight;
+  const int64_t K = drive.size(0), T = drive.size(1), B = drive.size(2), N = drive.size(3), C = w_out.size(1);
+  const auto beta_c = beta.clamp(0.0, 1.0).contiguous();
+  const auto rb = readout.beta.clamp(0.0, 1.0).contiguous();
+  // A scratch drive (nobody reads it after this call) becomes the membrane buffer: step t
+  // reads drive_t before it writes mem_t in the same place. One [K, T, B, N] buffer less.
+  auto mem = drive_is_scratch && drive.is_contiguous() ? drive : torch::empty({K, T, B, N}, drive.options());
+  auto spk = torch::empty({K, T, B, N}, drive.options().dtype(torch::kUInt8));
+  auto counts = torch::zeros({K, B, N}, drive.options());
+  auto rmem = torch::empty({K, T, B, C}, drive.options());
+  if (drive.is_cpu()) {
+    forward_cpu(drive, weight, beta_c, w_out, readout.bias, rb, mem, spk, counts, rmem, thr, mode);
+#ifdef SERNN_HAS_CUDA
+  } else if (drive.is_cuda()) {
+    launch_cuda_forward(drive, weight, beta_c, w_out, readout.bias, rb, mem, spk, counts, rmem, thr, mode);
+#endif
+  } else {
+    for (int64_t k = 0; k < K; ++k)
+      forward_ops(drive[k], weight[k], beta_c[k], w_out[k], readout.bias[k], rb[k], mem[k], spk[k], counts[k], rmem[k],
+                  thr, mode);
+  }
+  return {rmem, spk, counts, mem};
+}
+
+LifMembersGrads lif_members_backward(const Tensor& grad_readout_mem, const Tensor& grad_counts, const Tensor& mem,
+                                     const Tensor& spk, const Tensor& weight, const Tensor& beta, const Tensor& w_out,
+                                     const Tensor& readout_beta, double thr, double slope, ResetMode mode) {
+  const int64_t K = mem.size(0), T = mem.size(1), B = mem.size(2), N = mem.size(3), C = w_out.size(1);
+  const auto g_rm =
+      grad_readout_mem.defined() ? grad_readout_mem.contiguous() : torch::zeros({K, T, B, C}, mem.options());
+  const auto g_counts = grad_counts.defined() ? grad_counts.contiguous() : torch::zeros({K, B, N}, mem.options());
+  const auto beta_c = beta.clamp(0.0, 1.0).contiguous();
+  const auto rb = readout_beta.clamp(0.0, 1.0).contiguous();
+  // Readout: the leaky integrator backwards, g_co_t = dL/du_t + rb g_co_{t+1}.
+  auto gco = torch::empty({K, T, B, C}, mem.options());
+  // gcur_t overwrites mem_t in place: step t reads mem_t and mem_{t-1} before writing gcur_t,
+  // and no later step needs mem_t. This saves a [T, B, N] buffer but consumes the saved state,
+  // so the backward can run only once.
+  const auto& gcur = mem;
+  auto gbeta_rows = torch::zeros({K, B, N}, mem.options());
+  if (mem.is_cpu()) {
+    backward_cpu(g_rm, g_counts, weight, w_out, beta_c, rb, mem, gco, gbeta_rows, thr, slope, mode);
+#ifdef SERNN_HAS_CUDA
+  } else if (mem.is_cuda()) {
+    launch_cuda_backward(g_rm, g_counts, weight, w_out, beta_c, rb, mem, gco, gcur, gbeta_rows, thr, slope, mode);
+#endif
+  } else {
+    for (int64_t k = 0; k < K; ++k)
+      backward_ops(g_rm[k], g_counts[k], weight[k], w_out[k], beta_c[k], rb[k], mem[k], gco[k], gbeta_rows[k], thr,
+                   slope, mode);
+  }
+  // The weight gradients as sums over the spikes: dW = Σ_t gcur_t^T s_{t-1}, dW_out = Σ_t gco_t^T s_t.
+  const auto g_wout = member_spike_gemm(gco.view({K, T * B, C}), spk.view({K, T * B, N}));
+  const auto gw =
+      T < 2 ? torch::zeros_like(weight)
+            : member_spike_gemm(gcur.slice(1, 1).reshape({K, -1, N}), spk.slice(1, 0, T - 1).reshape({K, -1, N}));
+  // On the CPU member by member (member_sums: the bits of a network alone); elsewhere one
+  // reduction for all members (one launch; GPU members agree with their runs to rounding only).
+  const bool cpu = mem.is_cpu();
+  const auto g_bias = cpu ? member_sums(gco.view({K, T * B, C})) : gco.view({K, T * B, C}).sum(1);
+  // clamp(0, 1) passes gradient only inside the interval (as torch's clamp backward).
+  auto gbeta =
+      (cpu ? member_sums(gbeta_rows) : gbeta_rows.sum(1)) * beta.ge(0).logical_and(beta.le(1)).to(beta.scalar_type());
+  return {gcur, gw, gbeta, g_wout, g_bias};
+}
 
 LifNetworkTrace lif_network(const Tensor& drive, const Tensor& weight, const Tensor& beta, const LifReadout& readout,
                             double threshold, double slope, ResetMode reset, bool drive_is_scratch) {

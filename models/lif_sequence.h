@@ -51,6 +51,34 @@ LifNetworkTrace lif_network_members(const torch::Tensor& drive, const torch::Ten
                                     const LifReadout& readout, double threshold, double slope, ResetMode reset,
                                     bool drive_is_scratch = false);
 
+/// What lif_members_forward returns: lif_network_members' outputs and the membranes.
+struct LifMembersForward {
+  torch::Tensor readout_mem;  ///< [K, T, B, C]
+  torch::Tensor spikes;       ///< [K, T, B, N] uint8
+  torch::Tensor counts;       ///< [K, B, N]
+  torch::Tensor mem;          ///< [K, T, B, N] membranes after each step's reset (what the backward reads)
+};
+
+/// lif_network_members' gradients: drive [K, T, B, N], weight [K, N, N], beta [K, N], readout
+/// weight [K, C, N] and bias [K, C].
+struct LifMembersGrads {
+  torch::Tensor drive, weight, beta, readout_weight, readout_bias;
+};
+
+/// The two halves of lif_network_members' autograd node, without autograd (the operators of
+/// ops/ register them on the dispatcher; shapes as lif_network_members, every tensor contiguous
+/// on one device, beta and readout.beta in the drive's dtype, unclamped). The forward writes the
+/// membranes into `drive` when `drive_is_scratch`. The backward overwrites `mem` with the
+/// drive's gradient (returned as `drive`); undefined output gradients count as zero.
+LifMembersForward lif_members_forward(const torch::Tensor& drive, const torch::Tensor& weight,
+                                      const torch::Tensor& beta, const LifReadout& readout, double threshold,
+                                      ResetMode reset, bool drive_is_scratch = false);
+LifMembersGrads lif_members_backward(const torch::Tensor& grad_readout_mem, const torch::Tensor& grad_counts,
+                                     const torch::Tensor& mem, const torch::Tensor& spikes, const torch::Tensor& weight,
+                                     const torch::Tensor& beta, const torch::Tensor& readout_weight,
+                                     const torch::Tensor& readout_beta, double threshold, double slope,
+                                     ResetMode reset);
+
 }  // namespace sernn
 
 namespace sernn {

@@ -123,7 +123,7 @@ struct RawRun {
 std::vector<RawRun> raw_runs(hid_t ds, hsize_t n, const std::string& path, const std::string& name) {
   Hid dcpl(H5Dget_create_plist(ds), H5Pclose);
   const auto layout = dcpl.ok() ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
-  const std::string refuse = "a ragged dataset stored {} is not read (store it contiguous: h5repack -l CONTI)";
+  constexpr const char* refuse = "a ragged dataset stored {} is not read (store it contiguous: h5repack -l CONTI)";
   if (layout == H5D_CONTIGUOUS) {
     const haddr_t address = H5Dget_offset(ds);
     if (address == HADDR_UNDEF) bad(path, name, "declares samples but has no storage (truncated or corrupt file)");

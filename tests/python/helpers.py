@@ -12,14 +12,22 @@ SOURCE_DIR = os.environ.get("SERNN_SOURCE_DIR", os.path.abspath(os.path.join(os.
 
 
 def snntorch():
-    """The snntorch package from $SNNTORCH_DIR or SOURCE/.peers (the folder holding `snntorch`), or None."""
+    """The snntorch package: from $SNNTORCH_DIR or SOURCE/.peers (the folder holding `snntorch`),
+    else the installed one (pip's, pinned in python/requirements-ci.txt), or None. With
+    SERNN_REQUIRE_PEERS=1 (CI) a missing snnTorch is an error, not a skip."""
     for d in (os.environ.get("SNNTORCH_DIR"), os.path.join(SOURCE_DIR, ".peers")):
         if d and os.path.isdir(os.path.join(d, "snntorch")):
             if d not in sys.path:
                 sys.path.insert(0, d)
             import snntorch as snn
             return snn
-    return None
+    try:
+        import snntorch as snn
+        return snn
+    except ImportError:
+        if os.environ.get("SERNN_REQUIRE_PEERS") == "1":
+            raise
+        return None
 
 
 class FastSigmoidSpike(torch.autograd.Function):
