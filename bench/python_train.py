@@ -11,9 +11,9 @@ each given it as its data loader would (snnTorch: dense; sernn on the CPU: spars
 sernn: sernn.SpikingNetwork with the snnTorch network's initial weights. Median of --repeats timed
 steps after one warm-up step each.
 
-usage: bench/python_train.py --snntorch DIR [--device cpu|cuda] [--hidden 100] [--steps 200]
+usage: bench/python_train.py [--snntorch DIR] [--device cpu|cuda] [--hidden 100] [--steps 200]
        [--batch 128] [--threads 0] [--repeats 3] [--json FILE]
-DIR holds the `snntorch` package (a checkout); `sernn` must be importable (PYTHONPATH=BUILD/python,
+DIR holds the `snntorch` package (default: the installed snntorch); `sernn` must be importable (PYTHONPATH=BUILD/python,
 or the install prefix's site directory). JSON as the other benchmarks (DESIGN §7):
 {"device", "threads", "torch_version", "snntorch_version", "results": [{"impl": "snntorch"|"sernn"|
 "sernn_dense", "hidden", "steps", "batch", "samples_per_s", "fwd_bwd_ms", "peak_mem_mb"[,

@@ -9,9 +9,9 @@ Linear(N -> 20) -> Leaky readout (reset none, per-class beta). One step = forwar
 cross-entropy on the max-over-time readout membrane, backward, Adam(1e-3). Input: Bernoulli(0.02)
 spikes [T, B, 700]. Median of --repeats timed steps after one warm-up step.
 
-usage: bench/snntorch_train.py --snntorch DIR [--device cpu|cuda] [--hidden 100,1024]
+usage: bench/snntorch_train.py [--snntorch DIR] [--device cpu|cuda] [--hidden 100,1024]
        [--steps 200,1000] [--batch 128] [--threads 2] [--repeats 3] [--json FILE]
-DIR is the folder that holds the `snntorch` package (a checkout; Debian's python3-torch runs it).
+DIR is the folder that holds the `snntorch` package (default: the installed one, e.g. pip's).
 """
 import argparse
 import json
@@ -76,7 +76,7 @@ def parse_args(doc, hidden, steps):
     """The options both snnTorch benchmarks take, parsed; snnTorch's folder goes on sys.path.
     Returns (args, torch, snntorch, device)."""
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    ap.add_argument("--snntorch", required=True, help="folder holding the snntorch package")
+    ap.add_argument("--snntorch", help="folder holding the snntorch package (default: the installed snntorch)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--hidden", default=hidden, help="hidden sizes, comma separated")
     ap.add_argument("--steps", default=steps, help="time steps, comma separated")
@@ -85,11 +85,15 @@ def parse_args(doc, hidden, steps):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", help="write the benchmark JSON here")
     a = ap.parse_args()
-    if not os.path.isdir(os.path.join(a.snntorch, "snntorch")):
-        ap.error(f"--snntorch {a.snntorch}: no snntorch package in that folder")
-    sys.path.insert(0, a.snntorch)
+    if a.snntorch:
+        if not os.path.isdir(os.path.join(a.snntorch, "snntorch")):
+            ap.error(f"--snntorch {a.snntorch}: no snntorch package in that folder")
+        sys.path.insert(0, a.snntorch)
     import torch
-    import snntorch as snn
+    try:
+        import snntorch as snn
+    except ImportError:
+        ap.error("no snntorch: pip install snntorch (python/requirements-ci.txt pins the version) or --snntorch DIR")
 
     if a.threads > 0:
         torch.set_num_threads(a.threads)

@@ -17,6 +17,15 @@ function(sernn_python_torch_prefix out)
   set(${out} "" PARENT_SCOPE)
 endfunction()
 
+# Torch's CMake reads the CUDA architectures from the environment's TORCH_CUDA_ARCH_LIST (and
+# detects the GPU, or picks a list of its own, without it). The first configure's value is kept
+# in the cache, so that a later re-configure (a build that re-runs CMake) builds for the same.
+if(DEFINED ENV{TORCH_CUDA_ARCH_LIST})
+  set(SERNN_TORCH_CUDA_ARCH_LIST "$ENV{TORCH_CUDA_ARCH_LIST}" CACHE STRING "CUDA architectures (TORCH_CUDA_ARCH_LIST)")
+elseif(SERNN_TORCH_CUDA_ARCH_LIST)
+  set(ENV{TORCH_CUDA_ARCH_LIST} "${SERNN_TORCH_CUDA_ARCH_LIST}")
+endif()
+
 if(SERNN_PYTHON_ONLY AND NOT Torch_DIR)
   sernn_python_torch_prefix(_sernn_torch_prefix)
   if(_sernn_torch_prefix)
@@ -37,6 +46,13 @@ message(STATUS "sernn: Torch ${Torch_VERSION} from ${Torch_DIR}")
 # pip wheels); it must reach every translation unit, so wrap torch in an interface target.
 add_library(sernn_torch INTERFACE)
 target_link_libraries(sernn_torch INTERFACE ${TORCH_LIBRARIES})
+# pip's libtorch.so (2.x, built against a newer libstdc++ than the system's) exports copies of
+# libstdc++ symbols, some broken: std::filesystem::remove_all there jumps to address 0. A binary
+# whose first needed library is libtorch.so binds such calls to those copies; naming the system's
+# libstdc++ first makes the dynamic linker find the real ones first.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  target_link_options(sernn_torch INTERFACE "SHELL:-Wl,--push-state,--no-as-needed -lstdc++ -Wl,--pop-state")
+endif()
 if(TORCH_CXX_FLAGS)
   separate_arguments(_sernn_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
   target_compile_options(sernn_torch INTERFACE ${_sernn_torch_flags})
@@ -68,6 +84,13 @@ if(TARGET torch_cuda OR TORCH_CUDA_LIBRARIES)
   endif()
   enable_language(CUDA)
   find_package(CUDAToolkit REQUIRED)
+  # CMake before 3.26 knows no C++20 flag for nvcc (12 and later take -std=c++20): without this,
+  # CUDA_STANDARD 20 is an error, and torch's CMake would impose its CMAKE_CUDA_STANDARD (17).
+  if(CMAKE_CUDA_COMPILER_ID STREQUAL "NVIDIA" AND CMAKE_CUDA_COMPILER_VERSION VERSION_GREATER_EQUAL 12.0
+     AND NOT CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+    set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+    set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+  endif()
   if(CMAKE_CUDA_ARCHITECTURES)
     message(STATUS "sernn: CUDA kernels for architectures ${CMAKE_CUDA_ARCHITECTURES}")
   else()

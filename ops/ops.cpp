@@ -1,6 +1,7 @@
 #include "ops/ops.h"
 
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -188,6 +189,12 @@ Trace network_autograd(bool members, const Tensor& drive, const Tensor& weight, 
 tensor_list recompute_grads(const std::function<Tensor(const tensor_list&)>& f, const tensor_list& inputs,
                             const std::vector<bool>& wrt, const Tensor& grad) {
   follow_torch_threads();
+  // Autograd on, and its dispatch keys too: a caller below autograd (a TorchDispatchMode, or the
+  // Autograd kernel's redispatch) has them excluded, and the C++ function's ATen ops would then
+  // record no graph.
+  auto keys = c10::impl::tls_local_dispatch_key_set();
+  keys.excluded_ = keys.excluded_ - c10::autograd_dispatch_keyset_with_ADInplaceOrView;
+  c10::impl::ForceDispatchKeyGuard with_autograd(keys);
   torch::AutoGradMode grad_on(true);
   tensor_list leaves, targets;
   for (size_t i = 0; i < inputs.size(); ++i) {

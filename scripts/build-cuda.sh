@@ -19,29 +19,29 @@ export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-8.0;9.0;10.0}"
 
 if [ "${1:-}" = --list-kernels ]; then
   bin="${2:?usage: scripts/build-cuda.sh --list-kernels BINARY}"
-  # The fused LIF network's kernels (models/cuda/lif_kernels.cu), each architecture's cubin.
-  listing="$(cuobjdump --list-elf "$bin")"
-  echo "$listing" | sed 's/^/  /'
+  # cuobjdump: the toolkit's, else pip's nvidia-cuda-cuobjdump in $PYTHON's environment (the CUDA
+  # toolkit installed on CI's machines has none).
+  objdump="$(command -v cuobjdump || true)"
+  if [ -z "$objdump" ]; then
+    site="$("${PYTHON:-python3}" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null || true)"
+    objdump="$(ls "$site"/nvidia/cu*/bin/cuobjdump 2>/dev/null | head -1 || true)"
+  fi
+  [ -n "$objdump" ] || { echo "build-cuda: no cuobjdump (pip install nvidia-cuda-cuobjdump)"; exit 1; }
+  "$objdump" --list-elf "$bin" | sed 's/^/  /'
+  # The fused LIF network's kernels (models/cuda/lif_kernels.cu), in each architecture's cubin.
   status=0
   IFS=';' read -r -a archs <<< "$TORCH_CUDA_ARCH_LIST"
   for a in "${archs[@]}"; do
     sm="sm_${a//./}"
-    elf="$(echo "$listing" | grep -E "\.${sm}\.cubin" | awk '{print $NF}' || true)"
-    if [ -z "$elf" ]; then
-      echo "build-cuda: no $sm code in $bin"
-      status=1
-      continue
-    fi
-    kernels="$(cuobjdump --dump-elf-symbols "$bin" 2>/dev/null | grep -c "lif_" || true)"
-    names="$(cuobjdump -arch "$sm" --dump-resource-usage "$bin" 2>/dev/null | grep -oE "Function [A-Za-z0-9_]*lif[A-Za-z0-9_]*" |
-      sed 's/Function //' | c++filt | sort -u | tr '\n' ' ')"
+    names="$("$objdump" -elf -arch "$sm" "$bin" 2>/dev/null | grep -oE '^\.text\.[^ ]+' | sed 's/^\.text\.//' |
+      c++filt | grep -E 'sernn::cuda::.*(forward|backward)_kernel' | sed -E 's/^void //; s/sernn::cuda::\(anonymous namespace\):://; s/\(.*//' |
+      sort | uniq -c | awk '{printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1}')"
     if [ -z "$names" ]; then
       echo "build-cuda: $sm: no LIF kernel in $bin"
       status=1
     else
       echo "build-cuda: $sm: $names"
     fi
-    : "$kernels"
   done
   exit $status
 fi

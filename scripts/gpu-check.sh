@@ -19,37 +19,36 @@
 #        members (ensembles_gpu.json, bounded by ENSEMBLES_TIMEOUT s)), SEED000=1 (one spiking group of
 #        seed 000 at paper scale on full-size synthetic SHD, timed, SEED000_GROUP l1|sernn, bounded by
 #        SEED000_TIMEOUT s; its table in summary.txt; a rerun resumes it)
-# On a bare CUDA machine, carry .gpu-kit (../shared/gpu/make-kit.sh) along: it is sourced here;
-# carry .peers (a snnTorch checkout: .peers/snntorch) for the side-by-side. Exit 3: no CUDA torch.
+# The build is scripts/build-cuda.sh, the recipe CI compiles with (scripts/test-torch2.sh): the same
+# configuration and architectures (TORCH_CUDA_ARCH_LIST, default 8.0;9.0;10.0), only the targets
+# this check runs (TARGETS, default: sernn sernn_gpu_tests sernn_ops). On a bare GPU machine, carry
+# .gpu-kit (scripts/gpu-kit.sh) along: build-cuda.sh sources it. Carry .peers (a snnTorch checkout:
+# .peers/snntorch) for the side-by-side. Exit 3: no CUDA torch (said before anything is built).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 out="${1:-${OUT:-$root/build-gpu/check}}"
 build="${BUILD_DIR:-$root/build-gpu}"
 mkdir -p "$out"
-if [ -f "$root/.gpu-kit/env.sh" ]; then . "$root/.gpu-kit/env.sh"; fi
 py="${PYTHON:-python3}"
 "$py" -c 'import torch' 2>/dev/null || py=/usr/bin/python3
 stamp() { echo "[gpu-check $(date +%H:%M:%S)] $*" | tee -a "$out/summary.txt"; }
 
 stamp "root $root, build $build, out $out"
 nvidia-smi >> "$out/summary.txt" 2>&1 || stamp "nvidia-smi failed (no GPU?)"
-gen=(); keep=(); command -v ninja > /dev/null && gen=(-G Ninja) && keep=(-- -k 0)
-# -k 0: one failed attempt shows every compile error, not only the first.
-# shellcheck disable=SC2086  # SERNN_GPU_CMAKE_ARGS is a list of -D options without spaces
-if ! cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release ${SERNN_GPU_CMAKE_ARGS:-} \
-      > "$out/build.log" 2>&1 ||
-   ! cmake --build "$build" -j "$(nproc)" --target sernn sernn_gpu_tests sernn_ops "${keep[@]}" >> "$out/build.log" 2>&1; then
+BUILD_DIR="$build" PYTHON="$py" TARGETS="${TARGETS:-sernn sernn_gpu_tests sernn_ops}" \
+  bash "$root/scripts/build-cuda.sh" > "$out/build.log" 2>&1
+rc=$?
+if [ $rc = 3 ]; then
+  stamp "$(tail -1 "$out/build.log"): nothing to check here (the gpu tests would only skip)"
+  exit 3
+elif [ $rc != 0 ]; then
   stamp "BUILD FAILED (errors from build.log follow)"
   grep -E -A3 "error|Error" "$out/build.log" | head -80
   exit 1
 fi
 stamp "built"
-grep -E "sernn: (Torch|CUDA)" "$out/build.log" | tee -a "$out/summary.txt"
-if ! grep -q "sernn: CUDA kernels" "$out/build.log"; then
-  stamp "the Torch found has no CUDA: nothing to check here (the gpu tests would only skip)"
-  exit 3
-fi
+grep -E "^build-cuda: torch|sernn: (Torch|CUDA)" "$out/build.log" | tee -a "$out/summary.txt"
 sernn="$build/sernn"
 
 stamp "gpu tests"

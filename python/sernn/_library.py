@@ -39,10 +39,14 @@ def release(version):
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
-def check_torch(built_for, built_with_cuda, path, running=None, running_cuda=None):
-    """ImportError unless the running torch can load a library built for torch `built_for`."""
-    running = torch.__version__ if running is None else running
-    running_cuda = torch.version.cuda if running_cuda is None else running_cuda
+_THIS_TORCH = object()
+
+
+def check_torch(built_for, built_with_cuda, path, running=_THIS_TORCH, running_cuda=_THIS_TORCH):
+    """ImportError unless the running torch (by default the imported one: its version and its CUDA
+    version, None without CUDA) can load a library built for torch `built_for`."""
+    running = torch.__version__ if running is _THIS_TORCH else running
+    running_cuda = torch.version.cuda if running_cuda is _THIS_TORCH else running_cuda
     if release(built_for) != release(running):
         raise ImportError(
             f"sernn: {path} was built for torch {built_for}, but this Python imports torch {running} "

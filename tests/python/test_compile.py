@@ -147,8 +147,26 @@ class Compile(unittest.TestCase):
         eager, compiled = Step(), Step()
         compiled.load_state_dict(eager.state_dict())
         loss_e, grads_e = train_step(eager, x, y)
-        step = torch.compile(train_step, fullgraph=True, backend="aot_eager")
-        loss_c, grads_c = step(compiled, x, y)
+        # The whole step, backward included, as one Dynamo graph (Tensor.backward is traced with
+        # trace_autograd_ops); AOTAutograd compiles the forward and the backward graph.
+        from torch._dynamo.backends.common import aot_autograd
+        graphs = {"forward": [], "backward": []}
+
+        def keep(kind):
+            def compiler(gm, example_inputs):
+                graphs[kind].append({str(n.target) for n in gm.graph.nodes if n.op == "call_function"})
+                return gm.forward
+            return compiler
+
+        backend = aot_autograd(fw_compiler=keep("forward"), bw_compiler=keep("backward"))
+        step = torch.compile(train_step, fullgraph=True, backend=backend)
+        with torch._dynamo.config.patch(trace_autograd_ops=True):
+            loss_c, grads_c = step(compiled, x, y)
+        # The step is one graph (its backward traced in, so AOTAutograd compiles no second one)
+        # holding the fused layer's two halves as operators: not decomposed, not run outside it.
+        traced = set().union(*graphs["forward"], *graphs["backward"])
+        self.assertIn("sernn.lif_network_fwd.default", traced)
+        self.assertIn("sernn.lif_network_bwd.default", traced)
         torch.testing.assert_close(loss_c, loss_e, rtol=1e-6, atol=1e-6)
         self.assertGreater(sum(int(s.abs().sum() > 0) for s in grads_e), 3, "every parameter has a gradient")
         for ge, gc in zip(grads_e, grads_c):

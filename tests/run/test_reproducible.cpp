@@ -90,9 +90,10 @@ std::map<std::string, torch::Tensor> archive_tensors(const std::string& path) {
   return out;
 }
 
-/// The key with LibTorch's optimiser-state names (a parameter's address, "0x55d0...") made "*".
+/// The key with LibTorch's optimiser-state names (a parameter's address: "0x55d0..." in torch 1.13,
+/// decimal "93980668374368" in 2.x) made "*".
 std::string canonical(const std::string& key) {
-  static const std::regex address("0x[0-9a-f]+");
+  static const std::regex address("0x[0-9a-f]+|\\b[0-9]{9,}\\b");
   return std::regex_replace(key, address, "*");
 }
 
