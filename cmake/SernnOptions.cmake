@@ -19,9 +19,14 @@ endif()
 
 find_program(SERNN_CCACHE ccache)
 if(SERNN_CCACHE)
-  # ccache only caches PCH users with these sloppiness settings.
+  # ccache only caches PCH users with these sloppiness settings. CCACHE_BASEDIR: paths inside the
+  # checkout count relative, so that another clone (CI clones afresh every run) hits the cache.
   set(CMAKE_CXX_COMPILER_LAUNCHER ${CMAKE_COMMAND} -E env
-      CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime ${SERNN_CCACHE})
+      CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+      CCACHE_BASEDIR=${PROJECT_SOURCE_DIR} ${SERNN_CCACHE})
+  if(NOT CMAKE_CUDA_COMPILER_LAUNCHER)
+    set(CMAKE_CUDA_COMPILER_LAUNCHER ${CMAKE_COMMAND} -E env CCACHE_BASEDIR=${PROJECT_SOURCE_DIR} ${SERNN_CCACHE})
+  endif()
 endif()
 
 # sernn_target_defaults(<target>): C++20, warnings, and the shared torch PCH.

@@ -20,11 +20,28 @@ endfunction()
 # Torch's CMake reads the CUDA architectures from the environment's TORCH_CUDA_ARCH_LIST (and
 # detects the GPU, or picks a list of its own, without it). The first configure's value is kept
 # in the cache, so that a later re-configure (a build that re-runs CMake) builds for the same.
+# Without it, the GPUs this machine has (nvidia-smi), else A100, H100/H200 and B200: torch's own
+# fallback list includes architectures that nvcc 13 no longer compiles for (sm_50).
 if(DEFINED ENV{TORCH_CUDA_ARCH_LIST})
   set(SERNN_TORCH_CUDA_ARCH_LIST "$ENV{TORCH_CUDA_ARCH_LIST}" CACHE STRING "CUDA architectures (TORCH_CUDA_ARCH_LIST)")
-elseif(SERNN_TORCH_CUDA_ARCH_LIST)
-  set(ENV{TORCH_CUDA_ARCH_LIST} "${SERNN_TORCH_CUDA_ARCH_LIST}")
+elseif(NOT SERNN_TORCH_CUDA_ARCH_LIST)
+  set(_sernn_archs "8.0;9.0;10.0")
+  set(_sernn_archs_from "A100, H100/H200, B200")
+  find_program(SERNN_NVIDIA_SMI nvidia-smi)
+  if(SERNN_NVIDIA_SMI)
+    execute_process(COMMAND ${SERNN_NVIDIA_SMI} --query-gpu=compute_cap --format=csv,noheader
+      OUTPUT_VARIABLE _caps RESULT_VARIABLE _rc ERROR_QUIET OUTPUT_STRIP_TRAILING_WHITESPACE)
+    if(_rc EQUAL 0 AND _caps MATCHES "^[0-9]")
+      string(REGEX REPLACE "[ \t\r\n]+" ";" _caps "${_caps}")
+      list(REMOVE_DUPLICATES _caps)
+      set(_sernn_archs "${_caps}")
+      set(_sernn_archs_from "the GPUs of this machine")
+    endif()
+  endif()
+  set(SERNN_TORCH_CUDA_ARCH_LIST "${_sernn_archs}" CACHE STRING "CUDA architectures (TORCH_CUDA_ARCH_LIST)")
+  message(STATUS "sernn: TORCH_CUDA_ARCH_LIST not set: ${_sernn_archs} (${_sernn_archs_from}), for a CUDA torch")
 endif()
+set(ENV{TORCH_CUDA_ARCH_LIST} "${SERNN_TORCH_CUDA_ARCH_LIST}")
 
 if(SERNN_PYTHON_ONLY AND NOT Torch_DIR)
   sernn_python_torch_prefix(_sernn_torch_prefix)

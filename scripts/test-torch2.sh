@@ -9,7 +9,8 @@
 #  2. The newest torch (pip's 2.15.0, C++20) in a fresh environment: `pip install
 #     --no-build-isolation .` (the package, built against that torch, CUDA kernels included), the
 #     import, and the Python tests against the installed package, snnTorch's parity tests among
-#     them (pip's snnTorch, pinned in python/requirements-ci.txt): none may skip.
+#     them (pip's snnTorch, pinned in python/requirements-ci.txt): none may skip but the CUDA
+#     comparison (no GPU here). Then the sdist (python -m build) and a wheel built from it.
 #
 # usage: scripts/test-torch2.sh [cuda|pip|all]      (default all)
 # env:   SERNN_CACHE_DIR (scripts/torch-venv.sh), BUILD_DIR (default build-torch2),
@@ -41,21 +42,39 @@ if [ "$what" = pip ] || [ "$what" = all ]; then
   fresh="$(bash "$root/scripts/torch-venv.sh" "$torch_newest" --fresh)"
   stamp "stage 2: pip install --no-build-isolation . into $fresh"
   t0=$(date +%s)
-  # ccache for the package's C++ too (scikit-build-core keeps its own build folder, build-pip/).
-  PATH="/usr/local/cuda/bin:$PATH" CMAKE_CXX_COMPILER_LAUNCHER=ccache CMAKE_CUDA_COMPILER_LAUNCHER=ccache \
-    "$fresh/bin/python" -m pip install --no-build-isolation -q "$root" 2>&1 | tail -20
+  # scikit-build-core keeps its own build folder (build-pip/); the C++ goes through ccache too.
+  PATH="/usr/local/cuda/bin:$PATH" "$fresh/bin/python" -m pip install --no-build-isolation -q "$root" 2>&1 | tail -20
   stamp "installed in $(( $(date +%s) - t0 )) s"
   (cd /tmp && "$fresh/bin/python" -c "import sernn, torch; print(torch.ops.sernn.lif_network); \
 print('sernn', sernn.__file__, 'torch', torch.__version__, 'CUDA', torch.version.cuda, 'built for', sernn.BUILD)")
   stamp "the Python tests against the installed package (snnTorch $("$fresh/bin/python" -c \
 'import importlib.metadata as m; print(m.version("snntorch"))'))"
-  SERNN_REQUIRE_PEERS=1 SERNN_INSTALLED=1 "$fresh/bin/python" -m unittest discover -s "$root/tests/python" \
-    -p 'test_*.py' -v 2>&1 | tee "$root/build-pip/unittest.log" | grep -E "^(Ran|OK|FAILED)|skipped|Error|FAIL:"
-  if grep -q "skipped" "$root/build-pip/unittest.log"; then
-    stamp "a Python test skipped (none may here):"
-    grep "skipped" "$root/build-pip/unittest.log"
+  # The tests that compare with `sernn train` run the program of stage 1 (or of the Debian build).
+  binary="${SERNN_BINARY:-}"
+  for b in "$build/sernn" "$root/build/sernn"; do [ -z "$binary" ] && [ -x "$b" ] && binary="$b"; done
+  [ -n "$binary" ] || { stamp "no sernn program (run stage 1 first, or set SERNN_BINARY)"; exit 1; }
+  mkdir -p "$root/build-pip"
+  log="$root/build-pip/unittest.log"
+  (cd "$root/tests/python" && SERNN_REQUIRE_PEERS=1 SERNN_BINARY="$binary" SERNN_SOURCE_DIR="$root" \
+    PYTHONDONTWRITEBYTECODE=1 "$fresh/bin/python" -m unittest discover -s . -p 'test_*.py' -v) > "$log" 2>&1 ||
+    { tail -60 "$log"; stamp "the Python tests failed (all of it: $log)"; exit 1; }
+  grep -E "^(Ran|OK)|skipped" "$log"
+  # Only the CUDA comparison may skip here (no GPU on CI's machines).
+  if grep "skipped" "$log" | grep -v "no CUDA device" | grep -q .; then
+    stamp "a Python test skipped (none may here but the CUDA one)"
     exit 1
   fi
+  stamp "the sdist: python -m build --sdist, then a wheel built from it"
+  rm -rf "$root/build-pip/dist"
+  "$fresh/bin/python" -m build --sdist --no-isolation -o "$root/build-pip/dist" "$root" | tail -1
+  t0=$(date +%s)
+  (cd /tmp && PATH="/usr/local/cuda/bin:$PATH" "$fresh/bin/python" -m pip wheel --no-build-isolation --no-deps -q \
+    -w "$root/build-pip/dist" "$root"/build-pip/dist/sernn-*.tar.gz 2>&1 | tail -20)
+  wheel="$(ls "$root"/build-pip/dist/sernn-*.whl)"
+  "$fresh/bin/python" -m zipfile -l "$wheel" | grep -E "sernn/(libsernn_ops.so|_build.py|__init__.py)"
+  [ "$("$fresh/bin/python" -m zipfile -l "$wheel" | grep -cE "sernn/(libsernn_ops.so|_build.py|__init__.py)")" = 3 ] ||
+    { stamp "the wheel built from the sdist lacks the library, _build.py or the package"; exit 1; }
+  stamp "wheel from the sdist in $(( $(date +%s) - t0 )) s: $(basename "$wheel")"
   stamp "stage 2 done"
 fi
 stamp "torch-2.x stage: $(( $(date +%s) - t_start )) s"
