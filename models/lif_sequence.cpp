@@ -500,6 +500,49 @@ namespace sernn {
 
 namespace {
 
+/// SparseProjection's gradients in weight [K, O, I] (a transposed view) and bias [K, O] for the
+/// output gradient grad [K, R, O] (row_start, cols, vals as its forward's).
+std::pair<Tensor, Tensor> sparse_projection_grads(const Tensor& row_start, const Tensor& cols, const Tensor& vals,
+                                                  int64_t I, const Tensor& grad) {
+  const auto g = grad.contiguous();
+  const int64_t K = g.size(0), R = g.size(1), O = g.size(2);
+  // Rows split into parts, one private dW^T per part, summed at the end: threads never share a
+  // cache line of the output (a split over output columns did, and made 2 threads 6x the work).
+  // The parts follow from R alone (not the threads), so the sum rounds alike at any thread count.
+  constexpr int64_t kMaxParts = 8, kRowsPerPart = 256;
+  const int64_t parts = std::clamp<int64_t>(R / kRowsPerPart, 1, kMaxParts);
+  auto partial = torch::zeros({K, parts, I, O}, g.options());
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "sparse_projection_backward", [&] {
+    const auto* rs = row_start.data_ptr<int64_t>();
+    const auto* cp = cols.data_ptr<int64_t>();
+    const auto* vp = vals.data_ptr<scalar_t>();
+    const scalar_t* gp = g.data_ptr<scalar_t>();
+    parallel_for(0, K * parts, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t kp = p0; kp < p1; ++kp) {
+        const int64_t k = kp / parts, part = kp % parts;
+        const int64_t* rk = rs + k * (R + 1);
+        scalar_t* out = partial.data_ptr<scalar_t>() + kp * I * O;
+        for (int64_t r = part * R / parts; r < (part + 1) * R / parts; ++r)
+          for (int64_t e = rk[r]; e < rk[r + 1]; ++e) {
+            scalar_t* row = out + cp[e] * O;
+            const scalar_t v = vp[e];
+            const scalar_t* gr = gp + (k * R + r) * O;
+            for (int64_t o = 0; o < O; ++o) row[o] += v * gr[o];
+          }
+      }
+    });
+  });
+  // The parts' and the rows' sums one member at a time, each of a member's own shape (as the
+  // member alone sums them).
+  auto gwt = parts == 1 ? partial.squeeze(1) : torch::empty({K, I, O}, g.options());
+  if (parts > 1)
+    for_members("sernn::member_sums", K, [&](int64_t k) {
+      auto gwk = gwt[k];
+      torch::sum_out(gwk, partial[k], 0);
+    });
+  return {gwt.transpose(1, 2), member_sums(g)};
+}
+
 /// K members' y_k = x_k W_k^T + b_k from compressed rows (no gradient), differentiable in W and
 /// b: row_start [K, R + 1] points member k's rows into cols and vals (shared by the members that
 /// read one batch), weight [K, O, I], bias [K, O] -> [K, R, O]. Every member's arithmetic is that
@@ -542,45 +585,8 @@ class SparseProjection : public torch::autograd::Function<SparseProjection> {
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto &row_start = saved[0], &cols = saved[1], &vals = saved[2];
-    const int64_t I = ctx->saved_data["inputs"].toInt();
-    const auto g = grads[0].contiguous();
-    const int64_t K = g.size(0), R = g.size(1), O = g.size(2);
-    // Rows split into parts, one private dW^T per part, summed at the end: threads never share a
-    // cache line of the output (a split over output columns did, and made 2 threads 6x the work).
-    // The parts follow from R alone (not the threads), so the sum rounds alike at any thread count.
-    constexpr int64_t kMaxParts = 8, kRowsPerPart = 256;
-    const int64_t parts = std::clamp<int64_t>(R / kRowsPerPart, 1, kMaxParts);
-    auto partial = torch::zeros({K, parts, I, O}, g.options());
-    AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "sparse_projection_backward", [&] {
-      const auto* rs = row_start.data_ptr<int64_t>();
-      const auto* cp = cols.data_ptr<int64_t>();
-      const auto* vp = vals.data_ptr<scalar_t>();
-      const scalar_t* gp = g.data_ptr<scalar_t>();
-      parallel_for(0, K * parts, 1, [&](int64_t p0, int64_t p1) {
-        for (int64_t kp = p0; kp < p1; ++kp) {
-          const int64_t k = kp / parts, part = kp % parts;
-          const int64_t* rk = rs + k * (R + 1);
-          scalar_t* out = partial.data_ptr<scalar_t>() + kp * I * O;
-          for (int64_t r = part * R / parts; r < (part + 1) * R / parts; ++r)
-            for (int64_t e = rk[r]; e < rk[r + 1]; ++e) {
-              scalar_t* row = out + cp[e] * O;
-              const scalar_t v = vp[e];
-              const scalar_t* gr = gp + (k * R + r) * O;
-              for (int64_t o = 0; o < O; ++o) row[o] += v * gr[o];
-            }
-        }
-      });
-    });
-    // The parts' and the rows' sums one member at a time, each of a member's own shape (as the
-    // member alone sums them).
-    auto gwt = parts == 1 ? partial.squeeze(1) : torch::empty({K, I, O}, g.options());
-    if (parts > 1)
-      for_members("sernn::member_sums", K, [&](int64_t k) {
-        auto gwk = gwt[k];
-        torch::sum_out(gwk, partial[k], 0);
-      });
-    return {Tensor(), Tensor(), Tensor(), gwt.transpose(1, 2), member_sums(g), Tensor()};
+    auto [gw, gb] = sparse_projection_grads(saved[0], saved[1], saved[2], ctx->saved_data["inputs"].toInt(), grads[0]);
+    return {Tensor(), Tensor(), Tensor(), gw, gb, Tensor()};
   }
 };
 
@@ -668,16 +674,16 @@ torch::Tensor sparse_projection(const SparseInput& x, const torch::Tensor& weigh
   return member_sparse_projection({&x}, weight.unsqueeze(0), bias.unsqueeze(0)).squeeze(0);
 }
 
-torch::Tensor member_sparse_projection(const std::vector<const SparseInput*>& x, const torch::Tensor& weight,
-                                       const torch::Tensor& bias) {
-  const auto K = static_cast<int64_t>(x.size());
-  TORCH_CHECK(K >= 1 && weight.dim() == 3 && weight.size(0) == K && weight.size(2) == x[0]->inputs && bias.dim() == 2 &&
-                  bias.size(0) == K && bias.size(1) == weight.size(1),
-              "sparse_projection: ", K, " members' weight [K, O, ", K ? x[0]->inputs : 0,
-              "] and bias [K, O] expected, got ", weight.sizes(), ", ", bias.sizes());
+namespace {
+
+/// K members' compressed rows for one SparseProjection node: each distinct input's entries once
+/// (members on one seed share a batch), member k's row starts pointing into them.
+struct JoinedRows {
+  Tensor row_start, cols, vals;  ///< [K, R + 1], [nnz], [nnz]
+};
+
+JoinedRows join_rows(const std::vector<const SparseInput*>& x) {
   const SparseInput& x0 = *x[0];
-  // Each distinct input's entries once (members on one seed share a batch); member k's row
-  // starts point into them.
   std::vector<const SparseInput*> distinct;
   std::vector<Tensor> cols, vals, starts;
   std::vector<int64_t> base;
@@ -697,9 +703,25 @@ torch::Tensor member_sparse_projection(const std::vector<const SparseInput*>& x,
     starts.push_back(offset ? xk->row_start + offset : xk->row_start);
   }
   const auto joined = [](const std::vector<Tensor>& parts) { return parts.size() == 1 ? parts[0] : torch::cat(parts); };
-  return SparseProjection::apply(K == 1 ? starts[0].unsqueeze(0) : torch::stack(starts), joined(cols), joined(vals),
-                                 weight, bias, x0.inputs)
-      .view({K, x0.steps, x0.batch, weight.size(1)});
+  return {x.size() == 1 ? starts[0].unsqueeze(0) : torch::stack(starts), joined(cols), joined(vals)};
+}
+
+void check_members(const std::vector<const SparseInput*>& x, const Tensor& weight, const Tensor& bias) {
+  const auto K = static_cast<int64_t>(x.size());
+  TORCH_CHECK(K >= 1 && weight.dim() == 3 && weight.size(0) == K && weight.size(2) == x[0]->inputs && bias.dim() == 2 &&
+                  bias.size(0) == K && bias.size(1) == weight.size(1),
+              "sparse_projection: ", K, " members' weight [K, O, ", K ? x[0]->inputs : 0,
+              "] and bias [K, O] expected, got ", weight.sizes(), ", ", bias.sizes());
+}
+
+}  // namespace
+
+torch::Tensor member_sparse_projection(const std::vector<const SparseInput*>& x, const torch::Tensor& weight,
+                                       const torch::Tensor& bias) {
+  check_members(x, weight, bias);
+  const auto rows = join_rows(x);
+  return SparseProjection::apply(rows.row_start, rows.cols, rows.vals, weight, bias, x[0]->inputs)
+      .view({static_cast<int64_t>(x.size()), x[0]->steps, x[0]->batch, weight.size(1)});
 }
 
 namespace {
@@ -726,6 +748,25 @@ Tensor dense_member_projection(const std::vector<Tensor>& inputs, const Tensor& 
 
 }  // namespace
 
+namespace {
+
+// The sparse form of each distinct batch, built once for the members that read it (the deque
+// keeps the pointers valid): member k's form, or nullptr where its batch takes the dense path.
+using SparseForms = std::deque<std::pair<const void*, std::optional<SparseInput>>>;
+std::vector<const SparseInput*> sparse_forms(const std::vector<Tensor>& inputs, double max_density,
+                                             SparseForms& forms) {
+  std::vector<const SparseInput*> sparse;
+  for (const auto& x : inputs) {
+    const void* key = x.unsafeGetTensorImpl();
+    auto it = std::find_if(forms.begin(), forms.end(), [&](const auto& f) { return f.first == key; });
+    if (it == forms.end()) it = forms.insert(forms.end(), {key, sparse_input(x, max_density)});
+    sparse.push_back(it->second ? &*it->second : nullptr);
+  }
+  return sparse;
+}
+
+}  // namespace
+
 torch::Tensor member_input_projection(const std::vector<torch::Tensor>& inputs, const torch::Tensor& weight,
                                       const torch::Tensor& bias, double max_density) {
   const auto K = static_cast<int64_t>(inputs.size());
@@ -737,16 +778,8 @@ torch::Tensor member_input_projection(const std::vector<torch::Tensor>& inputs, 
     TORCH_CHECK(x.dim() == 3 && x.size(2) == weight.size(2) && x.sizes() == inputs[0].sizes(),
                 "input_projection: members' inputs [T, B, ", weight.size(2), "] of one shape expected, got ",
                 x.sizes());
-  // The sparse form of each distinct batch, built once for the members that read it (the deque
-  // keeps the pointers valid).
-  std::deque<std::pair<const void*, std::optional<SparseInput>>> forms;
-  std::vector<const SparseInput*> sparse;
-  for (const auto& x : inputs) {
-    const void* key = x.unsafeGetTensorImpl();
-    auto it = std::find_if(forms.begin(), forms.end(), [&](const auto& f) { return f.first == key; });
-    if (it == forms.end()) it = forms.insert(forms.end(), {key, sparse_input(x, max_density)});
-    sparse.push_back(it->second ? &*it->second : nullptr);
-  }
+  SparseForms forms;
+  const auto sparse = sparse_forms(inputs, max_density, forms);
   const auto n_sparse = std::count_if(sparse.begin(), sparse.end(), [](const SparseInput* s) { return s != nullptr; });
   if (n_sparse == K) return member_sparse_projection(sparse, weight, bias);
   if (n_sparse == 0) return dense_member_projection(inputs, weight, bias);
@@ -758,6 +791,18 @@ torch::Tensor member_input_projection(const std::vector<torch::Tensor>& inputs, 
     out.push_back(sparse[k] ? member_sparse_projection({sparse[k]}, w, b) : dense_member_projection({inputs[k]}, w, b));
   }
   return torch::cat(out);
+}
+
+std::optional<std::pair<torch::Tensor, torch::Tensor>> member_input_projection_grads(
+    const std::vector<torch::Tensor>& inputs, const torch::Tensor& weight, const torch::Tensor& bias,
+    const torch::Tensor& grad, double max_density) {
+  SparseForms forms;
+  const auto sparse = sparse_forms(inputs, max_density, forms);
+  if (std::count(sparse.begin(), sparse.end(), nullptr) > 0) return std::nullopt;
+  check_members(sparse, weight, bias);
+  const auto rows = join_rows(sparse);
+  const int64_t K = weight.size(0), O = weight.size(1);
+  return sparse_projection_grads(rows.row_start, rows.cols, rows.vals, sparse[0]->inputs, grad.reshape({K, -1, O}));
 }
 
 torch::Tensor input_projection(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,

@@ -125,4 +125,11 @@ torch::Tensor input_projection(const torch::Tensor& x, const torch::Tensor& weig
 torch::Tensor member_input_projection(const std::vector<torch::Tensor>& inputs, const torch::Tensor& weight,
                                       const torch::Tensor& bias, double max_density = 0.25);
 
+/// member_input_projection's gradients in weight [K, O, I] and bias [K, O] for its output's
+/// gradient `grad` [K, T, B, O], the numbers its autograd node computes, without the forward;
+/// nothing where a member's batch takes the dense path (differentiate the projection there).
+std::optional<std::pair<torch::Tensor, torch::Tensor>> member_input_projection_grads(
+    const std::vector<torch::Tensor>& inputs, const torch::Tensor& weight, const torch::Tensor& bias,
+    const torch::Tensor& grad, double max_density = 0.25);
+
 }  // namespace sernn

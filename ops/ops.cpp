@@ -267,9 +267,22 @@ Tensor projection_kernel(const Tensor& x, const Tensor& weight, const Tensor& bi
   return projection(Members, x, weight, bias, max_density);
 }
 
+// The gradients as the projection's autograd node computes them: straight from the sparse form
+// where the batch takes the sparse path (no forward again), else by recomputing.
 template <bool Members>
 std::tuple<Tensor, Tensor> projection_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
                                                const Tensor& bias, double max_density) {
+  follow_torch_threads();
+  {
+    torch::NoGradGuard no_grad;
+    const auto lead = [](const Tensor& t) { return Members ? t : t.unsqueeze(0); };
+    const auto K = Members ? weight.size(0) : 1;
+    if (auto g = member_input_projection_grads(std::vector<Tensor>(K, x), lead(weight), lead(bias), lead(grad),
+                                               max_density)) {
+      const auto unlead = [](const Tensor& t) { return (Members ? t : t.squeeze(0)).contiguous(); };
+      return {unlead(g->first), unlead(g->second)};
+    }
+  }
   const auto g =
       recompute_grads([&](const tensor_list& in) { return projection(Members, in[0], in[1], in[2], max_density); },
                       {x, weight, bias}, {false, true, true}, grad);
