@@ -31,7 +31,7 @@ if [ "$what" = cuda ] || [ "$what" = all ]; then
   stamp "stage 1: torch $("$venv/bin/python" -c 'import torch; print(torch.__version__)') in $venv"
   BUILD_DIR="$build" PYTHON="$venv/bin/python" bash "$root/scripts/build-cuda.sh"
   stamp "cuobjdump: the LIF kernels of each architecture in the sernn program"
-  bash "$root/scripts/build-cuda.sh" --list-kernels "$build/sernn"
+  PYTHON="$venv/bin/python" bash "$root/scripts/build-cuda.sh" --list-kernels "$build/sernn"
   stamp "ctest -L unit and -L python on the CPU against torch $torch_cuda"
   ctest --test-dir "$build" -L 'unit|python' -j "$(nproc)" --output-on-failure --timeout 1200 |
     tee "$build/ctest-torch2.log" | grep -E "tests passed|tests failed|\*\*\*Failed|Not Run|Timeout|Total Test"
