@@ -55,6 +55,10 @@ c10::TypedOperatorHandle<Signature> handle(const char* name) {
   return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
 }
 
+// Member form and back: the single-network operators run the member (K = 1) functions of models/.
+Tensor with_members(const Tensor& t, bool members) { return members ? t : t.unsqueeze(0); }
+Tensor without_members(const Tensor& t, bool members) { return (members ? t : t.squeeze(0)).contiguous(); }
+
 // ---------------------------------------------------------------------------------------------
 // The fused LIF network: lif_network_fwd and lif_network_bwd are the two halves of the autograd
 // node (models/lif_sequence.h: lif_members_forward, lif_members_backward); `members` says whether
@@ -97,11 +101,11 @@ FwdTrace lif_network_fwd(const Tensor& drive, const Tensor& weight, const Tensor
   check_network(network_name(members), drive, weight, beta, readout_weight, readout_bias, readout_beta, members);
   const auto mode = parse_reset(reset);
   const auto dt = drive.scalar_type();
-  const auto lead = [&](const Tensor& t) { return members ? t : t.unsqueeze(0); };
+  const auto lead = [&](const Tensor& t) { return with_members(t, members); };
   const auto out =
       lif_members_forward(lead(drive.contiguous()), lead(weight), lead(beta.to(dt)),
                           {lead(readout_weight), lead(readout_bias), lead(readout_beta.to(dt))}, threshold, mode);
-  const auto unlead = [&](const Tensor& t) { return (members ? t : t.squeeze(0)).contiguous(); };
+  const auto unlead = [&](const Tensor& t) { return without_members(t, members); };
   return {unlead(out.readout_mem), unlead(out.spikes), unlead(out.counts), unlead(out.mem)};
 }
 
@@ -111,13 +115,13 @@ LifGrads lif_network_bwd(const Tensor& grad_readout_mem, const Tensor& grad_coun
   follow_torch_threads();
   torch::NoGradGuard no_grad;
   const auto mode = parse_reset(reset);
-  const auto lead = [&](const Tensor& t) { return members ? t : t.unsqueeze(0); };
+  const auto lead = [&](const Tensor& t) { return with_members(t, members); };
   // lif_members_backward overwrites the membranes with the drive's gradient; an operator leaves
   // its arguments alone, so it works on a copy.
   const auto g =
       lif_members_backward(lead(grad_readout_mem), lead(grad_counts), lead(mem).clone(), lead(spikes), lead(weight),
                            lead(beta), lead(readout_weight), lead(readout_beta), threshold, slope, mode);
-  const auto unlead = [&](const Tensor& t) { return (members ? t : t.squeeze(0)).contiguous(); };
+  const auto unlead = [&](const Tensor& t) { return without_members(t, members); };
   return {unlead(g.drive), unlead(g.weight), unlead(g.beta), unlead(g.readout_weight), unlead(g.readout_bias)};
 }
 
@@ -183,7 +187,8 @@ Trace network_autograd(bool members, const Tensor& drive, const Tensor& weight, 
 // The other differentiable operators: the forward is the C++ function the `sernn` program uses;
 // the backward operator runs that function again with autograd on and returns its gradient (its
 // own analytic backward), which keeps one source for both and costs one forward more (small next
-// to the LIF network's).
+// to the LIF network's). The input projection's backward skips the forward where its batch is
+// sparse (models: member_input_projection_grads).
 
 // Gradients of <grad, f(inputs)> with respect to the inputs marked in `wrt`.
 tensor_list recompute_grads(const std::function<Tensor(const tensor_list&)>& f, const tensor_list& inputs,
@@ -275,13 +280,10 @@ std::tuple<Tensor, Tensor> projection_backward(const Tensor& grad, const Tensor&
   follow_torch_threads();
   {
     torch::NoGradGuard no_grad;
-    const auto lead = [](const Tensor& t) { return Members ? t : t.unsqueeze(0); };
     const auto K = Members ? weight.size(0) : 1;
-    if (auto g = member_input_projection_grads(std::vector<Tensor>(K, x), lead(weight), lead(bias), lead(grad),
-                                               max_density)) {
-      const auto unlead = [](const Tensor& t) { return (Members ? t : t.squeeze(0)).contiguous(); };
-      return {unlead(g->first), unlead(g->second)};
-    }
+    if (auto g = member_input_projection_grads(std::vector<Tensor>(K, x), with_members(weight, Members),
+                                               with_members(bias, Members), with_members(grad, Members), max_density))
+      return {without_members(g->first, Members), without_members(g->second, Members)};
   }
   const auto g =
       recompute_grads([&](const tensor_list& in) { return projection(Members, in[0], in[1], in[2], max_density); },
@@ -406,8 +408,8 @@ Tensor resolvent_penalty_backward_kernel(const Tensor& grad, const Tensor& w, do
   return weight_grad([&](const Tensor& v) { return penalty(v); }, grad, w);
 }
 
-// Autograd of the one-weight operators: Sig is the operator's signature after the weight, Bwd
-// the backward operator's; the parameters travel as IValues.
+// The Op structs of Recomputed for the weight operators: each calls its operator and its backward
+// operator through the dispatcher, with the other arguments from the node's IValues.
 struct ExpmOp {
   static Tensor forward(const Tensor& x, const Tensor&, const Tensor&, const Params&) {
     static const auto op = handle<Tensor(const Tensor&)>("sernn::expm");

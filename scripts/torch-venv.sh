@@ -6,7 +6,7 @@
 #
 # usage: scripts/torch-venv.sh VERSION [--fresh]     e.g. scripts/torch-venv.sh 2.11.0
 #   --fresh  torch and the test tools only, nothing built or installed from sernn (a "fresh" env for
-#            `pip install --no-build-isolation .`); made anew on every call, from pip's cache.
+#            `pip install --no-build-isolation .`); made anew on every call, from the wheel folder.
 # env:   SERNN_CACHE_DIR (default ${XDG_CACHE_HOME:-~/.cache}/sernn): where the environments and
 #        the wheels they are made from (wheels/) live; CI reuses them: a warm run downloads nothing
 #        (pip's own cache does not keep the index's wheels here);
@@ -15,8 +15,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 version="${1:?usage: scripts/torch-venv.sh VERSION [--fresh]}"
-bare=0
-[ "${2:-}" = --fresh ] && bare=1
+fresh=0
+[ "${2:-}" = --fresh ] && fresh=1
 cache="${SERNN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sernn}"
 py="${SERNN_VENV_PYTHON:-python3}"
 pyver="$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
@@ -25,7 +25,7 @@ wheels="$cache/wheels"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 mkdir -p "$cache" "$wheels"
 
-if [ "$bare" = 1 ]; then
+if [ "$fresh" = 1 ]; then
   venv="$cache/fresh-torch-$version-py$pyver"
   rm -rf "$venv"
 else
