@@ -5,12 +5,9 @@
 #include <csignal>
 #include <cmath>
 #include <limits>
-#include <sstream>
-#include <type_traits>
 
 #include <fmt/format.h>
 
-#include "core/archive.h"
 #include "core/errors.h"
 #include "core/io.h"
 #include "core/progress.h"
@@ -32,10 +29,6 @@ std::pair<torch::Tensor, torch::Tensor> classification_loss(const torch::Tensor&
 }
 
 namespace {
-/// 3: the epoch's sums [K] by metric name ("sums") and the frozen members ("frozen", [K]); 2 (read
-/// too): one network's task_sum, reg_sum, stat_sums.
-constexpr int64_t kCheckpointFormat = 3;
-
 /// torch::nn::utils::clip_grad_norm_ (global L2 norm, coefficient max_norm / (norm + 1e-6) where
 /// below 1) without its host read: the coefficient stays on the device, clamped at 1.
 void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
@@ -86,10 +79,9 @@ Trainer::Trainer(std::shared_ptr<Network> network, std::vector<std::shared_ptr<c
         break;
       }
   }
-  frozen_.assign(K, false);
   net_->to(opt_.device);
   owners_ = net_->parameter_owners();
-  reset_guard();
+  guard_ = std::make_unique<DivergenceGuard>(net_, opt_.device);
   optimizer_ = std::make_unique<torch::optim::Adam>(net_->parameters(), torch::optim::AdamOptions(opt_.lr));
 }
 
@@ -137,6 +129,18 @@ NetworkOutput Trainer::run_batch(const Batch& batch, bool training) const {
   return net_->run_members(dense, training);
 }
 
+void Trainer::save_checkpoint(const std::string& path, const TrainPosition& pos) {
+  if (writer()) write_checkpoint(path, pos, guard_->frozen(), *net_, *optimizer_);
+}
+
+TrainPosition Trainer::load_checkpoint(const std::string& path) {
+  TrainPosition pos = fresh_position();
+  auto frozen = guard_->frozen();
+  read_checkpoint(path, *net_, *optimizer_, pos, frozen, opt_.device);
+  guard_->reset(frozen);
+  return pos;
+}
+
 std::vector<Evaluation> Trainer::evaluate_members(Split split, int64_t epoch) const {
   torch::NoGradGuard no_grad;
   net_->train(false);
@@ -157,61 +161,34 @@ std::vector<Evaluation> Trainer::evaluate_members(Split split, int64_t epoch) co
   }
   std::vector<Evaluation> e(members_);
   if (samples == 0) return e;
-  const auto l = loss_sum.cpu(), c = correct.cpu();
+  const auto read = torch::cat({loss_sum, correct.to(torch::kFloat64)}).cpu();  // one read
+  const double* v = read.data_ptr<double>();
   for (int64_t k = 0; k < members_; ++k) {
     e[k].samples = samples;
-    e[k].loss = l[k].item<double>() / static_cast<double>(samples);
-    e[k].accuracy = static_cast<double>(c[k].item<int64_t>()) / static_cast<double>(samples);
+    e[k].loss = v[k] / static_cast<double>(samples);
+    e[k].accuracy = v[members_ + k] / static_cast<double>(samples);
   }
   return e;
 }
 
-void Trainer::write_snapshot(int64_t epoch) const {
+std::vector<std::shared_ptr<Network>> Trainer::member_networks() const {
+  if (members_ == 1) return {net_};
+  std::vector<std::shared_ptr<Network>> out(members_);
+  for (int64_t k = 0; k < members_; ++k)
+    if (!guard_->frozen()[k]) out[k] = net_->member(k);
+  return out;
+}
+
+void Trainer::write_snapshot(int64_t epoch, const std::vector<std::shared_ptr<Network>>& nets) const {
   if (!writer()) return;
-  if (members_ == 1) return dir_.write_snapshot(epoch, net_->recurrent_weight(), *net_);
-  for (int64_t k = 0; k < members_; ++k) {
-    if (frozen_[k]) continue;
-    const auto m = net_->member(k);
-    member_dirs_[k].write_snapshot(epoch, m->recurrent_weight(), *m);
-  }
+  for (int64_t k = 0; k < members_; ++k)
+    if (nets[k]) member_dirs_[k].write_snapshot(epoch, nets[k]->recurrent_weight(), *nets[k]);
 }
 
 void Trainer::write_status(RunStatus status, int64_t epoch, const std::string& message) const {
   if (!writer()) return;
   for (int64_t k = 0; k < members_; ++k)
-    if (!frozen_[k]) member_dirs_[k].write_state({status, epoch, opt_.epochs, message});
-}
-
-void load_module_strict(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& path) {
-  std::vector<std::pair<std::string, torch::Tensor>> expected;
-  for (const auto& p : module.named_parameters()) expected.emplace_back(p.key(), p.value().detach().clone());
-  for (const auto& b : module.named_buffers()) expected.emplace_back(b.key(), b.value().detach().clone());
-  try {
-    module.load(archive);
-  } catch (const c10::Error& e) {
-    std::string what = e.what_without_backtrace();
-    throw InputError(fmt::format("{}: does not hold this model ({})", path, what.substr(0, what.find('\n'))));
-  }
-  std::map<std::string, torch::Tensor> loaded;
-  for (const auto& p : module.named_parameters()) loaded[p.key()] = p.value();
-  for (const auto& b : module.named_buffers()) loaded[b.key()] = b.value();
-  for (const auto& [name, before] : expected) {
-    const auto& now = loaded.at(name);
-    std::string problem;
-    if (now.sizes() != before.sizes() || now.scalar_type() != before.scalar_type()) {
-      const std::string found = fmt::format("{} {}", c10::str(now.sizes()), c10::toString(now.scalar_type()));
-      problem = fmt::format("{}: tensor '{}' is {} but this run's model needs {} {}", path, name, found,
-                            c10::str(before.sizes()), c10::toString(before.scalar_type()));
-    } else {
-      problem = outside_storage(now, path, name);
-    }
-    if (!problem.empty()) {
-      // Put the model back as it was, then refuse the file.
-      torch::NoGradGuard no_grad;
-      for (const auto& [n2, b2] : expected) loaded.at(n2).set_(b2);
-      throw InputError(problem);
-    }
-  }
+    if (!guard_->frozen()[k]) member_dirs_[k].write_state({status, epoch, opt_.epochs, message});
 }
 
 TrainPosition Trainer::fresh_position() const {
@@ -223,250 +200,34 @@ TrainPosition Trainer::fresh_position() const {
   return p;
 }
 
-void Trainer::save_checkpoint(const std::string& path, const TrainPosition& pos) {
-  if (!writer()) return;
-  atomic_write_with(path, [&](const std::string& tmp) {
-    torch::serialize::OutputArchive archive;
-    archive.write("format", torch::tensor(kCheckpointFormat));
-    archive.write("epoch", torch::tensor(pos.epoch));
-    archive.write("batch", torch::tensor(pos.batch));
-    archive.write("samples", torch::tensor(pos.samples));
-    archive.write("seconds", torch::tensor(pos.seconds, torch::kFloat64));
-    archive.write("correct", pos.correct.cpu());
-    std::vector<int64_t> frozen(frozen_.begin(), frozen_.end());
-    archive.write("frozen", torch::tensor(frozen, torch::kInt64));
-    torch::serialize::OutputArchive sums;
-    for (const auto& [k, v] : pos.sums) sums.write(k, v.cpu());
-    archive.write("sums", sums);
-    torch::serialize::OutputArchive model_archive, optim_archive;
-    net_->save(model_archive);
-    optimizer_->save(optim_archive);
-    archive.write("model", model_archive);
-    archive.write("optimizer", optim_archive);
-    archive.save_to(tmp);
-  });
-}
-
-namespace {
-/// A tensor of a checkpoint, refused unless it lies inside its storage.
-torch::Tensor read_checked(torch::serialize::InputArchive& archive, const std::string& key, const std::string& path) {
-  torch::Tensor t;
-  archive.read(key, t);
-  check_within_storage(t, path, key);
-  return t;
-}
-
-/// A count of a checkpoint's position (epoch, batch, samples): one non-negative integer.
-int64_t read_count(torch::serialize::InputArchive& archive, const std::string& key, const std::string& path) {
-  const int64_t v = read_checked(archive, key, path).item<int64_t>();
-  if (v < 0) throw InputError(fmt::format("{}: '{}' is {}, a negative count", path, key, v));
-  return v;
-}
-
-/// Every tensor of a sub-archive by key.
-std::map<std::string, torch::Tensor> read_tensors(torch::serialize::InputArchive& archive, const std::string& key,
-                                                  const std::string& path) {
-  torch::serialize::InputArchive sub;
-  archive.read(key, sub);
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& k : sub.keys()) out[k] = read_checked(sub, k, path);
-  return out;
-}
-
-/// The key of a parameter's state in LibTorch's optimizers: a string of the TensorImpl's address
-/// in 1.13, the address itself in 2.x.
-template <class Key>
-Key adam_key(const torch::Tensor& p) {
-  if constexpr (std::is_same_v<Key, std::string>) {
-    std::ostringstream address;  // as 1.13's c10::guts::to_string writes the pointer
-    address << p.unsafeGetTensorImpl();
-    return address.str();
-  } else {
-    return p.unsafeGetTensorImpl();
-  }
-}
-
-/// Adam's state as loaded from `path` fits the parameters: LibTorch takes its moments as they are,
-/// and a moment of another shape would broadcast silently or fail inside a step.
-void check_adam_state(torch::optim::Adam& adam, const std::string& path) {
-  auto& state = adam.state();
-  using Key = typename std::decay_t<decltype(state)>::key_type;  // std::string in 1.13, void* in 2.x
-  for (const auto& group : adam.param_groups())
-    for (const auto& p : group.params()) {
-      const auto it = state.find(adam_key<Key>(p));
-      if (it == state.end()) continue;
-      const auto& s = static_cast<const torch::optim::AdamParamState&>(*it->second);
-      for (const auto& [name, m] : {std::pair<const char*, torch::Tensor>{"exp_avg", s.exp_avg()},
-                                    {"exp_avg_sq", s.exp_avg_sq()},
-                                    {"max_exp_avg_sq", s.max_exp_avg_sq()}}) {
-        if (!m.defined() || (std::string(name) == "max_exp_avg_sq" && m.numel() == 0)) continue;
-        check_within_storage(m, path, name);
-        if (m.sizes() != p.sizes() || m.scalar_type() != p.scalar_type() || m.device() != p.device())
-          throw InputError(fmt::format("{}: optimizer state '{}' is {} {} for a parameter of {} {}", path, name,
-                                       c10::str(m.sizes()), c10::toString(m.scalar_type()), c10::str(p.sizes()),
-                                       c10::toString(p.scalar_type())));
-      }
-    }
-}
-}  // namespace
-
-TrainPosition Trainer::load_checkpoint(const std::string& path) {
-  TrainPosition pos = fresh_position();
-  torch::serialize::InputArchive archive = read_archive(path, opt_.device, "a checkpoint");
-  try {
-    const int64_t fmt_read = read_checked(archive, "format", path).item<int64_t>();
-    if (fmt_read != kCheckpointFormat && fmt_read != 2)
-      throw InputError(
-          fmt::format("{}: checkpoint format {} (this sernn reads 2 and {})", path, fmt_read, kCheckpointFormat));
-    pos.epoch = read_count(archive, "epoch", path);
-    pos.batch = read_count(archive, "batch", path);
-    pos.samples = read_count(archive, "samples", path);
-    pos.seconds = read_checked(archive, "seconds", path).item<double>();
-    if (!std::isfinite(pos.seconds) || pos.seconds < 0)
-      throw InputError(fmt::format("{}: 'seconds' is {}", path, pos.seconds));
-    pos.correct = read_checked(archive, "correct", path);
-    torch::Tensor frozen;
-    if (fmt_read == 2) {
-      pos.sums["task_loss"] = read_checked(archive, "task_sum", path);
-      pos.sums["reg_loss"] = read_checked(archive, "reg_sum", path);
-      for (auto& [k, v] : read_tensors(archive, "stat_sums", path)) pos.sums[k] = v;
-    } else {
-      for (auto& [k, v] : read_tensors(archive, "sums", path)) pos.sums[k] = v;
-      frozen = read_checked(archive, "frozen", path);
-    }
-    torch::serialize::InputArchive model_archive, optim_archive;
-    archive.read("model", model_archive);
-    archive.read("optimizer", optim_archive);
-    load_module_strict(*net_, model_archive, path);
-    optimizer_->load(optim_archive);
-    check_adam_state(*optimizer_, path);
-    if (pos.correct.numel() != members_ || (frozen.defined() && frozen.numel() != members_))
-      throw InputError(
-          fmt::format("{}: a checkpoint of {} members, this run has {}", path, pos.correct.numel(), members_));
-    for (const auto& [k, v] : pos.sums)
-      if (v.numel() != members_)
-        throw InputError(fmt::format("{}: sum '{}' has {} values for {} members", path, k, v.numel(), members_));
-    if (frozen.defined())
-      for (int64_t k = 0; k < members_; ++k) frozen_[k] = frozen[k].item<int64_t>() != 0;
-    reset_guard();
-  } catch (const InputError&) {
-    throw;
-  } catch (const c10::Error& e) {
-    std::string what = e.what_without_backtrace();
-    what = what.substr(0, what.find('\n'));
-    throw InputError(fmt::format("{}: not a checkpoint of this run's model ({})", path, what));
-  }
-  // Format 2 held one network's sums as scalars.
-  pos.correct = pos.correct.reshape({members_}).to(opt_.device, torch::kInt64);
-  for (auto& [k, v] : pos.sums) v = v.reshape({members_}).to(opt_.device, torch::kFloat64);
-  return pos;
-}
-
-void Trainer::reset_guard() {
-  const auto on = torch::TensorOptions().device(opt_.device);
-  std::vector<uint8_t> frozen(frozen_.begin(), frozen_.end());
-  frozen_dev_ = torch::tensor(frozen, torch::kUInt8).to(torch::kBool).to(opt_.device);
-  fault_code_ = torch::zeros({members_}, on.dtype(torch::kInt64));
-  fault_batch_ = torch::zeros({members_}, on.dtype(torch::kInt64));
-  no_fault_ = torch::zeros({members_}, on.dtype(torch::kBool));
-  member_mask_ = torch::eye(members_, on.dtype(torch::kBool));
-}
-
-namespace {
-// The NaN guard's fault codes, the first cause per member: 0 none; 1, 2, 3 the loss is nan, inf,
-// -inf; 4 + i the gradient of parameter i; 4 + P + i parameter i after the optimiser step.
-constexpr int64_t kLossFaults = 3;
-}  // namespace
-
-torch::Tensor Trainer::fault_codes(const torch::Tensor& losses, bool after_step) const {
-  torch::NoGradGuard no_grad;
-  const auto params = net_->parameters();
-  std::vector<torch::Tensor> causes;  // [K] bool each, in code order
-  if (!after_step) {
-    const auto l = losses.detach().reshape({members_});
-    causes = {torch::isnan(l), torch::isposinf(l), torch::isneginf(l)};
-  }
-  for (size_t i = 0; i < params.size(); ++i) {
-    const auto t = after_step ? params[i] : params[i].grad();
-    if (!t.defined()) causes.push_back(no_fault_);
-    else if (owners_[i] < 0) causes.push_back(torch::isfinite(t).reshape({members_, -1}).all(1).logical_not());
-    else causes.push_back(member_mask_[owners_[i]].logical_and(torch::isfinite(t).all().logical_not()));
-  }
-  const auto all = torch::stack(causes);  // [causes, K]
-  const int64_t first_code = after_step ? 1 + kLossFaults + static_cast<int64_t>(params.size()) : 1;
-  return (all.to(torch::kInt32).argmax(0) + first_code).mul_(all.any(0));
-}
-
-std::string Trainer::fault_text(int64_t code) const {
-  if (code <= kLossFaults) return code == 1 ? "loss is nan" : code == 2 ? "loss is inf" : "loss is -inf";
-  const auto named = net_->named_parameters();
-  const auto P = static_cast<int64_t>(named.size());
-  const int64_t i = code - 1 - kLossFaults;
-  if (i < P) return fmt::format("gradient of '{}' is not finite", named[i].key());
-  return fmt::format("parameter '{}' is not finite after the optimiser step", named[i - P].key());
-}
-
-void Trainer::guard(const torch::Tensor& losses, int64_t global, bool after_step) {
-  torch::NoGradGuard no_grad;
-  const auto code = fault_codes(losses, after_step);
-  const auto fresh = code.gt(0).logical_and_(frozen_dev_.logical_not());
-  fault_code_ = torch::where(fresh, code, fault_code_);
-  fault_batch_.masked_fill_(fresh, global);
-  frozen_dev_.logical_or_(fresh);
-}
-
-torch::Tensor Trainer::frozen_mask(size_t i, int64_t dim) const {
-  if (owners_[i] >= 0) return frozen_dev_[owners_[i]];
-  std::vector<int64_t> shape(dim, 1);
-  shape[0] = members_;
-  return frozen_dev_.view(shape);
-}
-
-void Trainer::mask_frozen_gradients() {
-  torch::NoGradGuard no_grad;
-  const auto params = net_->parameters();
-  for (size_t i = 0; i < params.size(); ++i) {
-    auto g = params[i].grad();
-    if (g.defined()) g.masked_fill_(frozen_mask(i, g.dim()), 0.0);
-  }
-}
-
-void Trainer::restore_frozen() {
-  torch::NoGradGuard no_grad;
-  auto params = net_->parameters();
-  for (size_t i = 0; i < params.size(); ++i)
-    params[i].copy_(torch::where(frozen_mask(i, params[i].dim()), before_step_[i], params[i]));
-}
-
-void Trainer::sync_faults() {
-  // One host read for all members; messages only for those that stopped being finite since.
-  const auto f = torch::stack({fault_code_, fault_batch_}).cpu();
-  const auto *code = f.data_ptr<int64_t>(), *at = code + members_;
+void Trainer::sync_faults(const std::vector<int64_t>& marks) {
   int64_t last = 0;  // the global batch of the latest fault read now (0: none)
-  for (int64_t k = 0; k < members_; ++k) {
-    if (frozen_[k] || code[k] == 0) continue;
-    const int64_t epoch = (at[k] - 1) / batches_ + 1, batch = (at[k] - 1) % batches_ + 1;
-    const auto message = fmt::format("diverged at epoch {} batch {}: {}", epoch, batch, fault_text(code[k]));
+  for (const auto& f : guard_->faults(marks)) {
+    const int64_t epoch = (f.global - 1) / batches_ + 1, batch = (f.global - 1) % batches_ + 1;
+    const auto message = fmt::format("diverged at epoch {} batch {}: {}", epoch, batch, f.cause);
     if (members_ == 1) {
       write_status(RunStatus::Diverged, epoch - 1, message);
       throw Diverged(message + "; the last good checkpoint is kept in " + dir_.file("checkpoint.pt"));
     }
-    freeze(k, message, epoch);
-    last = std::max(last, at[k]);
+    // Its weights are the last good ones already: the guard put them back after every step since
+    // the fault.
+    guard_->freeze(f.member);
+    if (writer())
+      member_dirs_[f.member].write_state({RunStatus::Diverged, epoch - 1, opt_.epochs,
+                                          message + "; frozen at its last good weights while the ensemble trained on"});
+    if (!opt_.quiet)
+      fmt::print("member {} of the ensemble (run {}): {}\n", f.member, member_dirs_[f.member].path(), message);
+    last = std::max(last, f.global);
   }
-  if (last == 0 || std::find(frozen_.begin(), frozen_.end(), false) != frozen_.end()) return;
+  const auto& frozen = guard_->frozen();
+  if (last == 0 || std::find(frozen.begin(), frozen.end(), false) != frozen.end()) return;
   throw Diverged(fmt::format("every member of the ensemble diverged (the last in epoch {} batch {})",
                              (last - 1) / batches_ + 1, (last - 1) % batches_ + 1));
 }
 
-void Trainer::freeze(int64_t k, const std::string& message, int64_t epoch) {
-  // Its weights are the last good ones already: restore_frozen put them back after every step
-  // since the fault.
-  frozen_[k] = true;
-  if (writer())
-    member_dirs_[k].write_state({RunStatus::Diverged, epoch - 1, opt_.epochs,
-                                 message + "; frozen at its last good weights while the ensemble trained on"});
-  if (!opt_.quiet) fmt::print("member {} of the ensemble (run {}): {}\n", k, member_dirs_[k].path(), message);
+std::vector<int64_t> Trainer::read_marks() const {
+  const auto m = guard_->marks().cpu();
+  return {m.data_ptr<int64_t>(), m.data_ptr<int64_t>() + m.numel()};
 }
 
 void Trainer::clip_gradients() {
@@ -549,7 +310,7 @@ TrainPosition Trainer::start(bool resume, std::vector<nlohmann::json>& last) {
   if (writer())
     for (const auto& d : member_dirs_) d.clear_training_files();
   TrainPosition pos = fresh_position();
-  write_snapshot(0);
+  write_snapshot(0, member_networks());
   save_checkpoint(ckpt, pos);
   return pos;
 }
@@ -566,30 +327,46 @@ void Trainer::train_epoch(int64_t epoch, TrainPosition& pos, Progress& progress)
   for (int64_t skip = 0; skip < pos.batch && next_batch(ss, batch); ++skip) {
   }
   int64_t b = pos.batch;
-  while (next_batch(ss, batch)) {
+  const auto in_step = [&](bool inside) {
+    if (opt_.in_step) opt_.in_step(inside);
+  };
+  while (true) {
+    in_step(true);
+    if (!next_batch(ss, batch)) {
+      in_step(false);
+      break;
+    }
     ++b;
-    if (world > 1) {
+    if (world > 1 && (b > usable || (b - 1) % world != rank)) {
+      in_step(false);
       if (b > usable) break;
-      if ((b - 1) % world != rank) continue;
+      continue;
     }
     train_step(batch, epoch, b, pos);
+    in_step(false);
     progress.step();
     // The NaN guard's findings, read every log_every batches and at the epoch's end (issue 25:
     // no host read inside a step).
     // Data-parallel ranks run different batch indices: they read every step, so that all ranks
     // stop at once (a rank left waiting in an all-reduce would hang).
-    if (world > 1 || b % opt_.log_every == 0 || b == batches_) sync_faults();
-    if (!opt_.quiet && progress.due(b, batches_)) {
-      const double secs = pos.seconds + seconds_since(t0);
-      progress.batch(epoch, opt_.epochs, b, batches_, pos.sums.at("task_loss").mean().item<double>() / pos.samples,
-                     static_cast<double>(pos.correct.sum().item<int64_t>()) / (pos.samples * members_),
-                     members_ * pos.samples / std::max(secs, 1e-9));
+    // The guard's marks and the progress line's numbers come in one read.
+    const bool show = !opt_.quiet && progress.due(b, batches_);
+    if (world > 1 || b % opt_.log_every == 0 || b == batches_ || show) {
+      const auto K = members_;
+      auto read = torch::cat({guard_->marks().to(torch::kFloat64), pos.sums.at("task_loss").mean().reshape({1}),
+                              pos.correct.sum().to(torch::kFloat64).reshape({1})})
+                      .cpu();
+      const double* v = read.data_ptr<double>();
+      sync_faults(std::vector<int64_t>(v, v + 2 * K));  // codes and batch numbers: exact in float64
+      if (show)
+        progress.batch(epoch, opt_.epochs, b, batches_, v[2 * K] / pos.samples, v[2 * K + 1] / (pos.samples * K),
+                       K * pos.samples / std::max(pos.seconds + seconds_since(t0), 1e-9));
     }
     if (opt_.stop_after_batch > 0 && (epoch - 1) * batches_ + b == opt_.stop_after_batch) request_stop(SIGTERM);
     const bool timed = opt_.checkpoint_minutes > 0 && seconds_since(last_checkpoint_) >= 60.0 * opt_.checkpoint_minutes;
     // Data-parallel runs checkpoint at epoch ends only (the running sums live on every rank).
     if ((timed || stop_requested()) && b < batches_ && world == 1) {
-      sync_faults();  // a checkpoint holds good weights only
+      sync_faults(read_marks());  // a checkpoint holds good weights only
       TrainPosition mid = pos;
       mid.epoch = epoch - 1;
       mid.seconds = pos.seconds + seconds_since(t0);
@@ -647,20 +424,16 @@ void Trainer::train_step(const Batch& batch, int64_t epoch, int64_t b, TrainPosi
     opt_.collective->allreduce_sum(grads);
     for (auto& g : grads) g.div_(static_cast<double>(world()));
   }
-  // The NaN guard without a host read (issue 25): a member whose loss or gradients are not
-  // finite is frozen on the device (its gradients zeroed, its weights put back after the step);
-  // sync_faults() reads what happened every log_every batches.
+  // The NaN guard without a host read (core/divergence_guard.h); what it found is read at the
+  // boundaries (train_epoch).
   const int64_t global = (epoch - 1) * batches_ + b;
-  guard(loss.total, global, /*after_step=*/false);
-  mask_frozen_gradients();
+  guard_->before_step(loss.total, global);
   if (opt_.grad_clip > 0.0) clip_gradients();
-  before_step_.clear();
-  for (const auto& p : net_->parameters()) before_step_.push_back(p.detach().clone());
+  guard_->keep_weights();
   optimizer_->step();
   net_->after_step();
   if (opt_.after_step) opt_.after_step();
-  guard(loss.total, global, /*after_step=*/true);
-  restore_frozen();
+  guard_->after_step(loss.total, global);
   add_sums(out, batch, loss.terms, pos);
   pos.batch = b;
 }
@@ -696,23 +469,31 @@ void Trainer::reduce(TrainPosition& pos) {
 
 std::vector<nlohmann::json> Trainer::finish_epoch(int64_t epoch, TrainPosition& pos, double train_seconds,
                                                   Progress& progress) {
-  const int64_t samples = pos.samples;
-  std::map<std::string, torch::Tensor> means;  // [K] on the CPU
-  for (const auto& [k, v] : pos.sums) means[k] = samples ? (v / static_cast<double>(samples)).cpu() : v.cpu() * 0;
-  const auto correct = pos.correct.cpu();
-  sync_faults();  // every batch of the epoch was guarded; this reads the last ones' findings
+  const int64_t samples = pos.samples, K = members_;
+  // One read: the guard's marks (every batch of the epoch was guarded; this reads the last ones'
+  // findings), the correct counts and the sums.
+  std::vector<torch::Tensor> parts{guard_->marks().to(torch::kFloat64), pos.correct.to(torch::kFloat64)};
+  for (const auto& [k, v] : pos.sums) parts.push_back(v);
+  const auto read = torch::cat(parts).cpu();
+  const double* host = read.data_ptr<double>();
+  sync_faults(std::vector<int64_t>(host, host + 2 * K));
+  const double* correct = host + 2 * K;
+  std::map<std::string, const double*> sums;  // [K] each
+  int64_t at = 3 * K;
+  for (const auto& entry : pos.sums) sums[entry.first] = host + at, at += K;
   std::map<std::string, double> hook_metrics;
   if (opt_.epoch_end) hook_metrics = opt_.epoch_end(epoch);
   const auto val = evaluate_members(Split::Validation, epoch);
   const auto test = evaluate_members(Split::Test, epoch);
-  write_snapshot(epoch);
+  const auto nets = member_networks();  // built once for the snapshot and the metrics
+  write_snapshot(epoch, nets);
   std::vector<nlohmann::json> out(members_);
   for (int64_t k = 0; k < members_; ++k) {
-    if (frozen_[k]) continue;
+    if (!nets[k]) continue;  // frozen
     nlohmann::json m = {
         {"epoch", epoch},
         {"reg_loss", 0.0},
-        {"train_acc", samples ? static_cast<double>(correct[k].item<int64_t>()) / samples : 0.0},
+        {"train_acc", samples ? correct[k] / samples : 0.0},
         {"val_loss", val[k].samples ? nlohmann::json(val[k].loss) : nlohmann::json()},
         {"val_acc", val[k].samples ? nlohmann::json(val[k].accuracy) : nlohmann::json()},
         {"test_loss", test[k].loss},
@@ -721,8 +502,8 @@ std::vector<nlohmann::json> Trainer::finish_epoch(int64_t epoch, TrainPosition& 
         {"samples_per_s", members_ * samples / std::max(train_seconds, 1e-9)},
     };
     if (members_ > 1) m["ensemble_size"] = members_;
-    for (const auto& [key, v] : means) m[key] = v[k].item<double>();
-    for (auto& [key, v] : (members_ == 1 ? net_ : net_->member(k))->parameter_stats()) m[key] = v;
+    for (const auto& [key, sum] : sums) m[key] = samples ? sum[k] / static_cast<double>(samples) : 0.0;
+    for (auto& [key, value] : nets[k]->parameter_stats()) m[key] = value;
     for (auto& [key, v] : hook_metrics) m[key] = v;
     if (writer()) member_dirs_[k].append_metrics(m);
     out[k] = std::move(m);

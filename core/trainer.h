@@ -24,7 +24,9 @@
 
 #include <torch/torch.h>
 
+#include "core/checkpoint.h"
 #include "core/collective.h"
+#include "core/divergence_guard.h"
 #include "core/interfaces.h"
 #include "core/loss.h"
 #include "core/progress.h"
@@ -46,6 +48,10 @@ struct TrainerOptions {
   /// evaluation, snapshot and checkpoint, and returns scalars added to that epoch's metrics.
   std::function<void()> after_step;
   std::function<std::map<std::string, double>(int64_t epoch)> epoch_end;
+  /// Called with true before a training step fetches its batch and with false after its
+  /// optimiser step: a profiler's range, or the gpu test that makes any host wait inside a step
+  /// an error (CUDA's sync debug mode).
+  std::function<void(bool)> in_step;
   int64_t log_every = 10;         ///< batches between log lines when stdout is not a terminal
   bool quiet = false;             ///< no progress output (tests)
   double checkpoint_minutes = 0;  ///< extra checkpoints inside an epoch (0 = epoch ends only)
@@ -68,18 +74,6 @@ struct TrainerOptions {
 class Diverged : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
-};
-
-/// Where a run stands: completed epochs, batches done in the next one, and that epoch's running
-/// sums (so a resumed epoch reports the same metrics as an uninterrupted one).
-struct TrainPosition {
-  int64_t epoch = 0;
-  int64_t batch = 0;
-  double seconds = 0;     ///< training time already spent in the current epoch
-  torch::Tensor correct;  ///< [K] int64
-  int64_t samples = 0;    ///< per member
-  /// Per-sample-weighted sums [K] of each loss term and each NetworkOutput stat, by metric name.
-  std::map<std::string, torch::Tensor> sums;
 };
 
 /// Loss and accuracy of one pass over a split.
@@ -105,8 +99,8 @@ class Trainer {
   /// The same for a single network.
   Evaluation evaluate(Split split, int64_t epoch) const { return evaluate_members(split, epoch).at(0); }
 
-  /// Saves/loads model + optimiser + position (atomic write). A file from another model, an
-  /// older format or a damaged file is an InputError naming the file.
+  /// Saves/loads model + optimiser + position (core/checkpoint.h; atomic write). A file from
+  /// another model, an older format or a damaged file is an InputError naming the file.
   void save_checkpoint(const std::string& path, const TrainPosition& position);
   TrainPosition load_checkpoint(const std::string& path);
 
@@ -132,7 +126,10 @@ class Trainer {
   /// The epoch's metrics: finite check, hooks, evaluation, snapshot, metrics line, checkpoint.
   std::vector<nlohmann::json> finish_epoch(int64_t epoch, TrainPosition& pos, double train_seconds, Progress& progress);
 
-  void write_snapshot(int64_t epoch) const;
+  /// The networks whose snapshots and parameter stats an epoch boundary writes: the network, or
+  /// each member still training as a network of its own (nullptr for a frozen one), built once.
+  std::vector<std::shared_ptr<Network>> member_networks() const;
+  void write_snapshot(int64_t epoch, const std::vector<std::shared_ptr<Network>>& nets) const;
   /// status.json of every member still training.
   void write_status(RunStatus status, int64_t epoch, const std::string& message = "") const;
   /// The streams of `split`, one per member, except that a member with the same task and seed as
@@ -142,30 +139,12 @@ class Trainer {
   bool next_batch(std::vector<std::unique_ptr<BatchStream>>& streams, Batch& out) const;
   /// The network's output for `batch` (run, or run_members for an ensemble).
   NetworkOutput run_batch(const Batch& batch, bool training) const;
-  // The NaN guard (issue 25: no host read inside a step). Every step, before and after the
-  // optimiser step, the members whose loss, gradients or parameters are not finite are marked on
-  // the device (frozen_dev_, with the first cause and batch); a marked member's gradients are
-  // zeroed and its weights put back after the step, so it stays at its last good weights.
-  // sync_faults() reads the marks every log_every batches, before a checkpoint and at the
-  // epoch's end: a marked member is frozen for good (status `diverged`), a single network's run
-  // ends with Diverged, as does an ensemble whose members all diverged.
-  /// Device state from frozen_ (construction, a loaded checkpoint).
-  void reset_guard();
-  /// Each member's first fault code [K] (0 = finite): the loss and gradients before the step, the
-  /// parameters after it.
-  torch::Tensor fault_codes(const torch::Tensor& losses, bool after_step) const;
-  /// A fault code in words ("loss is nan", "gradient of 'recurrent.weight' is not finite").
-  std::string fault_text(int64_t code) const;
-  /// Marks the members that stopped being finite at global batch `global` (no host read).
-  void guard(const torch::Tensor& losses, int64_t global, bool after_step);
-  /// frozen_dev_ shaped to broadcast over parameter i (a member's flag for a parameter it owns).
-  torch::Tensor frozen_mask(size_t i, int64_t dim) const;
-  void mask_frozen_gradients();
-  /// Puts the marked members' weights from before the step back.
-  void restore_frozen();
-  /// Reads the marks (one host read); freezes, writes status and throws as described above.
-  void sync_faults();
-  void freeze(int64_t k, const std::string& message, int64_t epoch);
+  /// Acts on the guard's marks as read on the host: a single network's run ends with Diverged
+  /// (status written), an ensemble's member is frozen for good (status and a line), and an
+  /// ensemble whose members all diverged ends with Diverged.
+  void sync_faults(const std::vector<int64_t>& marks);
+  /// The guard's marks alone, in one read.
+  std::vector<int64_t> read_marks() const;
   /// Per-member global-norm clipping (torch::nn::utils::clip_grad_norm_ on each member alone).
   void clip_gradients();
   TrainPosition fresh_position() const;
@@ -186,20 +165,11 @@ class Trainer {
   std::vector<std::vector<LossTerm>> loss_;    ///< loss terms per member
   std::unique_ptr<MembersLoss> members_loss_;  ///< an ensemble's loss_, batched
   std::vector<int64_t> owners_;                ///< Network::parameter_owners()
-  std::vector<bool> frozen_;                   ///< members that diverged (as last read)
-  torch::Tensor frozen_dev_;                   ///< [K] bool on the device: marked by the guard
-  torch::Tensor fault_code_, fault_batch_;     ///< [K] int64: first cause and global batch
-  torch::Tensor no_fault_, member_mask_;       ///< [K] false; [K, K] identity (owned parameters)
-  std::vector<torch::Tensor> before_step_;     ///< the parameters before the step
+  std::unique_ptr<DivergenceGuard> guard_;     ///< the NaN guard (core/divergence_guard.h)
   std::unique_ptr<torch::optim::Adam> optimizer_;
   int64_t batches_ = 0;  ///< training batches per epoch
   std::chrono::steady_clock::time_point last_checkpoint_;
 };
-
-/// Loads `module`'s parameters and buffers from `archive`, requiring every tensor to exist with
-/// the module's own shape and dtype (LibTorch's load alone would silently take any shape).
-/// InputError naming `path` and the tensor otherwise.
-void load_module_strict(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& path);
 
 /// Mean cross-entropy of logits [B, C] against labels [B] and the number of correct argmaxes,
 /// both as tensors on the logits' device (no host sync).

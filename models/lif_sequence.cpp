@@ -739,8 +739,14 @@ Tensor dense_member_projection(const std::vector<Tensor>& inputs, const Tensor& 
     if (it == dense.end()) it = dense.insert(dense.end(), {key, (x.is_sparse() ? x.to_dense() : x).flatten(0, 1)});
     rows.push_back(it->second);
   }
-  const auto xs = rows.size() == 1 ? rows[0].unsqueeze(0) : torch::stack(rows);
   const auto T = inputs[0].size(0), B = inputs[0].size(1), K = weight.size(0), O = weight.size(1);
+  if (!rows[0].is_cpu() && dense.size() == 1 && K > 1) {
+    // Every member reads one batch (issue 36): one GEMM against the members' weights side by
+    // side, [T B, I] x [I, K O], instead of K copies of the batch.
+    const auto y = torch::addmm(bias.reshape({K * O}), rows[0], weight.reshape({K * O, -1}).t());
+    return y.view({T, B, K, O}).permute({2, 0, 1, 3}).contiguous();
+  }
+  const auto xs = rows.size() == 1 ? rows[0].unsqueeze(0) : torch::stack(rows);
   const auto y =
       xs.is_cpu() ? member_linear(xs, weight, bias) : torch::baddbmm(bias.unsqueeze(1), xs, weight.transpose(1, 2));
   return y.view({K, T, B, O});
@@ -774,10 +780,16 @@ torch::Tensor member_input_projection(const std::vector<torch::Tensor>& inputs, 
                   bias.size(1) == weight.size(1),
               "input_projection: ", K, " members' weight [K, O, I] and bias [K, O] expected, got ", weight.sizes(),
               ", ", bias.sizes());
-  for (const auto& x : inputs)
+  TORCH_CHECK(bias.device() == weight.device(), "input_projection: bias is on ", bias.device(), " but weight is on ",
+              weight.device());
+  for (const auto& x : inputs) {
     TORCH_CHECK(x.dim() == 3 && x.size(2) == weight.size(2) && x.sizes() == inputs[0].sizes(),
                 "input_projection: members' inputs [T, B, ", weight.size(2), "] of one shape expected, got ",
                 x.sizes());
+    // The CPU loops read raw pointers: a CPU batch with CUDA weights would read device memory.
+    TORCH_CHECK(x.device() == weight.device(), "input_projection: the input is on ", x.device(), " but weight is on ",
+                weight.device());
+  }
   SparseForms forms;
   const auto sparse = sparse_forms(inputs, max_density, forms);
   const auto n_sparse = std::count_if(sparse.begin(), sparse.end(), [](const SparseInput* s) { return s != nullptr; });

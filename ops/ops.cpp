@@ -59,6 +59,16 @@ c10::TypedOperatorHandle<Signature> handle(const char* name) {
 Tensor with_members(const Tensor& t, bool members) { return members ? t : t.unsqueeze(0); }
 Tensor without_members(const Tensor& t, bool members) { return (members ? t : t.squeeze(0)).contiguous(); }
 
+// Every tensor of one call on one device (issue 36): the kernels read raw pointers on the first
+// one's device, and a CPU loop given a CUDA pointer reads garbage or crashes.
+using Named = std::pair<const char*, const Tensor*>;
+void check_devices(const char* op, std::initializer_list<Named> tensors) {
+  const auto& [first_name, first] = *tensors.begin();
+  for (const auto& [name, t] : tensors)
+    TORCH_CHECK(!t->defined() || t->device() == first->device(), "sernn.", op, ": ", name, " is on ", t->device(),
+                " but ", first_name, " is on ", first->device(), " (one call's tensors must share a device)");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The fused LIF network: lif_network_fwd and lif_network_bwd are the two halves of the autograd
 // node (models/lif_sequence.h: lif_members_forward, lif_members_backward); `members` says whether
@@ -114,6 +124,14 @@ LifGrads lif_network_bwd(const Tensor& grad_readout_mem, const Tensor& grad_coun
                          const Tensor& readout_beta, double threshold, double slope, std::string reset, bool members) {
   follow_torch_threads();
   torch::NoGradGuard no_grad;
+  check_devices("lif_network_bwd", {{"mem", &mem},
+                                    {"grad_readout_mem", &grad_readout_mem},
+                                    {"grad_counts", &grad_counts},
+                                    {"spikes", &spikes},
+                                    {"weight", &weight},
+                                    {"beta", &beta},
+                                    {"readout_weight", &readout_weight},
+                                    {"readout_beta", &readout_beta}});
   const auto mode = parse_reset(reset);
   const auto lead = [&](const Tensor& t) { return with_members(t, members); };
   // lif_members_backward overwrites the membranes with the drive's gradient; an operator leaves
@@ -248,6 +266,8 @@ class Recomputed : public torch::autograd::Function<Recomputed<Op>> {
 // The projections with their argument checks; differentiable in weight and bias (x gets none).
 Tensor projection(bool members, const Tensor& x, const Tensor& weight, const Tensor& bias, double max_density) {
   follow_torch_threads();
+  check_devices(members ? "input_projection_members" : "input_projection",
+                {{"x", &x}, {"weight", &weight}, {"bias", &bias}});
   if (!members) {
     TORCH_CHECK(x.dim() == 3, "sernn.input_projection: x must be [T, B, I], got ", x.sizes());
     TORCH_CHECK(weight.dim() == 2 && weight.size(1) == x.size(2), "sernn.input_projection: weight must be [O, ",
@@ -278,6 +298,8 @@ template <bool Members>
 std::tuple<Tensor, Tensor> projection_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
                                                const Tensor& bias, double max_density) {
   follow_torch_threads();
+  check_devices(Members ? "input_projection_members_backward" : "input_projection_backward",
+                {{"x", &x}, {"grad", &grad}, {"weight", &weight}, {"bias", &bias}});
   {
     torch::NoGradGuard no_grad;
     const auto K = Members ? weight.size(0) : 1;
@@ -350,6 +372,7 @@ WiringPenalty wiring_penalty_of(const Tensor& w, const std::string& kind, const 
   o.strength = parse_strength(strength);
   o.comms_factor = comms_factor;
   if (distance.has_value() && distance->defined()) {
+    check_devices("wiring_penalty", {{"weight", &w}, {"distance", &*distance}});
     TORCH_CHECK(distance->dim() == 2 && distance->size(0) == w.size(-1) && distance->size(1) == w.size(-1),
                 "sernn.wiring_penalty: distance must be [", w.size(-1), ", ", w.size(-1), "], got ", distance->sizes());
     o.distance = *distance;
@@ -380,6 +403,7 @@ Tensor resolvent_penalty_kernel(const Tensor& w, double alpha) {
 
 // The weight's gradient of a one-weight operator, by its function f(w).
 Tensor weight_grad(const std::function<Tensor(const Tensor&)>& f, const Tensor& grad, const Tensor& w) {
+  check_devices("backward", {{"weight", &w}, {"grad", &grad}});
   return recompute_grads([&](const tensor_list& in) { return f(in[0]); }, {w}, {true}, grad)[0];
 }
 

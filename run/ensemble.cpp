@@ -94,11 +94,15 @@ std::vector<nlohmann::json> train_ensemble(const std::vector<Config>& configs, c
   check_compatible(configs);
   const auto& c0 = configs[0];
   const auto K = static_cast<int64_t>(configs.size());
-  if (static_cast<double>(K) * run_memory_bytes(c0) > 0.8 * physical_memory_bytes())
-    throw InputError(fmt::format("an ensemble of {} runs of this size needs about {:.1f} GiB; use a smaller --ensemble",
-                                 K, K * run_memory_bytes(c0) / (1ull << 30)));
-  const auto threads = apply_threads(c0);
   const auto device = resolve_device(c0);
+  // The memory of the run's device: its free memory on a GPU, the machine's on the CPU.
+  const double memory = device.is_cuda() ? available_memory_bytes(device.str()) : physical_memory_bytes();
+  if (static_cast<double>(K) * run_memory_bytes(c0) > 0.8 * memory)
+    throw InputError(
+        fmt::format("an ensemble of {} runs of this size needs about {:.1f} GiB of {} memory ({:.1f} GiB); "
+                    "use a smaller --ensemble",
+                    K, K * run_memory_bytes(c0) / (1ull << 30), device.str(), memory / (1ull << 30)));
+  const auto threads = apply_threads(c0);
   const auto coords = resolve_coords(c0);
   TrainerOptions t = trainer_options(c0, quiet);
   std::vector<std::shared_ptr<const Task>> tasks;
@@ -141,8 +145,15 @@ std::vector<nlohmann::json> train_ensemble(const std::vector<Config>& configs, c
 double available_memory_bytes(const std::string& device) {
 #ifdef SERNN_HAS_CUDA
   if (device.rfind("cuda", 0) == 0) {
+    // The run's device (cuda:N), not whichever is current: cudaMemGetInfo asks the current one.
+    const int index = torch::Device(device).has_index() ? torch::Device(device).index() : 0;
+    int current = 0;
     size_t free = 0, total = 0;
-    if (cudaMemGetInfo(&free, &total) == cudaSuccess) return static_cast<double>(free);
+    if (cudaGetDevice(&current) == cudaSuccess && cudaSetDevice(index) == cudaSuccess) {
+      const bool ok = cudaMemGetInfo(&free, &total) == cudaSuccess;
+      cudaSetDevice(current);
+      if (ok) return static_cast<double>(free);
+    }
   }
 #else
   (void)device;
@@ -157,7 +168,7 @@ double available_memory_bytes(const std::string& device) {
 }
 
 int64_t auto_ensemble_size(const Config& base, int64_t pending) {
-  const double available = available_memory_bytes(base.get_string("train.device"));
+  const double available = available_memory_bytes(resolve_device(base).str());
   const auto fit = static_cast<int64_t>(0.5 * available / run_memory_bytes(base));
   return std::max<int64_t>(1, std::min<int64_t>({fit, pending, 1024}));
 }

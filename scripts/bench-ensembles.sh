@@ -5,7 +5,8 @@
 # Usage: scripts/bench-ensembles.sh [OUT_JSON]
 #   env: RUNS=8 (networks trained as ensembles of K), RUNS_ONE=RUNS (networks trained one at a time:
 #        fewer keeps a large RUNS affordable; rates are per network), K=8 (a number or auto),
-#        EPOCHS=2, THREADS=0, DEVICE=cpu, MODELS="rate spiking"
+#        EPOCHS=2, THREADS=0, DEVICE=cpu, MODELS="rate spiking", EXTRAPOLATE_TO (a sweep size: the
+#        ensembles' time scaled from RUNS to it, labelled as an extrapolation in the JSON)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 sernn="${SERNN:-$root/build/sernn}"
@@ -44,11 +45,19 @@ for model in ${MODELS:-rate spiking}; do
   speedup=$(awk "BEGIN { print $per_hour_ens / $per_hour_one }")
   printf '%-8s %d epochs: one at a time %d networks %7.1f s (%7.0f networks/h), %d as ensembles of %s %7.1f s (%7.0f networks/h): %.2fx per network\n' \
     "$model" "$epochs" "$runs_one" "$one" "$per_hour_one" "$runs" "$k" "$ens" "$per_hour_ens" "$speedup"
-  rows+=("{\"model\": \"$model\", \"networks\": $runs, \"networks_one_at_a_time\": $runs_one, \"epochs\": $epochs, \"ensemble\": \"$k\", \"seconds_one_at_a_time\": $one, \"seconds_ensembles\": $ens, \"networks_per_hour_one_at_a_time\": $per_hour_one, \"networks_per_hour_ensembles\": $per_hour_ens, \"speedup\": $speedup}")
+  extrapolation=""
+  if [ -n "${EXTRAPOLATE_TO:-}" ]; then
+    extrapolation=", \"extrapolated_networks\": $EXTRAPOLATE_TO, \"extrapolated_seconds_ensembles\": $(awk "BEGIN { print $ens * $EXTRAPOLATE_TO / $runs }"), \"extrapolation\": \"linear in the networks from the $runs timed\""
+    printf '%-8s extrapolated: %d networks as ensembles in %.0f s (linear from the %d timed)\n' "$model" \
+      "$EXTRAPOLATE_TO" "$(awk "BEGIN { print $ens * $EXTRAPOLATE_TO / $runs }")" "$runs"
+  fi
+  rows+=("{\"model\": \"$model\", \"networks\": $runs, \"networks_one_at_a_time\": $runs_one, \"epochs\": $epochs, \"ensemble\": \"$k\", \"seconds_one_at_a_time\": $one, \"seconds_ensembles\": $ens, \"networks_per_hour_one_at_a_time\": $per_hour_one, \"networks_per_hour_ensembles\": $per_hour_ens, \"speedup\": $speedup$extrapolation}")
 done
 if [ -n "$out_json" ]; then
   {
-    echo "{\"device\": \"$device\", \"host\": \"$(uname -n)\", \"cpus\": $(nproc), \"threads\": $threads, \"results\": ["
+    name="$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
+    if [ "${device%%:*}" = cuda ]; then name="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"; fi
+    echo "{\"device\": \"$device\", \"device_name\": \"$name\", \"host\": \"$(uname -n)\", \"cpus\": $(nproc), \"threads\": $threads, \"results\": ["
     (IFS=,; echo "${rows[*]}")
     echo "]}"
   } > "$out_json"

@@ -15,6 +15,7 @@
 #include <exception>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -24,6 +25,7 @@
 #include "core/errors.h"
 #include "core/io.h"
 #include "tasks/batching.h"
+#include "tasks/shd_events.h"
 
 namespace sernn {
 
@@ -565,104 +567,12 @@ void write_synth_shd(const std::string& dir, int64_t train, int64_t test, uint64
 
 namespace {
 
-/// Calls add(k, unit) for every event of sample i that falls in a bin k < steps: per-sample binning
-/// (`bins` equal bins from the first to the last event) or fixed (width dt, later events dropped).
-/// The one definition of the binning, for the dense and the sparse batches.
-template <class Add>
-void for_each_binned_event(const ShdData& d, int64_t i, const ShdBinning& bn, Add&& add) {
-  const int64_t lo = d.offsets[i], hi = d.offsets[i + 1];
-  if (hi == lo) return;
-  if (bn.per_sample) {
-    const auto [mn, mx] = std::minmax_element(d.times.begin() + lo, d.times.begin() + hi);
-    const double first = *mn, span = static_cast<double>(*mx) - first;
-    for (int64_t e = lo; e < hi; ++e) {
-      int64_t k = span > 0 ? static_cast<int64_t>(std::floor((d.times[e] - first) / span * bn.bins)) : 0;
-      add(std::min(k, bn.bins - 1), d.units[e]);  // the last event closes the last bin
-    }
-    return;
-  }
-  for (int64_t e = lo; e < hi; ++e) {
-    const auto k = static_cast<int64_t>(std::floor(d.times[e] / bn.dt));
-    if (k < bn.max_steps) add(k, d.units[e]);
-  }
-}
-
-torch::Tensor bin_dense(const ShdData& d, const std::vector<int64_t>& idx, const ShdBinning& bn) {
-  const int64_t B = static_cast<int64_t>(idx.size());
-  auto out = torch::zeros({bn.steps(), B, kShdUnits});
-  float* p = out.data_ptr<float>();
-  for (int64_t b = 0; b < B; ++b)
-    for_each_binned_event(d, idx[b], bn, [&](int64_t k, int32_t u) { p[(k * B + b) * kShdUnits + u] += 1.0f; });
-  return out;
-}
-
-}  // namespace
-
-int64_t ShdBinning::steps() const { return per_sample ? bins : max_steps; }
-
-torch::Tensor bin_per_sample(const ShdData& d, const std::vector<int64_t>& idx, int64_t bins) {
-  return bin_dense(d, idx, {true, bins, 0.0, 0});
-}
-
-torch::Tensor bin_fixed(const ShdData& d, const std::vector<int64_t>& idx, double dt, int64_t max_steps) {
-  return bin_dense(d, idx, {false, 0, dt, max_steps});
-}
-
-torch::Tensor bin_sparse(const ShdData& d, const std::vector<int64_t>& idx, const ShdBinning& bn) {
-  const int64_t B = static_cast<int64_t>(idx.size()), T = bn.steps();
-  // Per sample: its (unit, count) entries grouped by bin (bucketed by bin, then each bin's units
-  // sorted and counted), and where each bin's entries start.
-  std::vector<std::vector<int32_t>> units(B);
-  std::vector<std::vector<float>> counts(B);
-  std::vector<std::vector<int64_t>> start(B);
-  std::vector<int64_t> bin_of, fill(T + 1);
-  std::vector<int32_t> unit_of, bucketed;
-  for (int64_t b = 0; b < B; ++b) {
-    bin_of.clear(), unit_of.clear();
-    for_each_binned_event(d, idx[b], bn, [&](int64_t k, int32_t u) { bin_of.push_back(k), unit_of.push_back(u); });
-    std::fill(fill.begin(), fill.end(), 0);
-    for (const int64_t k : bin_of) ++fill[k + 1];
-    for (int64_t k = 0; k < T; ++k) fill[k + 1] += fill[k];
-    auto& st = start[b];
-    st.assign(T + 1, 0);
-    bucketed.resize(bin_of.size());
-    std::vector<int64_t> next(fill.begin(), fill.end() - 1);
-    for (size_t e = 0; e < bin_of.size(); ++e) bucketed[next[bin_of[e]]++] = unit_of[e];
-    for (int64_t k = 0; k < T; ++k) {
-      auto first = bucketed.begin() + fill[k], last = bucketed.begin() + fill[k + 1];
-      std::sort(first, last);
-      for (auto it = first; it != last;) {
-        const auto run_end = std::upper_bound(it, last, *it);
-        units[b].push_back(*it), counts[b].push_back(static_cast<float>(run_end - it));
-        it = run_end;
-      }
-      st[k + 1] = static_cast<int64_t>(units[b].size());
-    }
-  }
-  int64_t nnz = 0;
-  for (const auto& u : units) nnz += static_cast<int64_t>(u.size());
-  auto indices = torch::empty({3, nnz}, torch::kInt64);
-  auto values = torch::empty({nnz}, torch::kFloat32);
-  int64_t *ti = indices[0].data_ptr<int64_t>(), *bi = indices[1].data_ptr<int64_t>(),
-          *ui = indices[2].data_ptr<int64_t>();
-  float* vp = values.data_ptr<float>();
-  int64_t n = 0;
-  for (int64_t k = 0; k < T; ++k)  // the order of a coalesced tensor: time, sample, unit
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t e = start[b][k]; e < start[b][k + 1]; ++e, ++n)
-        ti[n] = k, bi[n] = b, ui[n] = units[b][e], vp[n] = counts[b][e];
-  return at::_sparse_coo_tensor_unsafe(indices, values, {T, B, kShdUnits})._coalesced_(true);
-}
-
-namespace {
-
-/// Produces batches on a background thread, `depth` ahead of the consumer, so binning never
-/// stalls the training step. Exceptions in the producer resurface in next().
+/// Produces batches on a background thread, `depth` ahead of the consumer, so gathering them on
+/// the CPU never stalls the training step. Exceptions in the producer resurface in next().
 class PrefetchStream : public BatchStream {
  public:
   using Producer = std::function<bool(Batch&)>;
-  PrefetchStream(Producer produce, size_t depth, torch::Device device)
-      : produce_(std::move(produce)), depth_(std::max<size_t>(1, depth)), device_(device) {
+  PrefetchStream(Producer produce, size_t depth) : produce_(std::move(produce)), depth_(std::max<size_t>(1, depth)) {
     worker_ = std::thread([this] { loop(); });
   }
   ~PrefetchStream() override {
@@ -684,8 +594,7 @@ class PrefetchStream : public BatchStream {
     queue_.pop_front();
     lock.unlock();
     cv_.notify_all();
-    out.inputs = b.inputs.to(device_, /*non_blocking=*/true);
-    out.labels = b.labels.to(device_, /*non_blocking=*/true);
+    out = std::move(b);
     return true;
   }
 
@@ -715,13 +624,22 @@ class PrefetchStream : public BatchStream {
 
   Producer produce_;
   size_t depth_;
-  torch::Device device_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Batch> queue_;
   bool stop_ = false, done_ = false;
   std::exception_ptr error_;
   std::thread worker_;
+};
+
+/// Produces each batch when asked, on the caller's thread (a device's batches: queued kernels).
+class DirectStream : public BatchStream {
+ public:
+  explicit DirectStream(std::function<bool(Batch&)> produce) : produce_(std::move(produce)) {}
+  bool next(Batch& out) override { return produce_(out); }
+
+ private:
+  std::function<bool(Batch&)> produce_;
 };
 
 std::vector<int64_t> first_n(std::vector<int64_t> v, int64_t n) {
@@ -732,58 +650,75 @@ std::vector<int64_t> first_n(std::vector<int64_t> v, int64_t n) {
 }  // namespace
 
 ShdTask::ShdTask(ShdTaskOptions options) : opt_(std::move(options)) {
-  train_ = read_shd(opt_.data_dir + "/shd_train.h5");
-  test_ = read_shd(opt_.data_dir + "/shd_test.h5");
+  const auto train = read_shd(opt_.data_dir + "/shd_train.h5");
+  const auto test = read_shd(opt_.data_dir + "/shd_test.h5");
   // A fixed held-out validation split of the training file (independent of the run seed).
-  std::vector<int64_t> all(train_.size());
-  for (int64_t i = 0; i < train_.size(); ++i) all[i] = i;
+  std::vector<int64_t> all(train.size());
+  for (int64_t i = 0; i < train.size(); ++i) all[i] = i;
   std::mt19937_64 rng(12345);
   std::shuffle(all.begin(), all.end(), rng);
-  const auto n_val = static_cast<int64_t>(std::floor(opt_.val_fraction * train_.size()));
-  val_idx_.assign(all.begin(), all.begin() + n_val);
-  train_idx_.assign(all.begin() + n_val, all.end());
-  std::sort(train_idx_.begin(), train_idx_.end());
-  std::sort(val_idx_.begin(), val_idx_.end());
-  train_idx_ = first_n(train_idx_, opt_.max_train);
-  for (int64_t i = 0; i < test_.size(); ++i) test_idx_.push_back(i);
-  test_idx_ = first_n(test_idx_, opt_.max_test);
-  if (train_idx_.empty()) throw InputError(fmt::format("{}/shd_train.h5: no training samples", opt_.data_dir));
+  const auto n_val = static_cast<int64_t>(std::floor(opt_.val_fraction * train.size()));
+  std::vector<int64_t> val_idx(all.begin(), all.begin() + n_val), train_idx(all.begin() + n_val, all.end()), test_idx;
+  std::sort(train_idx.begin(), train_idx.end());
+  std::sort(val_idx.begin(), val_idx.end());
+  train_idx = first_n(train_idx, opt_.max_train);
+  for (int64_t i = 0; i < test.size(); ++i) test_idx.push_back(i);
+  test_idx = first_n(test_idx, opt_.max_test);
+  if (train_idx.empty()) throw InputError(fmt::format("{}/shd_train.h5: no training samples", opt_.data_dir));
+  // Each split binned once, in file order; the events themselves are not kept.
+  const ShdBinning bn{opt_.per_sample, opt_.bins, opt_.dt, opt_.max_steps};
+  events_.emplace(
+      "cpu", std::array<std::shared_ptr<const ShdEvents>, 3>{std::make_shared<const ShdEvents>(train, train_idx, bn),
+                                                             std::make_shared<const ShdEvents>(train, val_idx, bn),
+                                                             std::make_shared<const ShdEvents>(test, test_idx, bn)});
 }
 
-int64_t ShdTask::num_samples(Split split) const {
-  switch (split) {
-    case Split::Train: return static_cast<int64_t>(train_idx_.size());
-    case Split::Validation: return static_cast<int64_t>(val_idx_.size());
-    case Split::Test: return static_cast<int64_t>(test_idx_.size());
-  }
-  return 0;
-}
+int64_t ShdTask::num_samples(Split split) const { return events(split, torch::kCPU)->size(); }
 
 int64_t ShdTask::train_batches(int64_t batch_size) const { return num_samples(Split::Train) / batch_size; }
+
+std::shared_ptr<const ShdEvents> ShdTask::events(Split split, torch::Device device) const {
+  std::lock_guard<std::mutex> lock(events_mutex_);
+  auto it = events_.find(device.str());
+  if (it == events_.end()) {  // first use of this device: the CPU form copied there, once
+    const auto& cpu = events_.at("cpu");
+    std::array<std::shared_ptr<const ShdEvents>, 3> on;
+    for (size_t s = 0; s < on.size(); ++s) on[s] = std::make_shared<const ShdEvents>(cpu[s]->to(device));
+    it = events_.emplace(device.str(), on).first;
+  }
+  return it->second[static_cast<size_t>(split)];
+}
 
 std::unique_ptr<BatchStream> ShdTask::stream(Split split, int64_t epoch, int64_t batch_size, uint64_t seed,
                                              torch::Device device) const {
   const bool train = split == Split::Train;
-  const ShdData& data = split == Split::Test ? test_ : train_;
-  std::vector<int64_t> order = train ? train_idx_ : split == Split::Validation ? val_idx_ : test_idx_;
+  auto events = this->events(split, device);
+  std::vector<int64_t> order(events->size());
+  std::iota(order.begin(), order.end(), 0);
+  // The split's samples are in file order, so this is the permutation of the file's indices that
+  // the run has always drawn.
   if (train) std::shuffle(order.begin(), order.end(), std::mt19937_64(epoch_seed(seed, epoch)));
+  // On the CPU a producer thread gathers batches ahead of the step; on a device the gathers are
+  // kernels queued on the compute stream, and the epoch's order goes there once (pinned memory,
+  // no host wait). A CUDA batch is made dense in place: that is what its GEMM reads.
+  const bool on_cpu = device.is_cpu(), sparse = opt_.sparse && on_cpu;
+  auto host = torch::tensor(order, torch::kInt64);
+  const auto order_dev = on_cpu ? host : (device.is_cuda() ? host.pin_memory() : host).to(device, true);
   auto pos = std::make_shared<size_t>(0);
-  const ShdTaskOptions o = opt_;
-  auto produce = [&data, order = std::move(order), pos, batch_size, train, o](Batch& b) {
+  auto produce = [events, order = std::move(order), order_dev, pos, batch_size, train, sparse](Batch& b) {
     if (*pos >= order.size()) return false;
     const size_t end = std::min(order.size(), *pos + static_cast<size_t>(batch_size));
     if (train && end - *pos < static_cast<size_t>(batch_size)) return false;  // drop_last
-    std::vector<int64_t> idx(order.begin() + static_cast<std::ptrdiff_t>(*pos),
-                             order.begin() + static_cast<std::ptrdiff_t>(end));
+    const std::vector<int64_t> samples(order.begin() + static_cast<std::ptrdiff_t>(*pos),
+                                       order.begin() + static_cast<std::ptrdiff_t>(end));
+    const auto idx = order_dev.slice(0, static_cast<int64_t>(*pos), static_cast<int64_t>(end));
     *pos = end;
-    const ShdBinning bn{o.per_sample, o.bins, o.dt, o.max_steps};
-    b.inputs = o.sparse ? bin_sparse(data, idx, bn) : bin_dense(data, idx, bn);
-    std::vector<int64_t> labels;
-    for (int64_t i : idx) labels.push_back(data.labels[i]);
-    b.labels = torch::tensor(labels, torch::kInt64);
+    b.inputs = events->batch(idx, samples, sparse);
+    b.labels = events->labels(idx);
     return true;
   };
-  return std::make_unique<PrefetchStream>(produce, static_cast<size_t>(opt_.prefetch), device);
+  if (!on_cpu) return std::make_unique<DirectStream>(produce);
+  return std::make_unique<PrefetchStream>(produce, static_cast<size_t>(opt_.prefetch));
 }
 
 }  // namespace sernn

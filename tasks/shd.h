@@ -7,6 +7,10 @@
 ///   spikes/units   ragged unit ids 0..699, one variable-length array per sample (uint16)
 ///   labels         class 0..19 per sample (uint16)
 ///   extra/speaker  speaker id per sample; extra/keys: the 20 class names
+#include <array>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -94,12 +98,17 @@ struct ShdTaskOptions {
   int64_t max_steps = 250;
   double val_fraction = 0.0;  ///< held out of the training file (0: no validation split)
   int64_t max_train = 0, max_test = 0;
-  int64_t prefetch = 4;  ///< batches binned ahead on a background thread
-  /// Batches as sparse COO tensors (bin_sparse) instead of dense counts. A network that cannot
-  /// read them gets them made dense by the Trainer (Network::takes_sparse_inputs).
+  int64_t prefetch = 4;  ///< CPU batches gathered ahead on a background thread
+  /// CPU batches as sparse COO tensors (bin_sparse's) instead of dense counts. A network that
+  /// cannot read them gets them made dense by the Trainer (Network::takes_sparse_inputs). A CUDA
+  /// device's batches are dense: its input projection is one GEMM on them.
   bool sparse = true;
 };
 
+class ShdEvents;
+
+/// The task. Each split is binned once at construction (tasks/shd_events.h) and copied to a
+/// device on its first stream there; every batch is then gathered where it is used.
 class ShdTask : public Task {
  public:
   explicit ShdTask(ShdTaskOptions options);
@@ -113,9 +122,13 @@ class ShdTask : public Task {
                                       torch::Device device) const override;
 
  private:
+  /// The split's binned samples on `device` (copied there on first use).
+  std::shared_ptr<const ShdEvents> events(Split split, torch::Device device) const;
+
   ShdTaskOptions opt_;
-  ShdData train_, test_;
-  std::vector<int64_t> train_idx_, val_idx_, test_idx_;
+  /// Per device (its string), the train, validation and test splits' events.
+  mutable std::map<std::string, std::array<std::shared_ptr<const ShdEvents>, 3>> events_;
+  mutable std::mutex events_mutex_;
 };
 
 }  // namespace sernn

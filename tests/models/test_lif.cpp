@@ -409,3 +409,19 @@ TEST(LifMath, StepBackwardEqualsFiniteDifferencesOfTheStep) {
   EXPECT_DOUBLE_EQ(lif::surrogate_denominator(1.5, 1.0, 4.0), 9.0);
   EXPECT_DOUBLE_EQ(lif::surrogate_denominator(0.5, 1.0, 4.0), 9.0);
 }
+
+TEST(InputProjection, RefusesAnInputOnAnotherDeviceThanItsWeightsNamingBoth) {
+  // Issue 36: the CPU loops read raw pointers, so a batch and weights on different devices must
+  // be refused before any loop runs (meta tensors stand in for a second device here; the gpu test
+  // does it with CUDA).
+  const auto x = torch::rand({4, 3, 10});
+  const auto w = torch::empty({5, 10}, torch::kMeta), b = torch::empty({5}, torch::kMeta);
+  try {
+    input_projection(x, w, b);
+    FAIL() << "mixed devices ran";
+  } catch (const c10::Error& e) {
+    const std::string msg = e.what_without_backtrace();
+    EXPECT_NE(msg.find("the input is on cpu but weight is on meta"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(input_projection(x, torch::rand({5, 10}), b), c10::Error) << "bias elsewhere";
+}
