@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "core/errors.h"
+#include "core/utf8.h"
 
 namespace sernn {
 namespace fs = std::filesystem;
@@ -173,6 +174,7 @@ int64_t json_int(const nlohmann::json& obj, const char* key, int64_t fallback) {
 
 nlohmann::json read_json(const std::string& path) {
   const auto text = read_file(path);
+  check_utf8(text, path);
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {

@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "core/errors.h"
+#include "core/utf8.h"
 #include "core/io.h"
 
 namespace sernn {
@@ -43,15 +44,6 @@ std::string escaped(const std::string& text) {
   for (const unsigned char c : text)
     out += c >= 0x20 && c < 0x7f ? std::string(1, static_cast<char>(c)) : fmt::format("\\x{:02X}", c);
   return out;
-}
-
-bool valid_utf8(const std::string& text) {
-  try {
-    (void)Json(text).dump();
-    return true;
-  } catch (const Json::exception&) {
-    return false;
-  }
 }
 
 [[noreturn]] void fail(const std::string& origin, const std::string& key, const std::string& what) {
@@ -113,23 +105,31 @@ Json coerce(const ConfigKey& k, const Json& v, const std::string& origin) {
   return v;
 }
 
-/// toml++ 3.3 (Debian 12) reaches an "unreachable" branch on some non-ASCII characters outside
-/// strings (found by tests/fuzz/fuzz_config). TOML allows non-ASCII only inside strings and
-/// comments, and no control character but tab and newlines anywhere, so such input is refused
-/// here, before the library sees it.
+/// toml++ 3.3 (Debian 12) reaches an "unreachable" branch (undefined behaviour) where it asks
+/// whether a non-ASCII character is whitespace: its is_non_ascii_horizontal_whitespace has no
+/// case for U+00A1..U+0499 and a few other ranges (toml++ issue 190, fixed after 3.3). It asks
+/// outside strings (found by tests/fuzz/fuzz_config), and inside a multi-line basic string after
+/// a backslash: about the escaped character, and past a line-ending backslash about every
+/// character up to the first that is not whitespace. TOML allows non-ASCII only inside strings
+/// and comments, and no control character but tab and newlines anywhere, so such input is refused
+/// here, before the library sees it, as is a non-ASCII character after a backslash and ASCII
+/// whitespace in a multi-line basic string (it can be written as \uXXXX). The text is
+/// well-formed UTF-8 already (check_utf8).
 void check_toml_ascii(const std::string& text, const std::string& origin) {
   enum class State { Code, Comment, Basic, Literal, MultiBasic, MultiLiteral } st = State::Code;
-  int64_t line = 1, col = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
+  int64_t line = 1;
+  // The column of byte i in characters (the skips below jump over bytes): computed on an error.
+  size_t i = 0;
+  const auto col = [&] { return utf8_position(text, i).second; };
+  for (; i < text.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
-    ++col;
     // TOML permits no control character but tab and newlines anywhere (strings and comments
     // included); refusing them here keeps this lexer's idea of strings toml++'s (a fuzz_config
     // input with NUL bytes around its quotes reached toml++'s unreachable branch past this check).
     if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F)
-      throw InputError(fmt::format("{}:{}:{}: invalid TOML: control character 0x{:02X}", origin, line, col, c));
+      throw InputError(fmt::format("{}:{}:{}: invalid TOML: control character 0x{:02X}", origin, line, col(), c));
     if (c == '\n') {
-      ++line, col = 0;
+      ++line;
       if (st == State::Comment || st == State::Basic || st == State::Literal) st = State::Code;
       continue;
     }
@@ -138,7 +138,7 @@ void check_toml_ascii(const std::string& text, const std::string& origin) {
       case State::Code:
         if (c >= 0x80)
           throw InputError(fmt::format("{}:{}:{}: invalid TOML: non-ASCII character outside a string or comment",
-                                       origin, line, col));
+                                       origin, line, col()));
         if (c == '#') st = State::Comment;
         else if (starts("\"\"\"")) st = State::MultiBasic, i += 2;
         else if (starts("'''")) st = State::MultiLiteral, i += 2;
@@ -153,8 +153,18 @@ void check_toml_ascii(const std::string& text, const std::string& origin) {
         if (c == '\'') st = State::Code;
         break;
       case State::MultiBasic:
-        if (c == '\\') ++i;
-        else if (starts("\"\"\"")) st = State::Code, i += 2;
+        if (c == '\\') {
+          size_t j = i + 1;  // what toml++ asks about: the escaped character, or past whitespace
+          while (j < text.size() && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' || text[j] == '\n')) ++j;
+          if (j < text.size() && static_cast<unsigned char>(text[j]) >= 0x80)
+            throw InputError(
+                fmt::format("{}:{}:{}: invalid TOML: a non-ASCII character after a backslash in a "
+                            "multi-line string (write it as \\uXXXX)",
+                            origin, line, col()));
+          ++i;
+        } else if (starts("\"\"\"")) {
+          st = State::Code, i += 2;
+        }
         break;
       case State::MultiLiteral:
         if (starts("'''")) st = State::Code, i += 2;
@@ -196,6 +206,9 @@ Config Config::from_file(const std::string& path) {
 }
 
 Config Config::from_string(const std::string& text, bool json, const std::string& origin) {
+  // Well-formed UTF-8 before a parser sees it (issue 39: toml++ 3.3's undefined behaviour on
+  // malformed sequences); a bad byte is named by file, line and column.
+  check_utf8(text, origin);
   Json nested;
   if (json) {
     try {
@@ -251,11 +264,15 @@ void Config::set(const std::string& assignment, const std::string& origin) {
     throw InputError(fmt::format("{}: expected key=value, got '{}'", origin, assignment));
   const std::string key = assignment.substr(0, eq);
   std::string text = assignment.substr(eq + 1);
+  // Well-formed UTF-8 before anything parses it (issue 39); the bytes shown escaped.
+  if (const auto bad = find_invalid_utf8(assignment))
+    fail(origin, key,
+         fmt::format("'{}' is not valid UTF-8 at column {}: {}", escaped(assignment),
+                     utf8_position(assignment, bad->offset).second, bad->what));
   const ConfigKey* k = find_config_key(key);
   if (!k) fail(origin, key, fmt::format("unknown key (known: {})", known_prefix_list(key)));
   Json value;
   if (k->type == T::String) {
-    if (!valid_utf8(text)) fail(origin, key, fmt::format("value '{}' is not valid UTF-8", escaped(text)));
     value = text;
   } else {
     if (k->type == T::IntList && (text.empty() || text.front() != '[')) text = "[" + text + "]";

@@ -9,7 +9,10 @@
 # real layout) is 13.8 KB, and a smaller bound would cut every input to an invalid HDF5 file.
 # fuzz_rundir's inputs are a byte choosing a file of a run directory and that file's contents; its
 # seeds are the files of a tiny run it trains (checkpoint.pt: 22 KB), so its bound is 32768.
-# TARGETS (default "config csv shd rundir") picks the targets.
+# TARGETS (default "config csv shd rundir") picks the targets. Every target runs even when an
+# earlier one finds something; each one's inputs and coverage are printed, a finding's input is
+# kept in FUZZ_FINDINGS (default BUILD_DIR/findings), and the exit status is 1 if any target found
+# something.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${FUZZ_BUILD_DIR:-$root/build-fuzz}"
@@ -29,6 +32,11 @@ for name in $targets; do
   cp "$root/tests/fuzz/corpus/$name/"* "$work/$name/" 2>/dev/null || true
 done
 "$build/tests/fuzz/make_shd_seed" "$work/shd/seed.h5"
+findings="${FUZZ_FINDINGS:-$build/findings}"
+mkdir -p "$findings"
+# Every target runs, whatever an earlier one found (issue 39); each one's result is reported and
+# the script fails at the end if any target found something (its input is kept in $findings).
+failed=() summary=()
 for name in $targets; do
   max_len="${FUZZ_MAX_LEN:-16384}"
   if [ "$name" = rundir ]; then
@@ -38,8 +46,27 @@ for name in $targets; do
   limit=(-runs="$runs")
   [ "$runs" = 0 ] && limit=()
   echo "== fuzz_$name: ${runs/#0/unlimited} inputs, at most ${seconds}s, seed $seed, max_len $max_len"
+  rc=0
   ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
     "$build/tests/fuzz/fuzz_$name" -seed="$seed" "${limit[@]}" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 \
-    -rss_limit_mb=4096 -malloc_limit_mb=8192 "$work/$name" 2>&1 | tail -n 3
-  echo "fuzz_$name: ok"
+    -rss_limit_mb=4096 -malloc_limit_mb=8192 -print_final_stats=1 -artifact_prefix="$findings/$name-" "$work/$name" \
+    > "$work/$name.log" 2>&1 || rc=$?
+  inputs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/$name.log" | tail -1)
+  cov=$(grep -oE 'cov: [0-9]+' "$work/$name.log" | tail -1)
+  if [ "$rc" = 0 ]; then
+    tail -n 1 "$work/$name.log" | grep -v '^stat::' || true
+    echo "fuzz_$name: ok (${inputs:-?} inputs, ${cov:-cov: ?})"
+    summary+=("fuzz_$name: ok, ${inputs:-?} inputs, ${cov:-cov: ?}")
+  else
+    grep -E -A12 "ERROR|runtime error|Test unit written" "$work/$name.log" | head -40 || tail -n 20 "$work/$name.log"
+    echo "fuzz_$name: FINDING (exit $rc; ${inputs:-?} inputs; input kept in $findings)"
+    summary+=("fuzz_$name: FINDING (exit $rc), ${inputs:-?} inputs, ${cov:-cov: ?}")
+    failed+=("$name")
+  fi
 done
+echo "== fuzz summary (seed $seed, ${seconds}s per target)"
+printf '  %s\n' "${summary[@]}"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz: findings in ${failed[*]}" >&2
+  exit 1
+fi

@@ -174,3 +174,48 @@ TEST(Config, BytesThatAreNotUtf8AreAnInputErrorNamingTheKeyWithTheBytesEscaped) 
   c.set("task.data_dir=/data/m\xc2\xb5", "--set");  // valid UTF-8 is a value like any other
   EXPECT_EQ(c.get_string("task.data_dir"), "/data/m\xc2\xb5");
 }
+
+TEST(Config, MalformedUtf8InsideAStringIsRefusedBeforeToml) {
+  // Issue 39: found by `scripts/fuzz.sh 0 240 29`: a stray continuation byte and a truncated
+  // sequence inside a quoted region reached toml++'s unreachable branch (undefined behaviour)
+  // on the way to its own error. Now refused first, naming the file, line and column.
+  const std::string finding =
+      read_file(std::string(SERNN_SOURCE_DIR) + "/tests/fuzz/corpus/config/regression_toml_malformed_utf8");
+  try {
+    Config::from_string(finding, false, "f.toml");
+    FAIL() << "malformed UTF-8 was accepted";
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "f.toml:2:86: invalid UTF-8: stray continuation byte 0xAF");
+  }
+  EXPECT_THROW(Config::from_string("{\"task\": {\"data_dir\": \"\xed\xa0\x80\"}}", true, "s.json"), InputError)
+      << "JSON too: a surrogate";
+  try {
+    Config().set("task.data_dir=/d/\xcc", "--set task.data_dir");
+    FAIL() << "a truncated sequence in --set was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("column 18: truncated sequence: 0xCC"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Config, ANonAsciiCharacterAfterABackslashInAMultiLineStringIsRefused) {
+  // Issue 39: valid UTF-8 reaches the same unreachable branch of toml++ 3.3 (its issue 190): after
+  // a line-ending backslash it asks whether U+00A7 is whitespace. Refused first; the same text
+  // without the backslash, and the character written as an escape, parse.
+  const std::string finding =
+      read_file(std::string(SERNN_SOURCE_DIR) + "/tests/fuzz/corpus/config/regression_toml_backslash_nonascii");
+  try {
+    Config::from_string(finding, false, "b.toml");
+    FAIL() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("b.toml:1:8: invalid TOML: a non-ASCII character after a backslash"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(Config::from_string("[task]\ndata_dir = \"\"\"\\   \xc2\xa7\"\"\"\n", false, "e.toml"), InputError);
+  EXPECT_EQ(Config::from_string("[task]\ndata_dir = \"\"\"\\\n   \\u00A7x\"\"\"\n", false, "ok.toml")
+                .get_string("task.data_dir"),
+            "\xc2\xa7x");
+  EXPECT_EQ(
+      Config::from_string("[task]\ndata_dir = \"\"\"a\xc2\xa7\"\"\"\n", false, "ok.toml").get_string("task.data_dir"),
+      "a\xc2\xa7");
+}
