@@ -80,6 +80,8 @@ class SpikingRNNImpl : public Network {
   /// The pruning target: recurrent.weight (full rank only; low-rank W has no per-synapse parameter).
   torch::Tensor recurrent_parameter() override;
   torch::Tensor neuron_sign() const { return dale_.sign; }
+  /// The signs and the mask of Dale's law / a sparse mask (models/dale.h; the mask undefined without).
+  const DaleMask& dale_mask() const { return dale_; }
   /// Clips β to [beta_min, beta_max] (if beta_clip).
   void after_step() override;
   std::map<std::string, double> parameter_stats() override;

@@ -1,5 +1,7 @@
 #include "models/spiking_stack.h"
 
+#include "models/dale.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "models/lif_sequence.h"
@@ -12,7 +14,9 @@ bool SpikingStackImpl::can_stack(const std::vector<SpikingRNN>& members) {
   const auto& o = members[0]->options;
   for (const auto& m : members) {
     const auto& mo = m->options;
-    if (mo.reference() || mo.rank() > 0 || mo.dale().any()) return false;
+    if (mo.reference() || mo.rank() > 0) return false;
+    const auto &d = mo.dale(), &d0 = o.dale();
+    if (d.enabled != d0.enabled || d.connectivity != d0.connectivity || d.exc_fraction != d0.exc_fraction) return false;
     if (mo.inputs() != o.inputs() || mo.hidden() != o.hidden() || mo.outputs() != o.outputs() ||
         mo.threshold() != o.threshold() || mo.slope() != o.slope() || mo.reset() != o.reset() ||
         mo.sum_readout() != o.sum_readout() || mo.learn_beta() != o.learn_beta() || mo.beta_clip() != o.beta_clip() ||
@@ -37,6 +41,15 @@ SpikingStackImpl::SpikingStackImpl(const std::vector<SpikingRNN>& members) : opt
   readout_b = layers.readout->register_parameter("bias", stack([](const SpikingRNN& m) { return m->readout->bias; }));
   beta = register_parameter("beta", stack([](const SpikingRNN& m) { return m->beta; }), options.learn_beta());
   readout_beta = register_buffer("readout_beta", stack([](const SpikingRNN& m) { return m->readout_beta; }));
+  if (options.dale().any()) {
+    neuron_sign = register_buffer("neuron_sign", stack([](const SpikingRNN& m) { return m->dale_mask().sign; }));
+    recurrent_mask = register_buffer("recurrent_mask", stack([](const SpikingRNN& m) { return m->dale_mask().mask; }));
+  }
+}
+
+torch::Tensor SpikingStackImpl::recurrent_weight() {
+  // Elementwise, so member k's slice is bit for bit what masked_weight gives the member alone.
+  return options.dale().any() ? masked_weight(recurrent_w, {neuron_sign, recurrent_mask}, options.dale()) : recurrent_w;
 }
 
 NetworkOutput SpikingStackImpl::run(const torch::Tensor& inputs, bool training) {
@@ -52,7 +65,7 @@ NetworkOutput SpikingStackImpl::run_members(const std::vector<torch::Tensor>& in
   // Both biases folded in first, as a member alone folds them (SpikingRNN::drive). The drive is
   // read only by the LIF node: it becomes the membrane buffer.
   auto drive = member_input_projection(inputs, input_w, input_b + recurrent_b);
-  auto trace = lif_network_members(drive, recurrent_w, beta, {readout_w, readout_b, readout_beta}, o.threshold(),
+  auto trace = lif_network_members(drive, recurrent_weight(), beta, {readout_w, readout_b, readout_beta}, o.threshold(),
                                    o.slope(), o.reset(), /*drive_is_scratch=*/true);
   return spiking_output(trace.readout_mem, trace.counts, o.sum_readout());
 }
@@ -79,6 +92,11 @@ std::shared_ptr<Network> SpikingStackImpl::member(int64_t k) {
   m->readout->bias.copy_(readout_b[k]);
   m->beta.copy_(beta[k]);
   m->readout_beta.copy_(readout_beta[k]);
+  if (options.dale().any()) {
+    auto buffers = m->named_buffers();
+    buffers["neuron_sign"].copy_(neuron_sign[k]);
+    buffers["recurrent_mask"].copy_(recurrent_mask[k]);
+  }
   return m.ptr();
 }
 

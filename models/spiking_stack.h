@@ -1,12 +1,16 @@
 #pragma once
-/// K plain spiking networks as one model with stacked parameters (issue 25): the members of a
-/// spiking ensemble when all are SpikingRNNs on the fast path with a full-rank W and neither
-/// Dale's law nor a sparse mask, with the same architecture (SpikingStack::can_stack). As
+/// K spiking networks as one model with stacked parameters (issue 25): the members of a spiking
+/// ensemble when all are SpikingRNNs on the fast path with a full-rank W and the same architecture
+/// (SpikingStack::can_stack), Dale's law and sparse masks included (issue 36). As
 /// RateEnsemble for rate networks, every parameter stacks the members along its first
 /// dimension, under SpikingRNN's names:
 ///
 ///     input.weight [K, N, I]   input.bias [K, N]   recurrent.weight [K, N, N]   recurrent.bias [K, N]
 ///     beta [K, N]              readout.weight [K, C, N]   readout.bias [K, C]   buffer readout_beta [K, C]
+///
+/// and, under Dale's law or a sparse mask (models/dale.h), the buffers neuron_sign [K, N] and
+/// recurrent_mask [K, N, N]: each member's own, the effective weight abs(W_raw) * mask (or
+/// W_raw * mask) taken elementwise for all members at once.
 ///
 /// so the Trainer's Adam, clip, NaN guard and the β clamp are one set of operators for all
 /// members, and a step is one input projection node (member_input_projection; members on one
@@ -22,8 +26,8 @@ namespace sernn {
 
 class SpikingStackImpl : public Network {
  public:
-  /// Whether `members` can be stacked: fast path, rank 0, no Dale's law or sparse mask, and the
-  /// same sizes, neuron, readout and β-clipping options (τ and the readout's β may differ).
+  /// Whether `members` can be stacked: fast path, rank 0, and the same sizes, neuron, readout,
+  /// β-clipping and Dale options (τ, the readout's β and each member's mask may differ).
   static bool can_stack(const std::vector<SpikingRNN>& members);
   /// Stacks copies of the members' parameters (can_stack(members) must hold).
   explicit SpikingStackImpl(const std::vector<SpikingRNN>& members);
@@ -34,7 +38,9 @@ class SpikingStackImpl : public Network {
   /// share a batch: compressed once).
   NetworkOutput run_members(const std::vector<torch::Tensor>& inputs, bool training) override;
   bool takes_sparse_inputs() const override { return true; }
-  torch::Tensor recurrent_weight() override { return recurrent_w; }  ///< [K, N, N]
+  /// The effective weights [K, N, N]: recurrent_w, or masked under Dale's law / a sparse mask.
+  torch::Tensor recurrent_weight() override;
+  torch::Tensor recurrent_parameter() override { return recurrent_w; }
   int64_t members() const override { return recurrent_w.size(0); }
   /// Member k as a SpikingRNN holding copies of its current parameters (the global random
   /// generator is left as it was).
@@ -45,6 +51,7 @@ class SpikingStackImpl : public Network {
 
   SpikingRNNOptions options;  ///< member 0's
   torch::Tensor input_w, input_b, recurrent_w, recurrent_b, beta, readout_w, readout_b, readout_beta;
+  torch::Tensor neuron_sign, recurrent_mask;  ///< [K, N], [K, N, N] when options.dale().any()
 };
 TORCH_MODULE(SpikingStack);
 

@@ -75,8 +75,8 @@ std::shared_ptr<Network> ensemble_model(const Config& c0, const std::vector<std:
   }
   std::vector<SpikingRNN> members;
   for (const auto& n : nets) members.emplace_back(std::dynamic_pointer_cast<SpikingRNNImpl>(n));
-  // Plain fast-path members as stacked parameters (one optimiser step for all); others (Dale's
-  // law, low rank, the reference path) each with their own.
+  // Fast-path members as stacked parameters (one optimiser step for all; Dale's law and sparse
+  // masks as stacked buffers); others (low rank, the reference path) each with their own.
   if (SpikingStackImpl::can_stack(members)) return SpikingStack(members).ptr();
   return SpikingEnsemble(members).ptr();
 }

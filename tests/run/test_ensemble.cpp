@@ -83,6 +83,32 @@ TEST(Ensemble, SpikingStackForwardEqualsItsMembers) {
   EXPECT_TRUE(SpikingStackImpl::can_stack(ms));
 }
 
+TEST(Ensemble, SpikingStackOfDaleMembersComputesWhatEachMemberComputes) {
+  // Issue 36: members under Dale's law (each its own signs and mask) stack; the stack's effective
+  // weights, forward and member copies are the members' own, bit for bit.
+  std::vector<SpikingRNN> ms;
+  for (int k = 0; k < 3; ++k) {
+    torch::manual_seed(40 + k);
+    auto o = SpikingRNNOptions(30, 16, 4).slope(5.0);
+    o.dale().enabled = true;
+    o.dale().connectivity = 0.5;
+    ms.emplace_back(o);
+  }
+  ASSERT_TRUE(SpikingStackImpl::can_stack(ms));
+  SpikingStack stack(ms);
+  const auto w = stack->recurrent_weight();
+  const auto x = torch::rand({12, 5, 30}).gt(0.8).to(torch::kFloat32);
+  const auto out = stack->run_members({x, x, x}, true);
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_TRUE(torch::equal(w[k], ms[k]->recurrent_weight())) << "member " << k;
+    EXPECT_TRUE(torch::equal(out.logits[k], ms[k]->run(x, true).logits)) << "member " << k;
+    const auto copy = std::dynamic_pointer_cast<SpikingRNNImpl>(stack->member(k));
+    EXPECT_TRUE(torch::equal(copy->recurrent_weight(), ms[k]->recurrent_weight())) << "member " << k;
+  }
+  EXPECT_FALSE(torch::equal(w[0].ne(0), w[1].ne(0))) << "each member keeps its own mask";
+  EXPECT_TRUE(torch::equal(stack->recurrent_parameter(), stack->recurrent_w));
+}
+
 TEST(Ensemble, FourNetworksEqualFourSeparateRunsAfterTraining) {
   const auto dir = sernn::testing::temp_dir("ens");
   const std::vector<Config> configs{member("none", 0.0, 1), member("l1", 0.001, 2), member("space", 0.01, 3),
@@ -352,7 +378,7 @@ int64_t operators_run(const std::function<void()>& f) {
 /// Operators run by training an ensemble of K members (gammas 0.01 k, one seed) for one epoch of
 /// `batches` batches: rate networks on the reference path, or (`spiking`) LIF networks on the
 /// fast path with SHD-format data (sparse batches; a SpikingStack).
-int64_t ensemble_operators(int64_t K, int64_t batches, bool spiking = false) {
+int64_t ensemble_operators(int64_t K, int64_t batches, bool spiking = false, bool dale = false) {
   const auto dir = sernn::testing::temp_dir("ops");
   std::vector<std::string> model{"model.impl=reference"};
   if (spiking) {
@@ -362,6 +388,7 @@ int64_t ensemble_operators(int64_t K, int64_t batches, bool spiking = false) {
     model = {
         "model.kind=spiking", "model.hidden=27", "model.grid=3,3,3", "task.kind=shd", "task.data_dir=" + dir + "/shd",
         "task.bins=10"};
+    if (dale) model.push_back("model.dale=true");
   }
   std::vector<Config> configs;
   std::vector<std::string> dirs;
@@ -396,6 +423,17 @@ TEST(Ensemble, ASpikingStepRunsAsManyOperatorsForEightMembersAsForTwo) {
   const int64_t eight_short = ensemble_operators(8, 2, true), eight_long = ensemble_operators(8, 6, true);
   const double per_step_two = (two_long - two_short) / 4.0, per_step_eight = (eight_long - eight_short) / 4.0;
   std::printf("spiking operators per training step: K = 2 %.1f, K = 8 %.1f\n", per_step_two, per_step_eight);
+  EXPECT_GT(per_step_two, 0.0);
+  EXPECT_EQ(per_step_eight, per_step_two);
+}
+
+TEST(Ensemble, ASpikingStepUnderDalesLawRunsAsManyOperatorsForEightMembersAsForTwo) {
+  // Issue 36: members under Dale's law stack too (their masks as stacked buffers), so their step
+  // is the plain members' one operator set plus the mask's, whatever K.
+  const int64_t two_short = ensemble_operators(2, 2, true, true), two_long = ensemble_operators(2, 6, true, true);
+  const int64_t eight_short = ensemble_operators(8, 2, true, true), eight_long = ensemble_operators(8, 6, true, true);
+  const double per_step_two = (two_long - two_short) / 4.0, per_step_eight = (eight_long - eight_short) / 4.0;
+  std::printf("Dale spiking operators per training step: K = 2 %.1f, K = 8 %.1f\n", per_step_two, per_step_eight);
   EXPECT_GT(per_step_two, 0.0);
   EXPECT_EQ(per_step_eight, per_step_two);
 }
