@@ -28,7 +28,7 @@ int cmd_export(int argc, char** argv) {
   if (!args.count("out")) throw InputError("missing --out FILE");
   const auto out = args["out"].as<std::string>();
   const double diff = export_run(args["run"].as<std::string>(), out, args["epoch"].as<int64_t>());
-  fmt::print("wrote {} (verified: max |difference| to the engine {:.3g})\n", out, diff);
+  fmt::print("wrote {} (verified in float64: max |difference| to the engine {:.3g})\n", out, diff);
   return 0;
 }
 

@@ -17,36 +17,48 @@ torch::jit::Module script_network(Network& net, const Config& config, const torc
   return m;
 }
 
-double export_run(const std::string& run_dir, const std::string& out_path, int64_t epoch) {
-  const auto run = load_run(run_dir, epoch);
-  auto module = script_network(*run.network, run.config, run.coords);
-  atomic_write_with(out_path, [&](const std::string& tmp) { module.save(tmp); });
-
-  // Verify: load the file back and compare with the engine's forward on a random batch.
-  auto loaded = torch::jit::load(out_path);
+double verify_export(Network& net, const std::string& kind, torch::jit::Module module, int64_t inputs,
+                     const torch::Tensor& batch) {
+  // In float64 on both sides (issue 37): in float32 a membrane within rounding of the threshold
+  // spikes on one side and not on the other when the two sum in another order (the engine sums
+  // in fixed row blocks, TorchScript as its GEMM does), and a correct model was refused. In
+  // float64 such a flip needs a membrane within ~1e-15 of the threshold; a wrong export (another
+  // weight, reset rule or bias) differs by far more than the tolerance below.
   torch::NoGradGuard no_grad;
-  run.network->train(false);
+  net.to(torch::kFloat64);
+  net.train(false);
+  module.to(torch::kFloat64);
   torch::manual_seed(1234);
-  const auto& model = find_model(run.config.get_string("model.kind"));
-  auto x = model.example_input(50, 4, run.inputs);
-  auto out = loaded.forward({x}).toTuple();
-  const auto [a0, a1] = model.outputs(*run.network, x);
+  const auto& model = find_model(kind);
+  const auto x = (batch.defined() ? batch : model.example_input(50, 4, inputs)).to(torch::kFloat64);
+  const auto out = module.forward({x}).toTuple();
+  const auto [a0, a1] = model.outputs(net, x);
   const auto b0 = out->elements()[0].toTensor(), b1 = out->elements()[1].toTensor();
   if (a0.sizes() != b0.sizes() || a1.sizes() != b1.sizes())
     throw std::runtime_error(
         fmt::format("export verification failed: output shapes {} / {} differ from the engine's {} / {}",
                     c10::str(b0.sizes()), c10::str(b1.sizes()), c10::str(a0.sizes()), c10::str(a1.sizes())));
   const double diff = std::max((a0 - b0).abs().max().item<double>(), (a1 - b1).abs().max().item<double>());
-  // float32 sums in another order: relative to the output's scale (a flipped spike is 1 apart).
   const double scale = std::max(1.0, std::max(a0.abs().max().item<double>(), a1.abs().max().item<double>()));
-  if (!(diff <= 1e-4 * scale)) {
-    std::filesystem::remove(out_path);
-    throw std::runtime_error(
-        fmt::format("export verification failed: max |difference| {} (outputs up to {}) between the "
-                    "saved module and the engine's forward; {} was removed",
-                    diff, scale, out_path));
-  }
+  if (!(diff <= kExportTolerance * scale))
+    throw std::runtime_error(fmt::format(
+        "export verification failed: max |difference| {:.3g} (outputs up to {:.3g}) between the saved module and "
+        "the engine's forward, both in float64",
+        diff, scale));
   return diff;
+}
+
+double export_run(const std::string& run_dir, const std::string& out_path, int64_t epoch) {
+  const auto run = load_run(run_dir, epoch);
+  auto module = script_network(*run.network, run.config, run.coords);
+  atomic_write_with(out_path, [&](const std::string& tmp) { module.save(tmp); });
+  // Verify the file: loaded back, against the engine's forward on a random batch.
+  try {
+    return verify_export(*run.network, run.config.get_string("model.kind"), torch::jit::load(out_path), run.inputs);
+  } catch (const std::runtime_error& e) {
+    std::filesystem::remove(out_path);
+    throw std::runtime_error(fmt::format("{}; {} was removed", e.what(), out_path));
+  }
 }
 
 }  // namespace sernn

@@ -19,9 +19,21 @@ namespace sernn {
 /// attributes config_json and coords.
 torch::jit::Module script_network(Network& net, const Config& config, const torch::Tensor& coords);
 
+/// How far, relative to the outputs' scale (at least 1), a saved module may differ from the
+/// engine's forward in float64: summation order alone moves them by ~1e-15.
+constexpr double kExportTolerance = 1e-9;
+
+/// Compares `module` (a saved export of `net`, a `kind` model with `inputs` inputs) with the
+/// engine's forward on `batch` [T, B, inputs] (undefined: a seeded random one), both in float64: `net` and `module` are turned to
+/// float64 (callers pass copies they no longer need). Returns the max abs difference; throws
+/// std::runtime_error naming it when it is over kExportTolerance x the outputs' scale (another
+/// weight, a wrong reset rule, a missing bias), or when the output shapes differ.
+double verify_export(Network& net, const std::string& kind, torch::jit::Module module, int64_t inputs,
+                     const torch::Tensor& batch = {});
+
 /// Exports the run in `run_dir` (model of epoch `epoch`, or the last one when negative) to
-/// `out_path`, then loads the file back and checks its outputs against the engine's forward on
-/// a random batch; throws std::runtime_error on any mismatch. Returns the max abs difference.
+/// `out_path`, then loads the file back and verifies it (verify_export); a file that fails is
+/// removed and the error rethrown. Returns the max abs difference.
 double export_run(const std::string& run_dir, const std::string& out_path, int64_t epoch);
 
 }  // namespace sernn

@@ -8,6 +8,7 @@
 #include <torch/script.h>
 
 #include "run/export.h"
+#include "run/registry.h"
 #include "run/setup.h"
 #include "core/errors.h"
 #include "core/io.h"
@@ -138,4 +139,77 @@ TEST(ExportErrors, MissingRunOrEpochIsInputError) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("epoch_009.pt"), std::string::npos) << e.what();
   }
+}
+
+namespace {
+/// A spiking network of `inputs` inputs, 6 neurons and 3 classes whose input weights make it fire.
+SpikingRNN firing_network(ResetMode reset, int64_t inputs = 40) {
+  torch::manual_seed(5);
+  SpikingRNN net(SpikingRNNOptions(inputs, 6, 3).reset(reset));
+  torch::NoGradGuard g;
+  net->input->weight.mul_(8.0);
+  return net;
+}
+
+torch::jit::Module scripted(SpikingRNN& net) { return find_model("spiking").script(*net); }
+
+torch::Tensor spiky_batch(int64_t inputs = 40) {
+  torch::manual_seed(6);
+  return (torch::rand({40, 4, inputs}) < 0.2).to(torch::kFloat32);
+}
+}  // namespace
+
+TEST(ExportVerification, AMembraneAtRoundingDistanceFromTheThresholdIsNotRefused) {
+  // Issue 37: a correct export was deleted because a spike flipped at the threshold. Here the
+  // engine's sparse projection adds the two inputs' 2^-24 to the bias 1 one at a time (each
+  // rounds away in float32: v = 1, no spike at threshold 1) while TorchScript sums the products
+  // first (v = 1 + 2^-23, a spike): both correct, a spike apart in float32, equal in float64.
+  SpikingRNN net(SpikingRNNOptions(16, 1, 1).threshold(1.0));
+  {
+    torch::NoGradGuard g;
+    net->input->weight.zero_();
+    net->input->weight.index_put_({0, 0}, std::ldexp(1.0, -24));
+    net->input->weight.index_put_({0, 1}, std::ldexp(1.0, -24));
+    net->input->bias.fill_(1.0);
+    net->recurrent->bias.zero_();
+    net->recurrent->weight.zero_();
+  }
+  auto x = torch::zeros({1, 1, 16});
+  x.index_put_({0, 0, 0}, 1.0f);
+  x.index_put_({0, 0, 1}, 1.0f);
+  auto module = scripted(net);
+  torch::NoGradGuard g;
+  const auto engine32 = net->simulate(x).spikes, script32 = module.forward({x}).toTuple()->elements()[0].toTensor();
+  ASSERT_EQ(engine32.item<float>(), 0.0f) << "float32 engine: 1 + 2^-24 + 2^-24 rounds to the threshold";
+  ASSERT_EQ(script32.item<float>(), 1.0f) << "float32 TorchScript: 1 + 2^-23 spikes";
+  EXPECT_EQ(verify_export(*net, "spiking", module, 16, x), 0.0) << "float64: both spike";
+}
+
+TEST(ExportVerification, BrokenExportsAreRefused) {
+  // A wrong export must still fail: another weight, another reset rule, a missing bias.
+  const auto x = spiky_batch();
+  {
+    auto net = firing_network(ResetMode::Subtract);
+    EXPECT_LT(verify_export(*net, "spiking", scripted(net), 40, x), 1e-12) << "the correct export";
+  }
+  {
+    auto net = firing_network(ResetMode::Subtract);
+    auto module = scripted(net);
+    torch::NoGradGuard g;
+    module.attr("recurrent").toModule().attr("weight").toTensor().add_(0.01);
+    EXPECT_THROW(verify_export(*net, "spiking", module, 40, x), std::runtime_error) << "a changed weight";
+  }
+  {
+    auto net = firing_network(ResetMode::Subtract), zero = firing_network(ResetMode::Zero);
+    EXPECT_THROW(verify_export(*net, "spiking", scripted(zero), 40, x), std::runtime_error) << "another reset rule";
+  }
+  {
+    auto net = firing_network(ResetMode::Subtract);
+    auto module = scripted(net);
+    torch::NoGradGuard g;
+    module.attr("input").toModule().attr("bias").toTensor().zero_();
+    EXPECT_THROW(verify_export(*net, "spiking", module, 40, x), std::runtime_error) << "a missing bias";
+  }
+  auto net = firing_network(ResetMode::Subtract);
+  EXPECT_GT(net->simulate(x).spikes.sum().item<double>(), 10.0) << "the batch makes the network fire";
 }
