@@ -6,6 +6,7 @@
 #include "app/commands.h"
 #include "core/errors.h"
 #include "core/io.h"
+#include "run/nir.h"
 #include "tasks/fetch.h"
 #include "tasks/shd.h"
 
@@ -52,12 +53,39 @@ int fetch(int argc, char** argv) {
   return 0;
 }
 
+int import_nir_file(int argc, char** argv) {
+  cxxopts::Options opts("sernn data import-nir",
+                        "Make a run directory at epoch 0 from a NIR graph of a recurrent LIF network (written by "
+                        "`sernn export --format nir` or by snnTorch's export_to_nir of an RLeaky).");
+  opts.positional_help("FILE");
+  opts.add_options()("file", "the NIR file", cxxopts::value<std::string>())("out", "the run directory to create",
+                                                                            cxxopts::value<std::string>())(
+      "coords", "neuron coordinates (CSV, N rows x, y, z) when the file's metadata has none",
+      cxxopts::value<std::string>()->default_value(""))("h,help", "show this help");
+  opts.parse_positional({"file"});
+  auto args = opts.parse(argc, argv);
+  if (args.count("help")) {
+    std::cout << opts.help()
+              << "\nThe run holds config.json (the file's own when sernn wrote it), coords.csv, the model of epoch 0 "
+                 "and a checkpoint:\nsernn analyze and sernn report read it, and `sernn train --resume RUN --set "
+                 "task.data_dir=DIR`\ntrains it on.\n";
+    return 0;
+  }
+  if (!args.count("file")) throw InputError("missing FILE (see sernn data import-nir --help)");
+  if (!args.count("out")) throw InputError("missing --out RUN_DIR");
+  const auto out = args["out"].as<std::string>();
+  import_nir(args["file"].as<std::string>(), out, args["coords"].as<std::string>());
+  fmt::print("wrote {} (epoch 0, from {})\n", out, args["file"].as<std::string>());
+  return 0;
+}
+
 }  // namespace
 
 int cmd_data(int argc, char** argv) {
   static const std::vector<Command> data_commands{
       {"synth-shd", "write a synthetic SHD data set in the real HDF5 layout", synth},
-      {"fetch-shd", "download and verify the real SHD files", fetch}};
+      {"fetch-shd", "download and verify the real SHD files", fetch},
+      {"import-nir", "a run directory at epoch 0 from a NIR graph (sernn's or snnTorch's RLeaky)", import_nir_file}};
   return run_subcommand(argc, argv, data_commands, "data command");
 }
 

@@ -25,6 +25,7 @@
 #include "core/errors.h"
 #include "core/io.h"
 #include "tasks/batching.h"
+#include "tasks/hdf5_handle.h"
 #include "tasks/shd_events.h"
 
 namespace sernn {
@@ -39,23 +40,6 @@ void ShdData::add(const std::vector<float>& t, const std::vector<int32_t>& u, in
 }
 
 namespace {
-
-/// Owns an HDF5 identifier.
-class Hid {
- public:
-  Hid(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~Hid() {
-    if (id_ >= 0) close_(id_);
-  }
-  Hid(const Hid&) = delete;
-  Hid& operator=(const Hid&) = delete;
-  operator hid_t() const { return id_; }
-  bool ok() const { return id_ >= 0; }
-
- private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
-};
 
 void quiet_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
