@@ -55,7 +55,7 @@ print('sernn', sernn.__file__, 'torch', torch.__version__, 'CUDA', torch.version
   [ -n "$binary" ] || { stamp "no sernn program (run stage 1 first, or set SERNN_BINARY)"; exit 1; }
   mkdir -p "$root/build-pip"
   log="$root/build-pip/unittest.log"
-  (cd "$root/tests/python" && SERNN_REQUIRE_PEERS=1 SERNN_BINARY="$binary" SERNN_SOURCE_DIR="$root" \
+  (cd "$root/tests/python" && SERNN_REQUIRE_PEERS=1 SERNN_REQUIRE_NIR=1 SERNN_BINARY="$binary" SERNN_SOURCE_DIR="$root" \
     PYTHONDONTWRITEBYTECODE=1 "$fresh/bin/python" -m unittest discover -s . -p 'test_*.py' -v) > "$log" 2>&1 ||
     { tail -60 "$log"; stamp "the Python tests failed (all of it: $log)"; exit 1; }
   grep -E "^(Ran|OK)|\.\.\. skipped" "$log"

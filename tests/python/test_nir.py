@@ -1,0 +1,107 @@
+"""`sernn export --format nir` read by the package index's `nir` (issue 37): every node's parameters
+equal the run's, and an independent simulation of the graph's semantics (a numpy loop over its
+nodes: Euler steps of dt on τ dv/dt = (v_leak - v) + r I, the spike v > v_threshold, the reset to
+v_reset at the next step, as snnTorch reads NIR) gives the run's spikes and readout on a batch.
+Needs numpy, h5py and nir (python/requirements-ci.txt; scripts/peer-snntorch.sh puts them beside
+snnTorch for Debian's python); skipped without them unless SERNN_REQUIRE_NIR=1."""
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+import torch
+
+import sernn
+from helpers import snntorch
+
+snntorch()  # the peers' folder (snnTorch, and nir and h5py beside it) onto sys.path
+try:
+    import numpy as np
+    import nir
+except ImportError:
+    if os.environ.get("SERNN_REQUIRE_NIR") == "1":
+        raise
+    np = nir = None
+
+BINARY = os.environ.get("SERNN_BINARY", "sernn")
+
+
+def simulate_nir(graph, x):
+    """The graph's spikes [T, B, N] and readout [T, B, C] on inputs x [T, B, I] (float64 numpy),
+    from its nodes alone: fc_in, the recurrent subgraph rlif (lif, w_rec), fc_out and li."""
+    nodes, sub = graph.nodes, graph.nodes["rlif"].nodes
+    dt = float(graph.metadata["dt"])
+    fc_in, lif, w_rec, fc_out, li = nodes["fc_in"], sub["lif"], sub["w_rec"], nodes["fc_out"], nodes["li"]
+    T, B, _ = x.shape
+    N, C = lif.tau.shape[0], li.tau.shape[0]
+    v, s, u = np.zeros((B, N)), np.zeros((B, N)), np.zeros((B, C))
+    spikes, readout = [], []
+    for t in range(T):
+        current = x[t] @ fc_in.weight.T + fc_in.bias + s @ w_rec.weight.T + w_rec.bias
+        fired = s > 0
+        v = v + dt / lif.tau * (lif.v_leak - v + lif.r * current)  # Euler: β v + I
+        v = np.where(fired, lif.v_reset, v)  # the reset to v_reset, at the step after the spike
+        s = (v > lif.v_threshold).astype(np.float64)
+        u = u + dt / li.tau * (li.v_leak - u + li.r * (s @ fc_out.weight.T + fc_out.bias))
+        spikes.append(s)
+        readout.append(u)
+    return np.stack(spikes), np.stack(readout)
+
+
+@unittest.skipIf(nir is None, "nir, h5py or numpy not installed")
+class NirExport(unittest.TestCase):
+    def test_the_nir_package_reads_the_trained_network_and_its_semantics_are_the_runs(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            data, run, path = os.path.join(tmp, "shd"), os.path.join(tmp, "run"), os.path.join(tmp, "model.nir")
+            subprocess.run([BINARY, "data", "synth-shd", "--out", data, "--train", "64", "--test", "16", "--seed", "3"],
+                           check=True, capture_output=True)
+            config = os.path.join(SOURCE, "configs", "shd_sernn.toml")
+            # NIR's LIF resets to v_reset: the run resets to zero (sernn's default, subtraction, has
+            # no NIR form and travels in the metadata).
+            subprocess.run([BINARY, "train", "--config", config, "--out", run, "--quiet", "--set", f"task.data_dir={data}",
+                            "--set", "task.bins=30", "--set", "model.hidden=27", "--set", "model.grid=3,3,3",
+                            "--set", "model.reset=zero", "--set", "train.epochs=1", "--set", "train.batch_size=32"],
+                           check=True, capture_output=True)
+            out = subprocess.run([BINARY, "export", run, "--format", "nir", "--out", path], check=True,
+                                 capture_output=True, text=True).stdout
+            self.assertIn("verified in float64", out)
+
+            graph = nir.read(path)  # with nir's own type check
+            self.assertEqual(set(graph.nodes), {"input", "fc_in", "rlif", "fc_out", "li", "output"})
+            self.assertIsInstance(graph.nodes["rlif"], nir.NIRGraph)
+            self.assertIn(("w_rec", "lif"), graph.nodes["rlif"].edges)
+            trained = sernn.load_run(run)
+            net = trained.network
+            sub = graph.nodes["rlif"].nodes
+            dt = float(graph.metadata["dt"])
+            np.testing.assert_array_equal(graph.nodes["fc_in"].weight, net.input.weight.detach().numpy())
+            np.testing.assert_array_equal(graph.nodes["fc_in"].bias,
+                                          (net.input.bias + net.recurrent.bias).detach().numpy())
+            np.testing.assert_array_equal(sub["w_rec"].weight, net.recurrent.weight.detach().numpy())
+            np.testing.assert_array_equal(graph.nodes["fc_out"].weight, net.readout.weight.detach().numpy())
+            np.testing.assert_array_equal(graph.nodes["fc_out"].bias, net.readout.bias.detach().numpy())
+            beta = net.beta.detach().double().clamp(0, 1).numpy()
+            np.testing.assert_allclose(sub["lif"].tau, dt / (1 - beta), rtol=1e-12)
+            np.testing.assert_allclose(sub["lif"].r, sub["lif"].tau / dt, rtol=1e-12)
+            np.testing.assert_array_equal(sub["lif"].v_threshold, np.full(27, 1.0))
+            np.testing.assert_allclose(graph.nodes["li"].tau, dt / (1 - net.readout_beta.double().numpy()), rtol=1e-12)
+            self.assertEqual(graph.metadata["reset"], "zero")
+            self.assertEqual(np.asarray(graph.metadata["coords"]).shape, (27, 3))
+            self.assertEqual(json.loads(graph.metadata["config"])["model"]["hidden"], 27)
+
+            # The graph's semantics against the run's forward, in float64.
+            torch.manual_seed(4)
+            x = (torch.rand(40, 3, 700) < 0.1).double()
+            with torch.no_grad():
+                _, readout_mem, spikes, _ = net.double()(x)
+            s_ref, u_ref = simulate_nir(graph, x.numpy())
+            self.assertGreater(s_ref.sum(), 0)
+            np.testing.assert_array_equal(s_ref, spikes.numpy())
+            np.testing.assert_allclose(u_ref, readout_mem.numpy(), atol=1e-9)
+
+
+SOURCE = os.environ.get("SERNN_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+if __name__ == "__main__":
+    unittest.main()
