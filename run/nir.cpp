@@ -231,8 +231,20 @@ Graph open_graph(const Reader& r, hid_t group, const std::string& name) {
   return g;
 }
 
-/// The top graph's chain from its Input to its Output (each node's one successor).
-std::vector<std::string> chain(const Reader& r, const Graph& g) {
+/// The recurrent pair of `g`: a LIF and an Affine (or Linear) connected both ways, or nothing.
+std::optional<std::pair<std::string, std::string>> recurrent_pair(const Graph& g) {
+  for (const auto& [a, b] : g.edges) {
+    const auto &ta = g.type.at(a), &tb = g.type.at(b);
+    if (ta == "LIF" && (tb == "Affine" || tb == "Linear") &&
+        std::find(g.edges.begin(), g.edges.end(), std::make_pair(b, a)) != g.edges.end())
+      return std::make_pair(a, b);
+  }
+  return std::nullopt;
+}
+
+/// The top graph's chain from its Input to its Output (each node's one successor), not entering
+/// `skip` (the recurrent Affine of a layer written flat).
+std::vector<std::string> chain(const Reader& r, const Graph& g, const std::string& skip) {
   std::string at;
   for (const auto& [name, type] : g.type)
     if (type == "Input") at = name;
@@ -241,7 +253,7 @@ std::vector<std::string> chain(const Reader& r, const Graph& g) {
   while (g.type.at(at) != "Output") {
     std::string next;
     for (const auto& [a, b] : g.edges)
-      if (a == at) {
+      if (a == at && b != skip) {
         if (!next.empty()) r.fail(at, "more than one successor (sernn reads a chain of layers)");
         next = b;
       }
@@ -404,40 +416,46 @@ NirNetwork read_nir(const std::string& path) {
   NirNetwork net;
   read_metadata(r, top, net);
   const auto g = open_graph(r, top, "");
-  const auto layers = chain(r, g);
+  // The recurrent layer is a subgraph (sernn, snnTorch's own export) or, written through
+  // nirtorch, a LIF and an Affine connected both ways in the top graph.
+  const auto flat = recurrent_pair(g);
+  const auto layers = chain(r, g, flat ? flat->second : "");
   std::vector<std::string> types;
   for (const auto& n : layers) types.push_back(g.type.at(n));
-  const bool shape_ok = types.size() == 6 && (types[1] == "Affine" || types[1] == "Linear") && types[2] == "NIRGraph" &&
-                        (types[3] == "Affine" || types[3] == "Linear") && (types[4] == "LI" || types[4] == "LIF");
+  const auto dense = [](const std::string& t) { return t == "Affine" || t == "Linear"; };
+  const bool shape_ok = types.size() == 6 && dense(types[1]) &&
+                        (types[2] == "NIRGraph" || (flat && layers[2] == flat->first)) && dense(types[3]) &&
+                        (types[4] == "LI" || types[4] == "LIF");
   if (!shape_ok)
-    r.fail("(graph)", fmt::format("the layers {} are not Input → Affine → recurrent LIF subgraph → Affine → LI → "
+    r.fail("(graph)", fmt::format("the layers {} are not Input → Affine → recurrent LIF layer → Affine → LI → "
                                   "Output (sernn's and snnTorch's RLeaky layout)",
                                   fmt::join(types, " → ")));
   std::tie(net.input_weight, net.input_bias) = affine(r, g, layers[1]);
   std::tie(net.readout_weight, net.readout_bias) = affine(r, g, layers[3]);
-  // The recurrent subgraph: Input → LIF → Output, LIF → (Affine | Linear) → LIF.
-  Hid rgroup(H5Gopen2(g.nodes, layers[2].c_str(), H5P_DEFAULT), H5Gclose);
-  const auto sub = open_graph(r, rgroup, layers[2]);
+  std::optional<Graph> nested;
   std::string lif, wrec;
-  for (const auto& [name, type] : sub.type) {
-    if (type == "LIF") lif = name;
-    else if (type == "Affine" || type == "Linear") wrec = name;
-    else if (type != "Input" && type != "Output")
-      r.fail(name, fmt::format("a {} inside the recurrent subgraph '{}'", type, layers[2]));
+  if (flat) {
+    std::tie(lif, wrec) = *flat;
+  } else {
+    // The recurrent subgraph: Input → LIF → Output, LIF → (Affine | Linear) → LIF.
+    Hid rgroup(H5Gopen2(g.nodes, layers[2].c_str(), H5P_DEFAULT), H5Gclose);
+    nested = open_graph(r, rgroup, layers[2]);
+    for (const auto& [name, type] : nested->type)
+      if (type != "Input" && type != "Output" && type != "LIF" && !dense(type))
+        r.fail(name, fmt::format("a {} inside the recurrent subgraph '{}'", type, layers[2]));
+    const auto pair = recurrent_pair(*nested);
+    if (!pair) r.fail(layers[2], "not a recurrent LIF layer (a LIF and an Affine connected both ways)");
+    std::tie(lif, wrec) = *pair;
   }
-  const auto has_edge = [&](const std::string& a, const std::string& b) {
-    return std::find(sub.edges.begin(), sub.edges.end(), std::make_pair(a, b)) != sub.edges.end();
-  };
-  if (lif.empty() || wrec.empty() || !has_edge(lif, wrec) || !has_edge(wrec, lif))
-    r.fail(layers[2], "not a recurrent LIF layer (a LIF and an Affine connected both ways)");
-  std::tie(net.recurrent_weight, net.recurrent_bias) = affine(r, sub, wrec);
+  const Graph& rec = nested ? *nested : g;
+  std::tie(net.recurrent_weight, net.recurrent_bias) = affine(r, rec, wrec);
   const int64_t N = net.recurrent_weight.size(0), C = net.readout_weight.size(0);
   if (net.recurrent_weight.size(1) != N) r.fail(wrec, "the recurrent weight is not square");
   if (net.input_weight.size(0) != N)
     r.fail(layers[1], fmt::format("{} outputs for {} neurons", net.input_weight.size(0), N));
   if (net.readout_weight.size(1) != N)
     r.fail(layers[3], fmt::format("{} inputs for {} neurons", net.readout_weight.size(1), N));
-  net.tau = time_constant(r, sub, lif, N, net.dt, &net.threshold);
+  net.tau = time_constant(r, rec, lif, N, net.dt, &net.threshold);
   net.readout_tau = time_constant(r, g, layers[4], C, net.dt, nullptr);  // a LIF readout: its membrane
   if (net.coords.defined() && (net.coords.dim() != 2 || net.coords.size(0) != N || net.coords.size(1) != 3))
     r.fail("(graph metadata)", fmt::format("coords of shape {} for {} neurons", c10::str(net.coords.sizes()), N));

@@ -101,6 +101,67 @@ class NirExport(unittest.TestCase):
             np.testing.assert_allclose(u_ref, readout_mem.numpy(), atol=1e-9)
 
 
+@unittest.skipIf(nir is None, "nir, h5py or numpy not installed")
+class NirImport(unittest.TestCase):
+    def test_an_rleaky_written_by_snntorch_imports_computes_its_forward_and_trains(self):
+        snn = snntorch()
+        try:
+            from snntorch.export_nir import export_to_nir  # needs nirtorch
+        except ImportError:
+            if os.environ.get("SERNN_REQUIRE_NIR") == "1":
+                raise
+            self.skipTest("snnTorch's NIR export (snnTorch, nirtorch) not installed")
+        from snntorch import utils as snn_utils
+        torch.manual_seed(8)
+        N = 27
+        # Per-neuron β and thresholds (snnTorch exports scalars with a shape NIR's type check
+        # refuses); reset to zero, NIR's; a readout that never fires: a leaky integrator.
+        net = torch.nn.Sequential(
+            torch.nn.Linear(700, N),
+            snn.RLeaky(beta=torch.rand(N) * 0.2 + 0.75, threshold=torch.ones(N), linear_features=N, init_hidden=True,
+                       reset_mechanism="zero"),
+            torch.nn.Linear(N, 20),
+            snn.Leaky(beta=torch.full((20,), 0.9), threshold=torch.full((20,), 1e9), init_hidden=True, output=True,
+                      reset_mechanism="zero"))
+        with torch.no_grad():
+            net[0].weight.mul_(6.0)
+        with tempfile.TemporaryDirectory() as tmp:
+            path, run, data = os.path.join(tmp, "rleaky.nir"), os.path.join(tmp, "run"), os.path.join(tmp, "shd")
+            nir.write(path, export_to_nir(net, torch.zeros(700)))
+            coords = os.path.join(tmp, "coords.csv")
+            np.savetxt(coords, np.random.default_rng(0).random((N, 3)), delimiter=",")
+            subprocess.run([BINARY, "data", "import-nir", path, "--out", run, "--coords", coords], check=True,
+                           capture_output=True)
+            imported = sernn.load_run(run)
+            self.assertEqual(imported.epoch, 0)
+            self.assertEqual(imported.config["model"]["reset"], "zero")
+
+            # snnTorch's own forward, step by step, against the imported network.
+            torch.manual_seed(9)
+            x = (torch.rand(40, 3, 700) < 0.1).float()
+            snn_utils.reset(net)
+            spikes, readout = [], []
+            with torch.no_grad():
+                for t in range(x.shape[0]):
+                    _, mem = net(x[t])
+                    spikes.append(net[1].spk.clone())
+                    readout.append(mem.clone())
+                _, readout_mem, sernn_spikes, _ = imported.network(x)
+            self.assertGreater(sernn_spikes.sum().item(), 0)
+            torch.testing.assert_close(sernn_spikes.float(), torch.stack(spikes), rtol=0, atol=0)
+            torch.testing.assert_close(readout_mem, torch.stack(readout), rtol=1e-5, atol=1e-5)
+
+            # ... and trains on: one epoch from the imported weights.
+            subprocess.run([BINARY, "data", "synth-shd", "--out", data, "--train", "64", "--test", "16", "--seed", "2"],
+                           check=True, capture_output=True)
+            subprocess.run([BINARY, "train", "--resume", run, "--quiet", "--set", f"task.data_dir={data}", "--set",
+                            "task.bins=30", "--set", "train.epochs=1", "--set", "train.batch_size=32"], check=True,
+                           capture_output=True)
+            trained = sernn.load_run(run)
+            self.assertEqual(trained.epoch, 1)
+            self.assertFalse(torch.equal(trained.network.recurrent.weight, imported.network.recurrent.weight))
+
+
 SOURCE = os.environ.get("SERNN_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 if __name__ == "__main__":
