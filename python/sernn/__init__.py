@@ -15,8 +15,9 @@ LIBRARY = _library.load()
 BUILD = _library._build_info(LIBRARY)  # {"torch": the torch it was built against, "cuda": with CUDA kernels}
 
 from .nn import RESETS, RLeaky, SpikingEnsemble, SpikingNetwork, surrogate_slope  # noqa: E402
+from .nir_graph import from_nir, to_nir  # noqa: E402
 from .penalty import seRNNPenalty  # noqa: E402
 from .run import Run, load_run, network_from_config, penalty_from_config  # noqa: E402
 
-__all__ = ["BUILD", "LIBRARY", "RESETS", "RLeaky", "Run", "SpikingEnsemble", "SpikingNetwork", "load_run", "network_from_config",
-           "penalty_from_config", "seRNNPenalty", "surrogate_slope"]
+__all__ = ["BUILD", "LIBRARY", "RESETS", "RLeaky", "Run", "SpikingEnsemble", "SpikingNetwork", "from_nir", "load_run",
+           "network_from_config", "penalty_from_config", "seRNNPenalty", "surrogate_slope", "to_nir"]

@@ -100,6 +100,22 @@ class NirExport(unittest.TestCase):
             np.testing.assert_array_equal(s_ref, spikes.numpy())
             np.testing.assert_allclose(u_ref, readout_mem.numpy(), atol=1e-9)
 
+            # From Python: sernn.from_nir gives the run's network bit for bit, sernn.to_nir its graph,
+            # which `sernn data import-nir` reads as the run's own.
+            net = sernn.load_run(run).network
+            back = sernn.from_nir(graph)
+            for name, value in net.state_dict().items():
+                self.assertTrue(torch.equal(back.state_dict()[name], value), name)
+            again = os.path.join(tmp, "again.nir")
+            nir.write(again, sernn.to_nir(back))
+            coords = os.path.join(tmp, "coords.csv")
+            np.savetxt(coords, np.asarray(graph.metadata["coords"]), delimiter=",")
+            subprocess.run([BINARY, "data", "import-nir", again, "--out", os.path.join(tmp, "again"), "--coords", coords],
+                           check=True, capture_output=True)
+            imported = sernn.load_run(os.path.join(tmp, "again")).network
+            for name, value in net.state_dict().items():
+                self.assertTrue(torch.equal(imported.state_dict()[name], value), name)
+
 
 @unittest.skipIf(nir is None, "nir, h5py or numpy not installed")
 class NirImport(unittest.TestCase):
