@@ -11,19 +11,22 @@ r = tau / DT; a LI's the same with the readout's beta. The reset rule and the su
 no NIR form: they travel in the graph's metadata ("reset", "slope"), which from_nir reads back
 (a graph without them resets to zero, NIR's rule).
 """
-import numpy as np
 import torch
 
 from .nn import RESETS, RLeaky, SpikingNetwork
 
 DT = 1e-4
+np = None  # numpy, imported with nir when a function is called (`import sernn` needs neither)
 
 
 def _nir():
+    global np
     try:
         import nir
+        import numpy
     except ImportError as e:
         raise ImportError("sernn.to_nir / from_nir need the nir package (pip install nir)") from e
+    np = numpy
     return nir
 
 
