@@ -132,6 +132,11 @@ std::string run_report_html(const std::string& title, const nlohmann::json& conf
                                     {series("train", metrics, {"train_acc"}), series("val", metrics, {"val_acc"}),
                                      series("test", metrics, {"test_acc"})}));
   }
+  // The recurrence ablation (sernn analyze): what the recurrent layer carries of the accuracy.
+  if (!analysis.empty() && analysis.back().contains("ablation_test_acc"))
+    plots.push_back(
+        svg::line_chart("Recurrence ablation: test accuracy with and without W", "epoch", "accuracy",
+                        {series("test", analysis, {"test_acc"}), series("W = 0", analysis, {"ablation_test_acc"})}));
   plots.push_back(svg::line_chart("Directed modularity Q", "epoch", "Q", {series("Q", analysis, {"modularity", "q"})}));
   plots.push_back(svg::line_chart(
       "Entropy", "epoch", "bits",

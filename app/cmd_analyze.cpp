@@ -43,7 +43,11 @@ int cmd_analyze(int argc, char** argv) {
       "max-hops", "last epoch: longest pathway of the input -> output hop decomposition (-1 = skip)",
       cxxopts::value<int64_t>()->default_value("8"))(
       "dynamics-starts", "rate runs: initial states of the fixed-point search on the last epoch (0 = skip)",
-      cxxopts::value<int64_t>()->default_value("64"))("json", "print JSON to stdout (the default for --weights)")(
+      cxxopts::value<int64_t>()->default_value("64"))(
+      "ablation",
+      "every snapshot's test accuracy with and without its recurrent weight (test_acc, ablation_test_acc; "
+      "--ablation=false to skip)",
+      cxxopts::value<bool>()->default_value("true"))("json", "print JSON to stdout (the default for --weights)")(
       "h,help", "show this help");
   opts.parse_positional({"run"});
   auto args = opts.parse(argc, argv);
@@ -71,8 +75,10 @@ int cmd_analyze(int argc, char** argv) {
     throw InputError(fmt::format("{}: not a run directory (config.json missing)", run));
   o.strength = strength == "auto" ? config_strength(read_run_config(run)) : parse_strength(strength);
   const auto t0 = std::chrono::steady_clock::now();
-  const auto result =
-      analyze_run_with_dynamics(run, o, args["dynamics-starts"].as<int64_t>(), args["max-hops"].as<int64_t>());
+  std::string warning;
+  const auto result = analyze_run_with_dynamics(run, o, args["dynamics-starts"].as<int64_t>(),
+                                                args["max-hops"].as<int64_t>(), args["ablation"].as<bool>(), &warning);
+  if (!warning.empty()) fmt::print(stderr, "sernn analyze: {}\n", warning);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto out = args.count("out") ? args["out"].as<std::string>() : run + "/analysis.json";
   atomic_write_text(out, result.dump() + "\n");

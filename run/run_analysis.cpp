@@ -51,9 +51,65 @@ nlohmann::json run_dynamics(const LoadedRun& run, const FixedPointOptions& fo) {
   return dynamics_report(d, fo);
 }
 
+namespace {
+
+/// Test accuracy of `net` on `task` (the test split, in file order, batches of 256).
+double test_accuracy(Network& net, const Task& task) {
+  torch::NoGradGuard no_grad;
+  net.train(false);
+  auto stream = task.stream(Split::Test, 0, 256, 0, torch::kCPU);
+  Batch b;
+  int64_t right = 0, n = 0;
+  while (stream->next(b)) {
+    const auto x = b.inputs.is_sparse() && !net.takes_sparse_inputs() ? b.inputs.to_dense() : b.inputs;
+    right += net.run(x, false).logits.argmax(-1).eq(b.labels).sum().item<int64_t>();
+    n += b.labels.size(0);
+  }
+  return n ? static_cast<double>(right) / static_cast<double>(n) : 0.0;
+}
+
+}  // namespace
+
+void zero_recurrence(Network& net) {
+  torch::NoGradGuard no_grad;
+  // Low rank: W = L R^T, its factors the parameters (it has no per-synapse one); else the
+  // parameter behind W (W_raw under Dale's law: a zero entry gives a zero synapse).
+  bool low_rank = false;
+  for (auto& p : net.named_parameters())
+    if (p.key().rfind("rank_left", 0) == 0) p.value().zero_(), low_rank = true;
+  if (!low_rank) net.recurrent_parameter().zero_();
+  TORCH_CHECK(net.recurrent_weight().count_nonzero().item<int64_t>() == 0,
+              "zero_recurrence: the recurrent weight of this model is not zeroed by its parameters");
+}
+
+std::string add_recurrence_ablation(const std::string& run_dir, nlohmann::json& snapshots) {
+  const RunDir dir(run_dir);
+  std::shared_ptr<const Task> task;
+  for (auto& snap : snapshots) {
+    const int64_t epoch = snap.value("epoch", int64_t{-1});
+    if (epoch < 0 || !file_exists(dir.model_path(epoch))) continue;
+    auto run = load_run(run_dir, epoch);
+    if (!task) {
+      try {
+        task = make_task(run.config);  // the run's data
+      } catch (const InputError& e) {
+        return fmt::format("no recurrence ablation: the run's task cannot be built ({})", e.what());
+      }
+    }
+    snap["test_acc"] = test_accuracy(*run.network, *task);
+    zero_recurrence(*run.network);
+    snap["ablation_test_acc"] = test_accuracy(*run.network, *task);
+  }
+  return "";
+}
+
 nlohmann::json analyze_run_with_dynamics(const std::string& run_dir, const AnalysisOptions& o, int64_t starts,
-                                         int64_t max_hops) {
+                                         int64_t max_hops, bool ablation, std::string* warning) {
   auto result = analyze_run(run_dir, o);
+  if (ablation) {
+    const auto w = add_recurrence_ablation(run_dir, result);
+    if (warning) *warning = w;
+  }
   if (result.empty() || (max_hops < 0 && starts <= 0)) return result;
   auto& last = result.back();
   const int64_t epoch = last["epoch"].get<int64_t>();
@@ -98,7 +154,7 @@ std::string run_report_unchecked(const std::string& dir) {
   } else {
     AnalysisOptions o;
     o.strength = config_strength(read_run_config(dir));
-    analysis = analyze_run_with_dynamics(dir, o, FixedPointOptions().initial_states, 8);
+    analysis = analyze_run_with_dynamics(dir, o, FixedPointOptions().initial_states, 8, /*ablation=*/false);
     atomic_write_text(run.file("analysis.json"), analysis.dump() + "\n");
   }
   if (!analysis.is_array() || analysis.empty())

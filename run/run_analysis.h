@@ -22,11 +22,21 @@ nlohmann::json run_pathways(const std::string& run_dir, int64_t epoch, int64_t m
 /// model families.
 nlohmann::json run_dynamics(const LoadedRun& run, const FixedPointOptions& options);
 
+/// `net` with its recurrent weight zeroed (recurrent_parameter(), or the low-rank factor L).
+void zero_recurrence(Network& net);
+
+/// The recurrence ablation (issue 38; docs/analysis.md): for every snapshot with a saved model,
+/// "test_acc" (the model on the run's test split) and "ablation_test_acc" (the same model with
+/// its recurrent weight zeroed: how much of the accuracy the recurrent layer carries). Returns ""
+/// or, when the run's task cannot be built (its data moved), why nothing was added.
+std::string add_recurrence_ablation(const std::string& run_dir, nlohmann::json& snapshots);
+
 /// analyze_run (every weight snapshot) plus, for the last epoch's saved model (loaded once),
 /// the pathway hops (key "pathways", unless max_hops < 0) and, for rate runs, the dynamics (key
-/// "dynamics", unless starts <= 0).
+/// "dynamics", unless starts <= 0); with `ablation`, add_recurrence_ablation (its warning, if
+/// any, into `warning`).
 nlohmann::json analyze_run_with_dynamics(const std::string& run_dir, const AnalysisOptions& options, int64_t starts,
-                                         int64_t max_hops);
+                                         int64_t max_hops, bool ablation = false, std::string* warning = nullptr);
 
 /// analyze_matrix of the CSV at `weights_path` (N rows of N values, row = postsynaptic) with the
 /// coordinates at `coords_path` (default: the 5x5x4 grid when N = 100, none otherwise).
