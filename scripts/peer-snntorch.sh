@@ -15,7 +15,7 @@ h5py_pin="$(grep -E '^h5py==' "$root/python/requirements-ci.txt")"
 dir="${1:-${SERNN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sernn}/peers/${pin/==/-}-${nir_pin/==/-}-${nirtorch_pin/==/-}}"
 # The interpreter the peers are for (binary wheels must fit it): Debian's, else the first python3.
 py="${PEER_PYTHON:-/usr/bin/python3}"
-[ -x "$py" ] || py=python3
+{ [ -x "$py" ] && "$py" -m pip --version > /dev/null 2>&1; } || py=python3
 install() { "$py" -m pip install -q --disable-pip-version-check --no-deps --upgrade --target "$dir" "$@" >&2; }
 if [ ! -f "$dir/snntorch/__init__.py" ]; then
   # Into DIR beside whatever it holds (--upgrade replaces an older snntorch there).
