@@ -5,3 +5,14 @@
 // so every translation unit sees the same definition.
 #define CXXOPTS_VECTOR_DELIMITER '\x1f'
 #include <cxxopts.hpp>
+
+#include <iostream>
+
+namespace sernn {
+/// Prints the command's help and `epilog` when --help was given (the command then returns 0).
+inline bool printed_help(cxxopts::Options& opts, const cxxopts::ParseResult& args, const char* epilog = "") {
+  if (!args.count("help")) return false;
+  std::cout << opts.help() << epilog;
+  return true;
+}
+}  // namespace sernn

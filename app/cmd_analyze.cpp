@@ -51,10 +51,7 @@ int cmd_analyze(int argc, char** argv) {
       "h,help", "show this help");
   opts.parse_positional({"run"});
   auto args = opts.parse(argc, argv);
-  if (args.count("help")) {
-    std::cout << opts.help() << "\nKeys and definitions: docs/analysis.md\n";
-    return 0;
-  }
+  if (printed_help(opts, args, "\nKeys and definitions: docs/analysis.md\n")) return 0;
   AnalysisOptions o;
   o.gamma_modularity = args["gamma-modularity"].as<double>();
   if (!std::isfinite(o.gamma_modularity) || o.gamma_modularity < 0)
@@ -99,10 +96,7 @@ int cmd_report(int argc, char** argv) {
       "h,help", "show this help");
   opts.parse_positional({"dir"});
   auto args = opts.parse(argc, argv);
-  if (args.count("help")) {
-    std::cout << opts.help();
-    return 0;
-  }
+  if (printed_help(opts, args)) return 0;
   if (!args.count("dir")) throw InputError("missing DIR (see sernn report --help)");
   const auto dirs = args["dir"].as<std::vector<std::string>>();
   const auto out = args.count("out") ? args["out"].as<std::string>() : dirs.front() + "/report.html";

@@ -71,10 +71,7 @@ int bench_regularizer(int argc, char** argv) {
   std::vector<char*> fixed;
   for (auto& w : words) fixed.push_back(w.data());
   auto args = opts.parse(static_cast<int>(fixed.size()), fixed.data());
-  if (args.count("help")) {
-    std::cout << opts.help();
-    return 0;
-  }
+  if (printed_help(opts, args)) return 0;
   RegularizerBenchOptions o;
   o.n = parse_int_list(args["n"].as<std::string>(), "--n");
   o.k = parse_int_list(args["k"].as<std::string>(), "--k");
@@ -127,10 +124,7 @@ int bench_train(int argc, char** argv) {
       cxxopts::value<int64_t>()->default_value("0"))("json", "write the results as JSON to this file",
                                                      cxxopts::value<std::string>())("h,help", "show this help");
   auto args = opts.parse(argc, argv);
-  if (args.count("help")) {
-    std::cout << opts.help();
-    return 0;
-  }
+  if (printed_help(opts, args)) return 0;
   TrainBenchOptions o;
   o.model = parse_word_list(args["model"].as<std::string>(), "--model", {"shd", "rate"}).at(0);
   o.hidden = parse_int_list(args["hidden"].as<std::string>(), "--hidden");

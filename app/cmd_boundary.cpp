@@ -1,7 +1,6 @@
 // `sernn boundary`: the latent-boundary pictures of low-rank spiking populations (seed 002):
 // a rank-1 inhibitory population (Fig. 2) and a rank-2 E/I network computing a non-monotonic
 // function at the crossing of its two boundaries (Figs. 4-5), simulated with sernn's spiking model.
-#include <iostream>
 
 #include "app/cli.h"
 #include <fmt/format.h>
@@ -30,10 +29,7 @@ int cmd_boundary(int argc, char** argv) {
       "decoder", "|D|: jump of the latent per spike, the precision (default 0.05; ei: 0.01 excitatory, 3x inhibitory)",
       cxxopts::value<double>())("h,help", "show this help");
   auto args = opts.parse(argc, argv);
-  if (args.count("help")) {
-    std::cout << opts.help();
-    return 0;
-  }
+  if (printed_help(opts, args)) return 0;
   if (!args.count("out")) throw InputError("missing --out DIR (see sernn boundary --help)");
   d.network = args["network"].as<std::string>();
   const bool ei = d.network == "ei";

@@ -1,4 +1,3 @@
-#include <iostream>
 
 #include "app/cli.h"
 #include <fmt/format.h>
@@ -24,10 +23,7 @@ int synth(int argc, char** argv) {
       "events", "mean events per sample (real SHD: thousands)", cxxopts::value<int64_t>()->default_value("300"))(
       "h,help", "show this help");
   auto args = opts.parse(argc, argv);
-  if (args.count("help")) {
-    std::cout << opts.help();
-    return 0;
-  }
+  if (printed_help(opts, args)) return 0;
   if (!args.count("out")) throw InputError("missing --out DIR");
   const auto dir = args["out"].as<std::string>();
   const auto n_train = args["train"].as<int64_t>(), n_test = args["test"].as<int64_t>();
@@ -43,10 +39,7 @@ int fetch(int argc, char** argv) {
       "base-url", "dataset site", cxxopts::value<std::string>()->default_value(kShdBaseUrl))("h,help",
                                                                                              "show this help");
   auto args = opts.parse(argc, argv);
-  if (args.count("help")) {
-    std::cout << opts.help();
-    return 0;
-  }
+  if (printed_help(opts, args)) return 0;
   if (!args.count("dir")) throw InputError("missing --dir DIR");
   fetch_shd(args["dir"].as<std::string>(), args["base-url"].as<std::string>(),
             [](const std::string& line) { fmt::print("{}\n", line); });
@@ -64,13 +57,7 @@ int import_nir_file(int argc, char** argv) {
       cxxopts::value<std::string>()->default_value(""))("h,help", "show this help");
   opts.parse_positional({"file"});
   auto args = opts.parse(argc, argv);
-  if (args.count("help")) {
-    std::cout << opts.help()
-              << "\nThe run holds config.json (the file's own when sernn wrote it), coords.csv, the model of epoch 0 "
-                 "and a checkpoint:\nsernn analyze and sernn report read it, and `sernn train --resume RUN --set "
-                 "task.data_dir=DIR`\ntrains it on.\n";
-    return 0;
-  }
+  if (printed_help(opts, args, "\nThen: sernn analyze, report, train --resume RUN (docs/nir.md).\n")) return 0;
   if (!args.count("file")) throw InputError("missing FILE (see sernn data import-nir --help)");
   if (!args.count("out")) throw InputError("missing --out RUN_DIR");
   const auto out = args["out"].as<std::string>();

@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <iostream>
 
 #include <fmt/format.h>
 
@@ -84,10 +83,7 @@ int cmd_sweep(int argc, char** argv) {
       "gpus-per-task", "Slurm GPUs per task", cxxopts::value<int64_t>()->default_value("0"))(
       "q,quiet", "no progress output")("h,help", "show this help");
   auto args = opts.parse(argc, argv);
-  if (args.count("help")) {
-    std::cout << opts.help();
-    return 0;
-  }
+  if (printed_help(opts, args)) return 0;
   if (!args.count("config")) throw InputError("missing --config FILE (see sernn sweep --help)");
   if (!args.count("out")) throw InputError("missing --out SWEEP_DIR");
   const auto config_path = args["config"].as<std::string>();

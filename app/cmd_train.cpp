@@ -1,5 +1,4 @@
 #include <cstdio>
-#include <iostream>
 
 #include "app/cli.h"
 #include <fmt/format.h>
@@ -29,10 +28,7 @@ int cmd_train(int argc, char** argv) {
       "master-port", "data-parallel: rendezvous port (or env MASTER_PORT)", cxxopts::value<int64_t>())(
       "q,quiet", "no progress output")("h,help", "show this help");
   auto args = opts.parse(argc, argv);
-  if (args.count("help")) {
-    std::cout << opts.help() << "\nConfig keys: see README.md (\"Config keys\") or `sernn config --keys`.\n";
-    return 0;
-  }
+  if (printed_help(opts, args, "\nConfig keys: see README.md (\"Config keys\") or `sernn config --keys`.\n")) return 0;
   const bool resume = args.count("resume") > 0;
   if (resume && (args.count("out") || args.count("config")))
     throw InputError(

@@ -576,4 +576,11 @@ double export_run_nir(const std::string& run_dir, const std::string& out_path, i
   }
 }
 
+double export_run_as(const std::string& format, const std::string& run_dir, const std::string& out_path,
+                     int64_t epoch) {
+  if (format == "nir") return export_run_nir(run_dir, out_path, epoch);
+  if (format == "torchscript") return export_run(run_dir, out_path, epoch);
+  throw InputError(fmt::format("--format {}: torchscript or nir", format));
+}
+
 }  // namespace sernn

@@ -85,6 +85,10 @@ void load_nir(SpikingRNNImpl& net, const NirNetwork& graph);
 /// engine's (verify_export's tolerance); a file that fails is removed. Returns the max difference.
 double export_run_nir(const std::string& run_dir, const std::string& out_path, int64_t epoch);
 
+/// `sernn export --format F`: export_run ("torchscript") or export_run_nir ("nir"); InputError
+/// naming --format for another one.
+double export_run_as(const std::string& format, const std::string& run_dir, const std::string& out_path, int64_t epoch);
+
 /// `sernn data import-nir`: a run directory at epoch 0 from a NIR file: config.json (the file's
 /// own when sernn wrote it, else the spiking SHD defaults sized to the graph), coords.csv (from
 /// the metadata, else `coords_csv`), the model and a checkpoint (`sernn train --resume` trains on).

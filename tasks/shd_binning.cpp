@@ -145,7 +145,8 @@ torch::Tensor ShdEvents::batch(const torch::Tensor& idx, const std::vector<int64
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device());
   const auto first = start_.index_select(0, idx);
   const auto lens = start_.index_select(0, idx + 1) - first;
-  const auto b = torch::repeat_interleave(lens, c10::optional<int64_t>(nnz));  // the batch row of each entry (nnz from the host: no read)
+  const auto b = torch::repeat_interleave(
+      lens, c10::optional<int64_t>(nnz));  // the batch row of each entry (nnz from the host: no read)
   const auto rank = torch::arange(nnz, i64) - (lens.cumsum(0) - lens).index_select(0, b);  // inside its sample
   const auto entry = first.index_select(0, b) + rank;
   const auto code = code_.index_select(0, entry).to(torch::kInt64);
