@@ -27,8 +27,14 @@ void SpikingRNNImpl::reset() {
   readout_beta = register_buffer("readout_beta", torch::full({o.outputs()}, o.readout_beta()));
   if (o.rank() <= 0) {
     dale_ = register_dale(*this, recurrent->weight, o.dale());
+    if (!o.recurrent()) {
+      torch::NoGradGuard no_grad;
+      recurrent->weight.zero_();
+      recurrent->weight.requires_grad_(false);
+    }
     return;
   }
+  TORCH_CHECK(o.recurrent(), "SpikingRNN: a low-rank W cannot be held at zero (recurrent = false needs rank 0)");
   TORCH_CHECK(o.rank() <= o.hidden(), "SpikingRNN: rank ", o.rank(), " exceeds the ", o.hidden(), " hidden neurons");
   TORCH_CHECK(o.dale().connectivity >= 1.0,
               "SpikingRNN: a sparse mask (connectivity < 1) and low rank exclude each other");

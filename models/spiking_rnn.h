@@ -47,6 +47,9 @@ struct SpikingRNNOptions {
   /// neurons for even r, the inhibitory ones for odd r), so rank 2 is seed 002's E/I network
   /// W_ij = E_i,pop(j) D_j with one E and one I readout. Otherwise every latent reads all neurons.
   TORCH_ARG(bool, population_latents) = false;
+  /// false: the recurrent weight is held at zero and not trained (full rank only): the network
+  /// without its recurrence, trained as such (issue 38's control for tasks that need W).
+  TORCH_ARG(bool, recurrent) = true;
 };
 
 /// What one forward pass records.

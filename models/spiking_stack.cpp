@@ -14,7 +14,7 @@ bool SpikingStackImpl::can_stack(const std::vector<SpikingRNN>& members) {
   const auto& o = members[0]->options;
   for (const auto& m : members) {
     const auto& mo = m->options;
-    if (mo.reference() || mo.rank() > 0) return false;
+    if (mo.reference() || mo.rank() > 0 || !mo.recurrent()) return false;  // a frozen W is no stacked parameter
     const auto &d = mo.dale(), &d0 = o.dale();
     if (d.enabled != d0.enabled || d.connectivity != d0.connectivity || d.exc_fraction != d0.exc_fraction) return false;
     if (mo.inputs() != o.inputs() || mo.hidden() != o.hidden() || mo.outputs() != o.outputs() ||

@@ -59,7 +59,10 @@ std::shared_ptr<Network> make(const Config& config, int64_t inputs, int64_t clas
       .reference(config.get_string("model.impl") == "reference")
       .dale(dale)
       .rank(config.get_int("model.rank"))
-      .population_latents(config.get_string("model.rank_latents") == "population");
+      .population_latents(config.get_string("model.rank_latents") == "population")
+      .recurrent(config.get_bool("model.recurrent"));
+  if (!o.recurrent() && o.rank() > 0)
+    throw InputError("keys 'model.recurrent' and 'model.rank': a low-rank W cannot be held at zero; use rank 0");
   if (o.population_latents() && (!dale.enabled || o.rank() < 2))
     throw InputError("key 'model.rank_latents': 'population' needs model.dale = true and model.rank >= 2");
   if (o.rank() > o.hidden())
@@ -111,6 +114,8 @@ ModelEntry spiking_model_entry() {
           key("model.readout_beta", T::Float, 0.9753099120283326, "spiking: readout leak exp(-0.5/20)", 0.0, 1.0),
           key("model.loss", T::String, "max", "spiking: statistic of the readout membrane over time", -inf, inf,
               {"max", "sum"}),
+          key("model.recurrent", T::Bool, true,
+              "spiking: false holds the recurrent weight at zero, untrained (the network without recurrence)"),
           key("model.rank", T::Int, 0, "spiking: rank R of the recurrent weight W = L R^T (0 = full rank)", 0, 4096),
           key("model.rank_latents", T::String, "shared",
               "spiking, low rank with Dale: every latent reads all neurons (shared) or one population each "

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "core/errors.h"
 #include "core/io.h"
 #include "core/run_dir.h"
 #include "models/spiking_rnn.h"
@@ -91,4 +92,32 @@ TEST(RecurrenceAblation, ZeroesLowRankAndRateNetworksAndSkipsWithoutData) {
   const auto why = add_recurrence_ablation(spiking + "/run", moved);
   EXPECT_NE(why.find("shd_train.h5"), std::string::npos) << why;
   EXPECT_FALSE(moved.back().contains("ablation_test_acc"));
+}
+
+TEST(RecurrenceAblation, ANetworkTrainedWithoutRecurrenceKeepsWAtZero) {
+  // model.recurrent = false: W held at zero through training (the control of issue 38's
+  // calibration), everything else trained; its ablation then changes nothing.
+  const auto dir = sernn::testing::temp_dir("no_recurrence");
+  make_dirs(dir + "/data");
+  write_shd(dir + "/data/shd_train.h5", synth_shd({64, 1, 0.2}));
+  write_shd(dir + "/data/shd_test.h5", synth_shd({16, 2, 0.2}));
+  Config c;
+  for (const auto& s : {"model.kind=spiking", "task.kind=shd", "task.bins=20", "model.hidden=27", "model.grid=3,3,3",
+                        "regularizer.kind=sernn", "regularizer.gamma=0.05", "model.recurrent=false", "train.epochs=1",
+                        "train.batch_size=32", "train.threads=1"})
+    c.set(s);
+  c.set("task.data_dir=" + dir + "/data");
+  train_run(c, dir + "/run", false, true);
+  const auto before = load_run(dir + "/run", 0), after = load_run(dir + "/run", 1);
+  EXPECT_EQ(after.network->recurrent_weight().count_nonzero().item<int64_t>(), 0);
+  const auto& a = dynamic_cast<SpikingRNNImpl&>(*before.network);
+  const auto& b = dynamic_cast<SpikingRNNImpl&>(*after.network);
+  EXPECT_FALSE(torch::equal(a.input->weight, b.input->weight)) << "the rest trained";
+  auto snapshots = analyze_run(dir + "/run", AnalysisOptions());
+  EXPECT_EQ(add_recurrence_ablation(dir + "/run", snapshots), "");
+  for (const auto& snap : snapshots)
+    EXPECT_EQ(snap.at("ablation_test_acc").get<double>(), snap.at("test_acc").get<double>());
+  Config low_rank = c;
+  low_rank.set("model.rank=2");
+  EXPECT_THROW(train_run(low_rank, dir + "/low_rank", false, true), InputError);
 }
