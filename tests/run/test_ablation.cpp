@@ -16,18 +16,28 @@
 
 using namespace sernn;
 
-TEST(RecurrenceAblation, EqualsAForwardWithoutTheRecurrentWeightAtEverySnapshot) {
-  const auto dir = sernn::testing::temp_dir("ablation");
+namespace {
+/// A spiking run on synthetic SHD (train / test samples, 20 bins, 27 neurons) with `settings`
+/// added to the config; returns the config it trained.
+Config spiking_run(const std::string& dir, int64_t train, int64_t test, const std::vector<std::string>& settings) {
   make_dirs(dir + "/data");
-  write_shd(dir + "/data/shd_train.h5", synth_shd({96, 1, 0.2}));
-  write_shd(dir + "/data/shd_test.h5", synth_shd({40, 2, 0.2}));
+  write_shd(dir + "/data/shd_train.h5", synth_shd({train, 1, 0.2}));
+  write_shd(dir + "/data/shd_test.h5", synth_shd({test, 2, 0.2}));
   Config c;
   for (const auto& s : {"model.kind=spiking", "task.kind=shd", "task.bins=20", "model.hidden=27", "model.grid=3,3,3",
-                        "train.epochs=2", "train.batch_size=32", "train.lr=0.01", "train.threads=1"})
+                        "train.batch_size=32", "train.threads=1"})
     c.set(s);
+  for (const auto& s : settings) c.set(s);
   c.set("task.data_dir=" + dir + "/data");
+  train_run(c, dir + "/run", false, true);
+  return c;
+}
+}  // namespace
+
+TEST(RecurrenceAblation, EqualsAForwardWithoutTheRecurrentWeightAtEverySnapshot) {
+  const auto dir = sernn::testing::temp_dir("ablation");
+  spiking_run(dir, 96, 40, {"train.epochs=2", "train.lr=0.01"});
   const auto run = dir + "/run";
-  train_run(c, run, false, true);
   AnalysisOptions o;
   const auto result = analyze_run_with_dynamics(run, o, 0, -1, /*ablation=*/true);
   ASSERT_EQ(result.size(), 3u);
@@ -78,15 +88,7 @@ TEST(RecurrenceAblation, ZeroesLowRankAndRateNetworksAndSkipsWithoutData) {
 
   // A spiking run whose data were moved: the ablation says why it is missing, the rest stands.
   const auto spiking = sernn::testing::temp_dir("ablation_moved");
-  make_dirs(spiking + "/data");
-  write_shd(spiking + "/data/shd_train.h5", synth_shd({32, 1, 0.2}));
-  write_shd(spiking + "/data/shd_test.h5", synth_shd({8, 2, 0.2}));
-  Config s;
-  for (const auto& kv : {"model.kind=spiking", "task.kind=shd", "task.bins=10", "model.hidden=27", "model.grid=3,3,3",
-                         "train.epochs=1", "train.batch_size=16", "train.threads=1"})
-    s.set(kv);
-  s.set("task.data_dir=" + spiking + "/data");
-  train_run(s, spiking + "/run", false, true);
+  spiking_run(spiking, 32, 8, {"train.epochs=1", "train.batch_size=16"});
   std::filesystem::remove_all(spiking + "/data");
   auto moved = analyze_run(spiking + "/run", AnalysisOptions());
   const auto why = add_recurrence_ablation(spiking + "/run", moved);
@@ -98,16 +100,8 @@ TEST(RecurrenceAblation, ANetworkTrainedWithoutRecurrenceKeepsWAtZero) {
   // model.recurrent = false: W held at zero through training (the control of issue 38's
   // calibration), everything else trained; its ablation then changes nothing.
   const auto dir = sernn::testing::temp_dir("no_recurrence");
-  make_dirs(dir + "/data");
-  write_shd(dir + "/data/shd_train.h5", synth_shd({64, 1, 0.2}));
-  write_shd(dir + "/data/shd_test.h5", synth_shd({16, 2, 0.2}));
-  Config c;
-  for (const auto& s : {"model.kind=spiking", "task.kind=shd", "task.bins=20", "model.hidden=27", "model.grid=3,3,3",
-                        "regularizer.kind=sernn", "regularizer.gamma=0.05", "model.recurrent=false", "train.epochs=1",
-                        "train.batch_size=32", "train.threads=1"})
-    c.set(s);
-  c.set("task.data_dir=" + dir + "/data");
-  train_run(c, dir + "/run", false, true);
+  const auto c = spiking_run(
+      dir, 64, 16, {"regularizer.kind=sernn", "regularizer.gamma=0.05", "model.recurrent=false", "train.epochs=1"});
   const auto before = load_run(dir + "/run", 0), after = load_run(dir + "/run", 1);
   EXPECT_EQ(after.network->recurrent_weight().count_nonzero().item<int64_t>(), 0);
   const auto& a = dynamic_cast<SpikingRNNImpl&>(*before.network);
