@@ -1,5 +1,6 @@
 #include "core/parallel.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 #include <sched.h>
 
@@ -35,6 +36,34 @@ void set_omp_threads(int n) {
 #endif
 }
 
+/// MKL's thread-local thread count (its C entry, MKL_Set_Num_Threads_Local: mkl_set_num_threads_local
+/// is the Fortran one, which takes a pointer), where the process has MKL (pip's torch links it; Debian's has
+/// OpenBLAS, which follows OpenMP): torch.set_num_threads sets MKL's count with
+/// mkl_set_num_threads, after which MKL ignores OpenMP's, so a GEMM inside a chunk would still use
+/// torch's threads and round by their count (found by the Python thread-count test on an AMD
+/// EPYC with pip's torch 2.11). Returns the previous local count (0: none), or 0 without MKL.
+int set_mkl_local_threads(int n) {
+  using Setter = int (*)(int);
+  static const auto setter = reinterpret_cast<Setter>(dlsym(RTLD_DEFAULT, "MKL_Set_Num_Threads_Local"));
+  return setter ? setter(n) : 0;
+}
+
+/// BLAS on this thread only while it lives (OpenMP and MKL), as it was after.
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : omp_before_(omp_get_threads()), mkl_before_(set_mkl_local_threads(1)) { set_omp_threads(1); }
+  ~SingleThreadedBlas() {
+    set_omp_threads(omp_before_);
+    set_mkl_local_threads(mkl_before_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  static int omp_get_threads();
+  int omp_before_, mkl_before_;
+};
+
 int omp_threads() {
 #ifdef _OPENMP
   return omp_get_max_threads();
@@ -42,6 +71,8 @@ int omp_threads() {
   return 1;
 #endif
 }
+
+int SingleThreadedBlas::omp_get_threads() { return omp_threads(); }
 
 thread_local bool t_in_chunk = false;
 
@@ -104,6 +135,7 @@ class Pool {
  private:
   void loop() {
     set_omp_threads(1);  // LibTorch ops and BLAS inside a chunk stay on this thread
+    set_mkl_local_threads(1);
     uint64_t seen = 0;
     for (;;) {
       Job* job = nullptr;
@@ -155,15 +187,8 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function
   if (t_in_chunk) return fn(begin, end);  // BLAS is on one thread already
   if (threads == 1 || range <= grain) {
     // Inline, but as in a chunk: BLAS on this thread only (a threaded GEMM rounds by the threads).
-    const int before = omp_threads();
-    set_omp_threads(1);
-    try {
-      fn(begin, end);
-    } catch (...) {
-      set_omp_threads(before);
-      throw;
-    }
-    set_omp_threads(before);
+    const SingleThreadedBlas single;
+    fn(begin, end);
     return;
   }
   std::lock_guard<std::mutex> serial(pool_call_mutex());
@@ -174,10 +199,10 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function
   // A thread that is not scheduled leaves its chunks to the others.
   const int64_t chunks = threads * std::max<int64_t>(1, chunks_per_thread);
   job.chunk = std::max(grain, (range + chunks - 1) / chunks);
-  const int before = omp_threads();
-  set_omp_threads(1);
-  pool().run(job);
-  set_omp_threads(before);
+  {
+    const SingleThreadedBlas single;
+    pool().run(job);
+  }
   if (job.error) std::rethrow_exception(job.error);
 }
 

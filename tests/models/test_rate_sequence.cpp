@@ -2,6 +2,8 @@
 // here from the equations, with LibTorch autograd; and RateRNN's fast path against its reference.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "core/parallel.h"
 
 #include "models/rate_rnn.h"
@@ -68,7 +70,9 @@ TEST(RateSequence, FusedEqualsNaiveValueAndAllGradients) {
     const auto x = c.noisy ? xi : torch::Tensor(), s = c.noisy ? scale : torch::Tensor();
     const auto f = run(true, drive, w, c.alpha, x, s, g, c.tanh), n = run(false, drive, w, c.alpha, x, s, g, c.tanh);
     EXPECT_GT(f.h.abs().sum().item<double>(), 1.0) << c.name;
-    EXPECT_LT(max_diff(f.h, n.h), 1e-12) << c.name;
+    // float64 rounding relative to the states' scale: the naive path's GEMMs sum as the BLAS
+    // kernel does (MKL on an AMD EPYC with pip's torch: 1.14e-12 at |h| up to a few units).
+    EXPECT_LT(max_diff(f.h, n.h), 1e-12 * std::max(1.0, n.h.abs().max().item<double>())) << c.name;
     EXPECT_LT(max_diff(f.drive, n.drive), 1e-11) << c.name;
     EXPECT_LT(max_diff(f.w, n.w), 1e-10) << c.name;
     if (c.alpha.dim() == 1) EXPECT_LT(max_diff(f.alpha, n.alpha), 1e-10) << c.name;
