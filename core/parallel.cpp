@@ -36,33 +36,18 @@ void set_omp_threads(int n) {
 #endif
 }
 
-/// MKL's thread-local thread count (its C entry, MKL_Set_Num_Threads_Local: mkl_set_num_threads_local
-/// is the Fortran one, which takes a pointer), where the process has MKL (pip's torch links it; Debian's has
-/// OpenBLAS, which follows OpenMP): torch.set_num_threads sets MKL's count with
+/// MKL's thread-local thread count, where the process has MKL (pip's torch links it; Debian's has
+/// OpenBLAS, which follows OpenMP). torch.set_num_threads sets MKL's count with
 /// mkl_set_num_threads, after which MKL ignores OpenMP's, so a GEMM inside a chunk would still use
 /// torch's threads and round by their count (found by the Python thread-count test on an AMD
-/// EPYC with pip's torch 2.11). Returns the previous local count (0: none), or 0 without MKL.
+/// EPYC with pip's torch 2.11). The C entry, MKL_Set_Num_Threads_Local (mkl_set_num_threads_local
+/// is the Fortran one, which takes a pointer). Returns the previous local count (0: none), or 0
+/// without MKL.
 int set_mkl_local_threads(int n) {
   using Setter = int (*)(int);
   static const auto setter = reinterpret_cast<Setter>(dlsym(RTLD_DEFAULT, "MKL_Set_Num_Threads_Local"));
   return setter ? setter(n) : 0;
 }
-
-/// BLAS on this thread only while it lives (OpenMP and MKL), as it was after.
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() : omp_before_(omp_get_threads()), mkl_before_(set_mkl_local_threads(1)) { set_omp_threads(1); }
-  ~SingleThreadedBlas() {
-    set_omp_threads(omp_before_);
-    set_mkl_local_threads(mkl_before_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  static int omp_get_threads();
-  int omp_before_, mkl_before_;
-};
 
 int omp_threads() {
 #ifdef _OPENMP
@@ -72,7 +57,20 @@ int omp_threads() {
 #endif
 }
 
-int SingleThreadedBlas::omp_get_threads() { return omp_threads(); }
+/// BLAS on this thread only while it lives (OpenMP and MKL), as it was after.
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : omp_before_(omp_threads()), mkl_before_(set_mkl_local_threads(1)) { set_omp_threads(1); }
+  ~SingleThreadedBlas() {
+    set_omp_threads(omp_before_);
+    set_mkl_local_threads(mkl_before_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int omp_before_, mkl_before_;
+};
 
 thread_local bool t_in_chunk = false;
 

@@ -90,15 +90,19 @@ void check_network(const char* op, const Tensor& drive, const Tensor& weight, co
   auto expect = [&](const char* name, const Tensor& t, std::initializer_list<int64_t> tail) {
     TORCH_CHECK(t.sizes().vec() == shape(tail), "sernn.", op, ": ", name, " must be ", c10::IntArrayRef(shape(tail)),
                 " for drive ", drive.sizes(), ", got ", t.sizes());
-    // The kernels read every tensor through raw pointers on the drive's device.
-    TORCH_CHECK(t.device() == drive.device(), "sernn.", op, ": ", name, " is on ", t.device(), ", the drive on ",
-                drive.device());
   };
   expect("weight", weight, {N, N});
   expect("beta", beta, {N});
   expect("readout_weight", readout_weight, {C, N});
   expect("readout_bias", readout_bias, {C});
   expect("readout_beta", readout_beta, {C});
+  // The kernels read every tensor through raw pointers on the drive's device.
+  check_devices(op, {{"drive", &drive},
+                     {"weight", &weight},
+                     {"beta", &beta},
+                     {"readout_weight", &readout_weight},
+                     {"readout_bias", &readout_bias},
+                     {"readout_beta", &readout_beta}});
 }
 
 const char* network_name(bool members) { return members ? "lif_network_members" : "lif_network"; }
@@ -265,9 +269,7 @@ class Recomputed : public torch::autograd::Function<Recomputed<Op>> {
 
 // The projections with their argument checks; differentiable in weight and bias (x gets none).
 Tensor projection(bool members, const Tensor& x, const Tensor& weight, const Tensor& bias, double max_density) {
-  follow_torch_threads();
-  check_devices(members ? "input_projection_members" : "input_projection",
-                {{"x", &x}, {"weight", &weight}, {"bias", &bias}});
+  follow_torch_threads();  // devices: member_input_projection refuses a mix, naming them
   if (!members) {
     TORCH_CHECK(x.dim() == 3, "sernn.input_projection: x must be [T, B, I], got ", x.sizes());
     TORCH_CHECK(weight.dim() == 2 && weight.size(1) == x.size(2), "sernn.input_projection: weight must be [O, ",

@@ -17,6 +17,7 @@
 #include "core/io.h"
 #include "core/run_dir.h"
 #include "run/export.h"
+#include "run/registry.h"
 #include "run/setup.h"
 #include "tasks/hdf5_handle.h"
 #include "tasks/shd.h"
@@ -115,28 +116,43 @@ struct Reader {
     return ds;
   }
 
+  /// Every element of string dataset `ds` (variable-length or fixed-size), in storage order; a
+  /// null variable-length string is "" where `allow_null`, else a failure.
+  std::vector<std::string> strings(hid_t ds, hid_t ftype, hid_t space, const std::string& node, const std::string& name,
+                                   bool allow_null) const {
+    const auto n = static_cast<size_t>(H5Sget_simple_extent_npoints(space));
+    std::vector<std::string> out;
+    if (H5Tis_variable_str(ftype) > 0) {
+      std::vector<char*> ptrs(n, nullptr);
+      const auto type = utf8_string_type();
+      if (n > 0 && H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
+        fail(node, fmt::format("'{}' cannot be read", name));
+      bool null = false;
+      for (const char* p : ptrs) out.emplace_back(p ? p : ""), null |= !p;
+      H5Dvlen_reclaim(type, space, H5P_DEFAULT, ptrs.data());
+      if (null && !allow_null) fail(node, fmt::format("'{}' cannot be read", name));
+      return out;
+    }
+    const size_t size = H5Tget_size(ftype);
+    std::string raw(n * size, '\0');
+    Hid type(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(type, size);
+    if (!raw.empty() && H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()) < 0)
+      fail(node, fmt::format("'{}' cannot be read", name));
+    for (size_t k = 0; k < n; ++k) {
+      const auto one = raw.substr(k * size, size);
+      out.push_back(one.substr(0, one.find('\0')));
+    }
+    return out;
+  }
+
   std::string string(hid_t group, const std::string& node, const std::string& name) const {
     const auto ds = open_dataset(group, node, name);
     Hid ftype(H5Dget_type(ds), H5Tclose);
     Hid space(H5Dget_space(ds), H5Sclose);
     if (H5Tget_class(ftype) != H5T_STRING || H5Sget_simple_extent_npoints(space) != 1)
       fail(node, fmt::format("'{}' is not a string", name));
-    if (H5Tis_variable_str(ftype) > 0) {
-      const auto type = utf8_string_type();
-      char* p = nullptr;
-      if (H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, &p) < 0 || !p)
-        fail(node, fmt::format("'{}' cannot be read", name));
-      std::string out(p);
-      H5free_memory(p);
-      return out;
-    }
-    const size_t size = H5Tget_size(ftype);
-    std::string out(size, '\0');
-    Hid type(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(type, size);
-    if (H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
-      fail(node, fmt::format("'{}' cannot be read", name));
-    return out.substr(0, out.find('\0'));
+    return strings(ds, ftype, space, node, name, /*allow_null=*/false)[0];
   }
 
   /// A numeric dataset as float64, with its shape (a scalar: []).
@@ -165,28 +181,9 @@ struct Reader {
     if (H5Tget_class(ftype) != H5T_STRING || H5Sget_simple_extent_ndims(space) != 2 ||
         H5Sget_simple_extent_dims(space, dims, nullptr) < 0 || dims[1] != 2)
       fail(node, "'edges' is not a list of [from, to] names");
+    const auto flat = strings(ds, ftype, space, node, "edges", /*allow_null=*/true);
     std::vector<std::pair<std::string, std::string>> out;
-    if (H5Tis_variable_str(ftype) > 0) {
-      std::vector<char*> flat(dims[0] * 2, nullptr);
-      const auto type = utf8_string_type();
-      if (!flat.empty() && H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, flat.data()) < 0)
-        fail(node, "'edges' cannot be read");
-      for (hsize_t i = 0; i < dims[0]; ++i)
-        out.emplace_back(flat[2 * i] ? flat[2 * i] : "", flat[2 * i + 1] ? flat[2 * i + 1] : "");
-      H5Dvlen_reclaim(type, space, H5P_DEFAULT, flat.data());
-      return out;
-    }
-    const size_t size = H5Tget_size(ftype);
-    std::string raw(dims[0] * 2 * size, '\0');
-    Hid type(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(type, size);
-    if (!raw.empty() && H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()) < 0)
-      fail(node, "'edges' cannot be read");
-    const auto at = [&](size_t k) {
-      const auto s = raw.substr(k * size, size);
-      return s.substr(0, s.find('\0'));
-    };
-    for (hsize_t i = 0; i < dims[0]; ++i) out.emplace_back(at(2 * i), at(2 * i + 1));
+    for (size_t i = 0; i + 1 < flat.size(); i += 2) out.emplace_back(flat[i], flat[i + 1]);
     return out;
   }
 
@@ -550,7 +547,7 @@ double export_run_nir(const std::string& run_dir, const std::string& out_path, i
   const auto run = load_run(run_dir, epoch);
   write_nir(out_path, nir_of(*run.network, run.config, run.coords, run.epoch));
   // Verify the file: read back, rebuilt as a network, against the engine in float64.
-  try {
+  return verified_or_removed(out_path, [&] {
     const auto g = read_nir(out_path);
     auto back = make_network(imported_config(g, out_path), run.inputs, run.classes);
     load_nir(dynamic_cast<SpikingRNNImpl&>(*back), g);
@@ -558,22 +555,11 @@ double export_run_nir(const std::string& run_dir, const std::string& out_path, i
     back->to(torch::kFloat64);
     run.network->to(torch::kFloat64);
     torch::manual_seed(1234);
-    const auto x = (torch::rand({50, 4, run.inputs}) < 0.05).to(torch::kFloat64);
-    const auto a = dynamic_cast<SpikingRNNImpl&>(*run.network).simulate(x);
-    const auto b = dynamic_cast<SpikingRNNImpl&>(*back).simulate(x);
-    const double diff = std::max((a.spikes - b.spikes).abs().max().item<double>(),
-                                 (a.readout_mem - b.readout_mem).abs().max().item<double>());
-    const double scale = std::max(1.0, a.readout_mem.abs().max().item<double>());
-    if (!(diff <= kExportTolerance * scale))
-      throw std::runtime_error(fmt::format(
-          "export verification failed: max |difference| {:.3g} (outputs up to {:.3g}) between the network read back "
-          "from the NIR file and the engine's, both in float64",
-          diff, scale));
-    return diff;
-  } catch (const std::exception& e) {
-    std::filesystem::remove(out_path);
-    throw std::runtime_error(fmt::format("{}; {} was removed", e.what(), out_path));
-  }
+    const auto& model = find_model("spiking");
+    const auto x = model.example_input(50, 4, run.inputs).to(torch::kFloat64);
+    return compare_outputs(model.outputs(*run.network, x), model.outputs(*back, x),
+                           "the network read back from the NIR file");
+  });
 }
 
 double export_run_as(const std::string& format, const std::string& run_dir, const std::string& out_path,
