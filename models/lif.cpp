@@ -31,7 +31,9 @@ ResetMode parse_reset(const std::string& name) {
   if (name == "subtract_decayed") return ResetMode::SubtractDecayed;
   if (name == "zero") return ResetMode::Zero;
   if (name == "none") return ResetMode::None;
-  throw InputError(fmt::format("unknown reset '{}' (known: subtract, subtract_decayed, zero, none)", name));
+  if (name == "zero_immediate") return ResetMode::ZeroImmediate;
+  throw InputError(
+      fmt::format("unknown reset '{}' (known: subtract, subtract_decayed, zero, zero_immediate, none)", name));
 }
 
 torch::Tensor spike_fn(const torch::Tensor& x, double slope) { return FastSigmoidSpike::apply(x, slope); }

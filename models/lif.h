@@ -7,6 +7,8 @@
 ///     V_{t+1} = β V_t + I_{t+1} + W s_t + b - reset_t thr        reset = subtract (default)
 ///     V_{t+1} = β (V_t - reset_t thr) + I_{t+1} + W s_t + b      reset = subtract_decayed (snnTorch <= 0.6)
 ///     V_{t+1} = (1 - reset_t)(β V_t + I_{t+1} + W s_t + b)        reset = zero
+///     V_{t+1} = (1 - reset_t) β V_t + I_{t+1} + W s_t + b        reset = zero_immediate
+///                                         (snnTorch reset_delay=False; NIR's LIF, v_reset = 0)
 ///     V_{t+1} = β V_t + I_{t+1} + W s_t + b                      reset = none
 ///     s_{t+1} = H(V_{t+1} - thr)   forward;   ds/dV = 1 / (slope |V - thr| + 1)^2   backward
 /// β is clamped to [0, 1] inside the step (as snnTorch), per neuron.
@@ -18,7 +20,7 @@
 
 namespace sernn {
 
-/// Parses "subtract", "subtract_decayed", "zero", "none" (InputError otherwise).
+/// Parses "subtract", "subtract_decayed", "zero", "zero_immediate", "none" (InputError otherwise).
 ResetMode parse_reset(const std::string& name);
 
 /// Heaviside spike H(x) (x = V - thr) with the fast-sigmoid surrogate gradient

@@ -8,9 +8,13 @@
 ///     subtract          V_{t+1} = β V_t + c - r_t thr
 ///     subtract_decayed  V_{t+1} = β (V_t - r_t thr) + c
 ///     zero              V_{t+1} = (β V_t + c)(1 - r_t)
+///     zero_immediate    V_{t+1} = β V_t (1 - r_t) + c
 ///     none              V_{t+1} = β V_t + c
 ///     s_{t+1} = H(V_{t+1} - thr)
-/// where c is the summed input current (drive + recurrence). The reset is detached (as snnTorch),
+/// where c is the summed input current (drive + recurrence). `zero` is snnTorch's default
+/// (reset_delay=True: the step after a spike starts from zero and drops its input);
+/// `zero_immediate` is snnTorch's reset_mechanism="zero" with reset_delay=False, and NIR's LIF
+/// with v_reset = 0 (the membrane is set to zero at the spike, the next step integrates its input). The reset is detached (as snnTorch),
 /// and the spike's gradient is the fast-sigmoid surrogate 1 / (slope |V - thr| + 1)^2.
 #include <cstdint>
 
@@ -22,7 +26,7 @@
 
 namespace sernn {
 
-enum class ResetMode { Subtract, SubtractDecayed, Zero, None };
+enum class ResetMode { Subtract, SubtractDecayed, Zero, None, ZeroImmediate };
 
 namespace lif {
 
@@ -32,7 +36,7 @@ SERNN_HD T reset_of(T v, T thr) {
   return v > thr ? T(1) : T(0);
 }
 
-/// The four reset rules, stated once as X(mode, V_{t+1}) over β `beta`, V_t `v`, the current
+/// The five reset rules, stated once as X(mode, V_{t+1}) over β `beta`, V_t `v`, the current
 /// `c`, the reset r_t `r` and `thr`. Expanded below as C++ (scalars for the CPU loop and the CUDA
 /// kernels, tensors for the reference path and other devices) and as TorchScript text by the
 /// exporter (run/model_spiking.cpp), so no copy of a rule can drift from the others.
@@ -42,7 +46,8 @@ SERNN_HD T reset_of(T v, T thr) {
   X(Subtract, beta * v + c - r * thr)            \
   X(SubtractDecayed, beta * (v - r * thr) + c)   \
   X(Zero, (beta * v + c) * (1 - r))              \
-  X(None, beta * v + c)
+  X(None, beta * v + c)                          \
+  X(ZeroImmediate, beta * v * (1 - r) + c)
 // clang-format on
 
 /// V_{t+1} from V_t = `v`, the summed current `c`, β (already clamped to [0, 1]) and the reset
@@ -96,6 +101,10 @@ SERNN_HD T readout(T rb, T u_prev, T c) {
   return rb * u_prev + c;
 }
 
+/// Whether `mode` sets the membrane to zero after a spike (V_{t+1} then carries no gradient to
+/// V_t across a reset).
+SERNN_HD bool zeroes(ResetMode mode) { return mode == ResetMode::Zero || mode == ResetMode::ZeroImmediate; }
+
 /// What one backward step yields for one neuron.
 template <class T>
 struct StepGrad {
@@ -106,15 +115,16 @@ struct StepGrad {
 
 /// Backward through the step that made V_t = v from V_{t-1} = v_prev. gs = dL/ds_t (through the
 /// spike count, the readout and the recurrence into step t+1); gv_next = dL/dV_{t+1} (ignored
-/// when `last`, i.e. t = T-1). V_{t+1} depends on V_t through β (and, for `zero`, 1 - r_t).
+/// when `last`, i.e. t = T-1). V_{t+1} depends on V_t through β (and, for the zero resets, 1 - r_t).
 template <class T>
 SERNN_HD StepGrad<T> step_backward(T gs, T v, T v_prev, T gv_next, T beta, T thr, T slope, ResetMode mode, bool last) {
   T g = gs / surrogate_denominator(v, thr, slope);
-  if (!last) g += gv_next * (mode == ResetMode::Zero ? beta * (T(1) - reset_of(v, thr)) : beta);
+  if (!last) g += gv_next * (zeroes(mode) ? beta * (T(1) - reset_of(v, thr)) : beta);
   const T r = reset_of(v_prev, thr);
   switch (mode) {
     case ResetMode::SubtractDecayed: return {g, g, g * (v_prev - r * thr)};
     case ResetMode::Zero: return {g, g * (T(1) - r), g * v_prev * (T(1) - r)};
+    case ResetMode::ZeroImmediate: return {g, g, g * v_prev * (T(1) - r)};
     default: return {g, g, g * v_prev};  // subtract, none
   }
 }

@@ -96,7 +96,7 @@ void backward_step_ops(const Tensor& gs, const Tensor& v, const Tensor& v_prev, 
   auto g = gs / (slope * (v - thr).abs() + 1).pow(2);
   if (!last) {
     const auto r_next = v.gt(thr).to(v.scalar_type());
-    g = g + gv_next * (mode == ResetMode::Zero ? beta * (1 - r_next) : beta);
+    g = g + gv_next * (lif::zeroes(mode) ? beta * (1 - r_next) : beta);
   }
   gv.copy_(g);
   const auto r = v_prev.gt(thr).to(v.scalar_type());
@@ -112,6 +112,10 @@ void backward_step_ops(const Tensor& gs, const Tensor& v, const Tensor& v_prev, 
       break;
     case ResetMode::Zero:
       gcur.copy_(g * (1 - r));
+      gbeta_rows.add_(g * v_prev * (1 - r));
+      break;
+    case ResetMode::ZeroImmediate:
+      gcur.copy_(g);
       gbeta_rows.add_(g * v_prev * (1 - r));
       break;
   }

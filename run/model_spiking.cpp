@@ -102,7 +102,7 @@ ModelEntry spiking_model_entry() {
       "recurrent LIF network (snnTorch RLeaky), leaky non-spiking readout",
       {
           key("model.reset", T::String, "subtract", "spiking: reset mechanism", -inf, inf,
-              {"subtract", "subtract_decayed", "zero", "none"}),
+              {"subtract", "subtract_decayed", "zero", "zero_immediate", "none"}),
           key("model.threshold", T::Float, 1.0, "spiking: firing threshold", 1e-9, 1e9),
           key("model.slope", T::Float, 100.0, "spiking: fast-sigmoid surrogate slope", 1e-9, 1e9),
           key("model.dt_ms", T::Float, 0.5, "spiking: simulation step (ms) for beta = exp(-dt/tau)", 1e-6, 1e6),

@@ -32,6 +32,7 @@ const char* reset_name(ResetMode mode) {
     case ResetMode::SubtractDecayed: return "subtract_decayed";
     case ResetMode::Zero: return "zero";
     case ResetMode::None: return "none";
+    case ResetMode::ZeroImmediate: return "zero_immediate";
   }
   return "subtract";
 }
@@ -83,8 +84,13 @@ void write_edges(hid_t group, const std::vector<std::pair<std::string, std::stri
   check_written(ds.ok() ? H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, flat.data()) : -1, "edges");
 }
 
+/// A group that keeps its links in creation order, so that h5py (and nir.read) list the nodes in
+/// the order they compute: snnTorch's import_from_nir builds its modules in the order it reads.
 Hid make_group(hid_t parent, const char* name) {
-  Hid g(H5Gcreate2(parent, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+  Hid gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
+  if (!gcpl.ok() || H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0)
+    throw std::runtime_error("HDF5: cannot set the link creation order");
+  Hid g(H5Gcreate2(parent, name, H5P_DEFAULT, gcpl, H5P_DEFAULT), H5Gclose);
   if (!g.ok()) throw std::runtime_error(fmt::format("HDF5: cannot create group {}", name));
   return g;
 }
@@ -395,8 +401,15 @@ void write_nir(const std::string& path, const NirNetwork& g) {
       write_node(sub, "output", "Output", {{"shape", shape_of(N)}});
     }
     write_node(nodes, "fc_out", "Affine", {{"weight", g.readout_weight}, {"bias", g.readout_bias}});
-    write_node(nodes, "li", "LI",
-               {{"tau", g.readout_tau}, {"r", g.readout_tau / g.dt}, {"v_leak", torch::zeros({C}, torch::kFloat64)}});
+    const auto zeros_c = torch::zeros({C}, torch::kFloat64);
+    if (g.lif_readout)  // a LIF that never fires: the leaky integrator snnTorch's importer reads
+      write_node(nodes, "li", "LIF",
+                 {{"tau", g.readout_tau},
+                  {"r", g.readout_tau / g.dt},
+                  {"v_leak", zeros_c},
+                  {"v_reset", zeros_c},
+                  {"v_threshold", torch::full({C}, std::numeric_limits<double>::infinity(), torch::kFloat64)}});
+    else write_node(nodes, "li", "LI", {{"tau", g.readout_tau}, {"r", g.readout_tau / g.dt}, {"v_leak", zeros_c}});
     write_node(nodes, "output", "Output", {{"shape", shape_of(C)}});
   });
 }
@@ -454,6 +467,7 @@ NirNetwork read_nir(const std::string& path) {
     r.fail(layers[3], fmt::format("{} inputs for {} neurons", net.readout_weight.size(1), N));
   net.tau = time_constant(r, rec, lif, N, net.dt, &net.threshold);
   net.readout_tau = time_constant(r, g, layers[4], C, net.dt, nullptr);  // a LIF readout: its membrane
+  net.lif_readout = types[4] == "LIF";
   if (net.coords.defined() && (net.coords.dim() != 2 || net.coords.size(0) != N || net.coords.size(1) != 3))
     r.fail("(graph metadata)", fmt::format("coords of shape {} for {} neurons", c10::str(net.coords.sizes()), N));
   // The recurrent Affine's bias joins the folded input bias (the drive adds both every step).
@@ -543,9 +557,11 @@ void import_nir(const std::string& nir_path, const std::string& run_dir, const s
   dir.write_state({RunStatus::Finished, 0, 0, fmt::format("imported from {}", nir_path)});
 }
 
-double export_run_nir(const std::string& run_dir, const std::string& out_path, int64_t epoch) {
+double export_run_nir(const std::string& run_dir, const std::string& out_path, int64_t epoch, bool lif_readout) {
   const auto run = load_run(run_dir, epoch);
-  write_nir(out_path, nir_of(*run.network, run.config, run.coords, run.epoch));
+  auto graph = nir_of(*run.network, run.config, run.coords, run.epoch);
+  graph.lif_readout = lif_readout;
+  write_nir(out_path, graph);
   // Verify the file: read back, rebuilt as a network, against the engine in float64.
   return verified_or_removed(out_path, [&] {
     const auto g = read_nir(out_path);
@@ -562,9 +578,12 @@ double export_run_nir(const std::string& run_dir, const std::string& out_path, i
   });
 }
 
-double export_run_as(const std::string& format, const std::string& run_dir, const std::string& out_path,
-                     int64_t epoch) {
-  if (format == "nir") return export_run_nir(run_dir, out_path, epoch);
+double export_run_as(const std::string& format, const std::string& run_dir, const std::string& out_path, int64_t epoch,
+                     const std::string& nir_readout) {
+  if (nir_readout != "li" && nir_readout != "lif")
+    throw InputError(fmt::format("--nir-readout {}: li or lif", nir_readout));
+  if (format == "nir") return export_run_nir(run_dir, out_path, epoch, nir_readout == "lif");
+  if (nir_readout != "li") throw InputError("--nir-readout: only with --format nir");
   if (format == "torchscript") return export_run(run_dir, out_path, epoch);
   throw InputError(fmt::format("--format {}: torchscript or nir", format));
 }

@@ -49,6 +49,7 @@ struct NirNetwork {
   double threshold = 1.0;                      ///< the same for every neuron
   torch::Tensor readout_weight, readout_bias;  ///< [C, N], [C]
   double dt = kNirDt;
+  bool lif_readout = false;  ///< the readout as a LIF that never fires (v_threshold = inf), not a LI
   // Metadata (undefined / empty when the file has none).
   std::string reset;                                           ///< sernn's reset rule ("" : NIR's, to zero)
   std::string config;                                          ///< the run's config as JSON
@@ -83,11 +84,14 @@ void load_nir(SpikingRNNImpl& net, const NirNetwork& graph);
 /// `sernn export RUN --format nir`: writes the run's model of `epoch` (the last when negative)
 /// to `out_path` and verifies it: read back, rebuilt, and its float64 forward compared with the
 /// engine's (verify_export's tolerance); a file that fails is removed. Returns the max difference.
-double export_run_nir(const std::string& run_dir, const std::string& out_path, int64_t epoch);
+/// `lif_readout`: the readout written as a LIF that never fires (for snnTorch's import_from_nir,
+/// which has no LI).
+double export_run_nir(const std::string& run_dir, const std::string& out_path, int64_t epoch, bool lif_readout = false);
 
-/// `sernn export --format F`: export_run ("torchscript") or export_run_nir ("nir"); InputError
-/// naming --format for another one.
-double export_run_as(const std::string& format, const std::string& run_dir, const std::string& out_path, int64_t epoch);
+/// `sernn export --format F [--nir-readout li|lif]`: export_run ("torchscript") or export_run_nir
+/// ("nir"); InputError naming --format or --nir-readout for another value.
+double export_run_as(const std::string& format, const std::string& run_dir, const std::string& out_path, int64_t epoch,
+                     const std::string& nir_readout = "li");
 
 /// `sernn data import-nir`: a run directory at epoch 0 from a NIR file: config.json (the file's
 /// own when sernn wrote it, else the spiking SHD defaults sized to the graph), coords.csv (from

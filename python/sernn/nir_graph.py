@@ -38,14 +38,18 @@ def _tau(beta):
     return DT / (1.0 - np.clip(np.asarray(beta.detach().cpu().double().tolist()), 0.0, 1.0))
 
 
-def to_nir(module):
+def to_nir(module, readout="li"):
     """The NIR graph of a SpikingNetwork (Input [inputs] -> fc_in -> rlif -> fc_out -> li -> Output
     [C]) or of an RLeaky alone (Input [N] -> rlif -> fc_out -> li -> Output [C]; its input is the
     current). The biases the forward folds (input and recurrent) go into fc_in (for an RLeaky: the
-    recurrent Affine keeps its own)."""
+    recurrent Affine keeps its own). `readout="lif"` writes the leaky readout as a LIF that never
+    fires (v_threshold = inf), the node snnTorch's import_from_nir reads (it has none for LI). Nodes
+    are in the order they compute, which snnTorch's importer needs."""
     nir = _nir()
     if not isinstance(module, RLeaky):
         raise TypeError(f"sernn.to_nir: a SpikingNetwork or an RLeaky, got {type(module).__name__}")
+    if readout not in ("li", "lif"):
+        raise ValueError(f"sernn.to_nir: readout must be 'li' or 'lif', got {readout!r}")
     n = module.recurrent.weight.shape[0]
     c = module.readout.weight.shape[0]
     tau = _tau(module.beta)
@@ -61,25 +65,25 @@ def to_nir(module):
         },
         edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])
     readout_tau = _tau(module.readout_beta)
-    nodes = {
-        "rlif": rlif,
-        "fc_out": nir.Affine(weight=_np(module.readout.weight), bias=_np(module.readout.bias)),
-        "li": nir.LI(tau=readout_tau, r=readout_tau / DT, v_leak=np.zeros(c)),
-        "output": nir.Output(output_type={"output": np.array([c])}),
-    }
-    edges = [("rlif", "fc_out"), ("fc_out", "li"), ("li", "output")]
+    if readout == "li":
+        li = nir.LI(tau=readout_tau, r=readout_tau / DT, v_leak=np.zeros(c))
+    else:
+        li = nir.LIF(tau=readout_tau, r=readout_tau / DT, v_leak=np.zeros(c), v_threshold=np.full(c, np.inf),
+                     v_reset=np.zeros(c))
     metadata = {"dt": DT, "reset": module.reset_mechanism, "slope": module.slope, "producer": "sernn (Python)"}
     if network:
-        inputs = module.input.weight.shape[1]
-        nodes["input"] = nir.Input(input_type={"input": np.array([inputs])})
-        nodes["fc_in"] = nir.Affine(weight=_np(module.input.weight),
-                                    bias=_np(module.input.bias + module.recurrent.bias))
-        edges = [("input", "fc_in"), ("fc_in", "rlif")] + edges
+        nodes = {"input": nir.Input(input_type={"input": np.array([module.input.weight.shape[1]])}),
+                 "fc_in": nir.Affine(weight=_np(module.input.weight),
+                                     bias=_np(module.input.bias + module.recurrent.bias))}
+        edges = [("input", "fc_in"), ("fc_in", "rlif")]
         metadata["input_bias"] = _np(module.input.bias)
         metadata["recurrent_bias"] = _np(module.recurrent.bias)
     else:
-        nodes["input"] = nir.Input(input_type={"input": np.array([n])})
-        edges = [("input", "rlif")] + edges
+        nodes = {"input": nir.Input(input_type={"input": np.array([n])})}
+        edges = [("input", "rlif")]
+    nodes.update({"rlif": rlif, "fc_out": nir.Affine(weight=_np(module.readout.weight), bias=_np(module.readout.bias)),
+                  "li": li, "output": nir.Output(output_type={"output": np.array([c])})})
+    edges += [("rlif", "fc_out"), ("fc_out", "li"), ("li", "output")]
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 

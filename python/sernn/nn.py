@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-RESETS = ("subtract", "subtract_decayed", "zero", "none")
+RESETS = ("subtract", "subtract_decayed", "zero", "none", "zero_immediate")
 
 # snnTorch RLeaky options and the value the fused layer computes; any other value is refused.
 _SNNTORCH_FIXED = {
@@ -61,6 +61,8 @@ class RLeaky(nn.Module):
     Takes snnTorch's arguments where the semantics match: `beta` (a number or [N]), `threshold`,
     `spike_grad` (snnTorch's fast_sigmoid; or `slope`), `learn_beta`, `learn_recurrent`,
     `reset_mechanism` ("subtract", "zero", "none", and sernn's "subtract_decayed": snnTorch <= 0.6),
+    `reset_delay` (False only with "zero": sernn's "zero_immediate", which NIR's LIF and snnTorch's
+    import_from_nir compute),
     `all_to_all=True`, `linear_features=N`; options with no fused equivalent raise
     NotImplementedError. `readout_features` C and `readout_beta` (a number or [C], constant) define
     the readout.
@@ -76,6 +78,9 @@ class RLeaky(nn.Module):
                  learn_beta=False, learn_recurrent=True, reset_mechanism="subtract", all_to_all=True,
                  readout_beta=0.95, **snntorch_options):
         super().__init__()
+        if snntorch_options.get("reset_delay", True) is False and reset_mechanism == "zero":
+            snntorch_options.pop("reset_delay")
+            reset_mechanism = "zero_immediate"
         for key, value in snntorch_options.items():
             if key not in _SNNTORCH_FIXED:
                 raise TypeError(f"sernn.RLeaky: unknown argument {key}")
@@ -120,7 +125,8 @@ class RLeaky(nn.Module):
         slope = surrogate_slope(rleaky.spike_grad, 25.0)  # snnTorch's default (atan) is refused
         layer = cls(rleaky.beta.detach(), n, fc_out.weight.shape[0], threshold=float(rleaky.threshold),
                     slope=slope, learn_beta=isinstance(rleaky.beta, nn.Parameter),
-                    reset_mechanism=rleaky.reset_mechanism, readout_beta=leaky.beta.detach())
+                    reset_mechanism=rleaky.reset_mechanism, reset_delay=getattr(rleaky, "reset_delay", True),
+                    readout_beta=leaky.beta.detach())
         with torch.no_grad():
             layer.recurrent.load_state_dict(rleaky.recurrent.state_dict())
             layer.readout.load_state_dict(fc_out.state_dict())

@@ -112,8 +112,8 @@ TEST_P(LifCuda, KernelsEqualCpuFastAndReferenceForwardAndAllGradients) {
 // the kernels' chunk loops) under every reset.
 INSTANTIATE_TEST_SUITE_P(Resets, LifCuda,
                          ::testing::Values(Case{"subtract", 24}, Case{"subtract_decayed", 24}, Case{"zero", 24},
-                                           Case{"none", 24}, Case{"subtract", 300}, Case{"zero", 300},
-                                           Case{"subtract_decayed", 1500}, Case{"none", 1500}),
+                                           Case{"zero_immediate", 24}, Case{"none", 24}, Case{"subtract", 300},
+                                           Case{"zero", 300}, Case{"subtract_decayed", 1500}, Case{"none", 1500}),
                          [](const auto& info) { return info.param.reset + "_" + std::to_string(info.param.hidden); });
 
 TEST(LifCudaNetwork, GradientWrtDriveEqualsCpu) {

@@ -37,6 +37,7 @@ RefOut ref_network(const torch::Tensor& x, const torch::Tensor& w_in, const torc
     if (reset == "subtract") v = bc * v + in - r * thr;
     else if (reset == "subtract_decayed") v = bc * (v - r * thr) + in;
     else if (reset == "zero") v = (bc * v + in) * (1 - r);
+    else if (reset == "zero_immediate") v = bc * v * (1 - r) + in;
     else v = bc * v + in;
     s = ref_spike(v - thr, k);
     u = beta_out * u + torch::matmul(s, w_out.t()) + b_out;
@@ -82,6 +83,7 @@ TEST(Lif, ResetVariantsByHand) {
   EXPECT_NEAR(v(ResetMode::SubtractDecayed), 0.5 * (1.2 - 1.0) + 0.1, 1e-15);
   EXPECT_NEAR(v(ResetMode::Zero), 0.0, 1e-15);
   EXPECT_NEAR(v(ResetMode::None), 0.5 * 1.2 + 0.1, 1e-15);
+  EXPECT_NEAR(v(ResetMode::ZeroImmediate), 0.1, 1e-15);  // zero at the spike, then this step's input
   // Beta above 1 acts as 1 inside the step (snnTorch clamps to [0, 1]).
   EXPECT_NEAR(lif_step(in, torch::full({1}, 1.7, torch::kFloat64), st, 1.0, 100.0, ResetMode::None).mem.item<double>(),
               1.3, 1e-15);
@@ -132,7 +134,8 @@ TEST_P(LifNetwork, ForwardAndGradientsMatchReference) {
   EXPECT_GT(net->beta.grad().abs().sum().item<double>(), 0.0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Resets, LifNetwork, ::testing::Values("subtract", "subtract_decayed", "zero", "none"));
+INSTANTIATE_TEST_SUITE_P(Resets, LifNetwork,
+                         ::testing::Values("subtract", "subtract_decayed", "zero", "zero_immediate", "none"));
 
 TEST(Lif, BetaInitialisationAndClipping) {
   torch::manual_seed(0);
@@ -239,7 +242,8 @@ TEST_P(LifFastPath, FastEqualsReferenceForwardAndAllGradients) {
   EXPECT_TRUE(torch::equal(fast->beta, ref->beta));
 }
 
-INSTANTIATE_TEST_SUITE_P(Resets, LifFastPath, ::testing::Values("subtract", "subtract_decayed", "zero", "none"));
+INSTANTIATE_TEST_SUITE_P(Resets, LifFastPath,
+                         ::testing::Values("subtract", "subtract_decayed", "zero", "zero_immediate", "none"));
 
 TEST(Lif, SparseInputProjectionEqualsDenseProduct) {
   torch::manual_seed(3);
@@ -316,7 +320,8 @@ TEST(Lif, MembersInOneNodeEqualSeparateNetworks) {
     for (auto& t : ts) t = t.clone().requires_grad_(true);
     return ts;
   };
-  for (auto mode : {ResetMode::Subtract, ResetMode::SubtractDecayed, ResetMode::Zero, ResetMode::None})
+  for (auto mode :
+       {ResetMode::Subtract, ResetMode::SubtractDecayed, ResetMode::Zero, ResetMode::None, ResetMode::ZeroImmediate})
     for (int64_t threads : {1, 2}) {
       set_parallel_threads(threads);
       auto all = leaves({drive, w, beta, wo, bo});
@@ -376,7 +381,8 @@ TEST(LifMath, StepBackwardEqualsFiniteDifferencesOfTheStep) {
   // against central differences of its own forward, in double, with the reset held fixed
   // (detached, as snnTorch): dV_{t+1}/dc, dV_{t+1}/dβ, and the carry dV_{t+1}/dV_t.
   const double thr = 1.0, slope = 5.0, h = 1e-6;
-  for (auto mode : {ResetMode::Subtract, ResetMode::SubtractDecayed, ResetMode::Zero, ResetMode::None})
+  for (auto mode :
+       {ResetMode::Subtract, ResetMode::SubtractDecayed, ResetMode::Zero, ResetMode::None, ResetMode::ZeroImmediate})
     for (double v_prev : {0.3, 1.4})  // below and above threshold: r = 0 and r = 1
       for (double beta : {0.0, 0.6, 1.0}) {
         const double c = 0.45, v = lif::membrane(beta, v_prev, c, thr, mode);
@@ -398,6 +404,7 @@ TEST(LifMath, StepBackwardEqualsFiniteDifferencesOfTheStep) {
             case ResetMode::Subtract: return beta * vv + c - r * thr;
             case ResetMode::SubtractDecayed: return beta * (vv - r * thr) + c;
             case ResetMode::Zero: return (beta * vv + c) * (1 - r);
+            case ResetMode::ZeroImmediate: return beta * vv * (1 - r) + c;
             default: return beta * vv + c;
           }
         };

@@ -63,6 +63,8 @@ def reference_network(drive, weight, beta, w_out, b_out, beta_out, threshold, sl
             v = b * (v - r * threshold) + base
         elif reset == "zero":
             v = (1 - r) * (b * v + base)
+        elif reset == "zero_immediate":
+            v = (1 - r) * b * v + base
         else:
             v = b * v + base
         s = FastSigmoidSpike.apply(v - threshold, slope)

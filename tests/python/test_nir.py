@@ -27,6 +27,30 @@ except ImportError:
 BINARY = os.environ.get("SERNN_BINARY", "sernn")
 
 
+def snntorch_nir(test, module, name):
+    """snnTorch's NIR function `name` from snntorch.`module` (it needs nirtorch); skips `test`
+    without it unless SERNN_REQUIRE_NIR=1."""
+    try:
+        return getattr(__import__(f"snntorch.{module}", fromlist=[name]), name)
+    except ImportError:
+        if os.environ.get("SERNN_REQUIRE_NIR") == "1":
+            raise
+        test.skipTest(f"snnTorch's NIR {module} (snnTorch, nirtorch) not installed")
+
+
+def train_small_run(tmp, run, reset, seed):
+    """A run of configs/shd_sernn.toml at 27 neurons and 30 bins, trained for one epoch on 64
+    synthetic SHD samples (data seed `seed`) written into tmp/shd, with `reset`."""
+    data = os.path.join(tmp, "shd")
+    subprocess.run([BINARY, "data", "synth-shd", "--out", data, "--train", "64", "--test", "16", "--seed", str(seed)],
+                   check=True, capture_output=True)
+    config = os.path.join(SOURCE, "configs", "shd_sernn.toml")
+    subprocess.run([BINARY, "train", "--config", config, "--out", run, "--quiet", "--set", f"task.data_dir={data}",
+                    "--set", "task.bins=30", "--set", "model.hidden=27", "--set", "model.grid=3,3,3",
+                    "--set", f"model.reset={reset}", "--set", "train.epochs=1", "--set", "train.batch_size=32"],
+                   check=True, capture_output=True)
+
+
 def simulate_nir(graph, x):
     """The graph's spikes [T, B, N] and readout [T, B, C] on inputs x [T, B, I] (float64 numpy),
     from its nodes alone: fc_in, the recurrent subgraph rlif (lif, w_rec), fc_out and li."""
@@ -53,16 +77,10 @@ def simulate_nir(graph, x):
 class NirExport(unittest.TestCase):
     def test_the_nir_package_reads_the_trained_network_and_its_semantics_are_the_runs(self):
         with tempfile.TemporaryDirectory() as tmp:
-            data, run, path = os.path.join(tmp, "shd"), os.path.join(tmp, "run"), os.path.join(tmp, "model.nir")
-            subprocess.run([BINARY, "data", "synth-shd", "--out", data, "--train", "64", "--test", "16", "--seed", "3"],
-                           check=True, capture_output=True)
-            config = os.path.join(SOURCE, "configs", "shd_sernn.toml")
+            run, path = os.path.join(tmp, "run"), os.path.join(tmp, "model.nir")
             # NIR's LIF resets to v_reset: the run resets to zero (sernn's default, subtraction, has
             # no NIR form and travels in the metadata).
-            subprocess.run([BINARY, "train", "--config", config, "--out", run, "--quiet", "--set", f"task.data_dir={data}",
-                            "--set", "task.bins=30", "--set", "model.hidden=27", "--set", "model.grid=3,3,3",
-                            "--set", "model.reset=zero", "--set", "train.epochs=1", "--set", "train.batch_size=32"],
-                           check=True, capture_output=True)
+            train_small_run(tmp, run, "zero", 3)
             out = subprocess.run([BINARY, "export", run, "--format", "nir", "--out", path], check=True,
                                  capture_output=True, text=True).stdout
             self.assertIn("verified in float64", out)
@@ -121,12 +139,7 @@ class NirExport(unittest.TestCase):
 class NirImport(unittest.TestCase):
     def test_an_rleaky_written_by_snntorch_imports_computes_its_forward_and_trains(self):
         snn = snntorch()
-        try:
-            from snntorch.export_nir import export_to_nir  # needs nirtorch
-        except ImportError:
-            if os.environ.get("SERNN_REQUIRE_NIR") == "1":
-                raise
-            self.skipTest("snnTorch's NIR export (snnTorch, nirtorch) not installed")
+        export_to_nir = snntorch_nir(self, "export_nir", "export_to_nir")
         from snntorch import utils as snn_utils
         torch.manual_seed(8)
         N = 27
@@ -176,6 +189,64 @@ class NirImport(unittest.TestCase):
             trained = sernn.load_run(run)
             self.assertEqual(trained.epoch, 1)
             self.assertFalse(torch.equal(trained.network.recurrent.weight, imported.network.recurrent.weight))
+
+
+@unittest.skipIf(nir is None, "nir, h5py or numpy not installed")
+class SnnTorchImport(unittest.TestCase):
+    def test_snntorch_import_from_nir_rebuilds_a_trained_run_and_computes_its_spikes_and_readout(self):
+        """`sernn export --format nir --nir-readout lif` of a run trained with reset zero_immediate
+        (NIR's LIF: zero at the spike, the next step integrates), read by nir.read and rebuilt by
+        snnTorch's import_from_nir (snnTorch 1.0.0, nirtorch 2.6: it rebuilds every LIF as a
+        reset-to-zero neuron without delay and has no node for LI, hence the readout as a LIF that
+        never fires)."""
+        snn = snntorch()
+        import_from_nir = snntorch_nir(self, "import_nir", "import_from_nir")
+        with tempfile.TemporaryDirectory() as tmp:
+            run, path = os.path.join(tmp, "run"), os.path.join(tmp, "model.nir")
+            train_small_run(tmp, run, "zero_immediate", 5)
+            subprocess.run([BINARY, "export", run, "--format", "nir", "--nir-readout", "lif", "--out", path],
+                           check=True, capture_output=True)
+            graph = nir.read(path)
+            # The nodes in the order they compute (the file tracks creation order): the importer
+            # builds its modules in the order it reads them.
+            self.assertEqual(list(graph.nodes), ["input", "fc_in", "rlif", "fc_out", "li", "output"])
+            self.assertIsInstance(graph.nodes["li"], nir.LIF)
+            self.assertTrue(np.all(np.isinf(graph.nodes["li"].v_threshold)))
+            imported = import_from_nir(graph)
+
+            hidden = []
+            imported.get_submodule("rlif").get_submodule("lif").register_forward_hook(
+                lambda module, args, out: hidden.append((out[0] if isinstance(out, tuple) else out).detach().clone()))
+            torch.manual_seed(6)
+            x = (torch.rand(40, 3, 700) < 0.1).float()
+            snn.utils.reset(imported)
+            readout, state = [], None
+            with torch.no_grad():
+                for t in range(x.shape[0]):
+                    _, state = imported(x[t], state)
+                    readout.append(imported.get_submodule("li").mem.detach().clone())
+                _, readout_mem, spikes, _ = sernn.load_run(run).network(x)
+            self.assertEqual(len(hidden), x.shape[0])
+            self.assertGreater(spikes.sum().item(), 20)
+            torch.testing.assert_close(torch.stack(hidden), spikes.float(), rtol=0, atol=0)
+            torch.testing.assert_close(torch.stack(readout), readout_mem, rtol=1e-5, atol=1e-5)
+
+            # The same file read back by sernn: the readout LIF is the leaky integrator.
+            back = sernn.from_nir(graph)
+            for name, value in sernn.load_run(run).network.state_dict().items():
+                self.assertTrue(torch.equal(back.state_dict()[name], value), name)
+
+    def test_to_nir_writes_the_readout_snntorch_reads(self):
+        net = sernn.SpikingNetwork(12, 6, 3, reset_mechanism="zero_immediate")
+        graph = sernn.to_nir(net, readout="lif")
+        self.assertEqual(list(graph.nodes), ["input", "fc_in", "rlif", "fc_out", "li", "output"])
+        self.assertIsInstance(graph.nodes["li"], nir.LIF)
+        with self.assertRaisesRegex(ValueError, "readout must be 'li' or 'lif'"):
+            sernn.to_nir(net, readout="lif2")
+        back = sernn.from_nir(graph)
+        self.assertEqual(back.reset_mechanism, "zero_immediate")
+        for name, value in net.state_dict().items():
+            self.assertTrue(torch.equal(back.state_dict()[name], value), name)
 
 
 SOURCE = os.environ.get("SERNN_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))

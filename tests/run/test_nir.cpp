@@ -103,6 +103,24 @@ TEST(Nir, ARunRoundTripsThroughNirBitForBit) {
     EXPECT_TRUE(torch::equal(u, v));
 }
 
+TEST(Nir, AReadoutWrittenAsALifThatNeverFiresReadsBackAsTheReadout) {
+  // --nir-readout lif (for snnTorch's import_from_nir, which has no LI): the same network back.
+  const auto dir = sernn::testing::temp_dir("nir_lif_readout");
+  const auto run = trained_run(dir, "zero_immediate");
+  const auto path = dir + "/model.nir";
+  EXPECT_EQ(export_run_nir(run, path, -1, /*lif_readout=*/true), 0.0);
+  const auto g = read_nir(path);
+  EXPECT_TRUE(g.lif_readout);
+  EXPECT_EQ(g.reset, "zero_immediate");
+  export_run_nir(run, dir + "/li.nir", -1);
+  const auto li = read_nir(dir + "/li.nir");
+  EXPECT_FALSE(li.lif_readout);
+  EXPECT_TRUE(torch::equal(li.readout_tau, g.readout_tau));
+  EXPECT_TRUE(torch::equal(li.readout_weight, g.readout_weight));
+  EXPECT_THROW(export_run_as("nir", run, dir + "/x.nir", -1, "spiking"), InputError);
+  EXPECT_THROW(export_run_as("torchscript", run, dir + "/x.pt", -1, "lif"), InputError);
+}
+
 TEST(Nir, AnImportedGraphIsARunThatAnalysesAndTrainsOn) {
   const auto dir = sernn::testing::temp_dir("nir_import");
   const auto run = trained_run(dir, "zero");

@@ -100,7 +100,8 @@ TEST(LifResetRule, TorchScriptTextComputesTheSameAsTheCppRule) {
              c = torch::randn({4, 6}, torch::kFloat64);
   const double thr = 0.7;
   const auto r = v.gt(thr).to(torch::kFloat64);
-  for (auto mode : {ResetMode::Subtract, ResetMode::SubtractDecayed, ResetMode::Zero, ResetMode::None}) {
+  for (auto mode :
+       {ResetMode::Subtract, ResetMode::SubtractDecayed, ResetMode::Zero, ResetMode::None, ResetMode::ZeroImmediate}) {
     auto cu = torch::jit::compile(std::string("def f(beta, v, c, r, thr: float):\n    return ") +
                                   lif::membrane_rule_text(mode) + "\n");
     const auto script = cu->run_method("f", beta, v, c, r, thr).toTensor();

@@ -163,7 +163,7 @@ TEST(Reproducible, SpikingRunsAreTheSameBitsAtAnyThreadCountForEveryResetDenseAn
   PoolSize restore;
   const auto dir = sernn::testing::temp_dir("spk");
   const auto data = shd_data(dir + "/shd");
-  for (const std::string reset : {"subtract", "zero", "subtract_decayed", "none"}) {
+  for (const std::string reset : {"subtract", "zero", "subtract_decayed", "none", "zero_immediate"}) {
     expect_thread_independent(spiking_config("sernn", 0.05, 5, reset), dir + "/dense_" + reset, "dense " + reset);
     expect_thread_independent(shd_config(data, 0.05, 6, reset), dir + "/sparse_" + reset, "SHD " + reset);
   }
