@@ -9,6 +9,7 @@
 
 #include "app/commands.h"
 #include "run/setup.h"
+#include "bench/bench_options.h"
 #include "bench/regularizer_bench.h"
 #include "bench/train_bench.h"
 #include "core/errors.h"
@@ -16,30 +17,6 @@
 
 namespace sernn {
 namespace {
-
-std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag) {
-  std::vector<int64_t> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      size_t used = 0;
-      const long long v = std::stoll(item, &used);
-      if (used != item.size() || v <= 0) throw std::invalid_argument(item);
-      out.push_back(v);
-    } catch (const std::exception&) {
-      throw InputError(fmt::format("{}: '{}' is not a list of positive integers", flag, text));
-    }
-  }
-  if (out.empty()) throw InputError(fmt::format("{}: empty list", flag));
-  return out;
-}
-
-torch::ScalarType parse_dtype(const std::string& name) {
-  if (name == "float32") return torch::kFloat32;
-  if (name == "float64") return torch::kFloat64;
-  throw InputError(fmt::format("--dtype: unknown dtype '{}' (known: float32, float64)", name));
-}
 
 void finish(const BenchReport& report, const cxxopts::ParseResult& args) {
   std::cout << "\n" << report.table();
@@ -93,19 +70,6 @@ int bench_regularizer(int argc, char** argv) {
   run_regularizer_bench(o, report);
   finish(report, args);
   return 0;
-}
-
-std::vector<std::string> parse_word_list(const std::string& text, const std::string& flag,
-                                         const std::vector<std::string>& known) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  for (std::string w; std::getline(ss, w, ',');) {
-    if (std::find(known.begin(), known.end(), w) == known.end())
-      throw InputError(fmt::format("{}: unknown value '{}' (known: {})", flag, w, fmt::join(known, ", ")));
-    out.push_back(w);
-  }
-  if (out.empty()) throw InputError(fmt::format("{}: empty list", flag));
-  return out;
 }
 
 int bench_train(int argc, char** argv) {

@@ -8,6 +8,7 @@
 #include "run/nir.h"
 #include "tasks/fetch.h"
 #include "tasks/shd.h"
+#include "tasks/shd_memory.h"
 
 namespace sernn {
 namespace {
@@ -16,20 +17,31 @@ int synth(int argc, char** argv) {
   cxxopts::Options opts("sernn data synth-shd",
                         "Write a synthetic SHD data set (shd_train.h5, shd_test.h5) in the real layout.");
   opts.add_options()("out", "output directory", cxxopts::value<std::string>())(
-      "train", "training samples", cxxopts::value<int64_t>()->default_value("2048"))(
+      "task", "bands (drifting bands: solved without recurrence) or memory (a cue and a probe across a distractor)",
+      cxxopts::value<std::string>()->default_value("bands"))("train", "training samples",
+                                                             cxxopts::value<int64_t>()->default_value("2048"))(
       "test", "test samples", cxxopts::value<int64_t>()->default_value("512"))(
       "seed", "random seed", cxxopts::value<uint64_t>()->default_value("1"))(
-      "noise", "fraction of noise events", cxxopts::value<double>()->default_value("0.2"))(
-      "events", "mean events per sample (real SHD: thousands)", cxxopts::value<int64_t>()->default_value("300"))(
-      "h,help", "show this help");
+      "noise", "fraction of noise events (bands 0.2, memory 0.625)", cxxopts::value<double>())(
+      "events", "mean events per sample (bands 300, memory 2400)", cxxopts::value<int64_t>())(
+      "distractors", "memory: distractor bursts", cxxopts::value<int64_t>()->default_value("1"))(
+      "cue", "memory: cue onsets FROM,TO (fractions of the sample; 0.2,0.28)", cxxopts::value<std::string>())(
+      "distractor", "memory: distractor onsets (0.38,0.46)", cxxopts::value<std::string>())(
+      "probe", "memory: probe onsets (0.6,0.68)", cxxopts::value<std::string>())("h,help", "show this help");
   auto args = opts.parse(argc, argv);
-  if (printed_help(opts, args)) return 0;
+  if (printed_help(opts, args, "\nThe tasks, their parameters and calibration: docs/tasks.md\n")) return 0;
   if (!args.count("out")) throw InputError("missing --out DIR");
-  const auto dir = args["out"].as<std::string>();
-  const auto n_train = args["train"].as<int64_t>(), n_test = args["test"].as<int64_t>();
-  write_synth_shd(dir, n_train, n_test, args["seed"].as<uint64_t>(), args["noise"].as<double>(),
-                  args["events"].as<int64_t>());
-  fmt::print("wrote {0}/shd_train.h5 ({1} samples) and {0}/shd_test.h5 ({2} samples)\n", dir, n_train, n_test);
+  SynthShdRequest q;
+  q.dir = args["out"].as<std::string>(), q.task = args["task"].as<std::string>();
+  q.train = args["train"].as<int64_t>(), q.test = args["test"].as<int64_t>(), q.seed = args["seed"].as<uint64_t>();
+  if (args.count("noise")) q.noise = args["noise"].as<double>();
+  if (args.count("events")) q.events = args["events"].as<int64_t>();
+  q.distractors = args["distractors"].as<int64_t>();
+  for (auto [name, field] : {std::pair{"cue", &q.cue}, {"distractor", &q.distractor}, {"probe", &q.probe}})
+    if (args.count(name)) *field = args[name].as<std::string>();
+  write_synth(q);
+  fmt::print("wrote {0}/shd_train.h5 ({1} samples) and {0}/shd_test.h5 ({2} samples), task {3}\n", q.dir, q.train,
+             q.test, q.task);
   return 0;
 }
 

@@ -20,6 +20,7 @@
 #include <random>
 #include <thread>
 
+#include <c10/util/Half.h>
 #include <fmt/format.h>
 
 #include "core/errors.h"
@@ -491,7 +492,13 @@ void write_shd(const std::string& path, const ShdData& data) {
     Hid spikes(H5Gcreate2(file, "spikes", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
     Hid extra(H5Gcreate2(file, "extra", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
     Hid f16(make_float16(), H5Tclose);
-    write_ragged(spikes, "times", f16, H5T_NATIVE_FLOAT, data.times, data.offsets);
+    // Rounded to half precision here (round to nearest even), so HDF5's conversion is exact:
+    // HDF5 1.10's own float -> half conversion loses the carry when the mantissa rounds up into
+    // the next power of two (0.24998 was stored as 0.125, unsorting the sample's times).
+    std::vector<float> halves(data.times.size());
+    std::transform(data.times.begin(), data.times.end(), halves.begin(),
+                   [](float t) { return static_cast<float>(c10::Half(t)); });
+    write_ragged(spikes, "times", f16, H5T_NATIVE_FLOAT, halves, data.offsets);
     write_ragged(spikes, "units", H5T_STD_U16LE, H5T_NATIVE_INT32, data.units, data.offsets);
     write_ints(file, "labels", H5T_STD_U16LE, data.labels);
     write_ints(extra, "speaker", H5T_STD_U16LE, data.speakers);

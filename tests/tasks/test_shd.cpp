@@ -59,6 +59,18 @@ TEST(Shd, WriteReadRoundTripKeepsRaggedSamples) {
   EXPECT_EQ(d.speakers, (std::vector<int64_t>{2, 5}));
 }
 
+TEST(Shd, TimesJustBelowAPowerOfTwoKeepTheirOrderInHalfPrecision) {
+  // HDF5 1.10's float -> half conversion dropped the carry when rounding up into the next power of
+  // two (0.24998 was stored as 0.125): write_shd rounds to half itself.
+  const auto dir = sernn::testing::temp_dir("shd_half");
+  ShdData d;
+  d.add({0.0f, 0.1249f, 0.24998f, 0.25f, 0.49997f, 0.9999f, 1.9999f}, {1, 2, 3, 4, 5, 6, 7}, 0);
+  write_shd(dir + "/x.h5", d);
+  const auto back = read_shd(dir + "/x.h5");
+  const std::vector<float> expected{0.0f, 0.12487793f, 0.25f, 0.25f, 0.5f, 1.0f, 2.0f};
+  EXPECT_EQ(back.times, expected);
+}
+
 TEST(Shd, PerSampleBinningExactCounts) {
   auto d = hand_data();
   // Sample 0 spans 0.25..1.25 s in 4 bins of 0.25 s: events at 0.25 (x2, unit 3) -> bin 0,
