@@ -17,14 +17,16 @@ int synth(int argc, char** argv) {
   cxxopts::Options opts("sernn data synth-shd",
                         "Write a synthetic SHD data set (shd_train.h5, shd_test.h5) in the real layout.");
   opts.add_options()("out", "output directory", cxxopts::value<std::string>())(
-      "task", "bands (drifting bands: solved without recurrence) or memory (a cue and a probe across a distractor)",
+      "task", "bands (drifting bands: solved without recurrence) or memory (the class from a cue and a later probe)",
       cxxopts::value<std::string>()->default_value("bands"))("train", "training samples",
                                                              cxxopts::value<int64_t>()->default_value("2048"))(
       "test", "test samples", cxxopts::value<int64_t>()->default_value("512"))(
       "seed", "random seed", cxxopts::value<uint64_t>()->default_value("1"))(
       "noise", "fraction of noise events (bands 0.2, memory 0.625)", cxxopts::value<double>())(
       "events", "mean events per sample (bands 300, memory 2400)", cxxopts::value<int64_t>())(
-      "distractors", "memory: distractor bursts", cxxopts::value<int64_t>()->default_value("1"))(
+      "rule", "memory: class = (cue + probe band) mod 5 (sum) or the ordered pair (pairs)",
+      cxxopts::value<std::string>()->default_value("sum"))("distractors", "memory: distractor bursts",
+                                                           cxxopts::value<int64_t>()->default_value("0"))(
       "cue", "memory: cue onsets FROM,TO (fractions of the sample; 0.2,0.28)", cxxopts::value<std::string>())(
       "distractor", "memory: distractor onsets (0.38,0.46)", cxxopts::value<std::string>())(
       "probe", "memory: probe onsets (0.6,0.68)", cxxopts::value<std::string>())("h,help", "show this help");
@@ -36,7 +38,7 @@ int synth(int argc, char** argv) {
   q.train = args["train"].as<int64_t>(), q.test = args["test"].as<int64_t>(), q.seed = args["seed"].as<uint64_t>();
   if (args.count("noise")) q.noise = args["noise"].as<double>();
   if (args.count("events")) q.events = args["events"].as<int64_t>();
-  q.distractors = args["distractors"].as<int64_t>();
+  q.distractors = args["distractors"].as<int64_t>(), q.rule = args["rule"].as<std::string>();
   for (auto [name, field] : {std::pair{"cue", &q.cue}, {"distractor", &q.distractor}, {"probe", &q.probe}})
     if (args.count(name)) *field = args[name].as<std::string>();
   write_synth(q);

@@ -63,7 +63,8 @@ nlohmann::json field(const nlohmann::json& j, const char* k1, const char* k2 = n
 nlohmann::json final_analysis(const RunDir& run, int64_t epoch) {
   const auto cache = run.file("final_analysis.json");
   auto j = read_cache(cache);
-  if (j.is_object() && json_int(j, "epoch", -1) == epoch && j.contains("pathways")) return j;
+  if (j.is_object() && json_int(j, "epoch", -1) == epoch && j.contains("pathways") && j.contains("ablation_test_acc"))
+    return j;
   torch::Tensor coords;
   if (file_exists(run.file("coords.csv"))) coords = run.read_coords();
   AnalysisOptions o;
@@ -72,6 +73,12 @@ nlohmann::json final_analysis(const RunDir& run, int64_t epoch) {
   j = analyze_matrix(run.read_weights(epoch), coords, o);
   j["pathways"] = run_pathways(run.path(), epoch);
   j["epoch"] = epoch;
+  // The recurrence ablation at the last epoch (test accuracy with W = 0: docs/analysis.md), where
+  // the run's data can be read.
+  auto snapshots = nlohmann::json::array({{{"epoch", epoch}}});
+  j["ablation_test_acc"] = nullptr;
+  if (add_recurrence_ablation(run.path(), snapshots).empty() && snapshots[0].contains("ablation_test_acc"))
+    j["ablation_test_acc"] = snapshots[0]["ablation_test_acc"];
   atomic_write_text(cache, j.dump() + "\n");
   return j;
 }
@@ -277,7 +284,7 @@ void write_results(const std::string& out_dir, const std::vector<SweepRun>& runs
   const bool extra = !runs.empty() && runs.front().param != "regularizer.gamma";
   std::string csv =
       "group,gamma,seed,status,epochs,train_acc,val_acc,test_acc,task_loss,q,entropy_weights,entropy_communicability,"
-      "entropy_spectral,lambda_max,total_weight,run_dir,mean_hops";
+      "entropy_spectral,lambda_max,total_weight,ablation_test_acc,run_dir,mean_hops";
   csv += extra ? ",param,value\n" : "\n";
   analyse_pending(out_dir, runs);
   for (const auto& r : runs) {
@@ -287,13 +294,14 @@ void write_results(const std::string& out_dir, const std::vector<SweepRun>& runs
     const int64_t last_epoch = json_int(m, "epoch", -1);
     nlohmann::json a;
     if (state.done() && last_epoch >= 0) a = final_analysis(run, last_epoch);
-    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}", r.group, format_gamma(r.gamma), r.seed,
+    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}", r.group, format_gamma(r.gamma), r.seed,
                        status_name(state.status), last_epoch >= 0 ? std::to_string(last_epoch) : "",
                        csv_number(field(m, "train_acc")), csv_number(field(m, "val_acc")),
                        csv_number(field(m, "test_acc")), csv_number(field(m, "task_loss")),
                        csv_number(field(a, "modularity", "q")), csv_number(field(a, "entropy", "weights")),
                        csv_number(field(a, "entropy", "communicability")), csv_number(field(a, "entropy", "spectral")),
-                       csv_number(field(a, "spectrum", "lambda_max")), csv_number(field(a, "total_weight")), r.dir);
+                       csv_number(field(a, "spectrum", "lambda_max")), csv_number(field(a, "total_weight")),
+                       csv_number(field(a, "ablation_test_acc")), r.dir);
     csv += "," + csv_number(field(a, "pathways", "mean_hops"));
     csv += extra ? fmt::format(",{},{:.10g}\n", r.param, r.value) : "\n";
   }

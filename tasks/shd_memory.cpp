@@ -41,7 +41,16 @@ struct Speaker {
 
 }  // namespace
 
-int64_t memory_class(int64_t a, int64_t b, int64_t bands) { return a * (bands - 1) + (b < a ? b : b - 1); }
+int64_t memory_class(MemoryRule rule, int64_t a, int64_t b, int64_t bands) {
+  if (rule == MemoryRule::Sum) return (a + b) % bands;
+  return a * (bands - 1) + (b < a ? b : b - 1);
+}
+
+MemoryRule parse_memory_rule(const std::string& name) {
+  if (name == "sum") return MemoryRule::Sum;
+  if (name == "pairs") return MemoryRule::Pairs;
+  throw InputError(fmt::format("--rule {}: sum or pairs", name));
+}
 
 ShdData synth_shd_memory(const MemoryShdOptions& o) {
   check_options(o);
@@ -53,12 +62,13 @@ ShdData synth_shd_memory(const MemoryShdOptions& o) {
   std::vector<Speaker> speakers(12);
   for (auto& s : speakers) s = {log_uniform(o.rate_min, o.rate_max), (2 * unif(rng) - 1) * o.speaker_shift};
   const int64_t slice = kShdUnits / o.bands;
-  const int64_t classes = o.bands * (o.bands - 1);
-  std::uniform_int_distribution<int64_t> klass(0, classes - 1), band(0, o.bands - 1), who(0, 11);
+  std::uniform_int_distribution<int64_t> band(0, o.bands - 1), other(0, o.bands - 2), who(0, 11);
   ShdData data;
   std::vector<std::pair<float, int32_t>> ev;
   for (int64_t s = 0; s < o.samples; ++s) {
-    const int64_t c = klass(rng), a = c / (o.bands - 1), r = c % (o.bands - 1), b = r < a ? r : r + 1;
+    // sum: a and b independent; pairs: b uniform over the other bands.
+    const int64_t a = band(rng), r = o.rule == MemoryRule::Sum ? band(rng) : other(rng);
+    const int64_t b = o.rule == MemoryRule::Sum || r < a ? r : r + 1, c = memory_class(o.rule, a, b, o.bands);
     const int64_t id = who(rng);
     const Speaker& sp = speakers[static_cast<size_t>(id)];
     const double duration = 0.6 + 0.4 * unif(rng);
@@ -129,6 +139,7 @@ void write_synth(const SynthShdRequest& q) {
   if (q.distractors < 0 || q.distractors > 100)
     throw InputError(fmt::format("--distractors {} outside [0, 100]", q.distractors));
   MemoryShdOptions o;
+  o.rule = parse_memory_rule(q.rule);
   o.distractors = q.distractors;
   std::tie(o.cue_from, o.cue_to) = window_of(q.cue, "cue", {o.cue_from, o.cue_to});
   std::tie(o.distractor_from, o.distractor_to) =

@@ -367,6 +367,20 @@ TEST(Sweep, SpikingEnsembleSweepOnShdKilledWithSigkillResumesToTheUninterruptedO
   if (outcome == KillOutcome::FinishedFirst) GTEST_SKIP() << "the sweep finished before the kill";
   EXPECT_EQ(read_file(dir + "/cut/results_epochs.csv"), read_file(dir + "/full/results_epochs.csv"));
   EXPECT_NE(read_file(dir + "/full/results_epochs.csv").find("sernn,0.02,1,3,"), std::string::npos);
+  // The recurrence ablation per run (issue 38): results.csv's ablation_test_acc is what `sernn
+  // analyze` gives the run's last snapshot.
+  for (const auto& row : read_results(dir + "/full")) {
+    ASSERT_TRUE(row.count("ablation_test_acc"));
+    ASSERT_FALSE(row.at("ablation_test_acc").empty()) << row.at("run_dir");
+    const auto run = dir + "/full/" + row.at("run_dir");
+    ASSERT_EQ(wait_exit(spawn({"analyze", run, "--max-hops", "-1", "--out", run + "/ablation.json"}, run + "/a.log")),
+              0)
+        << read_file(run + "/a.log");
+    const auto last = read_json(run + "/ablation.json").back();
+    EXPECT_EQ(last.at("epoch").get<int64_t>(), 3);
+    EXPECT_NEAR(std::stod(row.at("ablation_test_acc")), last.at("ablation_test_acc").get<double>(), 1e-9)
+        << row.at("run_dir");
+  }
   // Every epoch's statistics of the sweep output (H(W), H(C), spectral entropy, λ_max, Σ|W|,
   // corr(|W|, D) on W as snnTorch stores it) against the reference's formulas in an independent
   // numpy script, applied to each run's weight snapshots.

@@ -48,7 +48,7 @@ TEST(MemoryShd, DeterministicPerSeedAndDifferentAcrossSeeds) {
   EXPECT_NE(a.units, c.units);
 }
 
-TEST(MemoryShd, WritesTheRealLayoutWithTwentyBalancedClassesAndThousandsOfEvents) {
+TEST(MemoryShd, WritesTheRealLayoutWithBalancedClassesAndThousandsOfEvents) {
   const auto dir = sernn::testing::temp_dir("memory_shd");
   write_synth_shd_memory(dir, 400, 100, 7, MemoryShdOptions{});
   const auto train = read_shd(dir + "/shd_train.h5"), test = read_shd(dir + "/shd_test.h5");
@@ -57,7 +57,8 @@ TEST(MemoryShd, WritesTheRealLayoutWithTwentyBalancedClassesAndThousandsOfEvents
   EXPECT_NE(train.units, test.units);
   std::array<int64_t, 20> per_class{};
   for (auto l : train.labels) ++per_class.at(static_cast<size_t>(l));
-  for (auto n : per_class) EXPECT_GT(n, 8) << "every one of the 20 classes occurs (400 samples: ~20 each)";
+  for (int c = 0; c < 5; ++c) EXPECT_GT(per_class[c], 55) << "sum: 5 classes of ~80 samples each";
+  for (int c = 5; c < 20; ++c) EXPECT_EQ(per_class[c], 0);
   const double mean_events = static_cast<double>(train.times.size()) / 400.0;
   EXPECT_GT(mean_events, 1500.0);
   EXPECT_LT(mean_events, 4000.0);
@@ -65,27 +66,40 @@ TEST(MemoryShd, WritesTheRealLayoutWithTwentyBalancedClassesAndThousandsOfEvents
     EXPECT_EQ(train.times[train.offsets[i]], 0.0f) << "the per-sample binning spans the whole sample";
     EXPECT_TRUE(std::is_sorted(train.times.begin() + train.offsets[i], train.times.begin() + train.offsets[i + 1]));
   }
+  // pairs: the 20 ordered pairs, each about equally often.
+  MemoryShdOptions o = small(400, 5);
+  o.rule = MemoryRule::Pairs;
+  per_class = {};
+  for (auto l : synth_shd_memory(o).labels) ++per_class.at(static_cast<size_t>(l));
+  for (auto n : per_class) EXPECT_GT(n, 8);
 }
 
-TEST(MemoryShd, TheLabelIsTheOrderedPairOfTheCuesAndTheProbesBands) {
+TEST(MemoryShd, TheLabelIsTheRuleOfTheCuesAndTheProbesBands) {
   // Counted independently from the events: the cue's band in the cue window, the probe's in the
-  // probe window; their ordered pair's index is the label.
-  MemoryShdOptions o = small(300, 11);
-  o.speaker_shift = 0;
-  const auto d = synth_shd_memory(o);
-  int64_t agree = 0;
-  for (int64_t i = 0; i < d.size(); ++i) {
-    const int64_t a = dominant_band(d, i, o.cue_from, o.cue_to), b = dominant_band(d, i, o.probe_from, o.probe_to);
-    agree += a != b && memory_class(a, b, 5) == d.labels[i];
+  // probe window; the rule of the two is the label.
+  for (auto rule : {MemoryRule::Sum, MemoryRule::Pairs}) {
+    MemoryShdOptions o = small(300, 11);
+    o.rule = rule;
+    o.speaker_shift = 0;
+    o.distractors = 1;
+    const auto d = synth_shd_memory(o);
+    int64_t agree = 0;
+    for (int64_t i = 0; i < d.size(); ++i) {
+      const int64_t a = dominant_band(d, i, o.cue_from, o.cue_to), b = dominant_band(d, i, o.probe_from, o.probe_to);
+      const int64_t expected = rule == MemoryRule::Sum ? (a + b) % 5 : memory_class(rule, a, b, 5);
+      agree += (rule == MemoryRule::Sum || a != b) && expected == d.labels[i];
+    }
+    EXPECT_GE(agree, 290) << "of 300";
   }
-  EXPECT_GE(agree, 290) << "of 300";
-  // Classes: the 20 ordered pairs, each once.
+  // pairs: the 20 ordered pairs, each once; sum: (a + b) mod 5.
   std::set<int64_t> seen;
   for (int64_t a = 0; a < 5; ++a)
     for (int64_t b = 0; b < 5; ++b)
-      if (a != b) seen.insert(memory_class(a, b, 5));
+      if (a != b) seen.insert(memory_class(MemoryRule::Pairs, a, b, 5));
   EXPECT_EQ(seen.size(), 20u);
   EXPECT_EQ(*seen.rbegin(), 19);
+  EXPECT_EQ(memory_class(MemoryRule::Sum, 3, 4, 5), 2);
+  EXPECT_THROW(parse_memory_rule("xor"), InputError);
 }
 
 TEST(MemoryShd, OptionsOutsideTheirRangesAreNamed) {
