@@ -27,7 +27,7 @@
 #          the shipped network solves better with its recurrent weight, 0.86 against 0.74 with W
 #          held at zero), 8,192 training and 1,024 test samples written to DIR's parent unless
 #          --data, 200 bins, batch 128, 10 epochs, 41 networks per group, ensembles of 8:
-#          GAMMAS_SMALL below, ranges chosen by measurement (README, "The spiking small scale").
+#          GAMMAS_SMALL below, ranges chosen by measurement (README, "Reproducing seed 000").
 #          --task bands reruns the earlier small scale on the bands task (1024 + 256 samples, 50
 #          bins, batch 32, 30 epochs, 101 networks per group: L1 at γ = 0.00001 × index, seRNN at
 #          0.0002 × index), which needs no recurrence.
