@@ -186,11 +186,12 @@ std::string sweep_report_html(const std::string& title, const std::vector<std::m
                                                            {"lambda_max", "λ_max"},
                                                            {"entropy_spectral", "Spectral entropy (bits)"},
                                                            {"test_acc", "Test accuracy"}};
-  const bool has_hops =
-      std::any_of(rows.begin(), rows.end(), [&](const auto& r) { return std::isfinite(row_number(r, "mean_hops")); });
-  if (has_hops) metrics.push_back({"mean_hops", "Mean pathway hops"});
-  if (std::any_of(rows.begin(), rows.end(),
-                  [&](const auto& r) { return std::isfinite(row_number(r, "ablation_test_acc")); }))
+  // Columns only some sweeps have: plotted where any run has a value.
+  const auto any_value = [&](const char* key) {
+    return std::any_of(rows.begin(), rows.end(), [&](const auto& r) { return std::isfinite(row_number(r, key)); });
+  };
+  if (any_value("mean_hops")) metrics.push_back({"mean_hops", "Mean pathway hops"});
+  if (any_value("ablation_test_acc"))
     metrics.push_back({"ablation_test_acc", "Test accuracy with W = 0 (recurrence ablation)"});
   // Sweeps over another key (`--param`) have its values in the column "value"; groups with γ
   // ranges far apart share one axis as γ over their own largest γ.

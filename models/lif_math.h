@@ -14,8 +14,9 @@
 /// where c is the summed input current (drive + recurrence). `zero` is snnTorch's default
 /// (reset_delay=True: the step after a spike starts from zero and drops its input);
 /// `zero_immediate` is snnTorch's reset_mechanism="zero" with reset_delay=False, and NIR's LIF
-/// with v_reset = 0 (the membrane is set to zero at the spike, the next step integrates its input). The reset is detached (as snnTorch),
-/// and the spike's gradient is the fast-sigmoid surrogate 1 / (slope |V - thr| + 1)^2.
+/// with v_reset = 0 (the membrane is set to zero at the spike, the next step integrates its
+/// input). The reset is detached (as snnTorch), and the spike's gradient is the fast-sigmoid
+/// surrogate 1 / (slope |V - thr| + 1)^2.
 #include <cstdint>
 
 #if defined(__CUDACC__)

@@ -401,15 +401,15 @@ void write_nir(const std::string& path, const NirNetwork& g) {
       write_node(sub, "output", "Output", {{"shape", shape_of(N)}});
     }
     write_node(nodes, "fc_out", "Affine", {{"weight", g.readout_weight}, {"bias", g.readout_bias}});
+    // The leaky readout: a LI, or (lif_readout) a LIF that never fires, which snnTorch's importer reads.
     const auto zeros_c = torch::zeros({C}, torch::kFloat64);
-    if (g.lif_readout)  // a LIF that never fires: the leaky integrator snnTorch's importer reads
-      write_node(nodes, "li", "LIF",
-                 {{"tau", g.readout_tau},
-                  {"r", g.readout_tau / g.dt},
-                  {"v_leak", zeros_c},
-                  {"v_reset", zeros_c},
-                  {"v_threshold", torch::full({C}, std::numeric_limits<double>::infinity(), torch::kFloat64)}});
-    else write_node(nodes, "li", "LI", {{"tau", g.readout_tau}, {"r", g.readout_tau / g.dt}, {"v_leak", zeros_c}});
+    std::vector<std::pair<const char*, torch::Tensor>> readout{
+        {"tau", g.readout_tau}, {"r", g.readout_tau / g.dt}, {"v_leak", zeros_c}};
+    if (g.lif_readout) {
+      readout.emplace_back("v_reset", zeros_c);
+      readout.emplace_back("v_threshold", torch::full({C}, std::numeric_limits<double>::infinity(), torch::kFloat64));
+    }
+    write_node(nodes, "li", g.lif_readout ? "LIF" : "LI", readout);
     write_node(nodes, "output", "Output", {{"shape", shape_of(C)}});
   });
 }

@@ -82,9 +82,9 @@ void zero_recurrence(Network& net) {
               "zero_recurrence: the recurrent weight of this model is not zeroed by its parameters");
 }
 
-std::string add_recurrence_ablation(const std::string& run_dir, nlohmann::json& snapshots) {
+std::string add_recurrence_ablation(const std::string& run_dir, nlohmann::json& snapshots,
+                                    std::shared_ptr<const Task> task) {
   const RunDir dir(run_dir);
-  std::shared_ptr<const Task> task;
   for (auto& snap : snapshots) {
     const int64_t epoch = snap.value("epoch", int64_t{-1});
     if (epoch < 0 || !file_exists(dir.model_path(epoch))) continue;

@@ -28,8 +28,10 @@ void zero_recurrence(Network& net);
 /// The recurrence ablation (issue 38; docs/analysis.md): for every snapshot with a saved model,
 /// "test_acc" (the model on the run's test split) and "ablation_test_acc" (the same model with
 /// its recurrent weight zeroed: how much of the accuracy the recurrent layer carries). Returns ""
-/// or, when the run's task cannot be built (its data moved), why nothing was added.
-std::string add_recurrence_ablation(const std::string& run_dir, nlohmann::json& snapshots);
+/// or, when the run's task cannot be built (its data moved), why nothing was added. `task`: the
+/// run's task when the caller has built it (a sweep builds one per data set), else built here.
+std::string add_recurrence_ablation(const std::string& run_dir, nlohmann::json& snapshots,
+                                    std::shared_ptr<const Task> task = nullptr);
 
 /// analyze_run (every weight snapshot) plus, for the last epoch's saved model (loaded once),
 /// the pathway hops (key "pathways", unless max_hops < 0) and, for rate runs, the dynamics (key

@@ -59,12 +59,20 @@ nlohmann::json field(const nlohmann::json& j, const char* k1, const char* k2 = n
   return j[k1].is_object() && j[k1].contains(k2) ? j[k1][k2] : nlohmann::json();
 }
 
-/// Analysis of a run's last snapshot, cached in the run directory.
-nlohmann::json final_analysis(const RunDir& run, int64_t epoch) {
+/// Whether `j` (final_analysis.json) is the complete analysis of `epoch`.
+bool is_final_analysis(const nlohmann::json& j, int64_t epoch) {
+  return j.is_object() && json_int(j, "epoch", -1) == epoch && j.contains("pathways") &&
+         j.contains("ablation_test_acc");
+}
+
+bool is_cached(const std::string& cache, int64_t epoch) { return is_final_analysis(read_cache(cache), epoch); }
+
+/// Analysis of a run's last snapshot, cached in the run directory. `task`: the run's task when the
+/// caller has built it (for the recurrence ablation; else built from the run's config).
+nlohmann::json final_analysis(const RunDir& run, int64_t epoch, std::shared_ptr<const Task> task = nullptr) {
   const auto cache = run.file("final_analysis.json");
   auto j = read_cache(cache);
-  if (j.is_object() && json_int(j, "epoch", -1) == epoch && j.contains("pathways") && j.contains("ablation_test_acc"))
-    return j;
+  if (is_final_analysis(j, epoch)) return j;
   torch::Tensor coords;
   if (file_exists(run.file("coords.csv"))) coords = run.read_coords();
   AnalysisOptions o;
@@ -77,7 +85,8 @@ nlohmann::json final_analysis(const RunDir& run, int64_t epoch) {
   // the run's data can be read.
   auto snapshots = nlohmann::json::array({{{"epoch", epoch}}});
   j["ablation_test_acc"] = nullptr;
-  if (add_recurrence_ablation(run.path(), snapshots).empty() && snapshots[0].contains("ablation_test_acc"))
+  if (add_recurrence_ablation(run.path(), snapshots, std::move(task)).empty() &&
+      snapshots[0].contains("ablation_test_acc"))
     j["ablation_test_acc"] = snapshots[0]["ablation_test_acc"];
   atomic_write_text(cache, j.dump() + "\n");
   return j;
@@ -107,24 +116,48 @@ nlohmann::json epoch_measures(const RunDir& run) {
 /// Fills the analysis caches of every finished run that lacks them, several runs at once on the
 /// pool (each run's analysis is serial LibTorch and graph work on a small matrix; a large sweep
 /// has thousands of snapshots). The analyses are deterministic (their own seeded generators), so
-/// the order does not matter.
+/// the order does not matter. Runs whose configs differ only in their regularizer (a γ sweep) read
+/// the same data: their task, which the recurrence ablation evaluates them on, is built once per
+/// such group (and released after it), not once per run.
 void analyse_pending(const std::string& out_dir, const std::vector<SweepRun>& runs) {
-  std::vector<std::pair<RunDir, int64_t>> todo;  // run, last epoch
+  struct Pending {
+    RunDir run;
+    int64_t epoch;  ///< the last
+    Config config;
+  };
+  std::map<std::string, std::vector<Pending>> groups;  // by the config without its regularizer
   for (const auto& r : runs) {
     RunDir run(out_dir + "/" + r.dir);
     if (!run.state().done()) continue;
     const auto m = run.last_metrics();
-    if (const int64_t epoch = json_int(m, "epoch", -1); epoch >= 0) todo.emplace_back(std::move(run), epoch);
+    const int64_t epoch = json_int(m, "epoch", -1);
+    if (epoch < 0) continue;
+    auto config = read_run_config(run.path());
+    auto key = config.to_json();
+    key.erase("regularizer");
+    groups[key.dump()].push_back({std::move(run), epoch, std::move(config)});
   }
-  parallel_for(
-      0, static_cast<int64_t>(todo.size()), 1,
-      [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) {
-          final_analysis(todo[i].first, todo[i].second);
-          epoch_measures(todo[i].first);
-        }
-      },
-      /*chunks_per_thread=*/8);
+  for (auto& group : groups) {
+    auto& todo = group.second;  // (a plain reference: clang's C++17 lambdas cannot capture a binding)
+    std::shared_ptr<const Task> task;
+    if (std::any_of(todo.begin(), todo.end(),
+                    [](const Pending& p) { return !is_cached(p.run.file("final_analysis.json"), p.epoch); })) {
+      try {
+        task = make_task(todo.front().config);
+      } catch (const InputError&) {
+        // The data moved: final_analysis records no ablation (add_recurrence_ablation says why).
+      }
+    }
+    parallel_for(
+        0, static_cast<int64_t>(todo.size()), 1,
+        [&](int64_t i0, int64_t i1) {
+          for (int64_t i = i0; i < i1; ++i) {
+            final_analysis(todo[i].run, todo[i].epoch, task);
+            epoch_measures(todo[i].run);
+          }
+        },
+        /*chunks_per_thread=*/8);
+  }
 }
 
 std::string csv_number(const nlohmann::json& v) {

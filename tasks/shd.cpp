@@ -31,6 +31,15 @@
 
 namespace sernn {
 
+void ShdData::add_events(std::vector<std::pair<float, int32_t>>& events, int64_t label, int64_t speaker) {
+  std::sort(events.begin(), events.end());
+  std::vector<float> t;
+  std::vector<int32_t> u;
+  t.reserve(events.size()), u.reserve(events.size());
+  for (const auto& [time, unit] : events) t.push_back(time), u.push_back(unit);
+  add(t, u, label, speaker);
+}
+
 void ShdData::add(const std::vector<float>& t, const std::vector<int32_t>& u, int64_t label, int64_t speaker) {
   TORCH_CHECK(t.size() == u.size(), "ShdData::add: times and units differ in length");
   times.insert(times.end(), t.begin(), t.end());
@@ -535,25 +544,33 @@ ShdData synth_shd(const SynthShdOptions& o) {
       const auto unit = static_cast<int32_t>(std::clamp<double>(std::floor(u), 0.0, kShdUnits - 1));
       ev.emplace_back(static_cast<float>(t), unit);
     }
-    std::sort(ev.begin(), ev.end());
-    std::vector<float> ts;
-    std::vector<int32_t> us;
-    for (auto& [t, u] : ev) {
-      ts.push_back(t);
-      us.push_back(u);
-    }
-    data.add(ts, us, c, speaker(rng));
+    data.add_events(ev, c, speaker(rng));
   }
   return data;
 }
 
-void write_synth_shd(const std::string& dir, int64_t train, int64_t test, uint64_t seed, double noise, int64_t events) {
+void check_synth_sizes(int64_t train, int64_t test) {
   if (train < 1 || test < 1) throw InputError("--train and --test must be at least 1");
+}
+
+void check_synth_events(double noise, int64_t events) {
   if (!(noise >= 0 && noise <= 1)) throw InputError(fmt::format("--noise {} outside [0, 1]", noise));
   if (events < 1 || events > 1000000) throw InputError(fmt::format("--events {} outside [1, 1000000]", events));
+}
+
+void write_synth_files(const std::string& dir, int64_t train, int64_t test, uint64_t seed,
+                       const std::function<ShdData(int64_t samples, uint64_t seed)>& make) {
   make_dirs(dir);
-  write_shd(dir + "/shd_train.h5", synth_shd({train, seed * 2 + 1, noise, events}));
-  write_shd(dir + "/shd_test.h5", synth_shd({test, seed * 2 + 2, noise, events}));
+  write_shd(dir + "/shd_train.h5", make(train, seed * 2 + 1));
+  write_shd(dir + "/shd_test.h5", make(test, seed * 2 + 2));
+}
+
+void write_synth_shd(const std::string& dir, int64_t train, int64_t test, uint64_t seed, double noise, int64_t events) {
+  check_synth_sizes(train, test);
+  check_synth_events(noise, events);
+  write_synth_files(dir, train, test, seed, [&](int64_t samples, uint64_t s) {
+    return synth_shd({samples, s, noise, events});
+  });
 }
 
 namespace {

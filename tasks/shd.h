@@ -10,7 +10,9 @@
 #include <array>
 #include <map>
 #include <memory>
+#include <functional>
 #include <mutex>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,8 @@ struct ShdData {
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
   /// Appends one sample (times in seconds, unit ids).
   void add(const std::vector<float>& t, const std::vector<int32_t>& u, int64_t label, int64_t speaker = 0);
+  /// Appends one sample of (time, unit) events, sorted here by time (then unit).
+  void add_events(std::vector<std::pair<float, int32_t>>& events, int64_t label, int64_t speaker = 0);
 };
 
 /// Reads an SHD file. Missing datasets, mismatched lengths, unit ids outside 0..699, labels
@@ -77,6 +81,16 @@ struct ShdBinning {
 /// network's sparse input projection reads (models/lif_sequence.h: sparse_input). to_dense()
 /// equals bin_per_sample / bin_fixed exactly.
 torch::Tensor bin_sparse(const ShdData& data, const std::vector<int64_t>& indices, const ShdBinning& binning);
+
+/// The options every synthetic data set shares, checked: InputError naming --train/--test for
+/// sizes below 1, --noise outside [0, 1], --events outside [1, 10^6].
+void check_synth_sizes(int64_t train, int64_t test);
+void check_synth_events(double noise, int64_t events);
+
+/// DIR/shd_train.h5 and DIR/shd_test.h5 of `make(samples, seed)` with `train` and `test` samples and
+/// seeds 2 seed + 1 and 2 seed + 2 (two streams of one family), DIR created if missing.
+void write_synth_files(const std::string& dir, int64_t train, int64_t test, uint64_t seed,
+                       const std::function<ShdData(int64_t samples, uint64_t seed)>& make);
 
 /// `sernn data synth-shd`: DIR/shd_train.h5 and DIR/shd_test.h5 with `train` and `test` samples
 /// (seeds 2 seed + 1 and 2 seed + 2: two streams of one family). InputError naming the option

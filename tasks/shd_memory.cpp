@@ -11,7 +11,6 @@
 #include <fmt/format.h>
 
 #include "core/errors.h"
-#include "core/io.h"
 
 namespace sernn {
 
@@ -93,25 +92,19 @@ ShdData synth_shd_memory(const MemoryShdOptions& o) {
       ev.emplace_back(static_cast<float>(duration * unif(rng)), static_cast<int32_t>(unif(rng) * kShdUnits));
     ev.emplace_back(0.0f, static_cast<int32_t>(unif(rng) * kShdUnits));
     ev.emplace_back(static_cast<float>(duration), static_cast<int32_t>(unif(rng) * kShdUnits));
-    std::sort(ev.begin(), ev.end());
-    std::vector<float> ts;
-    std::vector<int32_t> us;
-    ts.reserve(ev.size()), us.reserve(ev.size());
-    for (const auto& [t, u] : ev) ts.push_back(t), us.push_back(std::min<int32_t>(u, kShdUnits - 1));
-    data.add(ts, us, c, id);
+    data.add_events(ev, c, id);
   }
   return data;
 }
 
 void write_synth_shd_memory(const std::string& dir, int64_t train, int64_t test, uint64_t seed,
                             MemoryShdOptions options) {
-  if (train < 1 || test < 1) throw InputError("--train and --test must be at least 1");
+  check_synth_sizes(train, test);
   check_options(options);
-  make_dirs(dir);
-  options.samples = train, options.seed = seed * 2 + 1;
-  write_shd(dir + "/shd_train.h5", synth_shd_memory(options));
-  options.samples = test, options.seed = seed * 2 + 2;
-  write_shd(dir + "/shd_test.h5", synth_shd_memory(options));
+  write_synth_files(dir, train, test, seed, [&](int64_t samples, uint64_t s) {
+    options.samples = samples, options.seed = s;
+    return synth_shd_memory(options);
+  });
 }
 
 namespace {
@@ -134,8 +127,7 @@ void write_synth(const SynthShdRequest& q) {
   const double noise = q.noise.value_or(memory ? 0.625 : 0.2);
   const int64_t events = q.events.value_or(memory ? 2400 : 300);
   if (!memory) return write_synth_shd(q.dir, q.train, q.test, q.seed, noise, events);
-  if (!(noise >= 0 && noise <= 1)) throw InputError(fmt::format("--noise {} outside [0, 1]", noise));
-  if (events < 1 || events > 1000000) throw InputError(fmt::format("--events {} outside [1, 1000000]", events));
+  check_synth_events(noise, events);
   if (q.distractors < 0 || q.distractors > 100)
     throw InputError(fmt::format("--distractors {} outside [0, 100]", q.distractors));
   MemoryShdOptions o;
